@@ -1,0 +1,99 @@
+"""The `enictl` command line: parse arguments, call the library, render the result.
+
+Each command lives in its own module under `controller/cli/` and is registered here.
+`main()` is the only place that turns exceptions into exit codes: an `EnictlError`
+prints its own lines, anything else becomes one `error: internal error` line (set
+ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from controller.cli.context import AppContext
+from controller.errors import EnictlError
+from controller.providers import PROVIDER_NAMES
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDER_NAMES),
+    default="sim",
+    show_default=True,
+    envvar="ENICTL_PROVIDER",
+    help="The cloud to talk to (env ENICTL_PROVIDER).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=".enictl",
+    show_default=True,
+    envvar="ENICTL_STATE_DIR",
+    help="Holds the simulated cloud, the apply journal and the lock (env ENICTL_STATE_DIR).",
+)
+@click.version_option(package_name="enictl")
+@click.pass_context
+def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
+    """enictl: a declarative reconciler for cloud elastic network interfaces (ENIs).
+
+    \b
+    Example:
+      enictl sim init manifests/cloud/inventory.yaml
+      enictl plan manifests/demo
+    """
+    ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir)
+
+
+def _register() -> None:
+    """Attach every command module that exists. Modules land one issue at a time."""
+    import importlib
+
+    for module_name in ("validate", "schema", "sim", "get", "plan", "apply", "watch", "unlock"):
+        try:
+            module = importlib.import_module(f"controller.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"controller.cli.{module_name}":
+                continue
+            raise
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 error, 2 changes with --detailed-exitcode)."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except EnictlError as exc:
+        for line in exc.error_lines():
+            click.echo(line, err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # the last line of defence: never a traceback
+        if os.environ.get("ENICTL_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        return 1
+    return int(result) if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())

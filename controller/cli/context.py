@@ -1,0 +1,25 @@
+"""What every command gets from the global options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.providers import Provider, open_provider
+
+
+@dataclass
+class AppContext:
+    provider_name: str
+    state_dir_arg: str
+    _provider: Provider | None = field(default=None, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.state_dir_arg)
+
+    def provider(self) -> Provider:
+        """Open the provider once per command."""
+        if self._provider is None:
+            self._provider = open_provider(self.provider_name, self.state_dir)
+        return self._provider

@@ -1,0 +1,95 @@
+"""One root exception; each subclass knows its exit code and its one-line message.
+
+The CLI catches `EnictlError` and prints `error_lines()`; it never chooses a message
+by inspecting the class. User errors point at a manifest place, rejected plans carry
+their violations, provider errors say whether a retry may help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class EnictlError(Exception):
+    """Root of every error enictl reports to a user (exit code 1 unless stated)."""
+
+    exit_code: int = 1
+
+    def error_lines(self) -> list[str]:
+        """The lines to print on stderr, each starting with `error: `."""
+        return [f"error: {self}"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the manifests, located at file:line:col."""
+
+    location: str  # "file:line:col" (or just "file" when no position is known)
+    message: str
+    code: str = "InvalidManifest"
+    resource: str = ""  # "Kind/name" when known
+    field: str = ""  # dotted path inside the document, e.g. "spec.privateIp"
+
+    def line(self) -> str:
+        where = f" {self.resource}" if self.resource else ""
+        at = f" {self.field}:" if self.field else ""
+        return f"{self.location}:{where}{at} {self.message}".replace(":  ", ": ")
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "location": self.location,
+            "code": self.code,
+            "resource": self.resource,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class ManifestError(EnictlError):
+    """The manifests are invalid; carries every problem found, not only the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the manifests")
+
+    def error_lines(self) -> list[str]:
+        return [f"error: {p.line()}" for p in self.problems]
+
+
+class UsageError(EnictlError):
+    """A command was called wrongly or its settings are missing (e.g. credentials)."""
+
+
+class PlanRejected(EnictlError):
+    """The plan has error-severity violations; nothing is applied."""
+
+
+class StalePlan(EnictlError):
+    """A saved plan no longer matches the manifests or the observed cloud."""
+
+
+class LockHeld(EnictlError):
+    """Another enictl process holds the state dir's lock."""
+
+
+class ProviderError(EnictlError):
+    """The cloud refused or failed a call. `code` is the cloud's code (e.g. Ecs.0050)."""
+
+    transient: bool = False
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.status = status
+        super().__init__(f"{code}: {message}" if code else message)
+
+
+class TransientProviderError(ProviderError):
+    """Throttling, busy backend, timeouts, 5xx: retrying later may succeed."""
+
+    transient = True
+
+
+class PermanentProviderError(ProviderError):
+    """The cloud will refuse this call again: the step fails."""

@@ -1,0 +1,168 @@
+"""The topology value types shared by desired state (manifests) and observed state (the cloud).
+
+Everything here is a frozen value. A `Topology` holds servers and network interfaces
+keyed by name; an observed topology also carries the cloud's `Catalog` (flavors, VPCs,
+subnets, security groups, EIPs) so that rules can resolve references without I/O.
+
+Names are what users see and what the planner works with; `id` fields carry the
+cloud's identifiers (UUIDs) for the provider edge and are empty in desired state.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+READY_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a value was declared: a manifest file, line and column (1-based)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class SubnetScope(str, enum.Enum):
+    """How far an extension ENI may stray from its server's primary subnet."""
+
+    SERVER_SUBNET = "server-subnet"
+    VPC = "vpc"
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementPolicy:
+    """Placement rules for the whole manifest set (at most one per set)."""
+
+    subnet_scope: SubnetScope = SubnetScope.SERVER_SUBNET
+    name: str = "default"
+    source: Source | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    name: str
+    max_interfaces: int
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Vpc:
+    name: str
+    cidr: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    name: str
+    vpc: str
+    cidr: str
+    availability_zone: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityGroup:
+    name: str
+    vpc: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Eip:
+    name: str
+    address: str
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A server enictl manages interfaces for. enictl never changes servers.
+
+    In desired state `security_groups` is None when the manifest does not state the
+    primary ENI's security groups (then they are left alone); `status` is only
+    meaningful in observed state.
+    """
+
+    name: str
+    flavor: str
+    availability_zone: str
+    vpc: str
+    subnet: str
+    security_groups: tuple[str, ...] | None = None
+    status: str = "ACTIVE"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    id: str = ""
+    source: Source | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.status in READY_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInterface:
+    """An ENI. In desired state only extension ENIs appear (primary=False).
+
+    `private_ip` is None in desired state when the cloud may choose it. `managed`
+    (enictl's tag on the port) and `delete_on_termination` (a property of the current
+    attachment) are observed facts; `protect` is desired-only.
+    """
+
+    name: str
+    subnet: str
+    private_ip: str | None = None
+    security_groups: tuple[str, ...] = ()
+    eip: str | None = None
+    server: str | None = None
+    protect: bool = False
+    primary: bool = False
+    managed: bool = False
+    delete_on_termination: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    id: str = ""
+    source: Source | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The cloud's resources that enictl references but never changes."""
+
+    flavors: Mapping[str, Flavor] = field(default_factory=dict)
+    vpcs: Mapping[str, Vpc] = field(default_factory=dict)
+    subnets: Mapping[str, Subnet] = field(default_factory=dict)
+    security_groups: Mapping[str, SecurityGroup] = field(default_factory=dict)
+    eips: Mapping[str, Eip] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Servers and interfaces by name, the placement policy and (observed) the catalog.
+
+    The mappings are treated as read-only: build a new Topology to change anything.
+    """
+
+    servers: Mapping[str, Server] = field(default_factory=dict)
+    interfaces: Mapping[str, NetworkInterface] = field(default_factory=dict)
+    policy: PlacementPolicy = field(default_factory=PlacementPolicy)
+    catalog: Catalog = field(default_factory=Catalog)
+
+    def interfaces_on(self, server: str) -> list[NetworkInterface]:
+        """The interfaces attached to `server`, primary first, then by name."""
+        found = [i for i in self.interfaces.values() if i.server == server]
+        return sorted(found, key=lambda i: (not i.primary, i.name))
+
+    def attached_counts(self) -> dict[str, int]:
+        """NICs attached per server name (primary + extension, managed or not)."""
+        counts: dict[str, int] = {}
+        for iface in self.interfaces.values():
+            if iface.server is not None:
+                counts[iface.server] = counts.get(iface.server, 0) + 1
+        return counts

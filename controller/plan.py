@@ -1,0 +1,230 @@
+"""The plan value types: steps, violations and the plan itself, plus their JSON form.
+
+The planner builds these; renderers, the saved-plan file and the executor read them.
+The JSON shape is SPEC section 5 (`formatVersion` "1").
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT_VERSION = "1"
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNBIND_EIP = "unbind-eip"
+    BIND_EIP = "bind-eip"
+    DETACH = "detach"
+    ATTACH = "attach"
+    DELETE = "delete"
+
+
+ACTIONS: tuple[Action, ...] = tuple(Action)
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(str, enum.Enum):
+    """Violation codes: stable API (SPEC section 2)."""
+
+    PRIMARY_INTERFACE_IMMUTABLE = "PrimaryInterfaceImmutable"
+    FLAVOR_LIMIT_EXCEEDED = "FlavorLimitExceeded"
+    AVAILABILITY_ZONE_MISMATCH = "AvailabilityZoneMismatch"
+    VPC_MISMATCH = "VpcMismatch"
+    SUBNET_MISMATCH = "SubnetMismatch"
+    SECURITY_GROUP_VPC_MISMATCH = "SecurityGroupVpcMismatch"
+    IMMUTABLE_FIELD = "ImmutableField"
+    SERVER_MISMATCH = "ServerMismatch"
+    SERVER_NOT_READY = "ServerNotReady"
+    UNKNOWN_SERVER = "UnknownServer"
+    UNKNOWN_SUBNET = "UnknownSubnet"
+    UNKNOWN_SECURITY_GROUP = "UnknownSecurityGroup"
+    UNKNOWN_EIP = "UnknownEip"
+    UNKNOWN_FLAVOR = "UnknownFlavor"
+    IP_OUT_OF_SUBNET = "IpOutOfSubnet"
+    IP_IN_USE = "IpInUse"
+    EIP_IN_USE = "EipInUse"
+    DUPLICATE_NAME = "DuplicateName"
+    PROTECTED_INTERFACE = "ProtectedInterface"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    code: Code
+    severity: Severity
+    resource: str  # "Server/web-1" or "NetworkInterface/eni-a"
+    source: str  # "manifests/app.yaml:12:3", or "" when the resource is not in a manifest
+    message: str
+    hint: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "resource": self.resource,
+            "source": self.source,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Violation:
+        return cls(
+            code=Code(data["code"]),
+            severity=Severity(data["severity"]),
+            resource=data["resource"],
+            source=data.get("source", ""),
+            message=data["message"],
+            hint=data.get("hint", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One cloud mutation. Only the fields its action needs are set.
+
+    - create: subnet, private_ip (None = the cloud chooses), security_groups
+    - update: security_groups (the new full list)
+    - bind-eip / unbind-eip: eip
+    - attach / detach: server
+    - delete: nothing more
+    """
+
+    id: int
+    action: Action
+    interface: str
+    server: str | None = None
+    depends_on: tuple[int, ...] = ()
+    reason: str = ""
+    subnet: str | None = None
+    private_ip: str | None = None
+    security_groups: tuple[str, ...] | None = None
+    eip: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "action": self.action.value,
+            "interface": self.interface,
+            "server": self.server,
+            "dependsOn": list(self.depends_on),
+            "reason": self.reason,
+        }
+        if self.subnet is not None:
+            out["subnet"] = self.subnet
+        if self.action is Action.CREATE:
+            out["privateIp"] = self.private_ip
+        if self.security_groups is not None:
+            out["securityGroups"] = list(self.security_groups)
+        if self.eip is not None:
+            out["eip"] = self.eip
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        sgs = data.get("securityGroups")
+        return cls(
+            id=int(data["id"]),
+            action=Action(data["action"]),
+            interface=data["interface"],
+            server=data.get("server"),
+            depends_on=tuple(int(d) for d in data.get("dependsOn", ())),
+            reason=data.get("reason", ""),
+            subnet=data.get("subnet"),
+            private_ip=data.get("privateIp"),
+            security_groups=None if sgs is None else tuple(sgs),
+            eip=data.get("eip"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A field-level difference between desired and observed, for review output.
+
+    `origin` says why it differs: "manifest" (the manifests changed) or "drift" (the
+    cloud changed outside enictl), when that can be told; "" otherwise.
+    """
+
+    resource: str
+    field: str
+    before: Any
+    after: Any
+    origin: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+            "origin": self.origin,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NoOp:
+    """A resource that needs no step, and why."""
+
+    resource: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    manifests_digest: str
+    observed_fingerprint: str
+    steps: tuple[Step, ...] = ()
+    violations: tuple[Violation, ...] = ()
+    changes: tuple[Change, ...] = ()
+    unchanged: tuple[NoOp, ...] = ()
+    orphans: tuple[str, ...] = ()
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def applyable(self) -> bool:
+        return not any(v.severity is Severity.ERROR for v in self.violations)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.steps)
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in ACTIONS}
+        for step in self.steps:
+            counts[step.action.value] += 1
+        return counts
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "formatVersion": self.format_version,
+            "manifestsDigest": self.manifests_digest,
+            "observedFingerprint": self.observed_fingerprint,
+            "applyable": self.applyable,
+            "summary": self.summary(),
+            "steps": [s.as_json() for s in self.steps],
+            "violations": [v.as_json() for v in self.violations],
+            "changes": [c.as_json() for c in self.changes],
+            "orphans": list(self.orphans),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            format_version=str(data["formatVersion"]),
+            manifests_digest=data["manifestsDigest"],
+            observed_fingerprint=data["observedFingerprint"],
+            steps=tuple(Step.from_json(s) for s in data.get("steps", ())),
+            violations=tuple(Violation.from_json(v) for v in data.get("violations", ())),
+            changes=tuple(
+                Change(c["resource"], c["field"], c["before"], c["after"], c.get("origin", ""))
+                for c in data.get("changes", ())
+            ),
+            orphans=tuple(data.get("orphans", ())),
+        )

@@ -1,0 +1,92 @@
+"""The provider interface: one method per cloud verb, ids at the edge.
+
+Every implementation (the embedded simulator, Huawei Cloud) maps its failures onto
+`TransientProviderError` (retry later) or `PermanentProviderError` (the step fails),
+once, here at the edge. Attach and detach are asynchronous jobs, as in ECS: they
+return a job id that the caller polls with `job()`. The other verbs are synchronous,
+as the VPC API's port and EIP calls are.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from controller.model import Topology
+
+
+class JobStatus(str, enum.Enum):
+    INIT = "INIT"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCESS, JobStatus.FAIL)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    status: JobStatus
+    error_code: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewInterface:
+    """What `create_interface` needs, by cloud id (subnet, security groups)."""
+
+    name: str
+    subnet_id: str
+    private_ip: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    managed: bool = True
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A cloud that enictl can observe and change."""
+
+    name: str
+
+    def observe(self) -> Topology:
+        """The whole cloud: servers, interfaces and the catalog, in a constant number
+        of queries (or pages), never one query per server."""
+        ...
+
+    def create_interface(self, spec: NewInterface) -> str:
+        """Create an unattached port; returns its id."""
+        ...
+
+    def update_security_groups(self, interface_id: str, security_group_ids: tuple[str, ...]) -> None:
+        ...
+
+    def bind_eip(self, eip_id: str, interface_id: str) -> None:
+        ...
+
+    def unbind_eip(self, eip_id: str) -> None:
+        ...
+
+    def set_delete_on_termination(self, server_id: str, interface_id: str, value: bool) -> None:
+        ...
+
+    def attach(self, server_id: str, interface_id: str) -> str:
+        """Start attaching a port to a server; returns a job id."""
+        ...
+
+    def detach(self, server_id: str, interface_id: str) -> str:
+        """Start detaching a port from a server; returns a job id."""
+        ...
+
+    def job(self, job_id: str) -> Job:
+        """The current state of an asynchronous job."""
+        ...
+
+    def delete_interface(self, interface_id: str) -> None:
+        ...
+
+    def close(self) -> None:
+        ...
