@@ -29,7 +29,7 @@ class Source:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-class SubnetScope(str, enum.Enum):
+class SubnetScope(enum.StrEnum):
     """How far an extension ENI may stray from its server's primary subnet."""
 
     SERVER_SUBNET = "server-subnet"

@@ -13,7 +13,7 @@ from typing import Any
 FORMAT_VERSION = "1"
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     UNBIND_EIP = "unbind-eip"
@@ -26,12 +26,12 @@ class Action(str, enum.Enum):
 ACTIONS: tuple[Action, ...] = tuple(Action)
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
 
-class Code(str, enum.Enum):
+class Code(enum.StrEnum):
     """Violation codes: stable API (SPEC section 2)."""
 
     PRIMARY_INTERFACE_IMMUTABLE = "PrimaryInterfaceImmutable"

@@ -44,7 +44,7 @@ def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
 
     \b
     Example:
-      enictl sim init manifests/cloud/inventory.yaml
+      enictl sim init manifests/inventory/demo-cloud.yaml
       enictl plan manifests/demo
     """
     ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir)
@@ -71,7 +71,11 @@ _register()
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 error, 2 changes with --detailed-exitcode)."""
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="enictl",
+            standalone_mode=False,
+        )
     except EnictlError as exc:
         for line in exc.error_lines():
             click.echo(line, err=True)
