@@ -1,0 +1,293 @@
+"""The level-triggered reconcile loop behind `enictl watch`.
+
+The loop knows nothing of manifests, clouds or the CLI: it calls a `Reconcile` callable
+and decides, from the `ReconcileResult` it gets back, when to call it again:
+
+- at start;
+- when the manifests change (file notices from `watch_files`, debounced here so an
+  editor's save burst or a `git pull` gives one reconcile);
+- every `interval` seconds, to catch drift made outside enictl;
+- after a failure (provider error, lock held), after an exponential backoff that
+  resets on the next success;
+- never on a timer while the manifests are invalid: only a file change can fix them.
+
+It waits through a `Wakeups` inbox (file notices and the stop request) and a clock,
+both injectable, so tests drive it with scripted notices and a fake clock. Stopping
+sets `Wakeups.stopped`; the loop returns after the reconcile in flight (the executor
+checks the same event between steps).
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from controller.plan import Violation
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class Trigger(enum.StrEnum):
+    """Why a reconcile ran."""
+
+    START = "start"
+    FILES = "files"
+    INTERVAL = "interval"
+    RETRY = "retry"
+
+
+class Outcome(enum.StrEnum):
+    """How a reconcile ended; decides when the loop runs the next one."""
+
+    IN_SYNC = "in-sync"  # the cloud matches the manifests; nothing to do
+    APPLIED = "applied"  # changes were applied and the cloud now matches
+    DRIFT = "drift"  # detect-only: differences found and reported, nothing changed
+    REJECTED = "rejected"  # the plan breaks a rule; nothing applied
+    INVALID = "invalid"  # the manifests are invalid; nothing reconciled
+    FAILED = "failed"  # provider error, lock held, no convergence: retried with backoff
+    INTERRUPTED = "interrupted"  # stopped between two steps by SIGINT/SIGTERM
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What one reconcile did; one status line, one JSON event, the status file."""
+
+    time: float  # wall clock (epoch seconds) when the reconcile started
+    trigger: Trigger
+    outcome: Outcome
+    manifests_digest: str = ""
+    observed_fingerprint: str = ""
+    changes: int = 0  # steps the plan had
+    applied: int = 0  # steps that ran
+    in_sync: bool | None = None  # None: not checked (invalid manifests, failure)
+    violations: tuple[Violation, ...] = ()
+    problems: tuple[str, ...] = ()  # manifest error lines when the manifests are invalid
+    duration: float = 0.0  # seconds
+    error: str = ""
+    files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
+    summary: dict[str, int] = field(default_factory=dict)  # steps per action
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is Outcome.FAILED
+
+    def iso_time(self) -> str:
+        return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": "reconcile",
+            "time": self.iso_time(),
+            "trigger": self.trigger.value,
+            "outcome": self.outcome.value,
+            "manifestsDigest": self.manifests_digest,
+            "observedFingerprint": self.observed_fingerprint,
+            "changes": self.changes,
+            "applied": self.applied,
+            "summary": dict(self.summary),
+            "inSync": self.in_sync,
+            "violations": [v.as_json() for v in self.violations],
+            "problems": list(self.problems),
+            "durationSeconds": round(self.duration, 4),
+            "filesReread": self.files_reread,
+            "error": self.error,
+        }
+
+
+Reconcile = Callable[[Trigger, frozenset[str]], ReconcileResult]
+"""One reconcile: the trigger and the manifest paths that changed since the last one."""
+
+
+@dataclass
+class Backoff:
+    """Exponential delays for retries: initial, initial*factor, ... capped; reset on success."""
+
+    initial: float = 1.0
+    cap: float = 60.0
+    factor: float = 2.0
+    failures: int = 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * self.factor**self.failures)
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Wakeups(Protocol):
+    """Where the loop waits: file notices, and the stop request."""
+
+    @property
+    def stopped(self) -> threading.Event: ...
+
+    def get(self, timeout: float | None) -> frozenset[str] | None:
+        """Changed paths, or None when `timeout` passed (or a stop woke the wait)."""
+        ...
+
+
+class Inbox:
+    """The real `Wakeups`: a thread-safe queue fed by the file watcher and `stop()`."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[frozenset[str] | None] = queue.Queue()
+        self._stopped = threading.Event()
+
+    @property
+    def stopped(self) -> threading.Event:
+        return self._stopped
+
+    def notify(self, paths: Iterable[str]) -> None:
+        self._queue.put(frozenset(paths))
+
+    def stop(self) -> None:
+        """Ask the loop to finish the reconcile in flight and return (signal-safe)."""
+        self._stopped.set()
+        self._queue.put(None)
+
+    def get(self, timeout: float | None) -> frozenset[str] | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    interval: float = 30.0  # seconds between drift checks
+    debounce: float = 0.1  # quiet time that ends a burst of file changes
+    max_debounce: float = 2.0  # a burst never delays a reconcile longer than this
+
+
+def run(
+    reconcile: Reconcile,
+    wakeups: Wakeups,
+    on_result: Callable[[ReconcileResult], None],
+    *,
+    settings: LoopSettings = LoopSettings(),
+    backoff: Backoff | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Reconcile until `wakeups.stopped` is set; returns how many reconciles ran."""
+    backoff = backoff if backoff is not None else Backoff()
+    trigger, changed = Trigger.START, frozenset[str]()
+    count = 0
+    while not wakeups.stopped.is_set():
+        result = reconcile(trigger, changed)
+        count += 1
+        on_result(result)
+        if result.outcome is Outcome.FAILED:
+            delay: float | None = backoff.next()
+            timer = Trigger.RETRY
+        elif result.outcome is Outcome.INVALID:
+            delay, timer = None, Trigger.INTERVAL  # only a file change can help
+        else:
+            backoff.reset()
+            delay, timer = settings.interval, Trigger.INTERVAL
+        woke = _wait(wakeups, delay, settings, clock)
+        if woke is None:
+            break
+        trigger, changed = (Trigger.FILES, woke) if woke else (timer, frozenset())
+    return count
+
+
+def _wait(
+    wakeups: Wakeups, delay: float | None, settings: LoopSettings, clock: Callable[[], float]
+) -> frozenset[str] | None:
+    """Wait for the timer or a file change: the changed paths (empty when the timer
+    fired), or None when asked to stop."""
+    deadline = None if delay is None else clock() + delay
+    while not wakeups.stopped.is_set():
+        timeout = None if deadline is None else deadline - clock()
+        if timeout is not None and timeout <= 0:
+            return frozenset()
+        paths = wakeups.get(timeout)
+        if wakeups.stopped.is_set():
+            return None
+        if paths:
+            return _settle(wakeups, paths, settings, clock)
+    return None
+
+
+def _settle(
+    wakeups: Wakeups, first: frozenset[str], settings: LoopSettings, clock: Callable[[], float]
+) -> frozenset[str] | None:
+    """Debounce: gather changes until none came for `debounce` s (at most `max_debounce`)."""
+    changed = set(first)
+    cap = clock() + settings.max_debounce
+    quiet_until = min(cap, clock() + settings.debounce)
+    while (remaining := quiet_until - clock()) > 0:
+        paths = wakeups.get(remaining)
+        if wakeups.stopped.is_set():
+            return None
+        if paths:
+            changed |= paths
+            quiet_until = min(cap, clock() + settings.debounce)
+    return frozenset(changed)
+
+
+def is_manifest_path(path: str, roots: Sequence[Path]) -> bool:
+    """True when `path` is one of the given files, or a YAML file under a given folder."""
+    candidate = Path(path).absolute()
+    for root in roots:
+        if candidate == root:
+            return True
+        if candidate.suffix in YAML_SUFFIXES and root in candidate.parents:
+            return True
+    return False
+
+
+def watch_files(
+    paths: Sequence[Path],
+    inbox: Inbox,
+    *,
+    step_ms: int = 20,
+    debounce_ms: int = 400,
+) -> list[threading.Thread]:
+    """Start daemon threads that forward manifest changes under `paths` to `inbox`.
+
+    Folders are watched recursively. A file is watched through its folder (not
+    recursively), so an editor that saves by writing a temporary file and renaming it
+    over the original is still seen. The threads end when `inbox.stopped` is set.
+    """
+    import watchfiles
+
+    roots = [Path(p).absolute() for p in paths]
+    folders = sorted({r for r in roots if r.is_dir()})
+    parents = sorted(
+        {r.parent for r in roots if not r.is_dir() and not any(d in r.parents for d in folders)}
+    )
+
+    def relevant(_change: watchfiles.Change, path: str) -> bool:
+        return is_manifest_path(path, roots)
+
+    def forward(watched: list[Path], recursive: bool) -> None:
+        for changes in watchfiles.watch(
+            *watched,
+            watch_filter=relevant,
+            debounce=debounce_ms,
+            step=step_ms,
+            stop_event=inbox.stopped,
+            rust_timeout=0,
+            recursive=recursive,
+            ignore_permission_denied=True,
+        ):
+            inbox.notify(path for _change, path in changes)
+
+    threads = []
+    for watched, recursive in ((folders, True), (parents, False)):
+        if watched:
+            thread = threading.Thread(
+                target=forward, args=(watched, recursive), name="enictl-watch-files", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+    return threads
