@@ -1,0 +1,475 @@
+"""The embedded simulated cloud: enictl's default provider and main test double.
+
+A `SimCloud` is a SQLite file under the state dir (`<state_dir>/cloud.db`) that
+behaves like Huawei Cloud's ECS/VPC APIs: attach and detach are asynchronous jobs,
+the cloud enforces its own rules with the real error codes (`simrules`, `simerrors`),
+faults can be injected reproducibly (`faults`), and every call is logged. Several
+processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction.
+
+Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (by
+the injectable clock, `time.time` by default) have their effect applied atomically,
+so with zero latency a job is done at the first poll.
+
+A port attached by `attach()` starts with deleteOnTermination **true**: whether the
+real cloud does this is unconfirmed, and the pessimistic choice makes enictl prove
+it clears the flag before detaching an ENI that must survive.
+
+The `force_*` methods change the cloud "by hand", as someone at the console would
+(not through enictl): immediately, without faults, still under the cloud's rules.
+Tests use them to create drift.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from controller.errors import ProviderError, UsageError
+from controller.model import Topology
+from controller.providers import faults as faults_mod
+from controller.providers import simdb, simerrors, siminventory, simobserve, simrules
+from controller.providers.base import Job, JobStatus, NewInterface
+from controller.providers.faults import Faults
+from controller.providers.simerrors import refuse
+
+__all__ = ["Faults", "LogEntry", "SimCloud", "init_cloud", "open_cloud"]
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One call the simulated cloud received (or one job it finished)."""
+
+    seq: int
+    time: float
+    operation: str
+    target: str
+    result: str  # "ok" or "error"
+    error_code: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "operation": self.operation,
+            "target": self.target,
+            "result": self.result,
+            "errorCode": self.error_code or None,
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Call:
+    """What one call's action gets: the transaction, the time, the dice; it names its target."""
+
+    conn: sqlite3.Connection
+    now: float
+    dice: faults_mod.Dice
+    faults: Faults
+    target: str = ""
+
+
+def init_cloud(
+    state_dir: Path,
+    inventory_spec: Mapping[str, Any],
+    *,
+    force: bool = False,
+    source: str = "inventory",
+    clock: Clock = time.time,
+) -> SimCloud:
+    """Create the simulated cloud in `state_dir` from a CloudInventory spec.
+
+    Refuses to replace an existing cloud unless `force`. `source` names the inventory
+    (its file) in error messages. The new database is built beside the old one and
+    moved into place only when complete, so a bad inventory leaves the old cloud intact.
+    """
+    path = simdb.db_path(state_dir)
+    if path.exists() and not force:
+        raise UsageError(
+            f"a simulated cloud already exists in {state_dir}; use --force to replace it"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(path.name + ".new")
+    _remove_db(building)
+    conn = simdb.create(building)
+    try:
+        with simdb.write(conn):
+            siminventory.populate(conn, inventory_spec, source=source)
+            simdb.set_meta(conn, "faults", Faults().to_json())
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except BaseException:
+        conn.close()
+        _remove_db(building)
+        raise
+    conn.close()
+    _remove_db(path)
+    building.replace(path)
+    return SimCloud(path, clock=clock)
+
+
+def open_cloud(state_dir: Path, *, clock: Clock = time.time) -> SimCloud:
+    """The simulated cloud in `state_dir` (UsageError when there is none)."""
+    path = simdb.db_path(state_dir)
+    if not path.is_file():
+        raise UsageError(f"no simulated cloud in {state_dir}; run `enictl sim init INVENTORY`")
+    return SimCloud(path, clock=clock)
+
+
+def _remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+class SimCloud:
+    """The simulated cloud; implements `controller.providers.base.Provider`."""
+
+    name = "sim"
+
+    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._conn = simdb.connect(path)
+        self._lock = threading.RLock()
+
+    # -- the Provider verbs --------------------------------------------------------
+
+    def observe(self) -> Topology:
+        self._run("observe", lambda call: None, target="cloud")
+        with self._lock, simdb.read(self._conn) as conn:
+            return simobserve.topology(conn)
+
+    def create_interface(self, spec: NewInterface) -> str:
+        return self._run("create_interface", lambda call: _create(call, spec), target=spec.name)
+
+    def update_security_groups(
+        self, interface_id: str, security_group_ids: tuple[str, ...]
+    ) -> None:
+        def act(call: _Call) -> None:
+            prt = simrules.port(call.conn, interface_id)
+            call.target = prt.name
+            groups = simrules.security_groups(call.conn, security_group_ids, prt.vpc_id)
+            simrules.set_security_groups(call.conn, prt.id, groups)
+
+        self._run("update_security_groups", act, target=interface_id)
+
+    def bind_eip(self, eip_id: str, interface_id: str) -> None:
+        def act(call: _Call) -> None:
+            _, eip_name, bound_to = simrules.eip(call.conn, eip_id)
+            call.target = eip_name
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{eip_name} -> {prt.name}"
+            if bound_to == prt.id:
+                return
+            if bound_to is not None:
+                raise refuse(simerrors.EIP_BOUND, f"EIP {eip_name} is already bound to a port")
+            if call.conn.execute("SELECT 1 FROM eips WHERE port_id = ?", (prt.id,)).fetchone():
+                raise refuse(simerrors.PORT_HAS_EIP, f"port {prt.name} already has an EIP")
+            call.conn.execute("UPDATE eips SET port_id = ? WHERE id = ?", (prt.id, eip_id))
+
+        self._run("bind_eip", act, target=eip_id)
+
+    def unbind_eip(self, eip_id: str) -> None:
+        def act(call: _Call) -> None:
+            call.target = simrules.eip(call.conn, eip_id)[1]
+            call.conn.execute("UPDATE eips SET port_id = NULL WHERE id = ?", (eip_id,))
+
+        self._run("unbind_eip", act, target=eip_id)
+
+    def set_delete_on_termination(self, server_id: str, interface_id: str, value: bool) -> None:
+        def act(call: _Call) -> None:
+            srv = simrules.server(call.conn, server_id)
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{prt.name} on {srv.name} = {str(value).lower()}"
+            if prt.server_id != srv.id:
+                raise refuse(simerrors.NIC_NOT_ON_SERVER, f"{srv.name} does not have {prt.name}")
+            if simrules.running_job(call.conn, prt.id) is not None:
+                raise refuse(simerrors.BUSY, f"port {prt.name} is being detached, try later")
+            call.conn.execute(
+                "UPDATE ports SET delete_on_termination = ? WHERE id = ?", (int(value), prt.id)
+            )
+
+        self._run("set_delete_on_termination", act, target=f"{interface_id} on {server_id}")
+
+    def attach(self, server_id: str, interface_id: str) -> str:
+        def act(call: _Call) -> str:
+            srv = simrules.server(call.conn, server_id)
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{prt.name} -> {srv.name}"
+            simrules.check_attach(call.conn, srv, prt)
+            return self._submit(call, "attach", srv.id, prt.id)
+
+        return self._run("attach", act, target=f"{interface_id} -> {server_id}")
+
+    def detach(self, server_id: str, interface_id: str) -> str:
+        def act(call: _Call) -> str:
+            srv = simrules.server(call.conn, server_id)
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{prt.name} <- {srv.name}"
+            simrules.check_detach(call.conn, srv, prt)
+            return self._submit(call, "detach", srv.id, prt.id)
+
+        return self._run("detach", act, target=f"{interface_id} <- {server_id}")
+
+    def job(self, job_id: str) -> Job:
+        def act(call: _Call) -> Job:
+            row = call.conn.execute(
+                "SELECT status, error_code, fail_reason FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise refuse(simerrors.JOB_NOT_FOUND, f"job {job_id} does not exist")
+            return Job(id=job_id, status=JobStatus(row[0]), error_code=row[1], error_message=row[2])
+
+        return self._run("job", act, target=job_id)
+
+    def delete_interface(self, interface_id: str) -> None:
+        def act(call: _Call) -> None:
+            prt = simrules.port(call.conn, interface_id)
+            call.target = prt.name
+            _delete(call.conn, prt)
+
+        self._run("delete_interface", act, target=interface_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- administration: faults and the call log -----------------------------------
+
+    def faults(self) -> Faults:
+        with self._lock, simdb.read(self._conn) as conn:
+            return _faults(conn)
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the fault settings; the call counter restarts so a seed replays."""
+        with self._lock, simdb.write(self._conn) as conn:
+            simdb.set_meta(conn, "faults", faults.to_json())
+            simdb.set_meta(conn, "call_counter", "0")
+
+    def log(self, *, since: int = 0) -> list[LogEntry]:
+        """Every call received (and job finished), oldest first; `since` skips seq <= since."""
+        with self._lock, simdb.read(self._conn) as conn:
+            rows = conn.execute(
+                "SELECT seq, time, operation, target, result, error_code, message FROM calls"
+                " WHERE seq > ? ORDER BY seq",
+                (since,),
+            ).fetchall()
+        return [LogEntry(*row) for row in rows]
+
+    # -- out-of-band changes, as someone at the console would make them -------------
+
+    def force_attach(
+        self, interface_name: str, server_name: str, *, delete_on_termination: bool = False
+    ) -> None:
+        """Attach at once (no job), under the cloud's rules."""
+
+        def act(call: _Call) -> None:
+            srv = simrules.server(call.conn, server_name, key="name")
+            prt = simrules.port(call.conn, interface_name, key="name")
+            simrules.check_attach(call.conn, srv, prt)
+            call.conn.execute(
+                "UPDATE ports SET server_id = ?, delete_on_termination = ? WHERE id = ?",
+                (srv.id, int(delete_on_termination), prt.id),
+            )
+
+        self._console("attach", f"{interface_name} -> {server_name}", act)
+
+    def force_detach(self, interface_name: str, *, delete: bool = False) -> None:
+        """Detach at once (no job); `delete` also deletes the port. Never a primary."""
+
+        def act(call: _Call) -> None:
+            prt = simrules.port(call.conn, interface_name, key="name")
+            if prt.server_id is None:
+                raise refuse(simerrors.NIC_NOT_ON_SERVER, f"port {prt.name} is not attached")
+            simrules.check_detach(call.conn, simrules.server(call.conn, prt.server_id), prt)
+            if delete:
+                simrules.delete_port(call.conn, prt.id)
+            else:
+                call.conn.execute(
+                    "UPDATE ports SET server_id = NULL, delete_on_termination = 0 WHERE id = ?",
+                    (prt.id,),
+                )
+
+        self._console("detach", interface_name, act)
+
+    def force_set_security_groups(self, interface_name: str, group_names: Sequence[str]) -> None:
+        def act(call: _Call) -> None:
+            prt = simrules.port(call.conn, interface_name, key="name")
+            ids = [_id_of(call.conn, "security_groups", name) for name in group_names]
+            simrules.set_security_groups(
+                call.conn, prt.id, simrules.security_groups(call.conn, ids, prt.vpc_id)
+            )
+
+        self._console("set_security_groups", f"{interface_name} = {list(group_names)}", act)
+
+    def force_set_status(self, server_name: str, status: str) -> None:
+        def act(call: _Call) -> None:
+            srv = simrules.server(call.conn, server_name, key="name")
+            call.conn.execute("UPDATE servers SET status = ? WHERE id = ?", (status, srv.id))
+
+        self._console("set_status", f"{server_name} = {status}", act)
+
+    def force_create_interface(
+        self,
+        name: str,
+        subnet_name: str,
+        *,
+        private_ip: str | None = None,
+        security_groups: Sequence[str] = (),
+        managed: bool = False,
+    ) -> str:
+        """Create an unattached port by names; returns its id."""
+        with self._lock, simdb.read(self._conn) as conn:
+            subnet_id = _id_of(conn, "subnets", subnet_name)
+            group_ids = tuple(_id_of(conn, "security_groups", g) for g in security_groups)
+        spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed)
+        return self._console("create_interface", name, lambda call: _create(call, spec))
+
+    def force_delete_interface(self, interface_name: str) -> None:
+        def act(call: _Call) -> None:
+            _delete(call.conn, simrules.port(call.conn, interface_name, key="name"))
+
+        self._console("delete_interface", interface_name, act)
+
+    def force_bind_eip(self, eip_name: str, interface_name: str | None) -> None:
+        """Bind an EIP to a port (moving it if bound elsewhere), or unbind it with None."""
+
+        def act(call: _Call) -> None:
+            eip_id = simrules.eip(call.conn, eip_name, key="name")[0]
+            port_id = None
+            if interface_name is not None:
+                port_id = simrules.port(call.conn, interface_name, key="name").id
+                call.conn.execute("UPDATE eips SET port_id = NULL WHERE port_id = ?", (port_id,))
+            call.conn.execute("UPDATE eips SET port_id = ? WHERE id = ?", (port_id, eip_id))
+
+        self._console("bind_eip", f"{eip_name} -> {interface_name}", act)
+
+    # -- machinery -----------------------------------------------------------------
+
+    def _console(self, verb: str, target: str, action: Callable[[_Call], T]) -> T:
+        return self._run(f"console.{verb}", action, target=target, inject=False)
+
+    def _submit(self, call: _Call, kind: str, server_id: str, port_id: str) -> str:
+        job_id = simdb.next_id(call.conn, "job")
+        due = call.now + call.faults.latency_ms / 1000.0
+        call.conn.execute(
+            "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?)",
+            (job_id, kind, server_id, port_id, call.now, due, int(call.dice.job_fails)),
+        )
+        return job_id
+
+    def _run(
+        self, operation: str, action: Callable[[_Call], T], *, target: str = "", inject: bool = True
+    ) -> T:
+        """One call: finish due jobs, roll the dice, act, log; all in one transaction.
+
+        A refused call changes nothing but the log (and the fault counter), so the
+        error is raised after the transaction commits.
+        """
+        error: ProviderError | None = None
+        with self._lock, simdb.write(self._conn) as conn:
+            now = self._clock()
+            _settle(conn, now)
+            current = _faults(conn)
+            dice = faults_mod.NO_DICE
+            if inject and current.draws:
+                dice = faults_mod.roll(current, simdb.bump(conn, "call_counter"), operation)
+            call = _Call(conn, now, dice, current, target)
+            conn.execute("SAVEPOINT call")
+            try:
+                if dice.transient_error is not None:
+                    raise dice.transient_error
+                result = action(call)
+            except ProviderError as exc:
+                conn.execute("ROLLBACK TO call")
+                error = exc
+            conn.execute("RELEASE call")
+            _record(conn, now, operation, call.target, error)
+        if error is not None:
+            raise error
+        return result
+
+
+def _faults(conn: sqlite3.Connection) -> Faults:
+    text = simdb.get_meta(conn, "faults")
+    return Faults.from_json(text) if text else Faults()
+
+
+def _settle(conn: sqlite3.Connection, now: float) -> None:
+    """Finish every job whose latency has elapsed, oldest first."""
+    due = conn.execute(
+        "SELECT j.id, j.kind, j.server_id, j.port_id, j.fails, j.due, p.name, s.name"
+        " FROM jobs j LEFT JOIN ports p ON p.id = j.port_id"
+        " LEFT JOIN servers s ON s.id = j.server_id"
+        " WHERE j.status = 'RUNNING' AND j.due <= ? ORDER BY j.due, j.rowid",
+        (now,),
+    ).fetchall()
+    for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
+        code, reason = simrules.finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
+        arrow = "->" if kind == "attach" else "<-"
+        error = refuse(code, reason) if code else None
+        _record(conn, due_at, f"job.{kind}", f"{port_name} {arrow} {server_name} ({job_id})", error)
+
+
+def _record(
+    conn: sqlite3.Connection, at: float, operation: str, target: str, error: ProviderError | None
+) -> None:
+    conn.execute(
+        "INSERT INTO calls(time, operation, target, result, error_code, message)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            at,
+            operation,
+            target,
+            "error" if error else "ok",
+            error.code if error else "",
+            error.message if error else "",
+        ),
+    )
+
+
+def _create(call: _Call, spec: NewInterface) -> str:
+    """A new unattached port: subnet, unique name, security groups of its VPC, free IP."""
+    conn = call.conn
+    row = conn.execute(
+        "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec.subnet_id,)
+    ).fetchone()
+    if row is None:
+        raise refuse(simerrors.SUBNET_NOT_FOUND, f"subnet {spec.subnet_id} does not exist")
+    if not spec.name:
+        raise refuse(simerrors.BAD_PARAMETER, "a port needs a name")
+    if conn.execute("SELECT 1 FROM ports WHERE name = ?", (spec.name,)).fetchone():
+        raise refuse(simerrors.DUPLICATE_NAME, f"a port named {spec.name} already exists")
+    groups = simrules.security_groups(conn, spec.security_group_ids, row[0])
+    address = simrules.choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
+    port_id = simdb.next_id(conn, "port")
+    conn.execute(
+        "INSERT INTO ports VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0)",
+        (port_id, spec.name, spec.subnet_id, simdb.ip_text(address), address, int(spec.managed)),
+    )
+    simrules.set_security_groups(conn, port_id, groups)
+    return port_id
+
+
+def _delete(conn: sqlite3.Connection, prt: simrules.PortRow) -> None:
+    if prt.primary:
+        raise refuse(simerrors.PRIMARY_NIC, f"port {prt.name} is a primary NIC: never deleted")
+    if prt.server_id is not None or simrules.running_job(conn, prt.id) is not None:
+        raise refuse(simerrors.PORT_IN_USE, f"port {prt.name} is attached; detach it first")
+    simrules.delete_port(conn, prt.id)
+
+
+def _id_of(conn: sqlite3.Connection, table: str, name: str) -> str:
+    row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise UsageError(f"no {table.replace('_', ' ').rstrip('s')} named {name!r} in the cloud")
+    return str(row[0])

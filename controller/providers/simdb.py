@@ -1,0 +1,188 @@
+"""The simulated cloud's storage: one SQLite file, its schema, transactions and ids.
+
+The file is shared by every process that uses the cloud (an apply, a watch, a test),
+so it runs in WAL mode with a busy timeout, and every mutation happens inside one
+`BEGIN IMMEDIATE` transaction: writers queue up, readers see a consistent snapshot.
+
+Names are what users see; ids are UUIDs derived from a kind and a name (inventory
+resources) or from a sequence number kept in the database (ports and jobs created
+later), so the same inventory and the same calls give the same ids.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DB_NAME = "cloud.db"
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 30_000
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://enictl.invalid/sim")
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE flavors (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, max_interfaces INTEGER NOT NULL);
+CREATE TABLE vpcs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, cidr TEXT NOT NULL);
+CREATE TABLE subnets (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
+    cidr TEXT NOT NULL, availability_zone TEXT NOT NULL);
+CREATE TABLE security_groups (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT NOT NULL REFERENCES vpcs(id));
+CREATE TABLE servers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, flavor_id TEXT NOT NULL REFERENCES flavors(id),
+    availability_zone TEXT NOT NULL, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
+    status TEXT NOT NULL);
+CREATE TABLE ports (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    subnet_id TEXT NOT NULL REFERENCES subnets(id),
+    ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
+    is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
+    server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
+    UNIQUE (subnet_id, ip_int));
+CREATE INDEX ports_by_server ON ports(server_id);
+CREATE TABLE port_security_groups (
+    port_id TEXT NOT NULL REFERENCES ports(id), position INTEGER NOT NULL,
+    sg_id TEXT NOT NULL REFERENCES security_groups(id), PRIMARY KEY (port_id, position));
+CREATE TABLE eips (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL UNIQUE,
+    port_id TEXT UNIQUE REFERENCES ports(id));
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, server_id TEXT NOT NULL, port_id TEXT NOT NULL,
+    submitted REAL NOT NULL, due REAL NOT NULL, status TEXT NOT NULL,
+    fails INTEGER NOT NULL, error_code TEXT NOT NULL DEFAULT '',
+    fail_reason TEXT NOT NULL DEFAULT '');
+CREATE INDEX jobs_running ON jobs(due) WHERE status = 'RUNNING';
+CREATE INDEX jobs_running_port ON jobs(port_id) WHERE status = 'RUNNING';
+CREATE INDEX jobs_running_server ON jobs(server_id) WHERE status = 'RUNNING';
+CREATE TABLE calls (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, operation TEXT NOT NULL,
+    target TEXT NOT NULL, result TEXT NOT NULL, error_code TEXT NOT NULL,
+    message TEXT NOT NULL);
+"""
+
+
+def db_path(state_dir: Path) -> Path:
+    return state_dir / DB_NAME
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, busy timeout."""
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def create(path: Path) -> sqlite3.Connection:
+    """A new, empty database with the schema (the file must not exist)."""
+    conn = connect(path)
+    # executescript() commits on its own, so the schema goes in statement by statement.
+    with write(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        set_meta(conn, "schema_version", SCHEMA_VERSION)
+        set_meta(conn, "sequence", "0")
+        set_meta(conn, "call_counter", "0")
+    return conn
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def read(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every query inside sees the same snapshot."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: str = "") -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else default
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def bump(conn: sqlite3.Connection, key: str) -> int:
+    """Increment an integer meta counter (inside a write transaction); return the new value."""
+    row = conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ? RETURNING value", (key,)
+    ).fetchone()
+    return int(row[0])
+
+
+def named_id(kind: str, name: str) -> str:
+    """The id of an inventory resource: stable for a given kind and name."""
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}/{name}"))
+
+
+def next_id(conn: sqlite3.Connection, kind: str) -> str:
+    """A fresh id for a resource created at run time (inside a write transaction)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}#{bump(conn, 'sequence')}"))
+
+
+class AddressPool:
+    """The usable host addresses of one subnet: not the network, the gateway (.1) or
+    the broadcast address. Integers in, integers out."""
+
+    def __init__(self, cidr: str) -> None:
+        network = ipaddress.IPv4Network(cidr, strict=False)
+        self.network = network
+        self.first = int(network.network_address) + 2
+        self.last = int(network.broadcast_address) - 1
+        self.gateway = int(network.network_address) + 1
+
+    def contains(self, address: int) -> bool:
+        """Inside the CIDR at all (the gateway included)."""
+        return int(self.network.network_address) < address < int(self.network.broadcast_address)
+
+    def lowest_free(self, used: Iterable[int], start: int | None = None) -> int | None:
+        """The lowest usable address not in `used` (ascending, no repeats), from `start` on."""
+        candidate = self.first if start is None else max(start, self.first)
+        for address in used:
+            if address < candidate:
+                continue
+            if address > candidate:
+                break
+            candidate += 1
+        return candidate if candidate <= self.last else None
+
+
+def parse_ip(text: object) -> int | None:
+    """An IPv4 address as an integer, or None if `text` is not one."""
+    try:
+        return int(ipaddress.IPv4Address(str(text)))
+    except ValueError:
+        return None
+
+
+def ip_text(address: int) -> str:
+    return str(ipaddress.IPv4Address(address))
