@@ -254,6 +254,15 @@ class SimCloud:
             simdb.set_meta(conn, "faults", faults.to_json())
             simdb.set_meta(conn, "call_counter", "0")
 
+    def snapshot(self) -> Topology:
+        """The whole cloud as it is now, seen from outside the API (for `sim init`, tests):
+        due jobs finish, but no call is logged and no fault is injected."""
+        with self._lock:
+            with simdb.write(self._conn) as conn:
+                _settle(conn, self._clock())
+            with simdb.read(self._conn) as conn:
+                return simobserve.topology(conn)
+
     def log(self, *, since: int = 0) -> list[LogEntry]:
         """Every call received (and job finished), oldest first; `since` skips seq <= since."""
         with self._lock, simdb.read(self._conn) as conn:

@@ -1,0 +1,178 @@
+"""`enictl get [servers|interfaces|flavors] [-o table|json|yaml]`: what the cloud holds now.
+
+Like `kubectl get`, the kind may be singular or plural (`interface`, `eni`, `enis`
+work too); unlike kubectl it is optional and defaults to `interfaces`, the resource
+enictl manages. Output goes through the provider's `observe()`, so it works on every
+provider. JSON and YAML print a list of objects with names, not ids, for references
+(`interfaces` is exactly the shape of SPEC section 6); the table is plain aligned
+columns, `<none>` marking an absent value, sorted by name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import yaml
+
+from controller.cli.context import AppContext
+from controller.model import Topology
+
+KINDS = {
+    "interfaces": "interfaces",
+    "interface": "interfaces",
+    "enis": "interfaces",
+    "eni": "interfaces",
+    "servers": "servers",
+    "server": "servers",
+    "flavors": "flavors",
+    "flavor": "flavors",
+}
+NONE = "<none>"
+
+
+def interface_rows(topology: Topology) -> list[dict[str, Any]]:
+    """Every ENI as SPEC section 6's `get interfaces -o json` object, sorted by name."""
+    rows = []
+    for name in sorted(topology.interfaces):
+        iface = topology.interfaces[name]
+        subnet = topology.catalog.subnets.get(iface.subnet)
+        rows.append(
+            {
+                "name": iface.name,
+                "id": iface.id,
+                "server": iface.server,
+                "primary": iface.primary,
+                "managed": iface.managed,
+                "subnet": iface.subnet,
+                "vpc": subnet.vpc if subnet else None,
+                "availabilityZone": subnet.availability_zone if subnet else None,
+                "privateIp": iface.private_ip,
+                "securityGroups": list(iface.security_groups),
+                "eip": iface.eip,
+            }
+        )
+    return rows
+
+
+def server_rows(topology: Topology) -> list[dict[str, Any]]:
+    """Every server with its NIC count and its flavor's limit, sorted by name."""
+    counts = topology.attached_counts()
+    rows = []
+    for name in sorted(topology.servers):
+        server = topology.servers[name]
+        flavor = topology.catalog.flavors.get(server.flavor)
+        rows.append(
+            {
+                "name": server.name,
+                "id": server.id,
+                "flavor": server.flavor,
+                "availabilityZone": server.availability_zone,
+                "vpc": server.vpc,
+                "subnet": server.subnet,
+                "status": server.status,
+                "securityGroups": list(server.security_groups or ()),
+                "interfaces": counts.get(name, 0),
+                "maxInterfaces": flavor.max_interfaces if flavor else None,
+            }
+        )
+    return rows
+
+
+def flavor_rows(topology: Topology) -> list[dict[str, Any]]:
+    return [
+        {"name": f.name, "id": f.id, "maxInterfaces": f.max_interfaces}
+        for _, f in sorted(topology.catalog.flavors.items())
+    ]
+
+
+_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "interfaces": [
+        ("NAME", "name"),
+        ("SERVER", "server"),
+        ("SUBNET", "subnet"),
+        ("PRIVATE-IP", "privateIp"),
+        ("EIP", "eip"),
+        ("SECURITY-GROUPS", "securityGroups"),
+        ("PRIMARY", "primary"),
+        ("MANAGED", "managed"),
+    ],
+    "servers": [
+        ("NAME", "name"),
+        ("STATUS", "status"),
+        ("FLAVOR", "flavor"),
+        ("AZ", "availabilityZone"),
+        ("VPC", "vpc"),
+        ("SUBNET", "subnet"),
+        ("NICS", "nics"),
+    ],
+    "flavors": [("NAME", "name"), ("MAX-INTERFACES", "maxInterfaces")],
+}
+
+
+def cell(value: Any) -> str:
+    """How one value shows in a table."""
+    if value is None or value == []:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain columns aligned with two spaces, like kubectl (no trailing spaces)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = []
+    for row in [list(headers), *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
+    if output == "json":
+        return json.dumps(rows, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(rows, sort_keys=False, default_flow_style=False).rstrip("\n")
+    if kind == "servers":
+        for row in rows:
+            limit = row["maxInterfaces"]
+            row["nics"] = f"{row['interfaces']}/{limit if limit is not None else '?'}"
+    columns = _COLUMNS[kind]
+    return format_table(
+        [header for header, _ in columns], [[cell(row[key]) for _, key in columns] for row in rows]
+    )
+
+
+@click.command("get")
+@click.argument(
+    "kind", required=False, default="interfaces", type=click.Choice(sorted(KINDS)), metavar="[KIND]"
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="table for people; json/yaml list objects with names, not ids.",
+)
+@click.pass_obj
+def get(app: AppContext, kind: str, output: str) -> None:
+    """List what the cloud holds: KIND is interfaces (default), servers or flavors."""
+    kind = KINDS[kind]
+    topology = app.provider().observe()
+    rows = {"interfaces": interface_rows, "servers": server_rows, "flavors": flavor_rows}[kind](
+        topology
+    )
+    if not rows and output == "table":
+        click.echo(f"No {kind} found.", err=True)
+        return
+    click.echo(render(kind, rows, output))
+
+
+COMMANDS = [get]

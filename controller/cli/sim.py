@@ -1,0 +1,213 @@
+"""`enictl sim ...`: create the simulated cloud, inject faults, read its call log.
+
+These commands always act on the simulated cloud in the state dir, whatever
+`--provider` says. `sim serve` lives in its own module (`controller.cli.simserve`)
+and joins this group when that module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from controller.cli.context import AppContext
+from controller.cli.get import format_table
+from controller.errors import ManifestError, Problem, UsageError
+from controller.providers import sim as simcloud
+from controller.providers.faults import Faults
+
+INVENTORY_KIND = "CloudInventory"
+
+
+def load_inventory(path: Path) -> dict[str, Any]:
+    """The `spec` of the CloudInventory document in `path`.
+
+    Uses `controller.manifests.load_inventory` (schema-validated, file:line:col errors)
+    when the package has it; otherwise a plain YAML read with the same error style.
+    """
+    try:
+        manifests = importlib.import_module("controller.manifests")
+    except ModuleNotFoundError as exc:
+        if exc.name != "controller.manifests":
+            raise
+        manifests = None
+    loader = getattr(manifests, "load_inventory", None)
+    if loader is not None:
+        spec = loader(path)
+        return dict(spec)
+    return _read_inventory(path)
+
+
+def _read_inventory(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ManifestError([Problem(where, f"invalid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError([Problem(str(path), f"invalid YAML: {exc}")]) from None
+    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == INVENTORY_KIND]
+    if len(found) != 1:
+        raise ManifestError(
+            [
+                Problem(
+                    str(path), f"expected exactly one {INVENTORY_KIND} document, found {len(found)}"
+                )
+            ]
+        )
+    spec = found[0].get("spec")
+    if not isinstance(spec, dict):
+        raise ManifestError([Problem(str(path), "spec must be a mapping", field="spec")])
+    return spec
+
+
+@click.group("sim")
+def sim() -> None:
+    """The simulated cloud in the state dir: create it, inject faults, read its log."""
+
+
+@sim.command("init")
+@click.argument("inventory", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing simulated cloud.")
+@click.pass_obj
+def init(app: AppContext, inventory: Path, force: bool) -> None:
+    """Create the simulated cloud from a CloudInventory file."""
+    spec = load_inventory(inventory)
+    cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
+    try:
+        topology = cloud.snapshot()
+    finally:
+        cloud.close()
+    catalog = topology.catalog
+    counts = [
+        (len(topology.servers), "server"),
+        (len(topology.interfaces), "interface"),
+        (len(catalog.flavors), "flavor"),
+        (len(catalog.vpcs), "VPC"),
+        (len(catalog.subnets), "subnet"),
+        (len(catalog.security_groups), "security group"),
+        (len(catalog.eips), "EIP"),
+    ]
+    summary = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts)
+    click.echo(f"simulated cloud created in {app.state_dir}: {summary}")
+
+
+@sim.command("faults")
+@click.option("--latency-ms", type=click.IntRange(min=0), help="Time each attach/detach job takes.")
+@click.option(
+    "--error-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of calls refused with a transient error (Ecs.0603 or HTTP 429 APIGW.0308).",
+)
+@click.option(
+    "--job-fail-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of attach/detach jobs that end FAIL (Ecs.0217 / Ecs.0507).",
+)
+@click.option("--seed", type=int, help="Seed of the fault sequence (same seed, same faults).")
+@click.option("--off", is_flag=True, help="Clear every fault setting.")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+def faults(
+    app: AppContext,
+    latency_ms: int | None,
+    error_rate: float | None,
+    job_fail_rate: float | None,
+    seed: int | None,
+    off: bool,
+    output: str,
+) -> None:
+    """Show the fault settings, or change the ones given (--off clears them all)."""
+    changes = {
+        "latency_ms": latency_ms,
+        "error_rate": error_rate,
+        "job_fail_rate": job_fail_rate,
+        "seed": seed,
+    }
+    given = {key: value for key, value in changes.items() if value is not None}
+    if off and given:
+        raise UsageError("--off clears every fault setting; give it alone")
+    cloud = simcloud.open_cloud(app.state_dir)
+    try:
+        current = cloud.faults()
+        if off:
+            current = Faults()
+        elif given:
+            current = Faults(**{**_fields(current), **given})
+        if off or given:
+            cloud.set_faults(current)
+    finally:
+        cloud.close()
+    if output == "json":
+        click.echo(json.dumps(_fields(current), indent=2))
+    else:
+        click.echo(format_table(["SETTING", "VALUE"], [list(pair) for pair in current.describe()]))
+
+
+def _fields(value: Faults) -> dict[str, Any]:
+    return {
+        "latency_ms": value.latency_ms,
+        "error_rate": value.error_rate,
+        "job_fail_rate": value.job_fail_rate,
+        "seed": value.seed,
+    }
+
+
+@sim.command("log")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--tail", type=click.IntRange(min=1), help="Only the last N entries.")
+@click.pass_obj
+def log(app: AppContext, output: str, tail: int | None) -> None:
+    """Every call the simulated cloud received, and every job it finished, oldest first."""
+    cloud = simcloud.open_cloud(app.state_dir)
+    try:
+        entries = cloud.log()
+    finally:
+        cloud.close()
+    if tail is not None:
+        entries = entries[-tail:]
+    if output == "json":
+        click.echo(json.dumps([e.as_json() for e in entries], indent=2))
+        return
+    rows = [
+        [
+            datetime.fromtimestamp(e.time, UTC).isoformat(timespec="milliseconds"),
+            e.operation,
+            e.target or "-",
+            e.result,
+            e.error_code or "-",
+            e.message,
+        ]
+        for e in entries
+    ]
+    click.echo(format_table(["TIME", "OPERATION", "TARGET", "RESULT", "CODE", "MESSAGE"], rows))
+
+
+def _add_extensions() -> None:
+    """`sim serve` (issue 7) joins the group from its own module when it exists."""
+    try:
+        module = importlib.import_module("controller.cli.simserve")
+    except ModuleNotFoundError as exc:
+        if exc.name == "controller.cli.simserve":
+            return
+        raise
+    for command in module.COMMANDS:
+        sim.add_command(command)
+
+
+_add_extensions()
+
+COMMANDS = [sim]
