@@ -238,6 +238,16 @@ class SimCloud:
 
         self._run("delete_interface", act, target=interface_id)
 
+    def set_managed(self, interface_id: str, managed: bool) -> None:
+        """Tag (or untag) a port as enictl's: VPC v3 port tags, as `sim serve` receives them."""
+
+        def act(call: _Call) -> None:
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{prt.name} = {str(managed).lower()}"
+            call.conn.execute("UPDATE ports SET managed = ? WHERE id = ?", (int(managed), prt.id))
+
+        self._run("set_managed", act, target=interface_id)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
