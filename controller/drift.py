@@ -31,6 +31,10 @@ DRIFT = "drift"
 
 # Field names a Change may use for the same declared field.
 _ALIASES = {"attachment": "server", "attachedTo": "server", "serverName": "server"}
+# Fields about the resource as a whole: only whether it is declared matters.
+_PRESENCE_FIELDS = frozenset({"exists", "managed"})
+# Fields compared as sets (the diff ignores their order).
+_SET_FIELDS = frozenset({"securityGroups"})
 
 
 def _json_value(value: Any) -> Any:
@@ -84,15 +88,21 @@ _MISSING = object()
 
 
 def _declared(snap: Snapshot, resource: str, field: str) -> Any:
-    """The declared value of `resource`.`field`; the whole record when the field is not
-    one the snapshot knows; `_MISSING` when the resource is not declared at all."""
+    """The declared value of `resource`.`field`; for `exists`/`managed` just that it is
+    declared; the whole record when the field is not one the snapshot knows;
+    `_MISSING` when the resource is not declared at all."""
     record = snap.get(resource)
     if record is None:
         return _MISSING
     key = _camel(field)
-    if key in record:
-        return _json_value(record[key])
-    return _json_value(record)
+    if key in _PRESENCE_FIELDS:
+        return True
+    if key not in record:
+        return _json_value(record)
+    value = _json_value(record[key])
+    if key in _SET_FIELDS and isinstance(value, list):
+        return sorted(value, key=str)
+    return value
 
 
 def origin(change: Change, desired: Snapshot, last_applied: Snapshot) -> str:

@@ -115,3 +115,20 @@ def test_load_missing_or_unreadable_record_is_none(tmp_path: Path) -> None:
     ):
         target.write_text(content)
         assert lastapplied.load(tmp_path) is None
+
+
+def test_presence_fields_compare_only_whether_declared() -> None:
+    """`exists` and `managed` changes are drift when the resource was declared both times."""
+    now, then = drift.snapshot(desired("web-2")), drift.snapshot(desired("web-1"))
+    adopted = Change("NetworkInterface/eni-a", "managed", False, True)
+    assert drift.origin(adopted, now, then) == "drift"
+    recreated = Change("NetworkInterface/eni-a", "exists", False, True)
+    assert drift.origin(recreated, now, then) == "drift"
+
+
+def test_security_group_order_is_not_a_manifest_change() -> None:
+    """Reordering security groups in a manifest is not a change of the declaration."""
+    now = drift.snapshot(desired(sgs=("sg-b", "sg-a")))
+    then = drift.snapshot(desired(sgs=("sg-a", "sg-b")))
+    change = Change("NetworkInterface/eni-a", "securityGroups", ["sg-x"], ["sg-b", "sg-a"])
+    assert drift.origin(change, now, then) == "drift"

@@ -1,0 +1,132 @@
+"""Golden plans: one folder per case under tests/plans/, one parametrized test over them.
+
+A case folder holds
+  README          one line: what the case pins
+  inventory.yaml  the simulated cloud (a CloudInventory)
+  manifests/      the desired state
+  args            optional: extra `enictl plan` arguments, e.g. `--prune`
+  expected.json   the plan (`enictl plan -o json`), digests replaced by "sha256:..."
+  expected.err    instead of expected.json, when planning fails before a plan exists
+
+The test runs `enictl sim init` and `enictl plan manifests -o json` in process, from
+the case folder (so violation sources read `manifests/<file>:line:col`), in a fresh
+state dir. `ENICTL_UPDATE_GOLDEN=1` rewrites the expected files: review every change
+by hand, they must be right, not just current.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.cli import main
+
+CASES_DIR = Path(__file__).parent / "plans"
+UPDATE = os.environ.get("ENICTL_UPDATE_GOLDEN") == "1"
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+PLACEHOLDER = "sha256:..."
+
+_NEEDED = ("controller.manifests", "controller.planner", "controller.providers.sim")
+_MISSING = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+
+
+def _cases() -> list[Any]:
+    return [
+        pytest.param(path, id=path.name)
+        for path in sorted(CASES_DIR.iterdir())
+        if path.is_dir() and (path / "inventory.yaml").exists()
+    ]
+
+
+def readme(case: Path) -> str:
+    return (case / "README").read_text().strip()
+
+
+def normalize(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan with its digests checked for shape and replaced by a placeholder."""
+    out = dict(plan)
+    for key in ("manifestsDigest", "observedFingerprint"):
+        assert DIGEST.match(str(out.get(key, ""))), f"{key} is not a sha256 digest: {out.get(key)}"
+        out[key] = PLACEHOLDER
+    return out
+
+
+def canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def run_plan(case: Path, state: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    extra = shlex.split((case / "args").read_text()) if (case / "args").exists() else []
+    code = main(["--state-dir", str(state), "plan", "manifests", "-o", "json", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_every_case_is_complete() -> None:
+    """Each case folder has a one-line README, an inventory and manifests."""
+    for case in sorted(p for p in CASES_DIR.iterdir() if p.is_dir()):
+        assert (case / "README").exists(), f"{case.name}: no README"
+        assert len(readme(case).splitlines()) == 1, f"{case.name}: README is not one line"
+        assert (case / "inventory.yaml").exists(), f"{case.name}: no inventory.yaml"
+        assert list((case / "manifests").glob("*.yaml")), f"{case.name}: no manifests"
+        has = [(case / n).exists() for n in ("expected.json", "expected.err")]
+        assert sum(has) <= 1, f"{case.name}: both expected.json and expected.err"
+
+
+@pytest.mark.skipif(bool(_MISSING), reason=f"waiting for {', '.join(_MISSING)} to land")
+@pytest.mark.parametrize("case", _cases())
+def test_golden_plan(
+    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan for the case's cloud and manifests is exactly its expected.json."""
+    monkeypatch.chdir(case)
+    state = tmp_path / "state"
+    assert main(["--state-dir", str(state), "sim", "init", "inventory.yaml"]) == 0, (
+        capsys.readouterr().err
+    )
+    capsys.readouterr()
+    code, out, err = run_plan(case, state, capsys)
+    what = f"{case.name}: {readme(case)}"
+
+    if not out:  # planning failed before a plan existed: pin the error lines
+        assert code == 1, f"{what}\nno plan and exit {code}\n{err}"
+        if UPDATE or not (case / "expected.err").exists():
+            _write_or_fail(case / "expected.err", err, what)
+        assert err == (case / "expected.err").read_text(), what
+        return
+
+    plan = json.loads(out)
+    if plan["applyable"]:
+        assert (code, err) == (0, ""), f"{what}\nexit {code}\n{err}"
+    else:
+        errors = sum(1 for v in plan["violations"] if v["severity"] == "error")
+        noun = "violation" if errors == 1 else "violations"
+        assert code == 1, what
+        assert err == f"error: plan rejected: {errors} {noun}\n", what
+
+    again = run_plan(case, state, capsys)
+    assert again == (code, out, err), f"{what}\nthe same inputs gave another plan"
+
+    actual = canonical(normalize(plan))
+    if UPDATE or not (case / "expected.json").exists():
+        _write_or_fail(case / "expected.json", actual, what)
+    assert actual == (case / "expected.json").read_text(), what
+
+
+def _write_or_fail(target: Path, text: str, what: str) -> None:
+    if not UPDATE:
+        pytest.fail(
+            f"{what}\n{target.name} is missing; run with ENICTL_UPDATE_GOLDEN=1, "
+            "then review it by hand"
+        )
+    for stale in ("expected.json", "expected.err"):
+        if stale != target.name:
+            (target.parent / stale).unlink(missing_ok=True)
+    target.write_text(text)
