@@ -206,8 +206,10 @@ class _Execution:
         on_event: OnEvent | None,
         patience: Patience,
         server_ready_timeout: float,
+        stop: threading.Event | None = None,
     ) -> None:
         self.plan = plan
+        self.stop = stop
         self.provider = provider
         self.observed = observed
         self.parallelism = max(1, parallelism)
@@ -306,7 +308,8 @@ class _Execution:
                                     push(d)
                         else:
                             self._skip_dependents(sid, dependents)
-                    while ready and in_flight < self.parallelism:
+                    stopping = self.stop is not None and self.stop.is_set()
+                    while ready and in_flight < self.parallelism and not stopping:
                         entry = heapq.heappop(ready)
                         step = self.steps[entry[1]]
                         if step.id in self.results:
@@ -321,10 +324,15 @@ class _Execution:
                         pool.submit(worker, step)
                     if in_flight == 0:
                         break
-                    cond.wait()
+                    cond.wait(timeout=0.25 if self.stop is not None else None)
+        if self.stop is not None and self.stop.is_set():
+            self.emit("interrupted", remaining=len(self.steps) - len(self.results))
         for sid in self.steps:
-            if sid not in self.results:  # unreachable with a well-formed plan
-                self._record(StepResult(self.steps[sid], "not-started", "", "never became ready"))
+            if sid not in self.results:
+                reason = "never became ready"  # only with a malformed plan
+                if self.stop is not None and self.stop.is_set():
+                    reason = "interrupted before it started"
+                self._record(StepResult(self.steps[sid], "not-started", "", reason))
         return self._result()
 
     def _skip_dependents(self, failed: int, dependents: Mapping[int, list[int]]) -> None:
@@ -574,8 +582,12 @@ def execute(
     rng: random.Random | None = None,
     server_ready_timeout: float = 300.0,
     estimator: DurationEstimator | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyResult:
-    """Run `plan` (computed against `observed`) on `provider`; never raises for a step."""
+    """Run `plan` (computed against `observed`) on `provider`; never raises for a step.
+
+    Setting `stop` starts no further step; the steps in flight run to their end and the
+    rest are reported as not started."""
     patience = Patience(
         retry=retry or RetryPolicy(),
         poll=poll or PollPolicy(),
@@ -593,5 +605,6 @@ def execute(
         on_event=on_event,
         patience=patience,
         server_ready_timeout=server_ready_timeout,
+        stop=stop,
     )
     return run.run()

@@ -74,6 +74,7 @@ class UnfinishedRun:
     steps_done: int
     jobs: tuple[InFlightJob, ...]
     intents: tuple[DanglingIntent, ...]
+    longest_job: float = 0.0  # seconds, of the jobs seen to finish (0: none did)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -100,7 +101,7 @@ def unfinished_runs(records: Iterator[dict[str, Any]]) -> list[UnfinishedRun]:
         run_id = str(rec.get("run", ""))
         kind = rec["type"]
         if kind == "run-started":
-            runs[run_id] = {"rec": rec, "open": {}, "done": 0}
+            runs[run_id] = {"rec": rec, "open": {}, "done": 0, "longest": 0.0}
             continue
         state = runs.get(run_id)
         if state is None:
@@ -112,7 +113,10 @@ def unfinished_runs(records: Iterator[dict[str, Any]]) -> list[UnfinishedRun]:
         if kind in ("job-intent", "job-submitted"):
             state["open"][step] = rec
         elif kind in ("job-unsent", "job-finished", "step-failed"):
-            state["open"].pop(step, None)
+            opened = state["open"].pop(step, None)
+            if kind == "job-finished" and opened is not None and "t" in rec and "t" in opened:
+                took = float(rec["t"]) - float(opened["t"])
+                state["longest"] = max(state["longest"], took)
         elif kind == "step-done":
             state["open"].pop(step, None)
             state["done"] += 1
@@ -136,6 +140,7 @@ def unfinished_runs(records: Iterator[dict[str, Any]]) -> list[UnfinishedRun]:
                 steps_done=int(state["done"]),
                 jobs=tuple(jobs),
                 intents=tuple(intents),
+                longest_job=float(state["longest"]),
             )
         )
     return out
