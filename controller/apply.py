@@ -1,0 +1,190 @@
+"""One `enictl apply`, as a library: what the CLI calls between parsing and rendering.
+
+    with lock.acquire(state_dir):
+        recover(...)                      finish a crashed run's jobs (controller.recovery)
+        prepare(...) / prepare_saved(...)  observe, then plan, or check a saved plan is fresh
+        run(...)                          execute with the journal (controller.executor)
+        verify(...)                       observe again and re-plan: nothing left to do?
+
+Every function here takes its collaborators (provider, state dir, event sink) as
+arguments; nothing reads the terminal or the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from controller import executor, journal, recovery, savedplan
+from controller.errors import EnictlError
+from controller.executor import ApplyResult, OnEvent
+from controller.model import Topology
+from controller.plan import Plan, Step
+from controller.providers.base import Provider
+from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+
+
+class ApplyFailed(EnictlError):
+    """Some steps failed or did not start, or the cloud does not match afterwards."""
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = tuple(details)
+
+    def error_lines(self) -> list[str]:
+        return [f"error: {self}", *(f"  {line}" for line in self.details)]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A plan ready to run, with what it was made from."""
+
+    plan: Plan
+    desired: Topology
+    observed: Topology
+    manifests_digest: str
+    prune: bool
+    saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
+
+
+def plan_digest(plan: Plan) -> str:
+    """A digest of the plan's JSON, for the journal."""
+    text = json.dumps(plan.as_json(), sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def patience(seed: int | None = None) -> Patience:
+    """The default retry and poll settings, with the real clock."""
+    return Patience(
+        retry=RetryPolicy(),
+        poll=PollPolicy(),
+        clock=time.monotonic,
+        sleep=time.sleep,
+        rng=random.Random(seed),
+        estimator=DurationEstimator(),
+    )
+
+
+def recover(
+    provider: Provider,
+    state_dir: Path,
+    *,
+    on_event: OnEvent | None = None,
+    settle: float | None = None,
+) -> recovery.Recovery | None:
+    """Finish any run a crashed apply left in the state dir's journal."""
+    book = journal.Journal.open(state_dir)
+    try:
+        return recovery.recover(
+            provider, book, patience=patience(), on_event=on_event, settle=settle
+        )
+    finally:
+        book.close()
+
+
+def prepare(
+    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+) -> Prepared:
+    """Load the manifests, observe, plan (labelling drift when `state_dir` has a record)."""
+    from controller import drift, lastapplied, manifests, planner
+
+    loaded = manifests.load(list(paths))
+    observed = provider.observe()
+    plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
+    if not plan.observed_fingerprint:
+        plan = replace(plan, observed_fingerprint=planner.observed_fingerprint(observed))
+    if state_dir is not None and plan.has_changes:
+        plan = drift.label_plan(plan, loaded.topology, lastapplied.load_snapshot(state_dir))
+    return Prepared(plan, loaded.topology, observed, loaded.digest, prune, saved=False)
+
+
+def prepare_saved(provider: Provider, plan_file: str) -> Prepared:
+    """Load a saved plan and check, before anything runs, that it is not stale."""
+    from controller import manifests, planner
+
+    saved = savedplan.load(plan_file)
+    loaded = manifests.load(list(saved.manifest_paths))
+    observed = provider.observe()
+    savedplan.check_fresh(saved, loaded.digest, planner.observed_fingerprint(observed))
+    return Prepared(saved.plan, loaded.topology, observed, loaded.digest, saved.prune, saved=True)
+
+
+def run(
+    prepared: Prepared,
+    provider: Provider,
+    state_dir: Path,
+    *,
+    parallelism: int = 10,
+    on_event: OnEvent | None = None,
+    stop: threading.Event | None = None,
+    kind: str = "apply",
+) -> ApplyResult:
+    """Execute the plan, journalling every step and job id under the state dir."""
+    book = journal.Journal.open(state_dir)
+    try:
+        records = book.begin_run(
+            plan_digest(prepared.plan), steps=len(prepared.plan.steps), kind=kind
+        )
+        result = executor.execute(
+            prepared.plan,
+            provider,
+            prepared.observed,
+            parallelism=parallelism,
+            journal=records,
+            on_event=on_event,
+            stop=stop,
+        )
+        records.finish("ok" if result.ok else "failed")
+    finally:
+        book.close()
+    return result
+
+
+def verify(provider: Provider, prepared: Prepared) -> Plan:
+    """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
+    from controller import planner
+
+    observed = provider.observe()
+    return planner.plan(
+        prepared.desired,
+        observed,
+        prune=prepared.prune,
+        manifests_digest=prepared.manifests_digest,
+    )
+
+
+def record_applied(state_dir: Path, prepared: Prepared) -> None:
+    """Remember the applied desired state (for drift labels in later plans)."""
+    from controller import lastapplied
+
+    lastapplied.record(state_dir, prepared.desired, manifests_digest=prepared.manifests_digest)
+
+
+def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:
+    """The error that ends a failed apply: what failed, what did not start, what differs."""
+    details = [f"failed: {r.line()}" for r in result.failed]
+    details += [f"not started: {r.line()}" for r in result.not_started]
+    if remaining is not None and remaining.steps:
+        details += [f"still needed: {_step_line(s)}" for s in remaining.steps]
+    parts = []
+    if result.failed:
+        parts.append(f"{len(result.failed)} step(s) failed")
+    if result.not_started:
+        parts.append(f"{len(result.not_started)} not started")
+    if not parts and remaining is not None and remaining.steps:
+        parts.append(
+            f"the cloud does not match the manifests: {len(remaining.steps)} step(s) still needed"
+        )
+    return ApplyFailed("apply failed: " + ", ".join(parts), details)
+
+
+def _step_line(step: Step) -> str:
+    where = f" on {step.server}" if step.server else ""
+    reason = f" ({step.reason})" if step.reason else ""
+    return f"step {step.id}: {step.action.value} {step.interface}{where}{reason}"

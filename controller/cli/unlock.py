@@ -1,0 +1,36 @@
+"""`enictl force-unlock LOCK_ID`: break the state dir's lock, naming it by its id."""
+
+from __future__ import annotations
+
+import click
+
+from controller import lock
+from controller.cli.context import AppContext
+
+
+@click.command("force-unlock")
+@click.argument("lock_id")
+@click.pass_obj
+def force_unlock_command(app: AppContext, lock_id: str) -> None:
+    """Remove the state dir's lock whose id is LOCK_ID.
+
+    A crashed enictl never leaves the lock stuck (the operating system releases it
+    when the process dies), so this is for a live process you want to stop
+    coordinating with, or a state dir on a shared filesystem. The lock id is printed
+    in the error of a blocked apply; a wrong id is refused and nothing changes.
+
+    \b
+    Example:
+      enictl force-unlock 0b6f3c9e-1d2a-4c47-9a34-6a1f2f8f5e10
+    """
+    holder = lock.force_unlock(app.state_dir, lock_id)
+    click.echo(f"Unlocked {app.state_dir} (was held by {holder.describe()}).")
+    if lock.pid_alive_here(holder):
+        click.echo(
+            f"warning: pid {holder.pid} is still running; two writers may now change the "
+            "same cloud at once",
+            err=True,
+        )
+
+
+COMMANDS = [force_unlock_command]
