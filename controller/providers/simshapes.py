@@ -1,0 +1,327 @@
+"""Huawei Cloud's JSON shapes for the simulated cloud: pure functions of an observed Topology.
+
+`enictl sim serve` answers ECS, VPC and EIP list calls with these. Field names and
+nesting follow Huawei Cloud's API reference (ECS `cloudservers/detail`, `os-interface`,
+`jobs`; VPC v1 `subnets`, `security-groups`, `vpcs`, `ports`; VPC v3 `ports`; EIP v1
+`publicips`). Only the fields enictl reads are filled with meaning; a few others are
+present with plausible constant values so that the SDK's models see a familiar shape.
+
+Ids the simulated cloud does not have (the Neutron subnet id behind a VPC subnet, MAC
+addresses) are derived deterministically from the ids it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from controller.model import NetworkInterface, Server, Topology
+from controller.providers.base import Job
+from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
+
+JsonDict = dict[str, Any]
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://enictl.invalid/sim/neutron")
+CREATED = "2026-01-01T00:00:00Z"
+
+
+def neutron_subnet_id(subnet_id: str) -> str:
+    """The (different) Neutron IPv4 subnet id behind a VPC subnet id."""
+    return str(uuid.uuid5(_NAMESPACE, subnet_id))
+
+
+def mac_address(port_id: str) -> str:
+    digest = hashlib.sha256(port_id.encode()).digest()
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """A Topology with lookups by id and from names to ids, built once per request."""
+
+    topology: Topology
+    project_id: str
+
+    @classmethod
+    def of(cls, topology: Topology, project_id: str) -> Index:
+        return cls(topology, project_id)
+
+    def subnet_id(self, name: str) -> str:
+        subnet = self.topology.catalog.subnets.get(name)
+        return subnet.id if subnet else ""
+
+    def vpc_id(self, name: str) -> str:
+        vpc = self.topology.catalog.vpcs.get(name)
+        return vpc.id if vpc else ""
+
+    def server_id(self, name: str | None) -> str:
+        server = self.topology.servers.get(name) if name else None
+        return server.id if server else ""
+
+    def sg_ids(self, names: Sequence[str]) -> list[str]:
+        groups = self.topology.catalog.security_groups
+        return [groups[n].id for n in names if n in groups]
+
+    def interface_vpc(self, iface: NetworkInterface) -> str:
+        subnet = self.topology.catalog.subnets.get(iface.subnet)
+        return self.vpc_id(subnet.vpc) if subnet else ""
+
+    def interface_by_id(self, port_id: str) -> NetworkInterface | None:
+        for iface in self.topology.interfaces.values():
+            if iface.id == port_id:
+                return iface
+        return None
+
+    def server_by_id(self, server_id: str) -> Server | None:
+        for server in self.topology.servers.values():
+            if server.id == server_id:
+                return server
+        return None
+
+
+# ---------------------------------------------------------------- pagination
+
+T = TypeVar("T")
+
+
+def page_by_marker(
+    items: Iterable[T], key: Callable[[T], str], limit: int, marker: str | None
+) -> tuple[list[T], bool]:
+    """VPC/EIP pagination: items (sorted by id) after the one whose id is `marker`, at
+    most `limit` of them, and whether more follow."""
+    ordered = sorted(items, key=key)
+    if marker:
+        ordered = [item for item in ordered if key(item) > marker]
+    return ordered[:limit], len(ordered) > limit
+
+
+def page_by_number(items: Iterable[T], key: Callable[[T], str], limit: int, page: int) -> list[T]:
+    """ECS `offset` pagination: `page` is 1-based (0 means 1), items sorted by id."""
+    ordered = sorted(items, key=key)
+    start = (max(page, 1) - 1) * limit
+    return ordered[start : start + limit]
+
+
+# ---------------------------------------------------------------- ECS
+
+
+def server(index: Index, srv: Server) -> JsonDict:
+    vpc_id = index.vpc_id(srv.vpc)
+    addresses = [
+        {
+            "version": "4",
+            "addr": iface.private_ip,
+            "OS-EXT-IPS:type": "fixed",
+            "OS-EXT-IPS-MAC:mac_addr": mac_address(iface.id),
+            "OS-EXT-IPS:port_id": iface.id,
+            "primary": iface.primary,
+        }
+        for iface in index.topology.interfaces_on(srv.name)
+    ]
+    flavor = index.topology.catalog.flavors.get(srv.flavor)
+    return {
+        "id": srv.id,
+        "name": srv.name,
+        "status": srv.status,
+        "flavor": {"id": flavor.id if flavor else srv.flavor, "name": srv.flavor},
+        "OS-EXT-AZ:availability_zone": srv.availability_zone,
+        "metadata": {"vpc_id": vpc_id},
+        "addresses": {vpc_id: addresses} if addresses else {},
+        "security_groups": [
+            {"id": sg_id, "name": name}
+            for name, sg_id in zip(
+                srv.security_groups or (), index.sg_ids(srv.security_groups or ()), strict=False
+            )
+        ],
+        "tenant_id": index.project_id,
+        "created": CREATED,
+        "updated": CREATED,
+        "locked": False,
+        "tags": [],
+    }
+
+
+def interface_attachment(index: Index, iface: NetworkInterface) -> JsonDict:
+    """One row of `os-interface`: the attachment of a port to its server."""
+    subnet_id = index.subnet_id(iface.subnet)
+    return {
+        "port_state": "ACTIVE",
+        "fixed_ips": [{"subnet_id": neutron_subnet_id(subnet_id), "ip_address": iface.private_ip}],
+        "net_id": subnet_id,
+        "port_id": iface.id,
+        "mac_addr": mac_address(iface.id),
+        "delete_on_termination": iface.delete_on_termination,
+        "driver_mode": "virtio",
+    }
+
+
+def interface_attachments(index: Index, srv: Server) -> JsonDict:
+    """ListServerInterfaces: a server's attachments and how many more NICs it can take."""
+    attached = index.topology.interfaces_on(srv.name)
+    flavor = index.topology.catalog.flavors.get(srv.flavor)
+    free = max((flavor.max_interfaces if flavor else 0) - len(attached), 0)
+    return {
+        "attachableQuantity": {"free_nic": free},
+        "interfaceAttachments": [interface_attachment(index, iface) for iface in attached],
+    }
+
+
+def flavor(index: Index, name: str) -> JsonDict:
+    found = index.topology.catalog.flavors[name]
+    return {
+        "id": found.id or name,
+        "name": found.name,
+        "vcpus": "2",
+        "ram": 4096,
+        "disk": "0",
+        "os-flavor-access:is_public": True,
+        "links": [],
+        "os_extra_specs": {
+            "quota:vif_max_num": str(found.max_interfaces),
+            "ecs:performancetype": "normal",
+        },
+    }
+
+
+def job(found: Job, kind: str, server_id: str, port_id: str) -> JsonDict:
+    """ShowJob: the job and its single sub-job (one NIC per batch here)."""
+    job_type, sub_type = (
+        ("batchAddNics", "attachNic") if kind == "attach" else ("batchDeleteNics", "detachNic")
+    )
+    finished = found.status.finished
+    sub: JsonDict = {
+        "status": found.status.value,
+        "job_id": found.id + "-1",
+        "job_type": sub_type,
+        "begin_time": CREATED,
+        "end_time": CREATED if finished else "",
+        "entities": {"server_id": server_id, "nic_id": port_id},
+        "error_code": found.error_code or None,
+        "fail_reason": found.error_message or None,
+    }
+    return {
+        "job_id": found.id,
+        "job_type": job_type,
+        "status": found.status.value,
+        "begin_time": CREATED,
+        "end_time": CREATED if finished else "",
+        "entities": {"sub_jobs_total": 1, "sub_jobs": [sub]},
+        "error_code": found.error_code or None,
+        "fail_reason": found.error_message or None,
+    }
+
+
+# ---------------------------------------------------------------- VPC
+
+
+def vpc(index: Index, name: str) -> JsonDict:
+    found = index.topology.catalog.vpcs[name]
+    return {"id": found.id, "name": found.name, "cidr": found.cidr, "status": "OK", "routes": []}
+
+
+def subnet(index: Index, name: str) -> JsonDict:
+    found = index.topology.catalog.subnets[name]
+    return {
+        "id": found.id,
+        "name": found.name,
+        "cidr": found.cidr,
+        "vpc_id": index.vpc_id(found.vpc),
+        "availability_zone": found.availability_zone,
+        "status": "ACTIVE",
+        "dhcp_enable": True,
+        "neutron_network_id": found.id,
+        "neutron_subnet_id": neutron_subnet_id(found.id),
+        "tenant_id": index.project_id,
+    }
+
+
+def security_group(index: Index, name: str) -> JsonDict:
+    found = index.topology.catalog.security_groups[name]
+    return {
+        "id": found.id,
+        "name": found.name,
+        "description": "",
+        "vpc_id": index.vpc_id(found.vpc),
+        "security_group_rules": [],
+    }
+
+
+def port_v1(index: Index, iface: NetworkInterface) -> JsonDict:
+    """A port as VPC v1 (`/v1/{project_id}/ports`) shows it."""
+    subnet_id = index.subnet_id(iface.subnet)
+    server_id = index.server_id(iface.server)
+    server_az = _server_az(index, iface)
+    return {
+        "id": iface.id,
+        "name": iface.name,
+        "network_id": subnet_id,
+        "admin_state_up": True,
+        "mac_address": mac_address(iface.id),
+        "fixed_ips": [{"subnet_id": neutron_subnet_id(subnet_id), "ip_address": iface.private_ip}],
+        "device_id": server_id,
+        "device_owner": f"compute:{server_az}" if server_id else "",
+        "tenant_id": index.project_id,
+        "status": "ACTIVE" if server_id else "DOWN",
+        "security_groups": index.sg_ids(iface.security_groups),
+        "binding:vif_details": {"primary_interface": iface.primary} if server_id else {},
+    }
+
+
+def port_v3(index: Index, iface: NetworkInterface) -> JsonDict:
+    """A port as VPC v3 (`/v3/{project_id}/ports`) shows it, tags included."""
+    subnet_id = index.subnet_id(iface.subnet)
+    server_id = index.server_id(iface.server)
+    tags = [{"key": MANAGED_TAG_KEY, "value": MANAGED_TAG_VALUE}] if iface.managed else []
+    return {
+        "id": iface.id,
+        "name": iface.name,
+        "description": "",
+        "admin_state_up": True,
+        "virsubnet_id": subnet_id,
+        "vpc_id": index.interface_vpc(iface),
+        "private_ips": [
+            {"subnet_cidr_id": neutron_subnet_id(subnet_id), "ip_address": iface.private_ip}
+        ],
+        "security_groups": index.sg_ids(iface.security_groups),
+        "status": "ACTIVE" if server_id else "DOWN",
+        "device_id": server_id,
+        "device_owner": f"compute:{_server_az(index, iface)}" if server_id else "",
+        "instance_id": server_id,
+        "instance_type": "ecs" if server_id else "",
+        "mac_address": mac_address(iface.id),
+        "binding:vif_details": {"primary_interface": iface.primary} if server_id else {},
+        "project_id": index.project_id,
+        "tenant_id": index.project_id,
+        "tags": tags,
+        "created_at": CREATED,
+        "updated_at": CREATED,
+    }
+
+
+def _server_az(index: Index, iface: NetworkInterface) -> str:
+    srv = index.topology.servers.get(iface.server) if iface.server else None
+    return srv.availability_zone if srv else ""
+
+
+# ---------------------------------------------------------------- EIP
+
+
+def publicip(index: Index, name: str) -> JsonDict:
+    found = index.topology.catalog.eips[name]
+    bound = next((i for i in index.topology.interfaces.values() if i.eip == name), None)
+    return {
+        "id": found.id,
+        "alias": found.name,
+        "type": "5_bgp",
+        "status": "ACTIVE" if bound else "DOWN",
+        "public_ip_address": found.address,
+        "private_ip_address": bound.private_ip if bound else None,
+        "port_id": bound.id if bound else None,
+        "tenant_id": index.project_id,
+        "ip_version": 4,
+        "bandwidth_size": 5,
+        "bandwidth_share_type": "PER",
+        "create_time": "2026-01-01 00:00:00",
+    }
