@@ -1,0 +1,224 @@
+"""Desired vs observed: which interfaces must change, which need nothing, and why.
+
+The diff works by key (interface name), never over the whole topology at once: a
+desired interface is compared with its observed twin field by field, and only the
+resources that differ become a `Delta` and field-level `Change`s (before/after).
+Everything else gets a `NoOp` with its reason.
+
+Ownership (SPEC section 4):
+
+- a desired interface whose name exists in the cloud is adopted (managed or not);
+- a managed extension ENI that no manifest mentions is an orphan: kept, unless
+  `prune` is set, then it is detached and deleted; an orphan marked `protect` in the
+  cloud is never deleted;
+- unmanaged ENIs that no manifest mentions are never touched (they still count
+  toward flavor limits: they stay in the target topology);
+- primary ENIs are never created, moved or deleted; a Server's `securityGroups`
+  updates its primary ENI's groups.
+
+`Diff.target` is the whole topology the plan must reach: the observed topology with
+the desired interfaces applied and the pruned orphans removed. Rules check it; the
+plan simulator's final state must equal it.
+
+Field names in `Change`s are the manifest's (`subnet`, `privateIp`, `securityGroups`,
+`eip`, `server`). A create is reported as `exists: False -> True` followed by the
+new interface's fields (before None); a delete as `exists: True -> False`; the
+adoption of an unmanaged ENI as `managed: False -> True`. deepdiff is deliberately not
+used here: these are five flat fields, and deepdiff costs about 0.5 ms per resource
+(1.6 s for the benchmark's 3,000 changed ENIs) where a tuple comparison costs 1 µs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from controller.model import NetworkInterface, Topology
+from controller.plan import Change, NoOp
+
+IN_SYNC = "in sync"
+UNMANAGED = "unmanaged, left alone"
+ORPHAN_KEPT = "orphan kept: run with --prune to delete"
+ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
+SERVER_GROUPS_LEFT = "in sync (primary security groups not declared, left alone)"
+
+
+def server_ref(name: str) -> str:
+    return f"Server/{name}"
+
+
+def eni_ref(name: str) -> str:
+    return f"NetworkInterface/{name}"
+
+
+def same_groups(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Security group lists are sets: order does not matter."""
+    return a == b or sorted(a) == sorted(b)
+
+
+def differs(a: NetworkInterface, b: NetworkInterface) -> bool:
+    """Whether two states of one interface differ in anything a step changes."""
+    return (
+        a.server != b.server
+        or a.eip != b.eip
+        or a.subnet != b.subnet
+        or a.private_ip != b.private_ip
+        or not same_groups(a.security_groups, b.security_groups)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One interface whose state must change: observed `before` (None = create) to
+    target `after` (None = delete)."""
+
+    name: str
+    before: NetworkInterface | None
+    after: NetworkInterface | None
+
+    @property
+    def moves(self) -> bool:
+        """Attached before and after, to different servers."""
+        b, a = self.before, self.after
+        return (
+            b is not None
+            and a is not None
+            and None not in (b.server, a.server)
+            and (b.server != a.server)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    target: Topology
+    deltas: tuple[Delta, ...]  # by name
+    changes: tuple[Change, ...]
+    unchanged: tuple[NoOp, ...]
+    orphans: tuple[str, ...]  # every managed ENI no manifest mentions, pruned or not
+    protected_orphans: tuple[str, ...]  # orphans that prune would delete but protect keeps
+    protected: frozenset[str]  # every interface that must never be deleted
+
+
+def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
+    """Compare desired with observed by name; see the module docstring."""
+    seen = observed.interfaces
+    target = dict(seen)
+    deltas: dict[str, Delta] = {}
+    changes: list[Change] = []
+    unchanged: list[NoOp] = []
+
+    for name in sorted(desired.interfaces):
+        want = desired.interfaces[name]
+        have = seen.get(name)
+        ref = eni_ref(name)
+        if have is None:
+            after = replace(want, primary=False, managed=True, delete_on_termination=False, id="")
+            target[name] = after
+            deltas[name] = Delta(name, None, after)
+            changes.extend(_created(ref, after))
+            continue
+        adopted = not have.managed and not have.primary
+        if adopted:
+            changes.append(Change(ref, "managed", False, True))
+        after = _applied(want, have)
+        if differs(have, after):
+            target[name] = after
+            deltas[name] = Delta(name, have, after)
+            changes.extend(_fields(ref, have, after))
+        else:
+            unchanged.append(NoOp(ref, f"{IN_SYNC} (adopted)" if adopted else IN_SYNC))
+
+    primaries = {i.server: i for i in seen.values() if i.primary and i.server is not None}
+    for name in sorted(desired.servers):
+        groups = desired.servers[name].security_groups
+        primary = primaries.get(name)
+        if groups is None or primary is None:
+            unchanged.append(NoOp(server_ref(name), SERVER_GROUPS_LEFT))
+            continue
+        current = target[primary.name]
+        if same_groups(current.security_groups, groups):
+            unchanged.append(NoOp(server_ref(name), IN_SYNC))
+            continue
+        after = replace(current, security_groups=groups)
+        target[primary.name] = after
+        deltas[primary.name] = Delta(primary.name, primary, after)
+        changes.append(Change(server_ref(name), "securityGroups", primary.security_groups, groups))
+
+    orphans: list[str] = []
+    protected_orphans: list[str] = []
+    for name, have in seen.items():
+        if have.primary or name in desired.interfaces:
+            continue
+        if not have.managed:
+            unchanged.append(NoOp(eni_ref(name), UNMANAGED))
+        elif not prune:
+            orphans.append(name)
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
+        elif have.protect:
+            orphans.append(name)
+            protected_orphans.append(name)
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        else:
+            orphans.append(name)
+            del target[name]
+            deltas[name] = Delta(name, have, None)
+            changes.append(Change(eni_ref(name), "exists", True, False))
+
+    protected = {n for n, i in desired.interfaces.items() if i.protect}
+    protected.update(protected_orphans)
+    return Diff(
+        target=Topology(
+            servers=observed.servers,
+            interfaces=target,
+            policy=desired.policy,
+            catalog=observed.catalog,
+        ),
+        deltas=tuple(deltas[n] for n in sorted(deltas)),
+        changes=tuple(sorted(changes, key=lambda c: c.resource)),
+        unchanged=tuple(sorted(unchanged, key=lambda n: n.resource)),
+        orphans=tuple(sorted(orphans)),
+        protected_orphans=tuple(sorted(protected_orphans)),
+        protected=frozenset(protected),
+    )
+
+
+def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface:
+    """The target state of an existing interface: the manifest's fields on the cloud's
+    identity. A manifest without privateIp keeps the observed IP."""
+    return replace(
+        have,
+        subnet=want.subnet,
+        private_ip=have.private_ip if want.private_ip is None else want.private_ip,
+        security_groups=want.security_groups,
+        eip=want.eip,
+        server=want.server,
+        protect=want.protect,
+        managed=True if not have.primary else have.managed,
+        labels=want.labels,
+        source=want.source,
+    )
+
+
+def _created(ref: str, new: NetworkInterface) -> Iterator[Change]:
+    yield Change(ref, "exists", False, True)
+    yield Change(ref, "subnet", None, new.subnet)
+    if new.private_ip is not None:
+        yield Change(ref, "privateIp", None, new.private_ip)
+    yield Change(ref, "securityGroups", None, new.security_groups)
+    if new.eip is not None:
+        yield Change(ref, "eip", None, new.eip)
+    if new.server is not None:
+        yield Change(ref, "server", None, new.server)
+
+
+def _fields(ref: str, have: NetworkInterface, want: NetworkInterface) -> Iterator[Change]:
+    if have.subnet != want.subnet:
+        yield Change(ref, "subnet", have.subnet, want.subnet)
+    if have.private_ip != want.private_ip:
+        yield Change(ref, "privateIp", have.private_ip, want.private_ip)
+    if not same_groups(have.security_groups, want.security_groups):
+        yield Change(ref, "securityGroups", have.security_groups, want.security_groups)
+    if have.eip != want.eip:
+        yield Change(ref, "eip", have.eip, want.eip)
+    if have.server != want.server:
+        yield Change(ref, "server", have.server, want.server)
