@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -142,6 +143,40 @@ def change_groups(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
     return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One line of review: `+` a new resource (its declared fields in `after`), `-` a
+    deleted one, `~` one changed field of an existing one."""
+
+    mark: str
+    resource: str
+    field: str = ""
+    before: str = ""
+    after: str = ""
+
+
+def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
+    """Changes as review rows: a create's field changes fold into one `+` row, a
+    delete is one `-` row, every other change is a `~` row; plan order is kept."""
+    created = {c.resource for c in changes if c.field == "exists" and c.after is True}
+    fields: dict[str, list[str]] = {}
+    for c in changes:
+        if c.resource in created and c.field != "exists" and c.after not in (None, [], ()):
+            fields.setdefault(c.resource, []).append(f"{c.field} {format_value(c.after)}")
+    rows: list[ChangeRow] = []
+    for c in changes:
+        if c.field == "exists":
+            if c.after is True:
+                rows.append(ChangeRow("+", c.resource, after=", ".join(fields.get(c.resource, []))))
+            else:
+                rows.append(ChangeRow("-", c.resource))
+        elif c.resource not in created:
+            rows.append(
+                ChangeRow("~", c.resource, c.field, format_value(c.before), format_value(c.after))
+            )
+    return rows
+
+
 def moves(plan: Plan) -> list[tuple[str, str, str]]:
     """(interface, from server, to server) for each ENI detached from one server and
     attached to another in this plan, sorted by interface."""
@@ -204,12 +239,8 @@ def text(plan: Plan, *, color: bool) -> str:
 
     for title, changes in change_groups(plan.changes):
         lines += ["", paint(title, "bold")]
-        for change in changes:
-            before, after = format_value(change.before), format_value(change.after)
-            lines.append(
-                f"  {change.resource}  {change.field}: "
-                f"{paint(before, 'red')} -> {paint(after, 'green')}"
-            )
+        for row in change_rows(changes):
+            lines.append("  " + _text_change(row, paint))
 
     if plan.orphans:
         lines += ["", paint("Orphans (managed ENIs no manifest mentions)", "bold")]
@@ -239,6 +270,18 @@ def _text_step(step: Step, paint: _Painter, widths: tuple[int, int, int]) -> str
     if step.reason:
         line += paint(f"  ({step.reason})", "dim")
     return line
+
+
+def _text_change(row: ChangeRow, paint: _Painter) -> str:
+    if row.mark == "+":
+        detail = f"  new: {row.after}" if row.after else "  new"
+        return f"{paint('+', 'green')} {row.resource}{detail}"
+    if row.mark == "-":
+        return f"{paint('-', 'red')} {row.resource}  deleted"
+    return (
+        f"{paint('~', 'yellow')} {row.resource}  {row.field}: "
+        f"{paint(row.before, 'red')} -> {paint(row.after, 'green')}"
+    )
 
 
 def _text_violation(violation: Violation, paint: _Painter) -> list[str]:
@@ -320,15 +363,14 @@ def _markdown_steps(plan: Plan) -> list[str]:
 
 
 def _markdown_changes(changes: Sequence[Change]) -> list[str]:
-    rows = [
-        (
-            _code(c.resource),
-            c.field,
-            _code(format_value(c.before)),
-            _code(format_value(c.after)),
-        )
-        for c in changes
-    ]
+    rows = []
+    for row in change_rows(changes):
+        if row.mark == "+":
+            rows.append((_code(row.resource), "*new*", "", row.after))
+        elif row.mark == "-":
+            rows.append((_code(row.resource), "*deleted*", "", ""))
+        else:
+            rows.append((_code(row.resource), row.field, _code(row.before), _code(row.after)))
     return _table(("resource", "field", "before", "after"), rows)
 
 

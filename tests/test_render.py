@@ -63,10 +63,10 @@ def test_text_groups_steps_by_server_with_ids_dependencies_and_reasons() -> None
 def test_text_shows_changes_by_origin_orphans_and_unchanged() -> None:
     """Manifest changes and drift get their own headings; orphans say they are kept."""
     out = render.text(swap_plan(), color=False)
-    assert "Changes from the manifests\n  NetworkInterface/eni-a  server: web-1 -> web-2" in out
+    assert "Changes from the manifests\n  ~ NetworkInterface/eni-a  server: web-1 -> web-2" in out
     assert (
         "Drift: the cloud changed outside enictl\n"
-        "  NetworkInterface/eni-c  securityGroups: [sg-web] -> [sg-web, sg-db]" in out
+        "  ~ NetworkInterface/eni-c  securityGroups: [sg-web] -> [sg-web, sg-db]" in out
     )
     assert out.index("Changes from the manifests") < out.index("Drift:")
     assert "eni-old  (kept; --prune would delete it)" in out
@@ -77,8 +77,30 @@ def test_text_changes_without_origin_have_a_plain_heading() -> None:
     """Changes whose origin is unknown (nothing applied yet) are listed under Changes."""
     plan = Plan("d", "f", changes=(Change("NetworkInterface/x", "eip", None, "eip-1"),))
     out = render.text(plan, color=False)
-    assert "\nChanges\n  NetworkInterface/x  eip: (none) -> eip-1\n" in out
+    assert "\nChanges\n  ~ NetworkInterface/x  eip: (none) -> eip-1\n" in out
     assert "Drift" not in out
+
+
+def test_created_and_deleted_resources_fold_into_one_row() -> None:
+    """A create's field changes read as one `+` row with its declared fields; a delete as `-`."""
+    plan = Plan(
+        "d",
+        "f",
+        changes=(
+            Change("NetworkInterface/new", "exists", False, True, "manifest"),
+            Change("NetworkInterface/new", "subnet", None, "subnet-web", "manifest"),
+            Change("NetworkInterface/new", "securityGroups", None, [], "manifest"),
+            Change("NetworkInterface/new", "server", None, "web-1", "manifest"),
+            Change("NetworkInterface/old", "exists", True, False, "manifest"),
+        ),
+    )
+    out = render.text(plan, color=False)
+    assert "  + NetworkInterface/new  new: subnet subnet-web, server web-1\n" in out
+    assert "  - NetworkInterface/old  deleted\n" in out
+    assert "securityGroups" not in out
+    md = render.markdown(plan)
+    assert "| `NetworkInterface/new` | *new* |  | subnet subnet-web, server web-1 |" in md
+    assert "| `NetworkInterface/old` | *deleted* |  |  |" in md
 
 
 def test_text_orphan_deleted_by_prune_names_its_step() -> None:
