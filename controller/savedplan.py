@@ -10,13 +10,12 @@ a plan whose `manifestsDigest` or `observedFingerprint` no longer matches is sta
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller import atomicfile
 from controller.errors import EnictlError, PlanRejected, StalePlan
 from controller.plan import FORMAT_VERSION, Plan, Severity
 
@@ -43,24 +42,11 @@ def document(plan: Plan, *, manifest_paths: Sequence[str], prune: bool) -> dict[
 def save(path: str | Path, plan: Plan, *, manifest_paths: Sequence[str], prune: bool) -> Path:
     """Write the plan to `path` atomically (sorted keys, like `-o json`)."""
     target = Path(path)
-    text = (
-        json.dumps(
-            document(plan, manifest_paths=manifest_paths, prune=prune), indent=2, sort_keys=True
-        )
-        + "\n"
-    )
-    directory = target.parent if str(target.parent) else Path(".")
+    data = document(plan, manifest_paths=manifest_paths, prune=prune)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+        atomicfile.write_json(target, data)
     except OSError as exc:
         raise InvalidPlanFile(f"{target}: cannot write the plan: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 
