@@ -68,6 +68,7 @@ def test_ids_are_deterministic(tmp_path: Path) -> None:
 def test_explicit_addresses_are_placed_before_chosen_ones(tmp_path: Path) -> None:
     """A server without privateIp does not take an address an interface asks for later."""
     spec = small_spec()
+    del spec["servers"][1]["privateIp"]
     spec["interfaces"].append({"name": "wants-2", "subnet": "subnet-web", "privateIp": "10.0.1.2"})
     topology = init_cloud(tmp_path, spec).observe()
     assert topology.interfaces["wants-2"].private_ip == "10.0.1.2"
