@@ -273,3 +273,29 @@ def test_e2e_drift_is_labelled_after_an_apply_record(
     if "Drift: the cloud changed outside enictl" not in out:
         pytest.fail(f"the move is not labelled as drift:\n{out}")
     assert "Changes from the manifests" not in out
+
+
+@needs_pipeline
+def test_e2e_drift_and_manifest_changes_are_told_apart(
+    cloud: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After an apply record: a hand-made cloud change is drift, a manifest edit is not."""
+    from controller import lastapplied, manifests
+    from controller.providers import sim
+
+    lastapplied.record(cloud / "state", manifests.load(["manifests"]).topology)
+    simcloud = sim.open_cloud(cloud / "state")
+    simcloud.force_set_security_groups("eni-a", [])  # someone at the console
+    simcloud.close()
+    new_eni = _eni("web-2").replace("eni-a", "eni-b").replace("10.0.1.50", "10.0.1.60")
+    (cloud / "manifests" / "eni-b.yaml").write_text(new_eni)
+    capsys.readouterr()
+    assert main(["--state-dir", "state", "plan", "manifests", "--detailed-exitcode"]) == 2
+    out = capsys.readouterr().out
+    manifest_part = out.split("Changes from the manifests\n", 1)[1].split("\n\n", 1)[0]
+    drift_part = out.split("Drift: the cloud changed outside enictl\n", 1)[1].split("\n\n", 1)[0]
+    assert "+ NetworkInterface/eni-b" in manifest_part and "eni-a" not in manifest_part
+    assert drift_part == "  ~ NetworkInterface/eni-a  securityGroups: [] -> [sg-web]"
+    md = main(["--state-dir", "state", "plan", "manifests", "-o", "markdown"])
+    assert md == 0
+    assert "#### Drift: the cloud changed outside enictl" in capsys.readouterr().out
