@@ -3,11 +3,12 @@
 - `call()` runs one provider call, retrying `TransientProviderError` with exponential
   backoff and full jitter (a uniformly random delay in [0, min(cap, base * 2**n)]) up
   to `RetryPolicy.attempts` tries; a `PermanentProviderError` goes straight through.
-- `wait_job()` polls a job until it finishes. The first poll goes out when jobs of the
-  same kind have been seen to finish (the shortest recent duration; at once when
-  nothing is known, so a zero-latency job is done at the first poll); after that the
-  delay between polls starts small and grows to a cap. Learning the duration keeps
-  both the overshoot past a job's end and the number of polls low.
+- `wait_job()` polls a job until it finishes. Its first poll goes out when jobs of
+  the same kind are expected to be done (`DurationEstimator`; at once when nothing is
+  known, so a zero-latency job is done at the first poll); after a miss it waits for
+  the time similar jobs were seen done, then polls with a delay that starts small and
+  grows to a cap. Learning the duration keeps both the overshoot past a job's end and
+  the number of polls low.
 
 Clock, sleep and randomness are injected so tests run without waiting.
 """
@@ -29,6 +30,7 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 OnRetry = Callable[[int, TransientProviderError, float], None]
+ANY_KIND = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +80,53 @@ def call(
 
 
 class DurationEstimator:
-    """The shortest recent duration of jobs by kind: when to poll a new job first."""
+    """When to poll a new job first, learned from recent jobs of the same kind.
 
-    def __init__(self, window: int = 64) -> None:
+    Each poll is a sample: "still running t seconds after submission" bounds a job's
+    duration from below, "finished by t" from above. The first poll of a new job goes
+    out at the earliest recent "finished by" time, or halfway down towards the latest
+    "still running" time while the two are far apart. A miss costs one poll, then the
+    next poll waits for the known "finished by" time; the guesses close in on the real
+    duration from both sides, and follow it when it changes. A kind not seen yet (the
+    first attach after a wave of detaches) starts from what every kind taught.
+    """
+
+    def __init__(self, window: int = 64, tolerance: float = 0.02) -> None:
         self._lock = threading.Lock()
-        self._samples: dict[str, deque[float]] = {}
         self._window = window
+        self._tolerance = tolerance
+        self._done: dict[str, deque[float]] = {}
+        self._running: dict[str, deque[float]] = {}
 
-    def expected(self, kind: str) -> float:
-        with self._lock:
-            samples = self._samples.get(kind)
-            return min(samples) if samples else 0.0
+    def _kind(self, kind: str) -> str:
+        """`kind`, or "*" (every kind) until a job of this kind has finished."""
+        return kind if self._done.get(kind) else ANY_KIND
 
-    def record(self, kind: str, seconds: float) -> None:
+    def finished_by(self, kind: str) -> float | None:
+        """The shortest recent "finished by" time, if any job of this kind finished."""
         with self._lock:
-            self._samples.setdefault(kind, deque(maxlen=self._window)).append(max(seconds, 0.0))
+            done = self._done.get(self._kind(kind))
+            return min(done) if done else None
+
+    def first_poll(self, kind: str) -> float:
+        """Seconds after submission to send a new job's first poll (0: at once)."""
+        with self._lock:
+            kind = self._kind(kind)
+            done = self._done.get(kind)
+            if not done:
+                return 0.0
+            high = min(done)
+            running = self._running.get(kind)
+            low = max(running) if running else 0.0
+        if low >= high or high - low <= max(0.002, self._tolerance * high):
+            return high
+        return (low + high) / 2
+
+    def record(self, kind: str, seconds: float, *, finished: bool) -> None:
+        table = self._done if finished else self._running
+        with self._lock:
+            for key in (kind, ANY_KIND):
+                table.setdefault(key, deque(maxlen=self._window)).append(max(seconds, 0.0))
 
 
 @dataclass(slots=True)
@@ -120,7 +154,8 @@ class Patience:
         on_poll: Callable[[], None] | None = None,
     ) -> Job:
         """Poll `job_id` until it finishes; raises PermanentProviderError on timeout."""
-        first_at = submitted_at + self.estimator.expected(kind)
+        estimator = self.estimator
+        first_at = submitted_at + estimator.first_poll(kind)
         now = self.clock()
         if first_at > now:
             self.sleep(first_at - now)
@@ -130,16 +165,20 @@ class Patience:
             job = self.call(lambda: provider.job(job_id), on_retry)
             if on_poll is not None:
                 on_poll()
+            # the poll's start, not its end: what a poll proves holds from when it was sent
+            estimator.record(kind, polled_at - submitted_at, finished=job.status.finished)
             if job.status.finished:
-                # the poll's start, not its end: a first poll sent at the expected end
-                # records that same duration, so the estimate does not creep upwards
-                self.estimator.record(kind, polled_at - submitted_at)
                 return job
             if polled_at - submitted_at > self.poll.timeout:
                 raise PermanentProviderError(
                     "JobTimeout",
                     f"job {job_id} still {job.status.value} after {self.poll.timeout:g}s",
                 )
+            finished_by = estimator.finished_by(kind)
+            now = self.clock()
+            if finished_by is not None and submitted_at + finished_by > now + 0.001:
+                self.sleep(submitted_at + finished_by - now)  # similar jobs were done by then
+                continue
             self.sleep(interval)
             interval = min(interval * self.poll.factor, self.poll.max_interval)
 

@@ -333,8 +333,9 @@ def test_polls_wait_for_the_learned_job_duration() -> None:
         plan_of(*steps), cloud, cloud.observe(), clock=clock, sleep=clock.sleep
     )
     assert result.ok
-    first_job_polls = 6  # at 0, .05, .125, .24, .41, .66, then 1.04: the first job learns
-    assert len(cloud.calls_of("job")) == first_job_polls + 1 + 3
+    # the first job learns (polls at 0, .05, .125, .24, .41, .66, 1.04); each later one
+    # polls once below the known end (closing in on it) and at most once more at it
+    assert len(cloud.calls_of("job")) <= 7 + 2 * 3
     assert clock.now < 4 * 1.1
 
 
