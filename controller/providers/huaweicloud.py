@@ -10,6 +10,7 @@ Settings come from the environment (`from_environment()`):
 | `ENICTL_HUAWEICLOUD_ENDPOINT` | one endpoint for every service, e.g. `http://127.0.0.1:8080` |
 
 The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
+`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing.
 
 Observing pages through seven listings and translates them in `hwtopology` (pure):
 servers (`offset` page numbers), v3 ports, flavors, VPCs, subnets, security groups
@@ -62,6 +63,7 @@ ENV_SK = "HUAWEICLOUD_SDK_SK"
 ENV_PROJECT = "HUAWEICLOUD_PROJECT_ID"
 ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
+ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
@@ -81,6 +83,7 @@ class Settings:
     project_id: str
     region: str | None = None
     endpoint: str | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -109,18 +112,22 @@ class Settings:
         project = values[ENV_PROJECT]
         if any(c.isspace() or c in "/?#" for c in project):
             raise UsageError(f"{ENV_PROJECT} is not a project id: {project!r}")
-        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint)
+        page = env.get(ENV_PAGE_SIZE, "").strip() or str(DEFAULT_PAGE_SIZE)
+        if not page.isdigit() or int(page) < 1:
+            raise UsageError(f"{ENV_PAGE_SIZE} must be a positive integer, got {page!r}")
+        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page))
 
 
 def from_environment(
     env: Mapping[str, str] | None = None,
     *,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HuaweiCloud:
     """The provider configured from `env` (default: the process environment)."""
     settings = Settings.from_env(os.environ if env is None else env)
-    return HuaweiCloud(_Clients.build(settings), page_size=page_size, sleep=sleep)
+    pages = settings.page_size if page_size is None else page_size
+    return HuaweiCloud(_Clients.build(settings), page_size=pages, sleep=sleep)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,14 +39,31 @@ def mac_address(port_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Index:
-    """A Topology with lookups by id and from names to ids, built once per request."""
+    """A Topology with lookups by id and by server, built once per request (linear)."""
 
     topology: Topology
     project_id: str
+    interfaces_by_id: Mapping[str, NetworkInterface]
+    servers_by_id: Mapping[str, Server]
+    attached: Mapping[str, Sequence[NetworkInterface]]  # server name -> its NICs, primary first
+    eip_ports: Mapping[str, NetworkInterface]  # EIP name -> the port it is bound to
 
     @classmethod
     def of(cls, topology: Topology, project_id: str) -> Index:
-        return cls(topology, project_id)
+        attached: dict[str, list[NetworkInterface]] = {}
+        for iface in topology.interfaces.values():
+            if iface.server is not None:
+                attached.setdefault(iface.server, []).append(iface)
+        for nics in attached.values():
+            nics.sort(key=lambda i: (not i.primary, i.name))
+        return cls(
+            topology,
+            project_id,
+            {i.id: i for i in topology.interfaces.values()},
+            {s.id: s for s in topology.servers.values()},
+            attached,
+            {i.eip: i for i in topology.interfaces.values() if i.eip},
+        )
 
     def subnet_id(self, name: str) -> str:
         subnet = self.topology.catalog.subnets.get(name)
@@ -68,17 +85,14 @@ class Index:
         subnet = self.topology.catalog.subnets.get(iface.subnet)
         return self.vpc_id(subnet.vpc) if subnet else ""
 
+    def interfaces_on(self, server: str) -> Sequence[NetworkInterface]:
+        return self.attached.get(server, ())
+
     def interface_by_id(self, port_id: str) -> NetworkInterface | None:
-        for iface in self.topology.interfaces.values():
-            if iface.id == port_id:
-                return iface
-        return None
+        return self.interfaces_by_id.get(port_id)
 
     def server_by_id(self, server_id: str) -> Server | None:
-        for server in self.topology.servers.values():
-            if server.id == server_id:
-                return server
-        return None
+        return self.servers_by_id.get(server_id)
 
 
 # ---------------------------------------------------------------- pagination
@@ -118,7 +132,7 @@ def server(index: Index, srv: Server) -> JsonDict:
             "OS-EXT-IPS:port_id": iface.id,
             "primary": iface.primary,
         }
-        for iface in index.topology.interfaces_on(srv.name)
+        for iface in index.interfaces_on(srv.name)
     ]
     flavor = index.topology.catalog.flavors.get(srv.flavor)
     return {
@@ -159,7 +173,7 @@ def interface_attachment(index: Index, iface: NetworkInterface) -> JsonDict:
 
 def interface_attachments(index: Index, srv: Server) -> JsonDict:
     """ListServerInterfaces: a server's attachments and how many more NICs it can take."""
-    attached = index.topology.interfaces_on(srv.name)
+    attached = index.interfaces_on(srv.name)
     flavor = index.topology.catalog.flavors.get(srv.flavor)
     free = max((flavor.max_interfaces if flavor else 0) - len(attached), 0)
     return {
@@ -295,8 +309,6 @@ def port_v3(index: Index, iface: NetworkInterface) -> JsonDict:
         "project_id": index.project_id,
         "tenant_id": index.project_id,
         "tags": tags,
-        "created_at": CREATED,
-        "updated_at": CREATED,
     }
 
 
@@ -310,7 +322,7 @@ def _server_az(index: Index, iface: NetworkInterface) -> str:
 
 def publicip(index: Index, name: str) -> JsonDict:
     found = index.topology.catalog.eips[name]
-    bound = next((i for i in index.topology.interfaces.values() if i.eip == name), None)
+    bound = index.eip_ports.get(name)
     return {
         "id": found.id,
         "alias": found.name,

@@ -1,0 +1,312 @@
+"""`enictl sim serve`: Huawei's request and response shapes, auth, pagination, faults."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from controller.errors import UsageError
+from controller.providers import sigv4, sim, simserver
+from controller.providers.faults import Faults
+from controller.providers.sim import SimCloud
+from tests.sim_support import Ids, small_spec
+
+P = simserver.DEFAULT_PROJECT_ID
+ENICTL = (sys.executable, "-m", "controller")
+
+
+class Client:
+    """A bare HTTP client that signs like the SDK (or not, or wrongly)."""
+
+    def __init__(self, url: str, ak: str = simserver.DEFAULT_AK, sk: str = simserver.DEFAULT_SK):
+        self.netloc = urlsplit(url).netloc
+        self.ak, self.sk = ak, sk
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        *,
+        sign: bool = True,
+    ) -> tuple[int, Any]:
+        raw_query = urlencode(sorted((query or {}).items()))
+        payload = b"" if body is None else json.dumps(body).encode()
+        headers = {
+            "host": self.netloc,
+            "content-type": "application/json",
+            "x-sdk-date": datetime.now(UTC).strftime(sigv4.DATE_FORMAT),
+        }
+        if sign:
+            headers["authorization"] = sigv4.sign(
+                self.ak, self.sk, method, path, raw_query, headers, payload
+            )
+        conn = http.client.HTTPConnection(self.netloc, timeout=30)
+        try:
+            conn.request(method, path + ("?" + raw_query if raw_query else ""), payload, headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        return response.status, json.loads(data) if data else None
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[SimCloud]:
+    found = sim.init_cloud(tmp_path, small_spec())
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def client(tmp_path: Path, cloud: SimCloud) -> Iterator[Client]:
+    running = simserver.start(tmp_path, simserver.ServeSettings.from_env({}))
+    yield Client(running.url)
+    running.stop()
+
+
+def test_unsigned_or_wrongly_signed_requests_get_401(client: Client) -> None:
+    """No signature, a wrong secret or an unknown AK: HTTP 401 with API Gateway's body."""
+    wrong_sk = Client(f"http://{client.netloc}", sk="not-the-secret")
+    wrong_ak = Client(f"http://{client.netloc}", ak="SOMEONEELSE")
+    for status, body in (
+        client.call("GET", f"/v1/{P}/vpcs", sign=False),
+        wrong_sk.call("GET", f"/v1/{P}/vpcs"),
+        wrong_ak.call("GET", f"/v1/{P}/vpcs"),
+    ):
+        assert status == 401
+        assert body["error_code"] == simserver.AUTH_FAILED
+        assert simserver.DEFAULT_SK not in json.dumps(body)
+
+
+def test_signed_request_is_answered(client: Client) -> None:
+    """A correctly signed request gets the VPC v1 listing shape."""
+    status, body = client.call("GET", f"/v1/{P}/vpcs")
+    assert status == 200
+    assert sorted(v["name"] for v in body["vpcs"]) == ["vpc-other", "vpc-prod"]
+    assert {"id", "name", "cidr", "status"} <= set(body["vpcs"][0])
+
+
+def test_unknown_route_and_other_project(client: Client) -> None:
+    """An unknown API is APIGW.0101 (404); another project id is 404 too."""
+    status, body = client.call("GET", f"/v1/{P}/no-such-thing")
+    assert (status, body["error_code"]) == (404, "APIGW.0101")
+    status, body = client.call("GET", "/v1/another-project/vpcs")
+    assert status == 404
+
+
+def test_servers_page_by_number_with_count(client: Client, cloud: SimCloud) -> None:
+    """ECS detail: `offset` is a page number, `count` the total; pages partition the servers."""
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        status, body = client.call(
+            "GET", f"/v1/{P}/cloudservers/detail", {"limit": 3, "offset": page}
+        )
+        assert status == 200 and body["count"] == 4
+        seen += [s["name"] for s in body["servers"]]
+    assert sorted(seen) == sorted(cloud.snapshot().servers)
+    web1 = next(s for s in _all_servers(client) if s["name"] == "web-1")
+    assert web1["flavor"]["name"] == "s6.large.2"
+    assert web1["OS-EXT-AZ:availability_zone"] == "az1"
+    primaries = [a for addrs in web1["addresses"].values() for a in addrs if a["primary"]]
+    assert [a["addr"] for a in primaries] == ["10.0.1.10"]
+
+
+def _all_servers(client: Client) -> list[dict[str, Any]]:
+    return list(client.call("GET", f"/v1/{P}/cloudservers/detail", {"limit": 100})[1]["servers"])
+
+
+def test_v3_ports_page_by_marker_with_page_info(client: Client, cloud: SimCloud) -> None:
+    """VPC v3 ports: `next_marker` until the last page; every port exactly once, tags included."""
+    names: list[str] = []
+    marker = None
+    calls = 0
+    while True:
+        query: dict[str, Any] = {"limit": 3}
+        if marker:
+            query["marker"] = marker
+        status, body = client.call("GET", f"/v3/{P}/ports", query)
+        calls += 1
+        assert status == 200
+        names += [p["name"] for p in body["ports"]]
+        marker = body["page_info"].get("next_marker")
+        if not marker:
+            break
+    ports = cloud.snapshot().interfaces
+    assert sorted(names) == sorted(ports)
+    assert calls == -(-len(ports) // 3)
+    spare2 = _port(client, "spare-2")
+    assert spare2["tags"] == [{"key": "enictl-managed", "value": "true"}]
+    legacy = _port(client, "legacy-1")
+    assert legacy["device_owner"] == "compute:az1"
+    assert legacy["binding:vif_details"] == {"primary_interface": False}
+
+
+def _port(client: Client, name: str) -> dict[str, Any]:
+    ports = client.call("GET", f"/v3/{P}/ports", {"limit": 100})[1]["ports"]
+    return dict(next(p for p in ports if p["name"] == name))
+
+
+def test_each_list_page_is_one_observe_in_the_log(client: Client, cloud: SimCloud) -> None:
+    """A list request goes through SimCloud: one `observe` line per page in `sim log`."""
+    before = max((e.seq for e in cloud.log()), default=0)
+    for path in ("vpcs", "subnets", "security-groups", "publicips"):
+        assert client.call("GET", f"/v1/{P}/{path}", {"limit": 1})[0] == 200
+    entries = cloud.log(since=before)
+    assert [e.operation for e in entries] == ["observe"] * 4
+
+
+def test_ecs_error_body_for_an_over_limit_attach(client: Client, cloud: SimCloud) -> None:
+    """A refused attach answers with ECS's error body and the cloud's code and status."""
+    ids = Ids(cloud)
+    status, body = client.call(
+        "POST",
+        f"/v1/{P}/cloudservers/{ids.server('web-1')}/nics",
+        body={"nics": [{"port_id": ids.port("spare-1")}]},
+    )
+    assert status == 200 and body["job_id"]
+    status, body = client.call(
+        "POST",
+        f"/v1/{P}/cloudservers/{ids.server('web-1')}/nics",
+        body={"nics": [{"port_id": ids.port("spare-2")}]},
+    )
+    assert status == 400
+    assert body["error"]["code"] == "Ecs.0050"
+
+
+def test_primary_detach_is_403(client: Client, cloud: SimCloud) -> None:
+    """Detaching a primary NIC is HTTP 403, as in the real cloud."""
+    ids = Ids(cloud)
+    status, body = client.call(
+        "POST",
+        f"/v1/{P}/cloudservers/{ids.server('web-1')}/nics/delete",
+        body={"nics": [{"id": ids.port("web-1-primary")}]},
+    )
+    assert status == 403
+    assert body["error"]["code"] == "Ecs.0003"
+
+
+def test_vpc_error_bodies(client: Client) -> None:
+    """VPC v1 errors are {code, message}; VPC v3 errors are {error_code, error_msg}."""
+    status, body = client.call("DELETE", f"/v1/{P}/ports/no-such-port")
+    assert (status, body["code"]) == (404, "VPC.0704")
+    status, body = client.call(
+        "POST", f"/v3/{P}/ports/no-such-port/tags", body={"tag": {"key": "enictl-managed"}}
+    )
+    assert (status, body["error_code"]) == (404, "VPC.0704")
+    status, body = client.call("POST", f"/v1/{P}/ports", body={"nope": 1})
+    assert status == 400 and body["code"]
+
+
+def test_job_object_shape(client: Client, cloud: SimCloud) -> None:
+    """ShowJob returns status, job type and the NIC in its sub-job entities."""
+    ids = Ids(cloud)
+    server, port = ids.server("web-1"), ids.port("spare-1")
+    job_id = client.call(
+        "POST", f"/v1/{P}/cloudservers/{server}/nics", body={"nics": [{"port_id": port}]}
+    )[1]["job_id"]
+    status, body = client.call("GET", f"/v1/{P}/jobs/{job_id}")
+    assert status == 200
+    assert body["status"] == "SUCCESS" and body["job_type"] == "batchAddNics"
+    assert body["entities"]["sub_jobs"][0]["entities"] == {"server_id": server, "nic_id": port}
+
+
+def test_os_interface_shows_delete_on_termination(client: Client, cloud: SimCloud) -> None:
+    """os-interface lists the attachments with delete_on_termination; PUT changes it."""
+    ids = Ids(cloud)
+    server, port = ids.server("web-1"), ids.port("legacy-1")
+    body = client.call("GET", f"/v1/{P}/cloudservers/{server}/os-interface")[1]
+    rows = {r["port_id"]: r for r in body["interfaceAttachments"]}
+    assert rows[port]["delete_on_termination"] is False
+    assert body["attachableQuantity"]["free_nic"] == 1
+    status, _ = client.call(
+        "PUT",
+        f"/v1/{P}/cloudservers/{server}/os-interface/{port}",
+        body={"interface_attachment": {"delete_on_termination": True}},
+    )
+    assert status == 200
+    assert cloud.snapshot().interfaces["legacy-1"].delete_on_termination is True
+
+
+def test_injected_faults_apply_to_http_requests(client: Client, cloud: SimCloud) -> None:
+    """`sim faults --error-rate 1`: every request fails with a transient code and status."""
+    cloud.set_faults(Faults(error_rate=1.0, seed=3))
+    seen = set()
+    for _ in range(8):
+        status, body = client.call("GET", f"/v1/{P}/cloudservers/detail")
+        seen.add((status, body["error"]["code"]))
+    assert seen <= {(409, "Ecs.0603"), (429, "APIGW.0308")}
+    assert len(seen) == 2
+
+
+def test_without_a_cloud_the_server_says_so(tmp_path: Path) -> None:
+    """A state dir with no simulated cloud answers 503, not a crash."""
+    running = simserver.start(tmp_path, simserver.ServeSettings.from_env({}))
+    try:
+        status, body = Client(running.url).call("GET", f"/v1/{P}/vpcs")
+    finally:
+        running.stop()
+    assert status == 503 and "sim init" in body["error"]["message"]
+
+
+def test_serve_settings_from_the_environment() -> None:
+    """AK/SK from the environment (both or neither), else the documented test keys."""
+    default = simserver.ServeSettings.from_env({})
+    assert default.default_keys and default.access_key == simserver.DEFAULT_AK
+    mine = simserver.ServeSettings.from_env(
+        {"HUAWEICLOUD_SDK_AK": "AK1", "HUAWEICLOUD_SDK_SK": "SECRET1"}
+    )
+    assert (mine.access_key, mine.default_keys) == ("AK1", False)
+    assert "SECRET1" not in repr(mine)
+    with pytest.raises(UsageError):
+        simserver.ServeSettings.from_env({"HUAWEICLOUD_SDK_AK": "AK1"})
+
+
+def test_sim_serve_command_serves_until_interrupted(tmp_path: Path, cloud: SimCloud) -> None:
+    """`enictl sim serve --port 0` prints its URL and the client env, answers, stops on Ctrl-C."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_", "ENICTL_"))}
+    env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"] = "SERVEAK", "serve-secret-never-shown"
+    process = subprocess.Popen(
+        [*ENICTL, "--state-dir", str(tmp_path), "sim", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "serving the simulated cloud" in first
+        url = first.split(" at ")[1].split(" ")[0]
+        assert url.startswith("http://127.0.0.1:")
+        status, _ = Client(url, "SERVEAK", "serve-secret-never-shown").call("GET", f"/v1/{P}/vpcs")
+        assert status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "serve-secret-never-shown" not in first + out + err
+
+
+def test_sim_serve_refuses_a_missing_cloud(tmp_path: Path) -> None:
+    """Without a simulated cloud, `sim serve` exits 1 with one line saying what to do."""
+    result = subprocess.run(
+        [*ENICTL, "--state-dir", str(tmp_path / "none"), "sim", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no simulated cloud")
