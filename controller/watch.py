@@ -235,13 +235,15 @@ def _settle(
 
 
 def is_manifest_path(path: str, roots: Sequence[Path]) -> bool:
-    """True when `path` is one of the given files, or a YAML file under a given folder."""
+    """True when `path` is one of the given files, or a YAML file under a given folder
+    (hidden files and folders excepted, as the manifest loader skips them)."""
     candidate = Path(path).absolute()
     for root in roots:
         if candidate == root:
             return True
         if candidate.suffix in YAML_SUFFIXES and root in candidate.parents:
-            return True
+            inside = candidate.relative_to(root).parts
+            return not any(part.startswith(".") for part in inside)
     return False
 
 

@@ -284,6 +284,8 @@ def test_is_manifest_path(tmp_path: Path) -> None:
     assert watch.is_manifest_path(str(folder / "sub" / "a.yml"), roots)
     assert watch.is_manifest_path(str(single), roots)
     assert not watch.is_manifest_path(str(folder / "a.yaml.swp"), roots)
+    assert not watch.is_manifest_path(str(folder / ".#a.yaml"), roots)  # an editor's lock
+    assert not watch.is_manifest_path(str(folder / ".git" / "x.yaml"), roots)
     assert not watch.is_manifest_path(str(tmp_path / "other.yaml"), roots)
 
 

@@ -1,0 +1,205 @@
+"""`enictl watch`: reconcile continuously; a status line (or a JSON event) per reconcile.
+
+The loop is `controller.watch`, one reconcile is `controller.reconciler`; this module
+wires them to the command line: options, signals, output and the status file.
+SIGINT and SIGTERM stop the loop after the steps in flight; the exit code is then 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from controller import atomicfile, watch
+from controller.cli.context import AppContext
+from controller.manifestcache import CachedManifests
+from controller.providers import open_provider
+from controller.reconciler import ReconcileOptions, Reconciler
+from controller.watch import Inbox, LoopSettings, Outcome, ReconcileResult
+
+_STATUS_KEYS = (
+    "time",
+    "trigger",
+    "outcome",
+    "manifestsDigest",
+    "observedFingerprint",
+    "inSync",
+    "changes",
+    "applied",
+    "violations",
+    "problems",
+    "durationSeconds",
+    "error",
+)
+
+
+def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
+    """One human line: time, trigger, outcome, changes, duration, and what to know."""
+    when = datetime.fromtimestamp(result.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    noun = "change" if result.changes == 1 else "changes"
+    line = (
+        f"{when} {result.trigger.value:<9} {result.outcome.value:<11} "
+        f"{result.changes:>3} {noun:<7} {result.duration:6.2f}s"
+    )
+    notes: list[str] = []
+    if result.summary:
+        notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
+    if result.outcome is Outcome.DRIFT and detect_only:
+        notes.append("detect-only: not applied")
+    if result.outcome in (Outcome.APPLIED, Outcome.INTERRUPTED):
+        notes.append(f"{result.applied} applied")
+    if result.violations:
+        notes.append(f"{len(result.violations)} violation(s)")
+    if result.error:
+        notes.append(f"error: {result.error}")
+    return f"{line}  {'; '.join(notes)}".rstrip()
+
+
+def write_status(path: Path, result: ReconcileResult) -> None:
+    """Replace `path` atomically with the last result (a temp file renamed over it)."""
+    data = result.as_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomicfile.write_json(path, {key: data[key] for key in _STATUS_KEYS})
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call `stop` (once); the previous handlers come back after."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _echo_json(event: dict[str, Any]) -> None:
+    click.echo(json.dumps(event, sort_keys=True, default=str))
+
+
+@click.command("watch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="Seconds between drift checks (reconciles when no file changed).",
+)
+@click.option(
+    "--detect-only",
+    is_flag=True,
+    help="Report drift and manifest changes; never change the cloud.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
+@click.option(
+    "--status-file",
+    type=click.Path(dir_okay=False),
+    help="After every reconcile, replace FILE (atomically) with its result, for health checks.",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Steps run at once when applying.",
+)
+@click.pass_obj
+def watch_command(
+    app: AppContext,
+    paths: tuple[str, ...],
+    interval: float,
+    detect_only: bool,
+    prune: bool,
+    as_json: bool,
+    status_file: str | None,
+    parallelism: int,
+) -> int:
+    """Keep the cloud matching the manifests in PATH..., until SIGINT or SIGTERM.
+
+    Reconciles at start, whenever a manifest changes (a burst of saves gives one
+    reconcile) and every --interval seconds to catch drift made outside enictl.
+    Invalid manifests are reported and nothing is reconciled until they are fixed;
+    failures are retried after 1 s, 2 s, 4 s ... up to 60 s. Each reconcile takes
+    the state dir's lock only while it runs. On SIGINT/SIGTERM the steps in flight
+    finish, no new step starts, the lock is released and enictl exits 0.
+
+    \b
+    Examples:
+      enictl watch manifests/demo --interval 60
+      enictl watch manifests/demo --detect-only --json        # report drift, change nothing
+      enictl watch manifests/ --status-file /run/enictl/status.json
+    """
+    inbox = Inbox()
+    desired = CachedManifests([Path(p) for p in paths])
+    reconciler = Reconciler(
+        state_dir=app.state_dir,
+        desired=desired,
+        open_provider=lambda: open_provider(app.provider_name, app.state_dir),
+        options=ReconcileOptions(detect_only=detect_only, prune=prune, parallelism=parallelism),
+        stop=inbox.stopped,
+        on_event=_echo_json if as_json else None,
+    )
+    status_path = Path(status_file) if status_file else None
+
+    def on_result(result: ReconcileResult) -> None:
+        if status_path is not None:
+            write_status(status_path, result)
+        if as_json:
+            _echo_json(result.as_json())
+            return
+        click.echo(status_line(result, detect_only=detect_only))
+        for problem in result.problems:
+            click.echo(f"error: {problem}", err=True)
+
+    mode = "detect-only" if detect_only else "reconciling"
+    if as_json:
+        _echo_json(
+            {
+                "event": "watch-started",
+                "paths": list(paths),
+                "interval": interval,
+                "detectOnly": detect_only,
+                "prune": prune,
+                "pid": os.getpid(),
+            }
+        )
+    else:
+        click.echo(f"watching {' '.join(paths)} every {interval:g}s ({mode}); Ctrl-C to stop")
+    with stop_on_signals(inbox.stop):
+        threads = watch.watch_files([Path(p) for p in paths], inbox)
+        try:
+            count = watch.run(
+                reconciler, inbox, on_result, settings=LoopSettings(interval=interval)
+            )
+        finally:
+            inbox.stop()
+            reconciler.close()
+            for thread in threads:
+                thread.join(timeout=5)
+    if as_json:
+        _echo_json({"event": "watch-stopped", "reconciles": count})
+    else:
+        click.echo(f"stopped after {count} reconcile(s)")
+    return 0
+
+
+COMMANDS = [watch_command]
