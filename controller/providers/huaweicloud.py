@@ -151,15 +151,19 @@ class _Clients:
             from huaweicloudsdkcore.exceptions import exceptions as sdk_exceptions
             from huaweicloudsdkcore.http.http_config import HttpConfig
             from huaweicloudsdkecs import v2 as ecs
+            from huaweicloudsdkecs.v2.region.ecs_region import EcsRegion
             from huaweicloudsdkeip import v2 as eip
+            from huaweicloudsdkeip.v2.region.eip_region import EipRegion
             from huaweicloudsdkvpc import v2 as vpc
             from huaweicloudsdkvpc import v3 as vpc3
+            from huaweicloudsdkvpc.v2.region.vpc_region import VpcRegion
+            from huaweicloudsdkvpc.v3.region.vpc_region import VpcRegion as Vpc3Region
         except ImportError:
             raise UsageError(
                 f"the huaweicloud provider needs the Huawei Cloud SDK: {INSTALL_HINT}"
             ) from None
 
-        def client(module: Any, client_name: str, region_name: str) -> Any:
+        def client(module: Any, client_name: str, regions: Any) -> Any:
             config = HttpConfig.get_default_config()
             config.retry_times = 0
             config.timeout = (10, 60)
@@ -175,7 +179,7 @@ class _Clients:
             if settings.endpoint is not None:
                 return builder.with_endpoints([settings.endpoint]).build()
             try:
-                region = getattr(module, region_name).value_of(settings.region)
+                region = regions.value_of(settings.region)
             except KeyError:
                 raise UsageError(
                     f"{ENV_REGION}={settings.region!r} is not a region of Huawei Cloud's "
@@ -184,10 +188,10 @@ class _Clients:
             return builder.with_region(region).build()
 
         return cls(
-            ecs=client(ecs, "EcsClient", "EcsRegion"),
-            vpc=client(vpc, "VpcClient", "VpcRegion"),
-            vpc3=client(vpc3, "VpcClient", "VpcRegion"),
-            eip=client(eip, "EipClient", "EipRegion"),
+            ecs=client(ecs, "EcsClient", EcsRegion),
+            vpc=client(vpc, "VpcClient", VpcRegion),
+            vpc3=client(vpc3, "VpcClient", Vpc3Region),
+            eip=client(eip, "EipClient", EipRegion),
             ecs_models=ecs,
             vpc_models=vpc,
             vpc3_models=vpc3,

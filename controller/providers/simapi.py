@@ -114,9 +114,6 @@ class _Request:
         return values[0] if values else None
 
 
-Handler = Callable[["HuaweiApi", _Request], Reply]
-
-
 class HuaweiApi:
     """Routes requests for one project to a simulated cloud."""
 
@@ -131,13 +128,14 @@ class HuaweiApi:
         route, params = _route(method, path)
         if route is None:
             return _error("vpc3", ApiError(404, NO_SUCH_API, f"no API {method} {path}"))
-        service, handler = route
+        service, handler_name = route
+        handler: Callable[[_Request], Reply] = getattr(self, handler_name)
         if params.pop("project_id") != self.project_id:
             error = ApiError(404, "Sim.0003", "this project does not exist here")
             return _error(service, error)
         try:
             parsed = _json_body(body)
-            return handler(self, _Request(cloud, params, query, parsed))
+            return handler(_Request(cloud, params, query, parsed))
         except ApiError as exc:
             if not exc.code:
                 exc.code = BAD_REQUEST[service]
@@ -329,46 +327,46 @@ class HuaweiApi:
 
 _P = r"(?P<project_id>[^/]+)"
 _ID = r"[^/]+"
-_ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
+_ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
     (m, re.compile(f"^{p}/?$"), service, handler)
     for m, p, service, handler in [
-        ("GET", f"/v1/{_P}/cloudservers/detail", "ecs", HuaweiApi.list_servers),
-        ("GET", f"/v1/{_P}/cloudservers/flavors", "ecs", HuaweiApi.list_flavors),
-        ("POST", f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})/nics", "ecs", HuaweiApi.attach),
+        ("GET", f"/v1/{_P}/cloudservers/detail", "ecs", "list_servers"),
+        ("GET", f"/v1/{_P}/cloudservers/flavors", "ecs", "list_flavors"),
+        ("POST", f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})/nics", "ecs", "attach"),
         (
             "POST",
             f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})/nics/delete",
             "ecs",
-            HuaweiApi.detach,
+            "detach",
         ),
         (
             "GET",
             f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})/os-interface",
             "ecs",
-            HuaweiApi.list_interfaces,
+            "list_interfaces",
         ),
         (
             "PUT",
             f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})/os-interface/(?P<port_id>{_ID})",
             "ecs",
-            HuaweiApi.update_interface,
+            "update_interface",
         ),
-        ("GET", f"/v1/{_P}/jobs/(?P<job_id>{_ID})", "ecs", HuaweiApi.show_job),
-        ("GET", f"/v1/{_P}/vpcs", "vpc", HuaweiApi.list_vpcs),
-        ("GET", f"/v1/{_P}/subnets", "vpc", HuaweiApi.list_subnets),
-        ("GET", f"/v1/{_P}/security-groups", "vpc", HuaweiApi.list_security_groups),
-        ("POST", f"/v1/{_P}/ports", "vpc", HuaweiApi.create_port),
-        ("PUT", f"/v1/{_P}/ports/(?P<port_id>{_ID})", "vpc", HuaweiApi.update_port),
-        ("DELETE", f"/v1/{_P}/ports/(?P<port_id>{_ID})", "vpc", HuaweiApi.delete_port),
-        ("GET", f"/v3/{_P}/ports", "vpc3", HuaweiApi.list_ports),
-        ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", HuaweiApi.tag_port),
-        ("GET", f"/v1/{_P}/publicips", "eip", HuaweiApi.list_publicips),
-        ("PUT", f"/v1/{_P}/publicips/(?P<publicip_id>{_ID})", "eip", HuaweiApi.update_publicip),
+        ("GET", f"/v1/{_P}/jobs/(?P<job_id>{_ID})", "ecs", "show_job"),
+        ("GET", f"/v1/{_P}/vpcs", "vpc", "list_vpcs"),
+        ("GET", f"/v1/{_P}/subnets", "vpc", "list_subnets"),
+        ("GET", f"/v1/{_P}/security-groups", "vpc", "list_security_groups"),
+        ("POST", f"/v1/{_P}/ports", "vpc", "create_port"),
+        ("PUT", f"/v1/{_P}/ports/(?P<port_id>{_ID})", "vpc", "update_port"),
+        ("DELETE", f"/v1/{_P}/ports/(?P<port_id>{_ID})", "vpc", "delete_port"),
+        ("GET", f"/v3/{_P}/ports", "vpc3", "list_ports"),
+        ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", "tag_port"),
+        ("GET", f"/v1/{_P}/publicips", "eip", "list_publicips"),
+        ("PUT", f"/v1/{_P}/publicips/(?P<publicip_id>{_ID})", "eip", "update_publicip"),
     ]
 ]
 
 
-def _route(method: str, path: str) -> tuple[tuple[str, Handler] | None, dict[str, str]]:
+def _route(method: str, path: str) -> tuple[tuple[str, str] | None, dict[str, str]]:
     for route_method, pattern, service, handler in _ROUTES:
         found = pattern.match(path)
         if found and route_method == method:

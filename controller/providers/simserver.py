@@ -234,6 +234,8 @@ def start(
         port=port,
         open_cloud=open_cloud,
     )
-    thread = threading.Thread(target=server.serve_forever, name="sim-serve", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="sim-serve", daemon=True
+    )
     thread.start()
     return RunningServer(server, thread)
