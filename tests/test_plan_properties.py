@@ -331,9 +331,8 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         ip = want.private_ip
         new_ip = ip is not None and (have is None or have.private_ip != ip)
         moved = ip is not None and have is not None and have.subnet != want.subnet
-        if ip is not None and sn is not None and (new_ip or moved):
-            if ipaddress.ip_address(ip) not in ipaddress.ip_network(sn.cidr):
-                out.add(("IpOutOfSubnet", ref))
+        if ip is not None and sn is not None and (new_ip or moved) and _outside(ip, sn.cidr):
+            out.add(("IpOutOfSubnet", ref))
         if new_ip and sn is not None:
             for other, iface in final.items():
                 osn = cat.subnets.get(iface.subnet)
@@ -355,6 +354,10 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         if count > cat.flavors[real.flavor].max_interfaces:
             out.add(("FlavorLimitExceeded", f"Server/{name}"))
     return out
+
+
+def _outside(ip: str, cidr: str) -> bool:
+    return ipaddress.ip_address(ip) not in ipaddress.ip_network(cidr)
 
 
 def run_concurrently(observed: Topology, plan: Plan, rng: random.Random) -> None:
