@@ -64,9 +64,45 @@ class Report:
         return not self.problems
 
 
-def load(paths: Sequence[str | Path]) -> Manifests:
-    """The desired state in `paths`; raises ManifestError with ALL problems."""
-    report = _Analysis(schema.DESIRED_KINDS).run(paths)
+class ParseCache:
+    """Parsed documents per file, reused while the file's bytes are unchanged.
+
+    For callers that load the same manifests again and again (`enictl watch`): pass
+    one to `load(paths, cache=...)` and only files whose content changed are parsed
+    again. `parsed` counts the files the last `load` parsed.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[bytes, list[RawDocument], list[Problem]]] = {}
+        self._seen: set[str] = set()
+        self.parsed = 0
+
+    def begin(self) -> None:
+        self._seen = set()
+        self.parsed = 0
+
+    def documents(self, display: str, data: bytes) -> tuple[list[RawDocument], list[Problem]]:
+        self._seen.add(display)
+        hit = self._entries.get(display)
+        if hit is not None and hit[0] == data:
+            return hit[1], hit[2]
+        raws, problems = yamlsource.documents(display, data)
+        self._entries[display] = (data, raws, problems)
+        self.parsed += 1
+        return raws, problems
+
+    def end(self) -> None:
+        """Forget the files the last load did not read (removed from the set)."""
+        for display in set(self._entries) - self._seen:
+            del self._entries[display]
+
+
+def load(paths: Sequence[str | Path], *, cache: ParseCache | None = None) -> Manifests:
+    """The desired state in `paths`; raises ManifestError with ALL problems.
+
+    With a `cache`, files whose bytes did not change since its last use are not
+    parsed again."""
+    report = _Analysis(schema.DESIRED_KINDS, cache=cache).run(paths)
     if report.problems or report.manifests is None:
         raise ManifestError(report.problems)
     return report.manifests
@@ -145,6 +181,7 @@ class _Analysis:
     """One pass over a set of files: documents to values, problems to a list."""
 
     allowed: tuple[str, ...]
+    cache: ParseCache | None = None
     problems: list[tuple[tuple[int, int, int], Problem]] = field(default_factory=list)
     pending: list[tuple[_Doc, SchemaIssue]] = field(default_factory=list)
     servers: dict[str, Server] = field(default_factory=dict)
@@ -169,6 +206,8 @@ class _Analysis:
                 gc.enable()
 
     def _run(self, paths: Sequence[str | Path]) -> Report:
+        if self.cache is not None:
+            self.cache.begin()
         files, path_problems = yamlsource.discover(paths)
         for problem in path_problems:
             self._problem(problem)
@@ -182,6 +221,8 @@ class _Analysis:
                 continue
             read.append((file.display, data))
             self._file(order, file, data)
+        if self.cache is not None:
+            self.cache.end()
         self._check_set()
         self._locate()
         problems = tuple(p for _, p in sorted(self.problems, key=lambda item: item[0]))
@@ -201,7 +242,8 @@ class _Analysis:
         if bad_encoding is not None:
             self._problem(bad_encoding, order)
             return
-        raws, problems = yamlsource.documents(file.display, data)
+        parse = self.cache.documents if self.cache is not None else yamlsource.documents
+        raws, problems = parse(file.display, data)
         for problem in problems:
             self.unreadable = True
             line, col = _position(problem.location)
