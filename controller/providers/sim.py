@@ -472,10 +472,18 @@ def _create(call: _Call, spec: NewInterface) -> str:
     address = simrules.choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
     port_id = simdb.next_id(conn, "port")
     conn.execute(
-        "INSERT INTO ports VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0)",
-        (port_id, spec.name, spec.subnet_id, simdb.ip_text(address), address, int(spec.managed)),
+        "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
+        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        (
+            port_id,
+            spec.name,
+            spec.subnet_id,
+            simdb.ip_text(address),
+            address,
+            int(spec.managed),
+            simdb.join_ids(groups),
+        ),
     )
-    simrules.set_security_groups(conn, port_id, groups)
     return port_id
 
 

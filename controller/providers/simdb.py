@@ -11,7 +11,9 @@ later), so the same inventory and the same calls give the same ids.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,6 +24,7 @@ DB_NAME = "cloud.db"
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 30_000
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://enictl.invalid/sim")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,11 +46,9 @@ CREATE TABLE ports (
     ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
     is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
+    security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));
 CREATE INDEX ports_by_server ON ports(server_id);
-CREATE TABLE port_security_groups (
-    port_id TEXT NOT NULL REFERENCES ports(id), position INTEGER NOT NULL,
-    sg_id TEXT NOT NULL REFERENCES security_groups(id), PRIMARY KEY (port_id, position));
 CREATE TABLE eips (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL UNIQUE,
     port_id TEXT UNIQUE REFERENCES ports(id));
@@ -64,6 +65,15 @@ CREATE TABLE calls (
     target TEXT NOT NULL, result TEXT NOT NULL, error_code TEXT NOT NULL,
     message TEXT NOT NULL);
 """
+
+
+def join_ids(ids: Iterable[str]) -> str:
+    """A port's security group ids, in order, as stored in `ports.security_groups`."""
+    return " ".join(ids)
+
+
+def split_ids(text: str) -> list[str]:
+    return text.split()
 
 
 def db_path(state_dir: Path) -> Path:
@@ -85,6 +95,9 @@ def connect(path: Path) -> sqlite3.Connection:
 def create(path: Path) -> sqlite3.Connection:
     """A new, empty database with the schema (the file must not exist)."""
     conn = connect(path)
+    # A new cloud is built in a scratch file that is moved into place when complete, so
+    # losing it to a crash costs nothing: no fsync while building.
+    conn.execute("PRAGMA synchronous = OFF")
     # executescript() commits on its own, so the schema goes in statement by statement.
     with write(conn):
         for statement in SCHEMA.split(";"):
@@ -141,12 +154,21 @@ def bump(conn: sqlite3.Connection, key: str) -> int:
 
 def named_id(kind: str, name: str) -> str:
     """The id of an inventory resource: stable for a given kind and name."""
-    return str(uuid.uuid5(_NAMESPACE, f"{kind}/{name}"))
+    return _uuid5(f"{kind}/{name}")
 
 
 def next_id(conn: sqlite3.Connection, kind: str) -> str:
     """A fresh id for a resource created at run time (inside a write transaction)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{kind}#{bump(conn, 'sequence')}"))
+    return _uuid5(f"{kind}#{bump(conn, 'sequence')}")
+
+
+def _uuid5(name: str) -> str:
+    """`str(uuid.uuid5(_NAMESPACE, name))`, several times faster (init makes 100,000s)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class AddressPool:
@@ -177,12 +199,21 @@ class AddressPool:
 
 
 def parse_ip(text: object) -> int | None:
-    """An IPv4 address as an integer, or None if `text` is not one."""
-    try:
-        return int(ipaddress.IPv4Address(str(text)))
-    except ValueError:
+    """A dotted-quad IPv4 address as an integer, or None if `text` is not one (the same
+    strictness as `ipaddress`: four decimal octets <= 255, no leading zeros)."""
+    parts = str(text).split(".")
+    if len(parts) != 4:
         return None
+    value = 0
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or part[:1] == "0" != part:
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
 
 
 def ip_text(address: int) -> str:
-    return str(ipaddress.IPv4Address(address))
+    return socket.inet_ntoa(address.to_bytes(4, "big"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -428,60 +428,65 @@ def _insert(
     servers: Mapping[str, tuple[str, str, str, str]],
     ports: Sequence[_Port],
 ) -> None:
-    nid = simdb.named_id
+    def ids(kind: str, names: Iterable[str]) -> dict[str, str]:
+        return {name: simdb.named_id(kind, name) for name in names}
+
+    flavor_ids, vpc_ids, subnet_ids = (
+        ids("flavor", flavors),
+        ids("vpc", vpcs),
+        ids("subnet", subnets),
+    )
+    group_ids, server_ids, eip_ids = (
+        ids("security-group", groups),
+        ids("server", servers),
+        ids("eip", eips),
+    )
+    port_ids = ids("port", (p.name for p in ports))
     conn.executemany(
-        "INSERT INTO flavors VALUES (?, ?, ?)",
-        [(nid("flavor", n), n, m) for n, m in flavors.items()],
+        "INSERT INTO flavors VALUES (?, ?, ?)", [(flavor_ids[n], n, m) for n, m in flavors.items()]
     )
     conn.executemany(
-        "INSERT INTO vpcs VALUES (?, ?, ?)", [(nid("vpc", n), n, str(c)) for n, c in vpcs.items()]
+        "INSERT INTO vpcs VALUES (?, ?, ?)", [(vpc_ids[n], n, str(c)) for n, c in vpcs.items()]
     )
     conn.executemany(
         "INSERT INTO subnets VALUES (?, ?, ?, ?, ?)",
         [
-            (nid("subnet", n), n, nid("vpc", v), str(p.network if p else ""), az)
+            (subnet_ids[n], n, vpc_ids[v], str(p.network if p else ""), az)
             for n, (v, p, az) in subnets.items()
         ],
     )
     conn.executemany(
         "INSERT INTO security_groups VALUES (?, ?, ?)",
-        [(nid("security-group", n), n, nid("vpc", v)) for n, v in groups.items()],
+        [(group_ids[n], n, vpc_ids[v]) for n, v in groups.items()],
     )
     conn.executemany(
         "INSERT INTO servers VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (nid("server", n), n, nid("flavor", f), az, nid("vpc", v), st)
+            (server_ids[n], n, flavor_ids[f], az, vpc_ids[v], st)
             for n, (f, az, v, st) in servers.items()
         ],
     )
-    assert all(p.ip is not None for p in ports)
     conn.executemany(
-        "INSERT INTO ports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
+        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                nid("port", p.name),
+                port_ids[p.name],
                 p.name,
-                nid("subnet", p.subnet),
+                subnet_ids[p.subnet],
                 simdb.ip_text(p.ip or 0),
                 p.ip,
                 int(p.primary),
                 int(p.managed),
-                nid("server", p.server) if p.server else None,
+                server_ids[p.server] if p.server else None,
                 int(p.delete_on_termination and p.server is not None),
+                simdb.join_ids(group_ids[g] for g in p.security_groups),
             )
             for p in ports
         ],
     )
-    conn.executemany(
-        "INSERT INTO port_security_groups VALUES (?, ?, ?)",
-        [
-            (nid("port", p.name), i, nid("security-group", g))
-            for p in ports
-            for i, g in enumerate(p.security_groups)
-        ],
-    )
-    bound = {p.eip: nid("port", p.name) for p in ports if p.eip}
+    bound = {p.eip: port_ids[p.name] for p in ports if p.eip}
     conn.executemany(
         "INSERT INTO eips VALUES (?, ?, ?, ?)",
-        [(nid("eip", n), n, a, bound.get(n)) for n, a in eips.items()],
+        [(eip_ids[n], n, a, bound.get(n)) for n, a in eips.items()],
     )

@@ -151,10 +151,8 @@ def security_groups(conn: sqlite3.Connection, ids: Sequence[str], vpc_id: str) -
 
 
 def set_security_groups(conn: sqlite3.Connection, port_id: str, ids: Sequence[str]) -> None:
-    conn.execute("DELETE FROM port_security_groups WHERE port_id = ?", (port_id,))
-    conn.executemany(
-        "INSERT INTO port_security_groups VALUES (?, ?, ?)",
-        [(port_id, position, group_id) for position, group_id in enumerate(ids)],
+    conn.execute(
+        "UPDATE ports SET security_groups = ? WHERE id = ?", (simdb.join_ids(ids), port_id)
     )
 
 
@@ -188,7 +186,6 @@ def choose_ip(conn: sqlite3.Connection, subnet_id: str, cidr: str, wanted: str |
 def delete_port(conn: sqlite3.Connection, port_id: str) -> None:
     """Remove a port: its EIP is unbound, its address and name become free."""
     conn.execute("UPDATE eips SET port_id = NULL WHERE port_id = ?", (port_id,))
-    conn.execute("DELETE FROM port_security_groups WHERE port_id = ?", (port_id,))
     conn.execute("DELETE FROM ports WHERE id = ?", (port_id,))
 
 
