@@ -55,7 +55,10 @@ def check(spec: dict[str, Any]) -> list[SchemaIssue]:
     issues: list[SchemaIssue] = []
     for name in LISTS:
         issues.extend(_duplicate_names(spec, name))
-    index = {name: {item["name"]: item for item in spec[name]} for name in LISTS}
+    index: dict[str, dict[str, Any]] = {name: {} for name in LISTS}
+    for name in LISTS:  # the first of duplicate names counts (the others are reported)
+        for item in spec[name]:
+            index[name].setdefault(item["name"], item)
     issues.extend(_networks(spec, index))
     issues.extend(_servers(spec, index))
     issues.extend(_interfaces(spec, index))

@@ -181,7 +181,23 @@ def documents(display: str, data: bytes) -> tuple[list[RawDocument], list[Proble
             docs.append(_document(index, node, refused.get(index, ())))
             index += 1
     except yaml.YAMLError as exc:
-        problems.append(syntax_problem(display, data, exc))
+        if refused.get(len(docs)):  # e.g. an alias to an anchor of another document
+            issues = refused[len(docs)]
+            docs.append(
+                RawDocument(
+                    len(docs),
+                    None,
+                    issues[0].line,
+                    issues[0].column,
+                    None,
+                    None,
+                    None,
+                    None,
+                    issues,
+                )
+            )
+        else:
+            problems.append(syntax_problem(display, data, exc))
     except RecursionError:
         problems.append(Problem(display, "the YAML nests too deeply", "YamlSyntax"))
     finally:
@@ -285,14 +301,15 @@ def _build(node: Node, duplicates: list[MappingNode]) -> Any:
         if tag == _STR:
             return node.value
         if tag not in _SCALAR_TAGS:
-            raise _Refused(node, f"the YAML tag {tag} is not supported")
+            raise _Refused(node, f"the YAML tag {_tag(tag)} is not supported")
         try:
             return _scalars.yaml_constructors[tag](_scalars, node)
         except (ValueError, TypeError, yaml.YAMLError) as exc:
-            raise _Refused(node, f"cannot read {node.value!r} as {tag}: {exc}") from None
+            message = f"cannot read {node.value!r} as {_tag(tag)}: {exc}"
+            raise _Refused(node, message) from None
     if cls is MappingNode:
         if node.tag != _MAP:
-            raise _Refused(node, f"the YAML tag {node.tag} is not supported")
+            raise _Refused(node, f"the YAML tag {_tag(node.tag)} is not supported")
         pairs = node.value
         out: dict[str, Any] = {}
         for key, value in pairs:
@@ -308,9 +325,13 @@ def _build(node: Node, duplicates: list[MappingNode]) -> Any:
         return out
     if cls is SequenceNode:
         if node.tag != _SEQ:
-            raise _Refused(node, f"the YAML tag {node.tag} is not supported")
+            raise _Refused(node, f"the YAML tag {_tag(node.tag)} is not supported")
         return [_build(item, duplicates) for item in node.value]
     raise _Refused(node, "unsupported YAML node")  # pragma: no cover - no other node kinds
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
 def _duplicate_keys(root: Node, mappings: list[MappingNode]) -> Iterable[YamlIssue]:
