@@ -19,7 +19,7 @@ Fixtures:
           cloud_provider.use(tmp_path / "state")
           assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
 
-Page size 2 by default, so that every suite run through here also exercises
+Page size 5 by default, so that every suite run through here also exercises
 pagination.
 """
 
@@ -35,7 +35,7 @@ import pytest
 from controller.providers import simserver
 
 PROVIDERS = ("sim", "huaweicloud")
-TEST_PAGE_SIZE = 2
+TEST_PAGE_SIZE = 5
 HUAWEI_VARIABLES = (
     "HUAWEICLOUD_SDK_AK",
     "HUAWEICLOUD_SDK_SK",

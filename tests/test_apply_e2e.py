@@ -9,6 +9,7 @@ import pytest
 
 from controller.providers import sim
 from tests.applyhelpers import MIXED, PLANS, Cli, cloud_log, identity, rejected
+from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 MOVES = [
     "failover-to-standby",
@@ -22,7 +23,13 @@ MOVES = [
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+def cli(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+) -> Cli:
+    """One suite, two providers: the sim, and huaweicloud through `enictl sim serve`."""
+    cloud_provider.use(tmp_path / "state")
     return Cli(tmp_path / "state", capsys)
 
 
