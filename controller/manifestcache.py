@@ -2,15 +2,19 @@
 
 `CachedManifests(paths).load()` gives what `manifests.load(paths)` gives, but keeps
 the last answer (the `Manifests`, or the `ManifestError`) with the list of files it
-was made from and each file's (mtime_ns, size). The next `load()` lists the files
-again and stats them; when the list and every stat are unchanged, nothing is read
-and the last answer is returned. `reread` says how many files the last `load()`
-read (0 on an idle interval).
+was made from and each file's (mtime_ns, size):
+
+- when the list and every stat are unchanged, no file is read and the last answer
+  is returned (an idle interval);
+- otherwise `manifests.load` runs with a `manifests.ParseCache`, so only the files
+  whose bytes changed are parsed again (the set-wide checks run on the whole set).
+
+`reread` says how many files the last `load()` parsed again (0 on an idle interval).
 
 A stat can miss an edit that keeps the size and lands within the file system's
-timestamp granularity of the previous one (git's "racily clean" problem). A file
-modified less than `RACY_SECONDS` before it was last read is therefore never
-trusted: it is read again until it has been quiet that long.
+timestamp granularity of the previous one (git's "racily clean" problem). While a
+file is younger than `RACY_SECONDS` at the last load, its stat is not trusted: the
+files' digest is compared instead (a read, no parse).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller import manifests, yamlsource
@@ -27,23 +31,26 @@ from controller.errors import ManifestError
 RACY_SECONDS = 2.0
 
 Stat = tuple[int, int]  # (mtime_ns, size)
+Key = tuple[tuple[str, Stat], ...]
 
 
 @dataclass
 class CachedManifests:
-    """A `DesiredSource` over `manifests.load`, re-reading only when files changed."""
+    """A `DesiredSource` over `manifests.load`, re-reading only the files that changed."""
 
     paths: Sequence[str | Path]
     clock_ns: Callable[[], int] = time.time_ns
     reread: int = 0
-    _key: tuple[tuple[str, Stat], ...] | None = None
+    _parse: manifests.ParseCache = field(default_factory=manifests.ParseCache)
+    _key: Key | None = None
     _answer: manifests.Manifests | ManifestError | None = None
+    _digest: str = ""
     _trusted_before_ns: int = 0
 
     def load(self) -> manifests.Manifests:
         """The desired state; raises ManifestError when the manifests are invalid."""
         key = self._current_key()
-        if key is None or key != self._key or self._answer is None or self._racy(key):
+        if key is None or key != self._key or self._answer is None or not self._same(key):
             self._refresh()
         else:
             self.reread = 0
@@ -53,22 +60,32 @@ class CachedManifests:
         assert answer is not None
         return answer
 
+    def _same(self, key: Key) -> bool:
+        """The stats match; for files modified just before the last load, check bytes."""
+        if all(stat[0] < self._trusted_before_ns for _, stat in key):
+            return True
+        return self._digest_now() == self._digest
+
     def _refresh(self) -> None:
         read_at = self.clock_ns()
-        before = self._current_key()
+        key = self._current_key()
+        answer: manifests.Manifests | ManifestError
         try:
-            answer: manifests.Manifests | ManifestError = manifests.load(list(self.paths))
+            answer = manifests.load(list(self.paths), cache=self._parse)
+            digest = answer.digest
         except ManifestError as exc:
-            answer = exc
-        self._answer = answer
-        self._key = before
+            answer, digest = exc, self._digest_now()
+        self._answer, self._digest, self._key = answer, digest, key
         self._trusted_before_ns = read_at - int(RACY_SECONDS * 1e9)
-        self.reread = len(before) if before is not None else len(self.paths)
+        self.reread = self._parse.parsed
 
-    def _racy(self, key: tuple[tuple[str, Stat], ...]) -> bool:
-        return any(stat[0] >= self._trusted_before_ns for _, stat in key)
+    def _digest_now(self) -> str:
+        try:
+            return manifests.digest_files(list(self.paths))
+        except ManifestError:
+            return ""
 
-    def _current_key(self) -> tuple[tuple[str, Stat], ...] | None:
+    def _current_key(self) -> Key | None:
         """Every file's (path, (mtime_ns, size)); None when listing or a stat fails."""
         files, problems = yamlsource.discover(self.paths)
         if problems:
