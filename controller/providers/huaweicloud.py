@@ -25,7 +25,11 @@ polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
 security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
 unbind). Mutations are not retried here: the executor does it.
 
-Every SDK failure is mapped once, in `_classify`, onto `TransientProviderError`
+Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
+`tags`; an EIP is unbound with `"port_id": ""`; BatchAddServerNics accepts a NIC given
+by `port_id` alone.
+
+Every SDK failure is mapped once, in `classify`, onto `TransientProviderError`
 (HTTP 429 and 5xx, throttling and busy codes, connection failures, timeouts) or
 `PermanentProviderError` (everything else), keeping the cloud's code and message.
 HttpConfig.retry_times is 0: the SDK itself never retries.

@@ -8,10 +8,10 @@ a number of calls that grows with pages, never with servers:
 - a port's server is its `device_id` (ports whose `device_owner` is `compute:<az>`);
   ports owned by anything else (DHCP, routers, load balancers) are not ENIs and are
   ignored, and so are ports of servers the ECS listing did not show (e.g. BMS);
-- a port is primary when `binding:vif_details.primary_interface` says so, or when the
-  server's `addresses` entry for it has `primary: true`;
+- a port is primary when `binding:vif_details.primary_interface` says so (unconfirmed
+  for every flavor), or when the server's `addresses` entry for it has `primary: true`;
 - a port is managed when it carries the tag `enictl-managed=true` (VPC v3 tags, which
-  the v3 port listing includes);
+  the v3 port listing includes (unconfirmed));
 - `delete_on_termination` is a property of the attachment that only the per-server
   `os-interface` call shows. Observing does not make that call: an attached port is
   reported with `delete_on_termination=True` ("may be true"), so that enictl always
