@@ -20,7 +20,8 @@ changed under it) gets the conservative rule: each attach waits for every detach
 
 **Numbering.** Steps are numbered in a topological order that is also a good serial
 order (`--parallelism 1`): a priority Kahn sort where a step that completes something
-(attach, bind-eip, delete) runs as soon as it may, then creates, security group
+(attach, bind-eip, delete) runs as soon as it may (EIP binds first, then the attaches
+of moved ENIs in the order they were detached, then the others), then creates, security group
 updates and EIP unbinds, then detaches: first those of ENIs that go away, then those
 whose own attach may follow at once, then those that free a slot someone waits for,
 then the rest. In a cycle of full servers that means: detach one ENI of the cycle
@@ -51,6 +52,7 @@ _CATEGORY = {
     Action.DETACH: 4,
 }
 _ACTION_ORDER = {a: i for i, a in enumerate(Action)}
+_LAST = 1 << 30
 
 
 @dataclass(slots=True)
@@ -133,6 +135,10 @@ def number(drafts: Mapping[Key, Draft]) -> tuple[Step, ...]:
 
     def _klass(k: Key) -> int:
         action, iface = k
+        if action is Action.ATTACH:  # first come, first served: the longest detached first
+            return ids.get((Action.DETACH, iface), _LAST)
+        if action is Action.DELETE:
+            return _LAST
         if action is Action.DETACH and (Action.ATTACH, iface) not in drafts:
             return 0  # the ENI goes away: costs no waiting
         if action not in (Action.DETACH, Action.UNBIND_EIP):

@@ -309,6 +309,7 @@ class _Sim:
     def _conflicts(self, steps: Sequence[Step], ancestors: list[int]) -> None:
         last_write: dict[Thing, int] = {}
         reads: dict[Thing, list[int]] = {}
+        reported: set[tuple[int, int]] = set()
         for i, touched in enumerate(self.touches):
             for thing, writes in touched:
                 before = [last_write[thing]] if thing in last_write else []
@@ -318,7 +319,8 @@ class _Sim:
                 else:
                     reads.setdefault(thing, []).append(i)
                 for j in before:
-                    if j != i and not (ancestors[i] >> j) & 1:
+                    if j != i and not (ancestors[i] >> j) & 1 and (j, i) not in reported:
+                        reported.add((j, i))
                         self.fail(
                             UNORDERED,
                             f"steps {j + 1} ({_show(steps[j])}) and {i + 1} ({_show(steps[i])})"

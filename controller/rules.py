@@ -59,9 +59,15 @@ def ordered(violations: Iterable[Violation]) -> list[Violation]:
     )
 
 
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean {close[0]}?" if close else ""
+def _did_you_mean(name: str, known: Iterable[str], kind: str) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    if not names:
+        return f"the cloud has no {kind}s"
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"the cloud's {kind}s: {shown}"
 
 
 # -- local rules: one resource, O(1) -------------------------------------------------
@@ -154,7 +160,7 @@ def groups(
                     resource,
                     source,
                     f"security group {sg} of {owner} does not exist in the cloud",
-                    _did_you_mean(sg, catalog.security_groups),
+                    _did_you_mean(sg, catalog.security_groups, "security group"),
                 )
             )
         elif found.vpc != vpc:
@@ -331,7 +337,7 @@ def _servers(desired: Topology, observed: Topology) -> list[Violation]:
                     ref,
                     src,
                     f"flavor {want.flavor} of {name} does not exist in the cloud",
-                    _did_you_mean(want.flavor, cat.flavors),
+                    _did_you_mean(want.flavor, cat.flavors, "flavor"),
                 )
             )
         if want.subnet not in cat.subnets:
@@ -377,7 +383,7 @@ def _unknown_subnet(ref: str, src: str, owner: str, subnet: str, cat: Catalog) -
         ref,
         src,
         f"subnet {subnet} of {owner} does not exist in the cloud",
-        _did_you_mean(subnet, cat.subnets),
+        _did_you_mean(subnet, cat.subnets, "subnet"),
     )
 
 
@@ -399,7 +405,7 @@ def _interfaces(desired: Topology, observed: Topology) -> list[Violation]:
                     ref,
                     src,
                     f"EIP {want.eip} of {name} does not exist in the cloud",
-                    _did_you_mean(want.eip, cat.eips),
+                    _did_you_mean(want.eip, cat.eips, "EIP"),
                 )
             )
         if want.server is not None:
