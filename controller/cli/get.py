@@ -163,7 +163,13 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 )
 @click.pass_obj
 def get(app: AppContext, kind: str, output: str) -> None:
-    """List what the cloud holds: KIND is interfaces (default), servers or flavors."""
+    """List what the cloud holds: KIND is interfaces (default), servers or flavors.
+
+    \b
+    Example:
+      enictl get servers
+      enictl get interfaces -o json | jq '.[] | select(.server == null) | .name'
+    """
     kind = KINDS[kind]
     topology = app.provider().observe()
     rows = {"interfaces": interface_rows, "servers": server_rows, "flavors": flavor_rows}[kind](

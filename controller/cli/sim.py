@@ -76,7 +76,14 @@ def _read_inventory(path: Path) -> dict[str, Any]:
 
 @click.group("sim")
 def sim() -> None:
-    """The simulated cloud in the state dir: create it, inject faults, read its log."""
+    """The simulated cloud in the state dir: create it, inject faults, read its log.
+
+    \b
+    Example:
+      enictl sim init manifests/inventory/demo-cloud.yaml
+      enictl sim faults --latency-ms 200 --error-rate 0.05 --seed 7
+      enictl sim log --tail 20
+    """
 
 
 @sim.command("init")
@@ -84,7 +91,13 @@ def sim() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing simulated cloud.")
 @click.pass_obj
 def init(app: AppContext, inventory: Path, force: bool) -> None:
-    """Create the simulated cloud from a CloudInventory file."""
+    """Create the simulated cloud from a CloudInventory file.
+
+    \b
+    Example:
+      enictl sim init manifests/inventory/demo-cloud.yaml
+      enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
+    """
     spec = load_inventory(inventory)
     cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
     try:
@@ -130,7 +143,14 @@ def faults(
     off: bool,
     output: str,
 ) -> None:
-    """Show the fault settings, or change the ones given (--off clears them all)."""
+    """Show the fault settings, or change the ones given (--off clears them all).
+
+    \b
+    Example:
+      enictl sim faults --latency-ms 500                  # every attach/detach takes 0.5 s
+      enictl sim faults --error-rate 0.1 --seed 42        # reproducible transient errors
+      enictl sim faults --off
+    """
     changes = {
         "latency_ms": latency_ms,
         "error_rate": error_rate,
@@ -171,7 +191,13 @@ def _fields(value: Faults) -> dict[str, Any]:
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N entries.")
 @click.pass_obj
 def log(app: AppContext, output: str, tail: int | None) -> None:
-    """Every call the simulated cloud received, and every job it finished, oldest first."""
+    """Every call the simulated cloud received, and every job it finished, oldest first.
+
+    \b
+    Example:
+      enictl sim log --tail 20
+      enictl sim log -o json | jq '.[] | select(.result == "error")'
+    """
     cloud = simcloud.open_cloud(app.state_dir)
     try:
         entries = cloud.log()
