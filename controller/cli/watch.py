@@ -21,6 +21,7 @@ import click
 
 from controller import atomicfile, watch
 from controller.cli.context import AppContext
+from controller.errors import UsageError
 from controller.manifestcache import CachedManifests
 from controller.providers import open_provider
 from controller.reconciler import ReconcileOptions, Reconciler
@@ -162,7 +163,10 @@ def watch_command(
 
     def on_result(result: ReconcileResult) -> None:
         if status_path is not None:
-            write_status(status_path, result)
+            try:
+                write_status(status_path, result)
+            except OSError as exc:
+                raise UsageError(f"cannot write the status file {status_path}: {exc}") from exc
         if as_json:
             _echo_json(result.as_json())
             return
