@@ -148,7 +148,9 @@ class SimCloud:
             return simobserve.topology(conn)
 
     def create_interface(self, spec: NewInterface) -> str:
-        return self._run("create_interface", lambda call: _create(call, spec), target=spec.name)
+        return self._run(
+            "create_interface", lambda call: simrules.create_port(call.conn, spec), target=spec.name
+        )
 
     def update_security_groups(
         self, interface_id: str, security_group_ids: tuple[str, ...]
@@ -205,7 +207,7 @@ class SimCloud:
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} -> {srv.name}"
             simrules.check_attach(call.conn, srv, prt)
-            return self._submit(call, "attach", srv.id, prt.id)
+            return _submit(call, "attach", srv.id, prt.id)
 
         return self._run("attach", act, target=f"{interface_id} -> {server_id}")
 
@@ -215,7 +217,7 @@ class SimCloud:
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} <- {srv.name}"
             simrules.check_detach(call.conn, srv, prt)
-            return self._submit(call, "detach", srv.id, prt.id)
+            return _submit(call, "detach", srv.id, prt.id)
 
         return self._run("detach", act, target=f"{interface_id} <- {server_id}")
 
@@ -234,7 +236,7 @@ class SimCloud:
         def act(call: _Call) -> None:
             prt = simrules.port(call.conn, interface_id)
             call.target = prt.name
-            _delete(call.conn, prt)
+            simrules.delete_checked(call.conn, prt)
 
         self._run("delete_interface", act, target=interface_id)
 
@@ -269,7 +271,7 @@ class SimCloud:
         due jobs finish, but no call is logged and no fault is injected."""
         with self._lock:
             with simdb.write(self._conn) as conn:
-                _settle(conn, self._clock())
+                simrules.settle(conn, self._clock())
             with simdb.read(self._conn) as conn:
                 return simobserve.topology(conn)
 
@@ -350,11 +352,13 @@ class SimCloud:
             subnet_id = _id_of(conn, "subnets", subnet_name)
             group_ids = tuple(_id_of(conn, "security_groups", g) for g in security_groups)
         spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed)
-        return self._console("create_interface", name, lambda call: _create(call, spec))
+        return self._console(
+            "create_interface", name, lambda call: simrules.create_port(call.conn, spec)
+        )
 
     def force_delete_interface(self, interface_name: str) -> None:
         def act(call: _Call) -> None:
-            _delete(call.conn, simrules.port(call.conn, interface_name, key="name"))
+            simrules.delete_checked(call.conn, simrules.port(call.conn, interface_name, key="name"))
 
         self._console("delete_interface", interface_name, act)
 
@@ -376,16 +380,6 @@ class SimCloud:
     def _console(self, verb: str, target: str, action: Callable[[_Call], T]) -> T:
         return self._run(f"console.{verb}", action, target=target, inject=False)
 
-    def _submit(self, call: _Call, kind: str, server_id: str, port_id: str) -> str:
-        job_id = simdb.next_id(call.conn, "job")
-        due = call.now + call.faults.latency_ms / 1000.0
-        call.conn.execute(
-            "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?)",
-            (job_id, kind, server_id, port_id, call.now, due, int(call.dice.job_fails)),
-        )
-        return job_id
-
     def _run(
         self, operation: str, action: Callable[[_Call], T], *, target: str = "", inject: bool = True
     ) -> T:
@@ -397,7 +391,7 @@ class SimCloud:
         error: ProviderError | None = None
         with self._lock, simdb.write(self._conn) as conn:
             now = self._clock()
-            _settle(conn, now)
+            simrules.settle(conn, now)
             current = _faults(conn)
             dice = faults_mod.NO_DICE
             if inject and current.draws:
@@ -412,7 +406,7 @@ class SimCloud:
                 conn.execute("ROLLBACK TO call")
                 error = exc
             conn.execute("RELEASE call")
-            _record(conn, now, operation, call.target, error)
+            simdb.record(conn, now, operation, call.target, error)
         if error is not None:
             raise error
         return result
@@ -423,76 +417,11 @@ def _faults(conn: sqlite3.Connection) -> Faults:
     return Faults.from_json(text) if text else Faults()
 
 
-def _settle(conn: sqlite3.Connection, now: float) -> None:
-    """Finish every job whose latency has elapsed, oldest first."""
-    due = conn.execute(
-        "SELECT j.id, j.kind, j.server_id, j.port_id, j.fails, j.due, p.name, s.name"
-        " FROM jobs j LEFT JOIN ports p ON p.id = j.port_id"
-        " LEFT JOIN servers s ON s.id = j.server_id"
-        " WHERE j.status = 'RUNNING' AND j.due <= ? ORDER BY j.due, j.rowid",
-        (now,),
-    ).fetchall()
-    for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
-        code, reason = simrules.finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
-        arrow = "->" if kind == "attach" else "<-"
-        error = refuse(code, reason) if code else None
-        _record(conn, due_at, f"job.{kind}", f"{port_name} {arrow} {server_name} ({job_id})", error)
-
-
-def _record(
-    conn: sqlite3.Connection, at: float, operation: str, target: str, error: ProviderError | None
-) -> None:
-    conn.execute(
-        "INSERT INTO calls(time, operation, target, result, error_code, message)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            at,
-            operation,
-            target,
-            "error" if error else "ok",
-            error.code if error else "",
-            error.message if error else "",
-        ),
+def _submit(call: _Call, kind: str, server_id: str, port_id: str) -> str:
+    latency = call.faults.latency_ms / 1000.0
+    return simrules.submit_job(
+        call.conn, call.now, latency, kind, server_id, port_id, call.dice.job_fails
     )
-
-
-def _create(call: _Call, spec: NewInterface) -> str:
-    """A new unattached port: subnet, unique name, security groups of its VPC, free IP."""
-    conn = call.conn
-    row = conn.execute(
-        "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec.subnet_id,)
-    ).fetchone()
-    if row is None:
-        raise refuse(simerrors.SUBNET_NOT_FOUND, f"subnet {spec.subnet_id} does not exist")
-    if not spec.name:
-        raise refuse(simerrors.BAD_PARAMETER, "a port needs a name")
-    if conn.execute("SELECT 1 FROM ports WHERE name = ?", (spec.name,)).fetchone():
-        raise refuse(simerrors.DUPLICATE_NAME, f"a port named {spec.name} already exists")
-    groups = simrules.security_groups(conn, spec.security_group_ids, row[0])
-    address = simrules.choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
-    port_id = simdb.next_id(conn, "port")
-    conn.execute(
-        "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
-        (
-            port_id,
-            spec.name,
-            spec.subnet_id,
-            simdb.ip_text(address),
-            address,
-            int(spec.managed),
-            simdb.join_ids(groups),
-        ),
-    )
-    return port_id
-
-
-def _delete(conn: sqlite3.Connection, prt: simrules.PortRow) -> None:
-    if prt.primary:
-        raise refuse(simerrors.PRIMARY_NIC, f"port {prt.name} is a primary NIC: never deleted")
-    if prt.server_id is not None or simrules.running_job(conn, prt.id) is not None:
-        raise refuse(simerrors.PORT_IN_USE, f"port {prt.name} is attached; detach it first")
-    simrules.delete_port(conn, prt.id)
 
 
 def _id_of(conn: sqlite3.Connection, table: str, name: str) -> str:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from controller.errors import ProviderError
+
 DB_NAME = "cloud.db"
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_MS = 30_000
@@ -169,6 +171,24 @@ def _uuid5(name: str) -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def record(
+    conn: sqlite3.Connection, at: float, operation: str, target: str, error: ProviderError | None
+) -> None:
+    """Append one entry to the call log (inside the call's transaction)."""
+    conn.execute(
+        "INSERT INTO calls(time, operation, target, result, error_code, message)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            at,
+            operation,
+            target,
+            "error" if error else "ok",
+            error.code if error else "",
+            error.message if error else "",
+        ),
+    )
 
 
 class AddressPool:

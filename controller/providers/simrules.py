@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from controller.model import READY_STATUSES
 from controller.providers import simdb, simerrors
+from controller.providers.base import NewInterface
 from controller.providers.simerrors import refuse
 
 
@@ -221,3 +222,78 @@ def finish_job(
         ("FAIL" if code else "SUCCESS", code, reason, job_id),
     )
     return code, reason
+
+
+def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
+    """A new unattached port: subnet, unique name, security groups of its VPC, free IP."""
+    row = conn.execute(
+        "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec.subnet_id,)
+    ).fetchone()
+    if row is None:
+        raise refuse(simerrors.SUBNET_NOT_FOUND, f"subnet {spec.subnet_id} does not exist")
+    if not spec.name:
+        raise refuse(simerrors.BAD_PARAMETER, "a port needs a name")
+    if conn.execute("SELECT 1 FROM ports WHERE name = ?", (spec.name,)).fetchone():
+        raise refuse(simerrors.DUPLICATE_NAME, f"a port named {spec.name} already exists")
+    groups = security_groups(conn, spec.security_group_ids, row[0])
+    address = choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
+    port_id = simdb.next_id(conn, "port")
+    conn.execute(
+        "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
+        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        (
+            port_id,
+            spec.name,
+            spec.subnet_id,
+            simdb.ip_text(address),
+            address,
+            int(spec.managed),
+            simdb.join_ids(groups),
+        ),
+    )
+    return port_id
+
+
+def delete_checked(conn: sqlite3.Connection, prt: PortRow) -> None:
+    """Delete a port if the cloud allows it: never a primary, never while attached."""
+    if prt.primary:
+        raise refuse(simerrors.PRIMARY_NIC, f"port {prt.name} is a primary NIC: never deleted")
+    if prt.server_id is not None or running_job(conn, prt.id) is not None:
+        raise refuse(simerrors.PORT_IN_USE, f"port {prt.name} is attached; detach it first")
+    delete_port(conn, prt.id)
+
+
+def submit_job(
+    conn: sqlite3.Connection,
+    now: float,
+    latency: float,
+    kind: str,
+    server_id: str,
+    port_id: str,
+    fails: bool,
+) -> str:
+    """Start an attach/detach job, due `latency` seconds from `now`; returns its id."""
+    job_id = simdb.next_id(conn, "job")
+    conn.execute(
+        "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?)",
+        (job_id, kind, server_id, port_id, now, now + latency, int(fails)),
+    )
+    return job_id
+
+
+def settle(conn: sqlite3.Connection, now: float) -> None:
+    """Finish every job whose latency has elapsed, oldest first, logging each."""
+    due = conn.execute(
+        "SELECT j.id, j.kind, j.server_id, j.port_id, j.fails, j.due, p.name, s.name"
+        " FROM jobs j LEFT JOIN ports p ON p.id = j.port_id"
+        " LEFT JOIN servers s ON s.id = j.server_id"
+        " WHERE j.status = 'RUNNING' AND j.due <= ? ORDER BY j.due, j.rowid",
+        (now,),
+    ).fetchall()
+    for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
+        code, reason = finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
+        arrow = "->" if kind == "attach" else "<-"
+        error = refuse(code, reason) if code else None
+        target = f"{port_name} {arrow} {server_name} ({job_id})"
+        simdb.record(conn, due_at, f"job.{kind}", target, error)
