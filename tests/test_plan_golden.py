@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
+from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 CASES_DIR = Path(__file__).parent / "plans"
 UPDATE = os.environ.get("ENICTL_UPDATE_GOLDEN") == "1"
@@ -83,11 +84,17 @@ def test_every_case_is_complete() -> None:
 @pytest.mark.skipif(bool(_MISSING), reason=f"waiting for {', '.join(_MISSING)} to land")
 @pytest.mark.parametrize("case", _cases())
 def test_golden_plan(
-    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    case: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    """The plan for the case's cloud and manifests is exactly its expected.json."""
+    """The plan for the case's cloud and manifests is exactly its expected.json, whether the
+    cloud is observed by the sim provider or by huaweicloud through `enictl sim serve`."""
     monkeypatch.chdir(case)
     state = tmp_path / "state"
+    cloud_provider.use(state)
     assert main(["--state-dir", str(state), "sim", "init", "inventory.yaml"]) == 0, (
         capsys.readouterr().err
     )
