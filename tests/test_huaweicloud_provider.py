@@ -431,3 +431,50 @@ def test_simserver_default_credentials_are_what_the_fixture_uses(env: dict[str, 
     """The fixture's environment carries the documented sim serve test credentials."""
     assert env["HUAWEICLOUD_SDK_AK"] == simserver.DEFAULT_AK
     assert env["HUAWEICLOUD_PROJECT_ID"] == simserver.DEFAULT_PROJECT_ID
+
+
+# ------------------------------------------------------------------ kill -9 and resume
+
+
+@pytest.mark.parametrize(
+    "seed", [0, *(pytest.param(s, marks=pytest.mark.slow) for s in range(1, 16))]
+)
+def test_kill_9_mid_apply_through_the_sdk_then_resume(
+    seed: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`enictl --provider huaweicloud apply` killed mid-run, then applied again: nothing
+    lost (IPs, EIPs), in sync, and the cloud refused no call."""
+    import random
+    import signal
+    import time
+
+    from controller import journal
+    from tests.applyhelpers import MIXED, Cli, identity, rejected, spawn, wait_for
+
+    rng = random.Random(seed)
+    state = tmp_path / "state"
+    cli = Cli(state, capsys)
+    cli.init(MIXED / "inventory.yaml")
+    assert cli("sim", "faults", "--latency-ms", "150").code == 0
+    monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
+    with serve(state) as served:
+        for key, value in served.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("ENICTL_PROVIDER", "huaweicloud")
+        manifests = str(MIXED / "manifests")
+        expected = identity(cli.interfaces())
+        victim = spawn(state, "--provider", "huaweicloud", "apply", manifests, "--yes")
+        path = state / journal.JOURNAL_FILE
+        wait_for(lambda: path.exists() and path.stat().st_size > 0, what="the run to start")
+        time.sleep(rng.uniform(0.0, 0.45))  # the random moment of the crash
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        ran = cli("apply", manifests, "--yes")
+        assert ran.code == 0, (seed, ran.out, ran.err)
+        assert cli.in_sync(manifests)
+        after = identity(cli.interfaces())
+    assert {n: v for n, v in after.items() if n in expected} == expected
+    assert rejected(state) == []
