@@ -293,6 +293,21 @@ def test_an_unreachable_endpoint_is_transient(env: dict[str, str]) -> None:
         provider.delete_interface("x")
 
 
+def test_an_unreachable_cloud_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SDK's own failure logging never adds lines next to enictl's single error line."""
+    from controller.cli import main
+
+    for key, value in {**BASE, "ENICTL_HUAWEICLOUD_ENDPOINT": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(huaweicloud, "READ_ATTEMPTS", 1)
+    code = main(["--provider", "huaweicloud", "--state-dir", str(tmp_path), "get", "servers"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: cannot reach Huawei Cloud") and len(err.splitlines()) == 1
+
+
 def error(status: int, code: str) -> sdk.ServiceResponseException:
     kind = sdk.ClientRequestException if status < 500 else sdk.ServerResponseException
     return kind(status, sdk.SdkError("req-1", code, f"message for {code}"))

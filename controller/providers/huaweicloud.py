@@ -38,6 +38,7 @@ HttpConfig.retry_times is 0: the SDK itself never retries.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -76,6 +77,7 @@ PORT_PAGE_MAX = 2000  # VPC v3 ListPorts: 0-2000
 TRANSIENT_CODES = frozenset({"Common.1503", "Ecs.0603", "Ecs.1002", "APIGW.0308"})
 READ_ATTEMPTS = 6  # tries of one page read (the first included)
 TAG_ATTEMPTS = 6
+POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +170,13 @@ class _Clients:
             ) from None
 
         def client(module: Any, client_name: str, regions: Any) -> Any:
+            # The SDK logs failures on its own logger, which has no handler: Python's
+            # last-resort handler would print them on stderr next to enictl's one line.
+            logging.getLogger(f"HuaweiCloud-SDK-{client_name}").addHandler(logging.NullHandler())
             config = HttpConfig.get_default_config()
             config.retry_times = 0
             config.timeout = (10, 60)
+            config.pool_maxsize = POOL_SIZE  # one connection per concurrent apply worker
             credentials = BasicCredentials(
                 settings.access_key, settings.secret_key, settings.project_id
             )
