@@ -30,7 +30,8 @@ used here: these are five flat fields, and deepdiff costs about 0.5 ms per resou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controller.model import NetworkInterface, Topology
@@ -41,6 +42,7 @@ UNMANAGED = "unmanaged, left alone"
 ORPHAN_KEPT = "orphan kept: run with --prune to delete"
 ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
 SERVER_GROUPS_LEFT = "in sync (primary security groups not declared, left alone)"
+_RESOURCE = operator.attrgetter("resource")
 
 
 def server_ref(name: str) -> str:
@@ -97,38 +99,71 @@ class Diff:
     orphans: tuple[str, ...]  # every managed ENI no manifest mentions, pruned or not
     protected_orphans: tuple[str, ...]  # orphans that prune would delete but protect keeps
     protected: frozenset[str]  # every interface that must never be deleted
+    observed_counts: Mapping[str, int]  # NICs attached per server, before
+    target_counts: Mapping[str, int]  # and after
 
 
 def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
     """Compare desired with observed by name; see the module docstring."""
     seen = observed.interfaces
+    wanted = desired.interfaces
     target = dict(seen)
     deltas: dict[str, Delta] = {}
     changes: list[Change] = []
     unchanged: list[NoOp] = []
+    counts: dict[str, int] = {}
+    primaries: dict[str, NetworkInterface] = {}
+    orphans: list[str] = []
+    protected_orphans: list[str] = []
 
-    for name in sorted(desired.interfaces):
-        want = desired.interfaces[name]
-        have = seen.get(name)
-        ref = eni_ref(name)
-        if have is None:
+    for name, have in seen.items():
+        if have.server is not None:
+            counts[have.server] = counts.get(have.server, 0) + 1
+            if have.primary:
+                primaries[have.server] = have
+        if have.primary or name in wanted:
+            continue
+        if not have.managed:
+            unchanged.append(NoOp(eni_ref(name), UNMANAGED))
+            continue
+        orphans.append(name)
+        if not prune:
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
+        elif have.protect:
+            protected_orphans.append(name)
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        else:
+            del target[name]
+            deltas[name] = Delta(name, have, None)
+            changes.append(Change(eni_ref(name), "exists", True, False))
+
+    for name in sorted(wanted):
+        want = wanted[name]
+        found = seen.get(name)
+        if found is None:
             after = replace(want, primary=False, managed=True, delete_on_termination=False, id="")
             target[name] = after
             deltas[name] = Delta(name, None, after)
-            changes.extend(_created(ref, after))
+            changes.extend(_created(eni_ref(name), after))
             continue
+        have = found
         adopted = not have.managed and not have.primary
         if adopted:
-            changes.append(Change(ref, "managed", False, True))
+            changes.append(Change(eni_ref(name), "managed", False, True))
+        if (
+            want.server == have.server
+            and want.eip == have.eip
+            and want.subnet == have.subnet
+            and (want.private_ip is None or want.private_ip == have.private_ip)
+            and same_groups(want.security_groups, have.security_groups)
+        ):
+            unchanged.append(NoOp(eni_ref(name), f"{IN_SYNC} (adopted)" if adopted else IN_SYNC))
+            continue
         after = _applied(want, have)
-        if differs(have, after):
-            target[name] = after
-            deltas[name] = Delta(name, have, after)
-            changes.extend(_fields(ref, have, after))
-        else:
-            unchanged.append(NoOp(ref, f"{IN_SYNC} (adopted)" if adopted else IN_SYNC))
+        target[name] = after
+        deltas[name] = Delta(name, have, after)
+        changes.extend(_fields(eni_ref(name), have, after))
 
-    primaries = {i.server: i for i in seen.values() if i.primary and i.server is not None}
     for name in sorted(desired.servers):
         groups = desired.servers[name].security_groups
         primary = primaries.get(name)
@@ -144,27 +179,13 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         deltas[primary.name] = Delta(primary.name, primary, after)
         changes.append(Change(server_ref(name), "securityGroups", primary.security_groups, groups))
 
-    orphans: list[str] = []
-    protected_orphans: list[str] = []
-    for name, have in seen.items():
-        if have.primary or name in desired.interfaces:
-            continue
-        if not have.managed:
-            unchanged.append(NoOp(eni_ref(name), UNMANAGED))
-        elif not prune:
-            orphans.append(name)
-            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
-        elif have.protect:
-            orphans.append(name)
-            protected_orphans.append(name)
-            unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
-        else:
-            orphans.append(name)
-            del target[name]
-            deltas[name] = Delta(name, have, None)
-            changes.append(Change(eni_ref(name), "exists", True, False))
-
-    protected = {n for n, i in desired.interfaces.items() if i.protect}
+    after_counts = dict(counts)
+    for delta in deltas.values():
+        if delta.before is not None and delta.before.server is not None:
+            after_counts[delta.before.server] -= 1
+        if delta.after is not None and delta.after.server is not None:
+            after_counts[delta.after.server] = after_counts.get(delta.after.server, 0) + 1
+    protected = {n for n, i in wanted.items() if i.protect}
     protected.update(protected_orphans)
     return Diff(
         target=Topology(
@@ -174,27 +195,32 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             catalog=observed.catalog,
         ),
         deltas=tuple(deltas[n] for n in sorted(deltas)),
-        changes=tuple(sorted(changes, key=lambda c: c.resource)),
-        unchanged=tuple(sorted(unchanged, key=lambda n: n.resource)),
+        changes=tuple(sorted(changes, key=_RESOURCE)),  # stable: field order kept
+        unchanged=tuple(sorted(unchanged, key=_RESOURCE)),
         orphans=tuple(sorted(orphans)),
         protected_orphans=tuple(sorted(protected_orphans)),
         protected=frozenset(protected),
+        observed_counts=counts,
+        target_counts=after_counts,
     )
 
 
 def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface:
     """The target state of an existing interface: the manifest's fields on the cloud's
     identity. A manifest without privateIp keeps the observed IP."""
-    return replace(
-        have,
+    return NetworkInterface(
+        name=have.name,
         subnet=want.subnet,
         private_ip=have.private_ip if want.private_ip is None else want.private_ip,
         security_groups=want.security_groups,
         eip=want.eip,
         server=want.server,
         protect=want.protect,
+        primary=have.primary,
         managed=True if not have.primary else have.managed,
+        delete_on_termination=have.delete_on_termination,
         labels=want.labels,
+        id=have.id,
         source=want.source,
     )
 

@@ -36,9 +36,9 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from controller.invariants import limit_of
 from controller.model import Topology
 from controller.plan import Action, Step
-from controller.rules import limit_of
 
 Key = tuple[Action, str]  # (action, interface): unique within a plan
 
@@ -74,8 +74,9 @@ class Draft:
         return (self.action, self.interface)
 
 
-def add_slots(drafts: Mapping[Key, Draft], observed: Topology) -> None:
-    """Make each attach depend on the detach whose slot it takes (module docstring)."""
+def add_slots(drafts: Mapping[Key, Draft], observed: Topology, counts: Mapping[str, int]) -> None:
+    """Make each attach depend on the detach whose slot it takes (module docstring);
+    `counts` are the NICs attached per server before the plan."""
     attaches: dict[str, list[Draft]] = {}
     detaches: dict[str, list[Draft]] = {}
     for draft in drafts.values():
@@ -85,9 +86,6 @@ def add_slots(drafts: Mapping[Key, Draft], observed: Topology) -> None:
             attaches.setdefault(draft.server, []).append(draft)
         elif draft.action is Action.DETACH:
             detaches.setdefault(draft.server, []).append(draft)
-    if not attaches:
-        return
-    counts = observed.attached_counts()
     for name, wanted in attaches.items():
         server = observed.servers.get(name)
         limit = None if server is None else limit_of(server, observed.catalog)

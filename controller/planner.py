@@ -24,11 +24,13 @@ that is not a step.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from controller import diff as diffing
-from controller import ordering, plansim, rules
+from controller import invariants, ordering, plansim, rules
 from controller.model import NetworkInterface, Topology
 from controller.ordering import Draft, Key
 from controller.plan import Action, Plan, Severity, Step
@@ -38,6 +40,25 @@ def plan(
     desired: Topology, observed: Topology, *, prune: bool = False, manifests_digest: str = ""
 ) -> Plan:
     """Diff, check and order; see the module docstring."""
+    with _collector_paused():
+        return _plan(desired, observed, prune, manifests_digest)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while planning: the core allocates some
+    100,000 small acyclic values at scale, and collections triggered by them cost a
+    quarter of the time while finding nothing (reference counting frees them)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: str) -> Plan:
     d = diffing.diff(desired, observed, prune=prune)
     violations = rules.check(desired, observed, d)
     steps: tuple[Step, ...] = ()
@@ -58,7 +79,7 @@ def plan(
 def order(d: diffing.Diff, observed: Topology) -> tuple[Step, ...]:
     """The numbered steps that take `observed` to `d.target` (which must be valid)."""
     drafts = _drafts(d, observed)
-    ordering.add_slots(drafts, observed)
+    ordering.add_slots(drafts, observed, d.observed_counts)
     return ordering.number(drafts)
 
 
@@ -94,11 +115,16 @@ def observed_fingerprint(observed: Topology) -> str:
         add(repr(("server", name, sv.id, sv.flavor, sv.availability_zone, sv.vpc, sv.subnet,
                   sv.status, sv.security_groups)))  # fmt: skip
     interfaces = observed.interfaces
-    for name in sorted(interfaces):
+    for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]
-        add(repr((name, i.id, i.subnet, i.private_ip, i.security_groups, i.eip, i.server,
-                  i.primary, i.managed, i.delete_on_termination, i.protect)))  # fmt: skip
+        flags = f"{int(i.primary)}{int(i.managed)}{int(i.delete_on_termination)}{int(i.protect)}"
+        add("\x1f".join((name, i.id, i.subnet, _text(i.private_ip), "\x1e".join(i.security_groups),
+                          _text(i.eip), _text(i.server), flags)))  # fmt: skip
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _text(value: str | None) -> str:
+    return "\x00" if value is None else value
 
 
 def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
@@ -113,7 +139,7 @@ def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
     freed: dict[tuple[str, str], str] = {}  # (vpc, ip) of deleted interfaces
     for x in d.deltas:
         if x.after is None and x.before is not None:
-            key = rules.address_key(x.before, observed.catalog)
+            key = invariants.address_key(x.before, observed.catalog)
             if key is not None:
                 freed[key] = x.name
 
@@ -125,7 +151,7 @@ def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
         b, a, name = x.before, x.after, x.name
         if b is None and a is not None:
             create = add(_create(a))
-            key = rules.address_key(a, observed.catalog)
+            key = invariants.address_key(a, observed.catalog)
             if key is not None and key in freed:
                 create.deps.append((Action.DELETE, freed[key]))
             if a.eip is not None:

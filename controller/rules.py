@@ -1,17 +1,14 @@
-"""The rules of SPEC section 2, as pure functions that report every violation found.
+"""The rules of SPEC section 2 over a desired state: every violation, not the first.
 
-Two kinds of entry points:
-
-- `check(desired, observed, diff)`: every rule over the target of a diff (the final
-  state the plan must reach), plus the plan-time warnings. Each violation names the
-  resource (`Server/web-1`, `NetworkInterface/eni-a`), the manifest `source`
-  (file:line:col, "" for a resource no manifest declares), a message and a hint.
-- the local rules (`placement`, `groups`, `flavor_limit`, `ip_in_subnet`): one
-  resource at a time, O(1). The plan simulator calls them after each step on what
-  the step touched, which is equivalent to re-checking the whole state (every
-  invariant is local to a server, an interface, an EIP or an address) and keeps a
-  step's check independent of the topology's size. `check_state` composes them over a
-  whole single state.
+`check(desired, observed, diff)` checks the target of a diff (the desired state
+applied to the observed cloud, i.e. the final state a plan must reach): references
+resolve, declared servers match the cloud, placement and security groups, immutable
+fields, primary ENIs, addresses and EIPs in use, flavor limits (unmanaged ENIs
+count), plus the plan-time warnings (`ServerNotReady`, `ProtectedInterface`). Each
+violation names the resource (`Server/web-1`, `NetworkInterface/eni-a`), the
+manifest `source` (file:line:col, "" for a resource no manifest declares), a message
+a person understands and a hint. The per-resource checks live in `invariants`, which
+the plan simulator shares.
 
 `DuplicateName` and `UnknownServer` are mostly caught by the manifest loader; the
 functions here stay total (`duplicate_names` is also usable by the loader).
@@ -19,195 +16,29 @@ functions here stay total (`duplicate_names` is also usable by the loader).
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Iterable
 
 from controller.diff import Diff, eni_ref, server_ref
-from controller.model import (
-    Catalog,
-    NetworkInterface,
-    PlacementPolicy,
-    Server,
-    Subnet,
-    SubnetScope,
-    Topology,
+from controller.invariants import (
+    Where,
+    address_key,
+    did_you_mean,
+    eip_in_use,
+    flavor_limit,
+    groups,
+    ip_in_subnet,
+    ip_in_use,
+    limit_of,
+    ordered,
+    placement,
+    violation,
 )
-from controller.plan import Code, Severity, Violation
-
-ERROR = Severity.ERROR
-WARNING = Severity.WARNING
-_SEVERITY_ORDER = {ERROR: 0, WARNING: 1}
-
-
-def violation(
-    code: Code, resource: str, source: str, message: str, hint: str = "", *, warning: bool = False
-) -> Violation:
-    return Violation(code, WARNING if warning else ERROR, resource, source, message, hint)
+from controller.model import Catalog, NetworkInterface, Server, Topology
+from controller.plan import Code, Violation
 
 
 def source_of(value: Server | NetworkInterface | None) -> str:
     return "" if value is None or value.source is None else str(value.source)
-
-
-def ordered(violations: Iterable[Violation]) -> list[Violation]:
-    """Errors first, then by resource, code and message: a stable report order."""
-    return sorted(
-        set(violations),
-        key=lambda v: (_SEVERITY_ORDER[v.severity], v.resource, v.code.value, v.message),
-    )
-
-
-def _did_you_mean(name: str, known: Iterable[str], kind: str) -> str:
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"did you mean {close[0]}?"
-    if not names:
-        return f"the cloud has no {kind}s"
-    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    return f"the cloud's {kind}s: {shown}"
-
-
-# -- local rules: one resource, O(1) -------------------------------------------------
-
-
-def limit_of(server: Server, catalog: Catalog) -> int | None:
-    flavor = catalog.flavors.get(server.flavor)
-    return None if flavor is None else flavor.max_interfaces
-
-
-def flavor_limit(
-    server: Server, count: int, catalog: Catalog, source: str, members: Sequence[str] = ()
-) -> Violation | None:
-    """FlavorLimitExceeded when `server` would carry `count` NICs."""
-    limit = limit_of(server, catalog)
-    if limit is None or count <= limit:
-        return None
-    shown = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
-    carries = f" ({shown})" if shown else ""
-    return violation(
-        Code.FLAVOR_LIMIT_EXCEEDED,
-        server_ref(server.name),
-        source,
-        f"{server.name} ({server.flavor}, max {limit} NICs) would carry {count}{carries}",
-        f"move {count - limit} of its ENIs to another server or detach them, or use a flavor "
-        f"with more NICs than {server.flavor}",
-    )
-
-
-def placement(
-    name: str, subnet: Subnet, server: Server, policy: PlacementPolicy, source: str
-) -> list[Violation]:
-    """AZ, VPC and subnet rules for extension ENI `name` (in `subnet`) on `server`."""
-    out: list[Violation] = []
-    ref = eni_ref(name)
-    if subnet.vpc != server.vpc:
-        out.append(
-            violation(
-                Code.VPC_MISMATCH,
-                ref,
-                source,
-                f"{name} is in VPC {subnet.vpc} (subnet {subnet.name}) but {server.name} is in "
-                f"VPC {server.vpc}",
-                f"an ENI can only be attached to a server of its own VPC: use a subnet of "
-                f"{server.vpc} or a server in {subnet.vpc}",
-            )
-        )
-    if subnet.availability_zone != server.availability_zone:
-        out.append(
-            violation(
-                Code.AVAILABILITY_ZONE_MISMATCH,
-                ref,
-                source,
-                f"{name} is in {subnet.availability_zone} (subnet {subnet.name}) but "
-                f"{server.name} is in {server.availability_zone}",
-                f"use a subnet in {server.availability_zone} or a server in "
-                f"{subnet.availability_zone}",
-            )
-        )
-    if (
-        subnet.vpc == server.vpc
-        and policy.subnet_scope is SubnetScope.SERVER_SUBNET
-        and subnet.name != server.subnet
-    ):
-        out.append(
-            violation(
-                Code.SUBNET_MISMATCH,
-                ref,
-                source,
-                f"{name} is in subnet {subnet.name} but {server.name}'s primary subnet is "
-                f"{server.subnet} (subnetScope: server-subnet)",
-                f"use subnet {server.subnet}, or allow any subnet of {server.vpc} with a "
-                f"PlacementPolicy `subnetScope: vpc`",
-            )
-        )
-    return out
-
-
-def groups(
-    resource: str, source: str, owner: str, names: Sequence[str], vpc: str, catalog: Catalog
-) -> list[Violation]:
-    """UnknownSecurityGroup / SecurityGroupVpcMismatch for `owner`'s groups in `vpc`."""
-    out: list[Violation] = []
-    for sg in names:
-        found = catalog.security_groups.get(sg)
-        if found is None:
-            out.append(
-                violation(
-                    Code.UNKNOWN_SECURITY_GROUP,
-                    resource,
-                    source,
-                    f"security group {sg} of {owner} does not exist in the cloud",
-                    _did_you_mean(sg, catalog.security_groups, "security group"),
-                )
-            )
-        elif found.vpc != vpc:
-            out.append(
-                violation(
-                    Code.SECURITY_GROUP_VPC_MISMATCH,
-                    resource,
-                    source,
-                    f"security group {sg} of {owner} belongs to VPC {found.vpc}, not to {vpc}",
-                    f"use security groups of {vpc}",
-                )
-            )
-    return out
-
-
-@lru_cache(maxsize=4096)
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return None
-
-
-def ip_in_subnet(name: str, ip: str, subnet: Subnet, source: str) -> Violation | None:
-    """IpOutOfSubnet when `ip` is not an address of `subnet`'s CIDR."""
-    net = _network(subnet.cidr)
-    try:
-        inside = net is not None and ipaddress.ip_address(ip) in net
-    except ValueError:
-        inside = False
-    if inside:
-        return None
-    return violation(
-        Code.IP_OUT_OF_SUBNET,
-        eni_ref(name),
-        source,
-        f"{name}'s private IP {ip} is not in subnet {subnet.name} ({subnet.cidr})",
-        f"choose an address in {subnet.cidr}, or omit privateIp to let the cloud choose",
-    )
-
-
-def address_key(iface: NetworkInterface, catalog: Catalog) -> tuple[str, str] | None:
-    """Private IPs are unique per VPC: (vpc, ip), or None without an address."""
-    if iface.private_ip is None:
-        return None
-    subnet = catalog.subnets.get(iface.subnet)
-    return (subnet.vpc if subnet is not None else f"?{iface.subnet}", iface.private_ip)
 
 
 def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
@@ -231,75 +62,6 @@ def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
     return out
 
 
-# -- whole states --------------------------------------------------------------------
-
-
-def check_state(topology: Topology) -> list[Violation]:
-    """The invariants over one state: flavor limits, placement of managed attached
-    ENIs, security groups of managed ENIs, EIP and address uniqueness."""
-    cat, servers, policy = topology.catalog, topology.servers, topology.policy
-    out: list[Violation] = []
-    counts = topology.attached_counts()
-    for name, count in counts.items():
-        server = servers.get(name)
-        found = None if server is None else flavor_limit(server, count, cat, "")
-        if found is not None:
-            out.append(found)
-    eips: dict[str, str] = {}
-    addresses: dict[tuple[str, str], str] = {}
-    for iface in topology.interfaces.values():
-        subnet = cat.subnets.get(iface.subnet)
-        server = None if iface.server is None else servers.get(iface.server)
-        if iface.managed and not iface.primary and subnet is not None:
-            if server is not None:
-                out.extend(placement(iface.name, subnet, server, policy, ""))
-            out.extend(
-                groups(eni_ref(iface.name), "", iface.name, iface.security_groups, subnet.vpc, cat)
-            )
-        if iface.eip is not None and eips.setdefault(iface.eip, iface.name) != iface.name:
-            out.append(_eip_in_use(iface.name, "", iface.eip, f"{eips[iface.eip]}"))
-        key = address_key(iface, cat)
-        if key is not None and addresses.setdefault(key, iface.name) != iface.name:
-            out.append(_ip_in_use(iface.name, "", key, addresses[key]))
-    return ordered(out)
-
-
-def _eip_in_use(name: str, source: str, eip: str, holder: str) -> Violation:
-    return violation(
-        Code.EIP_IN_USE,
-        eni_ref(name),
-        source,
-        f"EIP {eip} of {name} is also bound to {holder}",
-        "an EIP is bound to at most one ENI: pick another EIP, or unbind it from the other "
-        "ENI in its manifest",
-    )
-
-
-def _ip_in_use(name: str, source: str, key: tuple[str, str], holder: str) -> Violation:
-    return violation(
-        Code.IP_IN_USE,
-        eni_ref(name),
-        source,
-        f"private IP {key[1]} of {name} is already used by {holder} in VPC {key[0]}",
-        "choose another address, or omit privateIp to let the cloud choose",
-    )
-
-
-def holders_index(
-    interfaces: Mapping[str, NetworkInterface], catalog: Catalog
-) -> tuple[dict[str, list[str]], dict[tuple[str, str], list[str]]]:
-    """Who holds each EIP and each (vpc, address) in a state."""
-    eips: dict[str, list[str]] = {}
-    addresses: dict[tuple[str, str], list[str]] = {}
-    for iface in interfaces.values():
-        if iface.eip is not None:
-            eips.setdefault(iface.eip, []).append(iface.name)
-        key = address_key(iface, catalog)
-        if key is not None:
-            addresses.setdefault(key, []).append(iface.name)
-    return eips, addresses
-
-
 # -- the desired state ---------------------------------------------------------------
 
 
@@ -309,27 +71,41 @@ def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
     out = _names(desired)
     out += _servers(desired, observed)
     out += _interfaces(desired, observed)
-    eips, addresses = holders_index(diff.target.interfaces, observed.catalog)
-    out += _in_use(desired, observed, diff, eips, addresses)
+    out += _in_use(desired, observed, diff)
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
 
 
 def _names(desired: Topology) -> list[Violation]:
-    entries: list[tuple[str, str, str]] = []
-    for kind, values in (("Server", desired.servers), ("NetworkInterface", desired.interfaces)):
-        named: Iterable[Server | NetworkInterface] = values.values()
-        entries.extend((kind, v.name, source_of(v)) for v in named)
-    return duplicate_names(entries)
+    values: list[Server | NetworkInterface] = [*desired.servers.values()]
+    values += desired.interfaces.values()
+    clean = all(k == v.name for k, v in desired.servers.items()) and all(
+        k == v.name for k, v in desired.interfaces.items()
+    )
+    if clean:  # keys are names and unique per kind: nothing can repeat
+        return []
+    kinds = ["Server"] * len(desired.servers) + ["NetworkInterface"] * len(desired.interfaces)
+    return duplicate_names((k, v.name, source_of(v)) for k, v in zip(kinds, values, strict=True))
 
 
 def _servers(desired: Topology, observed: Topology) -> list[Violation]:
     cat = observed.catalog
     out: list[Violation] = []
-    for name in sorted(desired.servers):
-        want = desired.servers[name]
-        ref, src = server_ref(name), source_of(want)
+    for name, want in desired.servers.items():
+        have = observed.servers.get(name)
+        if (
+            have is not None
+            and want.flavor == have.flavor
+            and want.flavor in cat.flavors
+            and want.availability_zone == have.availability_zone
+            and want.vpc == have.vpc
+            and want.subnet == have.subnet
+            and want.subnet in cat.subnets
+            and want.security_groups is None
+        ):
+            continue  # the usual case, in one test
+        ref, src = server_ref(name), want.source
         if want.flavor not in cat.flavors:
             out.append(
                 violation(
@@ -337,12 +113,11 @@ def _servers(desired: Topology, observed: Topology) -> list[Violation]:
                     ref,
                     src,
                     f"flavor {want.flavor} of {name} does not exist in the cloud",
-                    _did_you_mean(want.flavor, cat.flavors, "flavor"),
+                    did_you_mean(want.flavor, cat.flavors, "flavor"),
                 )
             )
         if want.subnet not in cat.subnets:
             out.append(_unknown_subnet(ref, src, name, want.subnet, cat))
-        have = observed.servers.get(name)
         if want.security_groups is not None:
             vpc = want.vpc if have is None else have.vpc
             owner = f"{name}'s primary ENI"
@@ -377,53 +152,60 @@ def _servers(desired: Topology, observed: Topology) -> list[Violation]:
     return out
 
 
-def _unknown_subnet(ref: str, src: str, owner: str, subnet: str, cat: Catalog) -> Violation:
+def _unknown_subnet(ref: str, src: Where, owner: str, subnet: str, cat: Catalog) -> Violation:
     return violation(
         Code.UNKNOWN_SUBNET,
         ref,
         src,
         f"subnet {subnet} of {owner} does not exist in the cloud",
-        _did_you_mean(subnet, cat.subnets, "subnet"),
+        did_you_mean(subnet, cat.subnets, "subnet"),
     )
 
 
 def _interfaces(desired: Topology, observed: Topology) -> list[Violation]:
     cat, policy = observed.catalog, desired.policy
+    subnets, known_eips, servers = cat.subnets, cat.eips, observed.servers
+    declared, seen = desired.servers, observed.interfaces
     out: list[Violation] = []
     for name, want in desired.interfaces.items():
-        ref, src = eni_ref(name), source_of(want)
-        have = observed.interfaces.get(name)
-        subnet = cat.subnets.get(want.subnet)
+        src = want.source
+        have = seen.get(name)
+        subnet = subnets.get(want.subnet)
         if subnet is None:
-            out.append(_unknown_subnet(ref, src, name, want.subnet, cat))
-        else:
-            out.extend(groups(ref, src, name, want.security_groups, subnet.vpc, cat))
-        if want.eip is not None and want.eip not in cat.eips:
+            out.append(_unknown_subnet(eni_ref(name), src, name, want.subnet, cat))
+        elif want.security_groups:
+            out += groups(eni_ref(name), src, name, want.security_groups, subnet.vpc, cat)
+        if want.eip is not None and want.eip not in known_eips:
             out.append(
                 violation(
                     Code.UNKNOWN_EIP,
-                    ref,
+                    eni_ref(name),
                     src,
                     f"EIP {want.eip} of {name} does not exist in the cloud",
-                    _did_you_mean(want.eip, cat.eips, "EIP"),
+                    did_you_mean(want.eip, known_eips, "EIP"),
                 )
             )
         if want.server is not None:
-            server = observed.servers.get(want.server)
-            if want.server not in desired.servers:
+            if want.server not in declared:
                 out.append(
                     violation(
                         Code.UNKNOWN_SERVER,
-                        ref,
+                        eni_ref(name),
                         src,
                         f"{name} names server {want.server}, which no Server manifest declares",
                         f"declare {want.server} with a Server manifest, or fix spec.server",
                     )
                 )
-            elif server is not None and subnet is not None:
-                out.extend(placement(name, subnet, server, policy, src))
-        if have is not None:
-            out.extend(_immutable(name, src, want, have))
+            else:
+                server = servers.get(want.server)
+                if server is not None and subnet is not None:
+                    out += placement(name, subnet, server, policy, src)
+        if have is not None and (
+            have.subnet != want.subnet
+            or want.private_ip not in (None, have.private_ip)
+            or (have.primary and want.server != have.server)
+        ):
+            out += _immutable(name, src, want, have)
         if (
             want.private_ip is not None
             and subnet is not None
@@ -436,7 +218,7 @@ def _interfaces(desired: Topology, observed: Topology) -> list[Violation]:
 
 
 def _immutable(
-    name: str, src: str, want: NetworkInterface, have: NetworkInterface
+    name: str, src: Where, want: NetworkInterface, have: NetworkInterface
 ) -> list[Violation]:
     ref = eni_ref(name)
     out: list[Violation] = []
@@ -472,33 +254,41 @@ def _immutable(
     return out
 
 
-def _in_use(
-    desired: Topology,
-    observed: Topology,
-    diff: Diff,
-    eips: Mapping[str, list[str]],
-    addresses: Mapping[tuple[str, str], list[str]],
-) -> list[Violation]:
+def _in_use(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+    """EipInUse and IpInUse in the target state. Only the EIPs and the addresses that
+    manifests ask for are indexed (an address only when it is new for the ENI)."""
     cat = observed.catalog
+    asked_eips: set[str] = set()
+    asked_ips: set[str] = set()
+    for name, want in desired.interfaces.items():
+        if want.eip is not None:
+            asked_eips.add(want.eip)
+        if want.private_ip is not None:
+            have = observed.interfaces.get(name)
+            if have is None or have.private_ip != want.private_ip:
+                asked_ips.add(want.private_ip)
+    eips: dict[str, list[str]] = {}
+    addresses: dict[tuple[str, str], list[str]] = {}
+    for iface in diff.target.interfaces.values():
+        if iface.eip in asked_eips:
+            eips.setdefault(iface.eip, []).append(iface.name)
+        if iface.private_ip in asked_ips:
+            key = address_key(iface, cat)
+            if key is not None:
+                addresses.setdefault(key, []).append(iface.name)
     out: list[Violation] = []
     for name, want in desired.interfaces.items():
-        src = source_of(want)
-        if want.eip is not None:
-            out.extend(
-                _eip_in_use(name, src, want.eip, _describe(other, desired, observed, diff))
-                for other in eips.get(want.eip, ())
-                if other != name
-            )
-        have = observed.interfaces.get(name)
-        if want.private_ip is None or (have is not None and have.private_ip == want.private_ip):
+        for other in eips.get(want.eip or "", ()):
+            if other != name:
+                holder = _describe(other, desired, observed, diff)
+                out.append(eip_in_use(name, want.source, want.eip or "", holder))
+        if want.private_ip not in asked_ips:
             continue
         key = address_key(diff.target.interfaces[name], cat)
-        if key is not None:
-            out.extend(
-                _ip_in_use(name, src, key, _describe(other, desired, observed, diff))
-                for other in addresses.get(key, ())
-                if other != name
-            )
+        for other in addresses.get(key, ()) if key is not None else ():
+            if other != name and key is not None:
+                holder = _describe(other, desired, observed, diff)
+                out.append(ip_in_use(name, want.source, key, holder))
     return out
 
 
@@ -517,17 +307,15 @@ def _describe(name: str, desired: Topology, observed: Topology, diff: Diff) -> s
 
 
 def _limits(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
-    counts = diff.target.attached_counts()
-    touched = {d.after.server for d in diff.deltas if d.after is not None and d.after.server}
+    counts, cat = diff.target_counts, observed.catalog
+    gaining = {d.after.server for d in diff.deltas if d.after is not None and d.after.server}
     out: list[Violation] = []
     members: dict[str, list[str]] | None = None
-    for name in sorted(touched | desired.servers.keys()):
+    for name in gaining | desired.servers.keys():
         server = observed.servers.get(name)
-        if server is None:
-            continue
+        limit = None if server is None else limit_of(server, cat)
         count = counts.get(name, 0)
-        limit = limit_of(server, observed.catalog)
-        if limit is None or count <= limit:
+        if server is None or limit is None or count <= limit:
             continue
         if members is None:
             members = {}
@@ -535,8 +323,8 @@ def _limits(desired: Topology, observed: Topology, diff: Diff) -> list[Violation
                 if iface.server is not None:
                     members.setdefault(iface.server, []).append(iface.name)
         on = sorted(members.get(name, ()))
-        src = source_of(desired.servers.get(name))
-        found = flavor_limit(server, count, observed.catalog, src, on)
+        declared = desired.servers.get(name)
+        found = flavor_limit(server, count, cat, declared.source if declared else None, on)
         if found is not None:
             out.append(found)
     return out
@@ -554,11 +342,12 @@ def _warnings(desired: Topology, observed: Topology, diff: Diff) -> list[Violati
         server = observed.servers.get(name)
         if server is None or server.ready:
             continue
+        declared = desired.servers.get(name)
         out.append(
             violation(
                 Code.SERVER_NOT_READY,
                 server_ref(name),
-                source_of(desired.servers.get(name)),
+                declared.source if declared else None,
                 f"{name} is {server.status}: attach and detach need ACTIVE or SHUTOFF",
                 "apply waits for the server to become ready, then fails the step",
                 warning=True,

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from builders import as_declared, declared, desired, eni, moved, standard
 
-from controller import diff, planner, rules
+from controller import diff, invariants, planner, rules
 from controller.model import SubnetScope, Topology
 from controller.plan import Code, Severity, Violation
 
@@ -251,9 +251,9 @@ def test_check_state_finds_over_limit_servers_and_shared_eips() -> None:
     obs = standard().server("web-1", "s2").eni("a", server="web-1", eip="eip-1").build()
     ifaces = dict(obs.interfaces)
     ifaces["b"] = replace(ifaces["a"], name="b", private_ip="10.0.1.99")
-    found = rules.check_state(replace(obs, interfaces=ifaces))
+    found = invariants.check_state(replace(obs, interfaces=ifaces))
     assert {v.code for v in found} == {Code.FLAVOR_LIMIT_EXCEEDED, Code.EIP_IN_USE}
-    assert rules.check_state(obs) == []
+    assert invariants.check_state(obs) == []
 
 
 def test_duplicate_names_lists_every_repeat_with_the_first_place() -> None:
