@@ -11,7 +11,7 @@ from typing import Any
 from controller.errors import ProviderError
 from controller.providers import simdb
 from controller.providers.faults import Faults
-from controller.providers.sim import init_cloud, open_cloud
+from controller.providers.sim import SimCloud, init_cloud, open_cloud
 
 SERVERS, PORTS, LIMIT = 6, 16, 3
 
@@ -130,3 +130,21 @@ def test_concurrent_workers_leave_the_cloud_consistent(tmp_path: Path) -> None:
         outcomes.update(seen)
     assert outcomes["attach:SUCCESS"] > 0 and outcomes["detach:SUCCESS"] > 0
     assert outcomes["Ecs.0050"] > 0 and outcomes["Ecs.0919"] > 0
+
+
+def _attach_in_child(cloud: SimCloud, server_id: str, port_id: str) -> None:
+    cloud.job(cloud.attach(server_id, port_id))
+
+
+def test_a_cloud_handle_survives_a_fork(tmp_path: Path) -> None:
+    """A child forked with an open handle gets its own connection; both keep working."""
+    cloud = init_cloud(tmp_path, inventory())
+    topology = cloud.observe()
+    child = multiprocessing.get_context("fork").Process(
+        target=_attach_in_child,
+        args=(cloud, topology.servers["s0"].id, topology.interfaces["eni-0"].id),
+    )
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert cloud.observe().interfaces["eni-0"].server == "s0"

@@ -21,6 +21,7 @@ Tests use them to create drift.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -138,13 +139,14 @@ class SimCloud:
         self.path = path
         self._clock = clock
         self._conn = simdb.connect(path)
+        self._pid = os.getpid()
         self._lock = threading.RLock()
 
     # -- the Provider verbs --------------------------------------------------------
 
     def observe(self) -> Topology:
         self._run("observe", lambda call: None, target="cloud")
-        with self._lock, simdb.read(self._conn) as conn:
+        with self._lock, simdb.read(self._db()) as conn:
             return simobserve.topology(conn)
 
     def create_interface(self, spec: NewInterface) -> str:
@@ -257,12 +259,12 @@ class SimCloud:
     # -- administration: faults and the call log -----------------------------------
 
     def faults(self) -> Faults:
-        with self._lock, simdb.read(self._conn) as conn:
+        with self._lock, simdb.read(self._db()) as conn:
             return _faults(conn)
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the fault settings; the call counter restarts so a seed replays."""
-        with self._lock, simdb.write(self._conn) as conn:
+        with self._lock, simdb.write(self._db()) as conn:
             simdb.set_meta(conn, "faults", faults.to_json())
             simdb.set_meta(conn, "call_counter", "0")
 
@@ -270,14 +272,14 @@ class SimCloud:
         """The whole cloud as it is now, seen from outside the API (for `sim init`, tests):
         due jobs finish, but no call is logged and no fault is injected."""
         with self._lock:
-            with simdb.write(self._conn) as conn:
+            with simdb.write(self._db()) as conn:
                 simrules.settle(conn, self._clock())
-            with simdb.read(self._conn) as conn:
+            with simdb.read(self._db()) as conn:
                 return simobserve.topology(conn)
 
     def log(self, *, since: int = 0) -> list[LogEntry]:
         """Every call received (and job finished), oldest first; `since` skips seq <= since."""
-        with self._lock, simdb.read(self._conn) as conn:
+        with self._lock, simdb.read(self._db()) as conn:
             rows = conn.execute(
                 "SELECT seq, time, operation, target, result, error_code, message FROM calls"
                 " WHERE seq > ? ORDER BY seq",
@@ -348,7 +350,7 @@ class SimCloud:
         managed: bool = False,
     ) -> str:
         """Create an unattached port by names; returns its id."""
-        with self._lock, simdb.read(self._conn) as conn:
+        with self._lock, simdb.read(self._db()) as conn:
             subnet_id = _id_of(conn, "subnets", subnet_name)
             group_ids = tuple(_id_of(conn, "security_groups", g) for g in security_groups)
         spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed)
@@ -377,6 +379,14 @@ class SimCloud:
 
     # -- machinery -----------------------------------------------------------------
 
+    def _db(self) -> sqlite3.Connection:
+        """The connection; a forked child opens its own (SQLite connections must never
+        cross a fork)."""
+        if self._pid != os.getpid():
+            self._conn = simdb.connect(self.path)
+            self._pid = os.getpid()
+        return self._conn
+
     def _console(self, verb: str, target: str, action: Callable[[_Call], T]) -> T:
         return self._run(f"console.{verb}", action, target=target, inject=False)
 
@@ -389,7 +399,7 @@ class SimCloud:
         error is raised after the transaction commits.
         """
         error: ProviderError | None = None
-        with self._lock, simdb.write(self._conn) as conn:
+        with self._lock, simdb.write(self._db()) as conn:
             now = self._clock()
             simrules.settle(conn, now)
             current = _faults(conn)
