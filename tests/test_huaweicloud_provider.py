@@ -252,7 +252,7 @@ def test_injected_transient_errors_are_transient(hw: HuaweiCloud, cloud: SimClou
     ids = Ids(cloud)
     cloud.set_faults(Faults(error_rate=1.0, seed=1))
     seen = set()
-    for _ in range(10):
+    for _ in range(20):
         with pytest.raises(TransientProviderError) as excinfo:
             hw.attach(ids.server("web-1"), ids.port("spare-1"))
         seen.add((excinfo.value.code, excinfo.value.status))

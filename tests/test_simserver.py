@@ -244,7 +244,7 @@ def test_injected_faults_apply_to_http_requests(client: Client, cloud: SimCloud)
     """`sim faults --error-rate 1`: every request fails with a transient code and status."""
     cloud.set_faults(Faults(error_rate=1.0, seed=3))
     seen = set()
-    for _ in range(8):
+    for _ in range(20):
         status, body = client.call("GET", f"/v1/{P}/cloudservers/detail")
         seen.add((status, body["error"]["code"]))
     assert seen <= {(409, "Ecs.0603"), (429, "APIGW.0308")}
