@@ -118,3 +118,27 @@ def test_force_unlock_without_a_lock_is_refused(tmp_path: Path) -> None:
     """Nothing recorded: nothing to unlock."""
     with pytest.raises(UsageError, match="no lock record"):
         lock.force_unlock(tmp_path, "x")
+
+
+def test_two_concurrent_applies_exactly_one_runs(tmp_path: Path) -> None:
+    """Two `enictl apply` processes on one state dir: one applies, the other exits 1
+    at once naming the holder's pid and lock id; the cloud ends in sync."""
+    from tests.applyhelpers import MIXED, spawn, wait_for
+
+    state = tmp_path / "state"
+    init = spawn(state, "sim", "init", str(MIXED / "inventory.yaml"))
+    assert init.wait() == 0
+    assert spawn(state, "sim", "faults", "--latency-ms", "1000").wait() == 0
+    manifests = str(MIXED / "manifests")
+    first = spawn(state, "apply", manifests, "--yes")
+    wait_for(lambda: lock.read_holder(state) is not None, what="the first apply's lock")
+    holder = lock.read_holder(state)
+    assert holder is not None and holder.pid == first.pid
+    second = spawn(state, "apply", manifests, "--yes")
+    out2, err2 = second.communicate(timeout=60)
+    out1, err1 = first.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    assert second.returncode == 1
+    assert f"is locked by pid {first.pid}" in err2 and holder.lock_id in err2
+    assert "Apply complete" in out1 and "Applying" not in out2
+    assert lock.read_holder(state) is None

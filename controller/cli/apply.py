@@ -9,6 +9,7 @@ Exit 0 when it does; 1 for any error, failed step or difference left.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -29,6 +30,18 @@ def _stdin_is_terminal() -> bool:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _resume_wait() -> float | None:
+    """ENICTL_RESUME_WAIT: seconds to wait for a crashed run's unconfirmed calls to show
+    their effect (default: 3x the longest job that run saw, or 60 s)."""
+    raw = os.environ.get("ENICTL_RESUME_WAIT", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise UsageError(f"ENICTL_RESUME_WAIT must be a number of seconds, got {raw!r}") from None
 
 
 @contextlib.contextmanager
@@ -140,7 +153,7 @@ def apply_command(
 
     with lock.acquire(app.state_dir, timeout=lock_timeout, command="enictl apply"):
         provider = app.provider()
-        recovered = applying.recover(provider, app.state_dir, on_event=out)
+        recovered = applying.recover(provider, app.state_dir, on_event=out, settle=_resume_wait())
         if recovered is not None:
             say(recovered.line())
         if plan_file is not None:
