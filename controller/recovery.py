@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from controller.errors import PermanentProviderError
 from controller.executor import OnEvent
 from controller.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
+
+__all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.model import Topology
 from controller.providers.base import Provider
 from controller.retry import Patience
