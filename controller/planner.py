@@ -112,8 +112,9 @@ def observed_fingerprint(observed: Topology) -> str:
         add(repr(("eip", e.name, e.id, e.address)))
     for name in sorted(observed.servers):
         sv = observed.servers[name]
-        add(repr(("server", name, sv.id, sv.flavor, sv.availability_zone, sv.vpc, sv.subnet,
-                  sv.status, sv.security_groups)))  # fmt: skip
+        sgs = "\x00" if sv.security_groups is None else "\x1e".join(sv.security_groups)
+        add("\x1f".join((name, sv.id, sv.flavor, sv.availability_zone, sv.vpc, sv.subnet,
+                          sv.status, sgs)))  # fmt: skip
     interfaces = observed.interfaces
     for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]

@@ -70,8 +70,9 @@ def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
     observed one), and the plan-time warnings; errors first, in a stable order."""
     out = _names(desired)
     out += _servers(desired, observed)
-    out += _interfaces(desired, observed)
-    out += _in_use(desired, observed, diff)
+    askers: list[str] = []
+    out += _interfaces(desired, observed, askers)
+    out += _in_use(desired, observed, diff, askers)
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
@@ -162,7 +163,8 @@ def _unknown_subnet(ref: str, src: Where, owner: str, subnet: str, cat: Catalog)
     )
 
 
-def _interfaces(desired: Topology, observed: Topology) -> list[Violation]:
+def _interfaces(desired: Topology, observed: Topology, askers: list[str]) -> list[Violation]:
+    """Per declared interface; also lists those that ask for an EIP or a new address."""
     cat, policy = observed.catalog, desired.policy
     subnets, known_eips, servers = cat.subnets, cat.eips, observed.servers
     declared, seen = desired.servers, observed.interfaces
@@ -175,6 +177,10 @@ def _interfaces(desired: Topology, observed: Topology) -> list[Violation]:
             out.append(_unknown_subnet(eni_ref(name), src, name, want.subnet, cat))
         elif want.security_groups:
             out += groups(eni_ref(name), src, name, want.security_groups, subnet.vpc, cat)
+        if want.eip is not None or (
+            want.private_ip is not None and (have is None or have.private_ip != want.private_ip)
+        ):
+            askers.append(name)
         if want.eip is not None and want.eip not in known_eips:
             out.append(
                 violation(
@@ -254,39 +260,44 @@ def _immutable(
     return out
 
 
-def _in_use(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
-    """EipInUse and IpInUse in the target state. Only the EIPs and the addresses that
-    manifests ask for are indexed (an address only when it is new for the ENI)."""
-    cat = observed.catalog
-    asked_eips: set[str] = set()
-    asked_ips: set[str] = set()
-    for name, want in desired.interfaces.items():
-        if want.eip is not None:
-            asked_eips.add(want.eip)
-        if want.private_ip is not None:
-            have = observed.interfaces.get(name)
-            if have is None or have.private_ip != want.private_ip:
-                asked_ips.add(want.private_ip)
+def _in_use(
+    desired: Topology, observed: Topology, diff: Diff, askers: list[str]
+) -> list[Violation]:
+    """EipInUse and IpInUse in the target state, for the declared interfaces that ask for
+    an EIP or for an address that is new to them; only those keys are indexed."""
+    if not askers:
+        return []
+    cat, wanted, target = observed.catalog, desired.interfaces, diff.target.interfaces
+    new_ip: dict[str, tuple[str, str] | None] = {}
+    for name in askers:
+        have = observed.interfaces.get(name)
+        ip = wanted[name].private_ip
+        if ip is not None and (have is None or have.private_ip != ip):
+            new_ip[name] = address_key(target[name], cat)
+    asked_eips = {wanted[n].eip for n in askers} - {None}
+    asked_ips = {key[1] for key in new_ip.values() if key is not None}
     eips: dict[str, list[str]] = {}
     addresses: dict[tuple[str, str], list[str]] = {}
-    for iface in diff.target.interfaces.values():
-        if iface.eip in asked_eips:
+    for iface in target.values():
+        if iface.eip is not None and iface.eip in asked_eips:
             eips.setdefault(iface.eip, []).append(iface.name)
         if iface.private_ip in asked_ips:
             key = address_key(iface, cat)
             if key is not None:
                 addresses.setdefault(key, []).append(iface.name)
     out: list[Violation] = []
-    for name, want in desired.interfaces.items():
-        for other in eips.get(want.eip or "", ()):
-            if other != name:
-                holder = _describe(other, desired, observed, diff)
-                out.append(eip_in_use(name, want.source, want.eip or "", holder))
-        if want.private_ip not in asked_ips:
+    for name in askers:
+        want = wanted[name]
+        if want.eip is not None:
+            for other in eips.get(want.eip, ()):
+                if other != name:
+                    holder = _describe(other, desired, observed, diff)
+                    out.append(eip_in_use(name, want.source, want.eip, holder))
+        key = new_ip.get(name)
+        if key is None:
             continue
-        key = address_key(diff.target.interfaces[name], cat)
-        for other in addresses.get(key, ()) if key is not None else ():
-            if other != name and key is not None:
+        for other in addresses.get(key, ()):
+            if other != name:
                 holder = _describe(other, desired, observed, diff)
                 out.append(ip_in_use(name, want.source, key, holder))
     return out

@@ -278,3 +278,11 @@ def test_in_sync_adopted_interfaces_raise_nothing() -> None:
     """Declaring the cloud exactly as it is is valid."""
     obs = standard().server("web-1").eni("a", server="web-1", managed=False).build()
     assert planner.plan(desired(obs, ["web-1"], as_declared(obs, "a")), obs).violations == ()
+
+
+def test_only_the_interface_claiming_a_taken_address_is_reported() -> None:
+    """A declared ENI keeping its address is not blamed when a new one claims it."""
+    obs = standard().server("web-1").eni("a", ip="10.0.1.50").build()
+    want = desired(obs, ["web-1"], [*as_declared(obs, "a"), eni("b", ip="10.0.1.50")])
+    found = [(v.code, v.resource) for v in planner.plan(want, obs).violations]
+    assert found == [(Code.IP_IN_USE, "NetworkInterface/b")]
