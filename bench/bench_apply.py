@@ -16,6 +16,7 @@ calls counted as free: the largest of
   - ceil(jobs / P) x L (P workers, each job occupying one for L),
   - the most jobs on one server x L (one NIC operation per server at a time).
 
+The executor runs with the journal on, as `enictl apply` does (each record fsync'ed).
 Also reported: cloud calls per step by kind (submits, polls, observes, ...).
 
     .venv/bin/python bench/bench_apply.py [--latency-ms 200] [--parallelism 50]
@@ -36,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller import executor, planner
+from controller import executor, journal, planner
 from controller.model import Topology
 from controller.plan import Action, Plan
 from controller.providers import sim
@@ -109,9 +110,13 @@ def run(
         plan = planner.plan(desired_from(observed, moves_of(observed)), observed)
         assert plan.applyable and plan.steps, plan.violations
         bound = lower_bound(plan, latency_ms / 1000.0, parallelism)
+        book = journal.Journal.open(state)  # as `enictl apply` does: every record fsync'ed
         t0 = time.perf_counter()
-        result = executor.execute(plan, cloud, observed, parallelism=parallelism)
+        records = book.begin_run("bench", steps=len(plan.steps))
+        result = executor.execute(plan, cloud, observed, parallelism=parallelism, journal=records)
+        records.finish("ok")
         took = time.perf_counter() - t0
+        book.close()
         assert result.ok, [r.line() for r in result.failed[:5]]
         after = cloud.observe()
         left = planner.plan(desired_from(observed, moves_of(observed)), after)
