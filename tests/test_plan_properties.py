@@ -25,20 +25,27 @@ AZS = ("az1", "az2")
 Scenario = tuple[Topology, Topology, bool]
 
 
+def _catalog(draw: st.DrawFn, *, flavors: int, smallest: int, eips: int) -> Cloud:
+    """Up to `flavors` flavors (max NICs from `smallest` to 4), one or two VPCs of one or
+    two subnets each (AZs drawn) with two security groups each, up to `eips` EIPs."""
+    cloud = Cloud()
+    for i in range(draw(st.integers(1, flavors))):
+        cloud.flavor(f"f{i}", draw(st.integers(smallest, 4)))
+    for v in range(draw(st.integers(1, 2))):
+        for s in range(draw(st.integers(1, 2))):
+            cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(AZS)))
+        cloud.sg(f"sg{v}a", vpc=f"vpc{v}").sg(f"sg{v}b", vpc=f"vpc{v}")
+    for e in range(draw(st.integers(0, eips))):
+        cloud.eip(f"eip{e}")
+    return cloud
+
+
 @st.composite
 def clean_scenarios(draw: st.DrawFn) -> Scenario:
     """(observed, desired, prune): a cloud with servers often full, and a valid desired
     state that permutes attachments (swaps, rotations, chains), detaches, attaches,
     creates (sometimes reusing a pruned orphan's address) and moves EIPs."""
-    cloud = Cloud()
-    for i in range(draw(st.integers(1, 2))):
-        cloud.flavor(f"f{i}", draw(st.integers(2, 4)))
-    for v in range(draw(st.integers(1, 2))):
-        for s in range(draw(st.integers(1, 2))):
-            cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(AZS)))
-        cloud.sg(f"sg{v}a", vpc=f"vpc{v}").sg(f"sg{v}b", vpc=f"vpc{v}")
-    for e in range(draw(st.integers(0, 4))):
-        cloud.eip(f"eip{e}")
+    cloud = _catalog(draw, flavors=2, smallest=2, eips=4)
     subnets, flavors, eips = sorted(cloud.subnets), sorted(cloud.flavors), sorted(cloud.eips)
     for s in range(draw(st.integers(2, 5))):
         cloud.server(f"s{s}", draw(st.sampled_from(flavors)), draw(st.sampled_from(subnets)))
@@ -149,15 +156,7 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
 @st.composite
 def wild_scenarios(draw: st.DrawFn) -> Scenario:
     """(observed, desired, prune): a valid cloud and manifests that break rules often."""
-    cloud = Cloud()
-    for i in range(draw(st.integers(1, 3))):
-        cloud.flavor(f"f{i}", draw(st.integers(1, 4)))
-    for v in range(draw(st.integers(1, 2))):
-        for s in range(draw(st.integers(1, 2))):
-            cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(AZS)))
-        cloud.sg(f"sg{v}a", vpc=f"vpc{v}").sg(f"sg{v}b", vpc=f"vpc{v}")
-    for e in range(draw(st.integers(0, 3))):
-        cloud.eip(f"eip{e}")
+    cloud = _catalog(draw, flavors=3, smallest=1, eips=3)
     subnets, flavors = sorted(cloud.subnets), sorted(cloud.flavors)
     sgs, eips = sorted(cloud.sgs), sorted(cloud.eips)
     for s in range(draw(st.integers(1, 4))):
