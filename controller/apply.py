@@ -169,9 +169,15 @@ def record_applied(state_dir: Path, prepared: Prepared) -> None:
 def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:
     """The error that ends a failed apply: what failed, what did not start, what differs."""
     details = [f"failed: {r.line()}" for r in result.failed]
-    details += [f"not started: {r.line()}" for r in result.not_started]
+    details += [f"not started: {r.head()} ({r.message})" for r in result.not_started]
     if remaining is not None and remaining.steps:
-        details += [f"still needed: {_step_line(s)}" for s in remaining.steps]
+        if result.failed or result.not_started:
+            details.append(
+                f"the cloud still differs from the manifests ({len(remaining.steps)} step(s) "
+                "to go); `enictl plan` shows them, `enictl apply` retries"
+            )
+        else:
+            details += [f"still needed: {_step_line(s)}" for s in remaining.steps]
     parts = []
     if result.failed:
         parts.append(f"{len(result.failed)} step(s) failed")

@@ -62,9 +62,13 @@ class StepResult:
     seconds: float = 0.0
     job_id: str = ""
 
-    def line(self) -> str:
+    def head(self) -> str:
+        """`step 3: attach eni-a on web-2`."""
         where = f" on {self.step.server}" if self.step.server else ""
-        head = f"step {self.step.id}: {self.step.action.value} {self.step.interface}{where}"
+        return f"step {self.step.id}: {self.step.action.value} {self.step.interface}{where}"
+
+    def line(self) -> str:
+        head = self.head()
         if self.status == "failed":
             return f"{head}: {self.code}: {self.message}"
         if self.status == "not-started":
