@@ -191,6 +191,8 @@ class LiveProgress:
             self._console.print(Text(line, style=style))
             if name == "apply-done":
                 self.close()
+            elif self._live is not None:
+                self._live.refresh()  # the panel shows the counts the line just reported
 
     def _render(self) -> RenderableType:
         tally = self._tally
