@@ -5,8 +5,8 @@ and E extension ENIs per server (default 4: 40,000 extension ENIs, 50,000 ports 
 all; three of each server's four are attached, the fourth is detached), 16 subnets,
 20 security groups and 1,000 bound EIPs. Then, in the same run:
 
-- `load`: reading and validating the YAML file (`controller.manifests.load_inventory`
-  when present, else `yaml.safe_load` with the C loader);
+- `load`: reading and validating the YAML file (`controller.manifests.load_inventory`:
+  schema, consistency, line numbers);
 - `init`: `init_cloud()` on the parsed spec (checks, id generation, inserts);
 - `enictl sim init`: the whole command in process (load + init + summary);
 - `observe`: one full `SimCloud.observe()` (the best and the median of --repeat runs);
@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from controller.cli import main as enictl
-from controller.cli.sim import load_inventory
+from controller.manifests import load_inventory
 from controller.providers import simdb, simobserve
 from controller.providers.sim import init_cloud
 

@@ -14,64 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from controller import manifests
 from controller.cli.context import AppContext
 from controller.cli.get import format_table
-from controller.errors import ManifestError, Problem, UsageError
+from controller.errors import UsageError
 from controller.providers import sim as simcloud
 from controller.providers.faults import Faults
-
-INVENTORY_KIND = "CloudInventory"
-
-
-def load_inventory(path: Path) -> dict[str, Any]:
-    """The `spec` of the CloudInventory document in `path`.
-
-    Uses `controller.manifests.load_inventory` (schema-validated, file:line:col errors)
-    when the package has it; otherwise a plain YAML read with the same error style.
-    """
-    try:
-        manifests = importlib.import_module("controller.manifests")
-    except ModuleNotFoundError as exc:
-        if exc.name != "controller.manifests":
-            raise
-        manifests = None
-    loader = getattr(manifests, "load_inventory", None)
-    if loader is not None:
-        spec = loader(path)
-        return dict(spec)
-    return _read_inventory(path)
-
-
-def _read_inventory(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ManifestError([Problem(where, f"invalid YAML: {exc.problem}")]) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError([Problem(str(path), f"invalid YAML: {exc}")]) from None
-    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == INVENTORY_KIND]
-    if len(found) != 1:
-        raise ManifestError(
-            [
-                Problem(
-                    str(path), f"expected exactly one {INVENTORY_KIND} document, found {len(found)}"
-                )
-            ]
-        )
-    spec = found[0].get("spec")
-    if not isinstance(spec, dict):
-        raise ManifestError([Problem(str(path), "spec must be a mapping", field="spec")])
-    return spec
 
 
 @click.group("sim")
@@ -98,7 +47,7 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
     """
-    spec = load_inventory(inventory)
+    spec = manifests.load_inventory(inventory)
     cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
     try:
         topology = cloud.snapshot()
