@@ -235,7 +235,7 @@ class _Analysis:
         return Report(shown, self.resources, (), manifests, tuple(self.inventories))
 
     def _problem(self, problem: Problem, order: int = -1, line: int = 0, col: int = 0) -> None:
-        self.problems.append(((order, line, col), problem))
+        self.problems.append(((order, line, col), _one_line(problem)))
 
     def _file(self, order: int, file: SourceFile, data: bytes) -> None:
         bad_encoding = yamlsource.check_encoding(file.display, data)
@@ -425,6 +425,22 @@ class _Analysis:
             )
             self._problem(problem, doc.order, line, col)
         self.pending.clear()
+
+
+def _one_line(problem: Problem) -> Problem:
+    """User text (names, keys, paths) can hold line breaks or control characters; a
+    problem must still print as one line, so those are shown escaped (\\n, \\x1e)."""
+    parts = (problem.location, problem.message, problem.resource, problem.field)
+    if all(part.isprintable() for part in parts):
+        return problem
+    location, message, resource, field_ = (_escape(part) for part in parts)
+    return Problem(location, message, problem.code, resource, field_)
+
+
+def _escape(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _rest(issue: SchemaIssue) -> tuple[str, Any, str]:
