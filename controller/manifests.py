@@ -215,9 +215,11 @@ class _Analysis:
             self._problem(Problem("", "no manifest files given", "NoManifests"))
         read: list[tuple[str, bytes]] = []
         for order, file in enumerate(files):
-            data = _read(file, [])
+            unreadable: list[Problem] = []
+            data = _read(file, unreadable)
             if data is None:
-                self._problem(Problem(file.display, "cannot read the file", "ReadError"), order)
+                for problem in unreadable:
+                    self._problem(problem, order)
                 continue
             read.append((file.display, data))
             self._file(order, file, data)

@@ -232,10 +232,28 @@ def test_syntax_error_keeps_documents_before_it(tmp_path: Path) -> None:
     assert [p.code for p in problems_of([tmp_path])] == ["SchemaViolation", "YamlSyntax"]
 
 
-def test_unreadable_file(tmp_path: Path) -> None:
-    """A file that cannot be read is a ReadError naming it, not a traceback."""
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that cannot be read is a ReadError naming it; the other files are still read."""
+    (tmp_path / "a.yaml").write_text(SERVER.format(name="Bad"))
+    (tmp_path / "b.yaml").write_text(SERVER.format(name="w"))
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "b.yaml":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    assert [(p.code, p.location, p.message) for p in problems_of([tmp_path])] == [
+        ("SchemaViolation", f"{tmp_path}/a.yaml:4:9", problems_of([tmp_path])[0].message),
+        ("ReadError", f"{tmp_path}/b.yaml", "cannot read: Permission denied"),
+    ]
+
+
+def test_folder_named_like_a_file_is_walked(tmp_path: Path) -> None:
+    """A folder passed explicitly is walked even if its name ends in .yaml."""
     target = tmp_path / "a.yaml"
-    target.mkdir()  # a folder named like a file, passed explicitly: reading it fails
+    target.mkdir()
     (target / "inner.txt").write_text("")
     problems = problems_of([target])
     assert [(p.code, p.location) for p in problems] == [("NoManifests", str(target))]
