@@ -427,10 +427,7 @@ class _Execution:
                 private_ip=step.private_ip,
                 security_group_ids=ids.groups_of(step.security_groups),
             )
-            new_id = self._call(
-                "create_interface", step, lambda: self.provider.create_interface(spec)
-            )
-            ids.add_interface(step.interface, str(new_id))
+            ids.add_interface(step.interface, self._create(step, spec))
             return ""
         iface = ids.interface(step.interface)
         if action is Action.UPDATE:
@@ -452,6 +449,36 @@ class _Execution:
         elif action in NIC_ACTIONS:
             return self._nic_operation(step, iface)
         return ""
+
+    def _create(self, step: Step, spec: NewInterface) -> str:
+        """Create a port; after a transient error, first look for it by name: the failed
+        try may have created it (a timeout on a real cloud), and a second port with the
+        same name must not appear."""
+        retry = 0
+        while True:
+            try:
+                with self._lock:
+                    self.calls["create_interface"] += 1
+                return str(self.provider.create_interface(spec))
+            except TransientProviderError as exc:
+                if retry + 1 >= self.patience.retry.attempts:
+                    raise
+                observed = self._call("observe", step, self.provider.observe)
+                found = observed.interfaces.get(spec.name)
+                if found is not None and found.id and not found.primary:
+                    return str(found.id)
+                delay = self.patience.retry.delay(retry, self.patience.rng)
+                self.emit(
+                    "retry",
+                    step=step.id,
+                    call="create_interface",
+                    attempt=retry + 1,
+                    code=exc.code,
+                    message=exc.message,
+                    delay=round(delay, 3),
+                )
+                self.patience.sleep(delay)
+                retry += 1
 
     def _observed_eip(self, interface: str) -> str | None:
         found = self.observed.interfaces.get(interface)

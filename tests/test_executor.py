@@ -341,3 +341,39 @@ def test_polls_wait_for_the_learned_job_duration() -> None:
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def test_a_create_retried_after_a_timeout_adopts_the_port_it_made() -> None:
+    """A transient error after the port was made: the retry finds it by name, no twin."""
+    from controller.errors import TransientProviderError
+
+    cloud = FakeCloud.build({"s1": 3}, {})
+    real_create = cloud.create_interface
+    tries: list[str] = []
+
+    def create_then_time_out(spec: Any) -> str:
+        tries.append(spec.name)
+        made = real_create(spec)
+        if len(tries) == 1:
+            raise TransientProviderError("Ecs.1002", "backend timeout")
+        return made
+
+    cloud.create_interface = create_then_time_out  # type: ignore[method-assign]
+    plan = plan_of(
+        Step(1, Action.CREATE, "n", subnet="net"),
+        Step(2, Action.ATTACH, "n", server="s1", depends_on=(1,)),
+    )
+    result, _, _ = run(plan, cloud)
+    assert result.ok and tries == ["n"]
+    assert result.created == {"n": cloud.interfaces["n"].id}
+    assert cloud.interfaces["n"].server == "s1"
+
+
+def test_a_create_retried_after_a_refusal_before_any_effect_creates_once() -> None:
+    """A transient refusal that made nothing: the retry creates the port."""
+    cloud = FakeCloud.build({"s1": 3}, {})
+    cloud.transient_next["create_interface"] = 2
+    result, events, _ = run(plan_of(Step(1, Action.CREATE, "n", subnet="net")), cloud)
+    assert result.ok and "n" in cloud.interfaces
+    assert [e["attempt"] for e in events if e["event"] == "retry"] == [1, 2]
+    assert cloud.calls_of("create_interface") == ["n", "n", "n"]
