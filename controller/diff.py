@@ -38,6 +38,7 @@ from controller.model import NetworkInterface, Topology
 from controller.plan import Change, NoOp
 
 IN_SYNC = "in sync"
+ADOPTED = "in sync (adopted)"
 UNMANAGED = "unmanaged, left alone"
 ORPHAN_KEPT = "orphan kept: run with --prune to delete"
 ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
@@ -155,9 +156,12 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             and want.eip == have.eip
             and want.subnet == have.subnet
             and (want.private_ip is None or want.private_ip == have.private_ip)
-            and same_groups(want.security_groups, have.security_groups)
-        ):
-            unchanged.append(NoOp(eni_ref(name), f"{IN_SYNC} (adopted)" if adopted else IN_SYNC))
+            and (
+                want.security_groups == have.security_groups
+                or sorted(want.security_groups) == sorted(have.security_groups)
+            )
+        ):  # in sync: the usual case, inlined
+            unchanged.append(NoOp(f"NetworkInterface/{name}", ADOPTED if adopted else IN_SYNC))
             continue
         after = _applied(want, have)
         target[name] = after

@@ -118,14 +118,14 @@ def observed_fingerprint(observed: Topology) -> str:
     interfaces = observed.interfaces
     for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]
-        flags = f"{int(i.primary)}{int(i.managed)}{int(i.delete_on_termination)}{int(i.protect)}"
-        add("\x1f".join((name, i.id, i.subnet, _text(i.private_ip), "\x1e".join(i.security_groups),
-                          _text(i.eip), _text(i.server), flags)))  # fmt: skip
+        add("\x1f".join((
+            name, i.id, i.subnet, "\x00" if i.private_ip is None else i.private_ip,
+            "\x1e".join(i.security_groups), "\x00" if i.eip is None else i.eip,
+            "\x00" if i.server is None else i.server, "1" if i.primary else "0",
+            "1" if i.managed else "0", "1" if i.delete_on_termination else "0",
+            "1" if i.protect else "0",
+        )))  # fmt: skip
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def _text(value: str | None) -> str:
-    return "\x00" if value is None else value
 
 
 def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
