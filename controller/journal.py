@@ -1,8 +1,11 @@
 """The apply journal: an append-only record of runs, steps and submitted job ids.
 
 `<state_dir>/journal.jsonl` holds one JSON object per line, each written with a single
-`write()` on an `O_APPEND` descriptor and made durable with `fsync` before the writer
-goes on (concurrent writers share one fsync: group commit). Records:
+`write()` on an `O_APPEND` descriptor. What a resumed run depends on (run start and
+end, a call's intent, its job id) is made durable with `fsync` before the writer goes
+on (concurrent writers share one fsync: group commit); the other records survive a
+killed process (they are in the page cache) and ride on the next fsync, since losing
+them to a power cut only makes the next run poll a finished job once more. Records:
 
     {"type": "run-started",  "run": ID, "planDigest": "sha256:...", "steps": N, "pid": P, ...}
     {"type": "step-started", "run": ID, "step": 3, "action": "attach", ...}
@@ -174,8 +177,10 @@ class Journal:
     def unfinished(self) -> list[UnfinishedRun]:
         return unfinished_runs(read_records(self.path))
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one record and return once it is durable."""
+    def append(self, record: dict[str, Any], *, durable: bool = True) -> None:
+        """Write one record; with `durable`, return only once it (and every record
+        before it) is on disk. A record that is not durable survives a crash of the
+        process (it is in the page cache) and reaches the disk with the next durable one."""
         record = {**record, "t": round(time.time(), 3)}
         line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
         with self._lock:
@@ -184,7 +189,7 @@ class Journal:
             os.write(self._fd, line)
             self._written += 1
             mine = self._written
-        if not self._sync:
+        if not self._sync or not durable:
             return
         with self._sync_lock:
             if self._synced >= mine:
@@ -230,12 +235,13 @@ class RunJournal:
         self.journal = journal
         self.run_id = run_id
 
-    def _write(self, kind: str, **fields: Any) -> None:
-        self.journal.append({"type": kind, "run": self.run_id, **fields})
+    def _write(self, kind: str, *, durable: bool = True, **fields: Any) -> None:
+        self.journal.append({"type": kind, "run": self.run_id, **fields}, durable=durable)
 
     def step_started(self, step: Step) -> None:
         self._write(
             "step-started",
+            durable=False,
             step=step.id,
             action=step.action.value,
             interface=step.interface,
@@ -253,16 +259,16 @@ class RunJournal:
         )
 
     def job_unsent(self, step: int, code: str) -> None:
-        self._write("job-unsent", step=step, code=code)
+        self._write("job-unsent", durable=False, step=step, code=code)
 
     def job_finished(self, step: int, job_id: str, status: str) -> None:
-        self._write("job-finished", step=step, job=job_id, status=status)
+        self._write("job-finished", durable=False, step=step, job=job_id, status=status)
 
     def step_done(self, step: int, **detail: Any) -> None:
-        self._write("step-done", step=step, **detail)
+        self._write("step-done", durable=False, step=step, **detail)
 
     def step_failed(self, step: int, code: str, message: str) -> None:
-        self._write("step-failed", step=step, code=code, message=message)
+        self._write("step-failed", durable=False, step=step, code=code, message=message)
 
     def finish(self, result: str) -> None:
         self._write("run-finished", result=result)
