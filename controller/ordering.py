@@ -118,7 +118,7 @@ def _attach_rank(attach: Draft, drafts: Mapping[Key, Draft]) -> int:
 
 def number(drafts: Mapping[Key, Draft]) -> tuple[Step, ...]:
     """Number the drafts in a deterministic, serially good topological order."""
-    deps = {k: sorted(set(d.deps), key=_tie) for k, d in drafts.items()}
+    deps = {k: list(dict.fromkeys(d.deps)) for k, d in drafts.items()}  # insertion order
     dependents: dict[Key, list[Key]] = {k: [] for k in drafts}
     for k, ds in deps.items():
         for dep in ds:
