@@ -8,7 +8,8 @@ alternation and several rounds, the baseline
 
 and `controller.manifests.load([folder])` (parse, schema check, model, sources,
 digest). Both include reading the files. Prints the best CPU time and wall time of
-each and the ratio load / bare (target: <= 1.3).
+each and the ratio load / bare (target: <= 1.3). Last, one bad document is appended
+to one file and `manifests.validate` timed once: the cost of locating problems.
 
     .venv/bin/python bench/bench_load.py [--servers N] [--rounds R]
 """
@@ -125,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         bare, load = best["bare C-loader parse"], best["manifests.load"]
         print(
             f"ratio load / bare:     cpu {load[0] / bare[0]:6.2f}     wall {load[1] / bare[1]:6.2f}"
+        )
+        with (folder / "shard-000.yaml").open("a") as broken:  # the error path, once
+            broken.write(INTERFACE.format(n=0, i=0, az=1, hi=0, lo=300, eip="null"))
+        cpu, wall, count = timed(lambda f: len(manifests.validate([f]).problems), folder)
+        print(
+            f"{'validate, 1 bad doc':22} cpu {cpu:6.2f} s   wall {wall:6.2f} s   ({count} problems)"
         )
     return 0
 
