@@ -305,3 +305,11 @@ def test_self_check_rejects_an_unsafe_plan() -> None:
     )
     with pytest.raises(AssertionError, match="FlavorLimitExceeded"):
         planner.prove(obs, unsafe, d)
+
+
+def test_manifest_naming_a_primary_interface_may_keep_it_in_place() -> None:
+    """A NetworkInterface manifest for a primary ENI on its own server only updates it."""
+    obs = standard().server("web-1").build()
+    primary = replace(as_declared(obs, "web-1-primary")[0], security_groups=("sg-a",))
+    plan = checked(desired(obs, ["web-1"], [primary]), obs)
+    assert steps_of(plan) == [("update", "web-1-primary", None)]
