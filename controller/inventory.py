@@ -62,6 +62,7 @@ def check(spec: dict[str, Any]) -> list[SchemaIssue]:
     issues.extend(_networks(spec, index))
     issues.extend(_servers(spec, index))
     issues.extend(_interfaces(spec, index))
+    issues.extend(_eips(spec, index))
     issues.extend(_addresses(spec, index))
     return issues
 
@@ -157,9 +158,24 @@ def _servers(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaIssu
         yield from _placement(path, server, index, server["vpc"], server["availabilityZone"])
 
 
+def _eips(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaIssue]:
+    """EIPs named by servers (bound to the primary ENI) and interfaces: known, bound once."""
+    bound: dict[str, str] = {}
+    holders = [("servers", i, s) for i, s in enumerate(spec["servers"])]
+    holders += [("interfaces", i, s) for i, s in enumerate(spec["interfaces"])]
+    for kind, i, item in holders:
+        eip = item.get("eip")
+        if not eip:
+            continue
+        where = (kind, i, "eip")
+        if eip not in index["eips"]:
+            yield _unknown(where, "UnknownEip", "EIP", eip)
+        elif bound.setdefault(eip, f"{kind}[{i}]") != f"{kind}[{i}]":
+            yield _issue(where, "EipInUse", f"EIP {eip} is already bound to {bound[eip]}")
+
+
 def _interfaces(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaIssue]:
     attached = {name: 1 for name in index["servers"]}  # the primary ENI
-    bound: dict[str, int] = {}
     for i, iface in enumerate(spec["interfaces"]):
         path: tuple[str | int, ...] = ("interfaces", i)
         server = index["servers"].get(iface["server"]) if iface["server"] else None
@@ -181,14 +197,6 @@ def _interfaces(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaI
                     f"would carry {attached[server['name']]}"
                 )
                 yield _issue((*path, "server"), "FlavorLimitExceeded", message)
-        if iface["eip"]:
-            if iface["eip"] not in index["eips"]:
-                yield _unknown((*path, "eip"), "UnknownEip", "EIP", iface["eip"])
-            elif bound.setdefault(iface["eip"], i) != i:
-                message = (
-                    f"EIP {iface['eip']} is already bound to interfaces[{bound[iface['eip']]}]"
-                )
-                yield _issue((*path, "eip"), "EipInUse", message)
 
 
 def _addresses(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaIssue]:
@@ -197,7 +205,9 @@ def _addresses(spec: dict[str, Any], index: dict[str, Any]) -> Iterable[SchemaIs
     holders += [("interfaces", i, s) for i, s in enumerate(spec["interfaces"])]
     for kind, i, item in holders:
         where = (kind, i, "privateIp")
-        address = item["privateIp"]
+        address = item.get("privateIp")
+        if address is None:
+            continue  # the simulator picks the lowest free address
         problem = ipv4_problem(address)
         if problem is not None:
             yield _issue(where, "InvalidIp", problem)

@@ -283,17 +283,18 @@ def test_load_inventory_demo(in_root: None) -> None:
 
 
 def test_load_inventory_defaults(tmp_path: Path) -> None:
-    """Omitted lists are empty; optional interface fields get their defaults."""
+    """Omitted lists are empty; optional interface fields get defaults, addresses stay open."""
     (tmp_path / "c.yaml").write_text(
         "apiVersion: enictl/v1\nkind: CloudInventory\nmetadata: {name: c}\nspec:\n"
         "  vpcs: [{name: v, cidr: 10.0.0.0/16}]\n"
         "  subnets: [{name: s, vpc: v, cidr: 10.0.1.0/24, availabilityZone: az1}]\n"
-        "  interfaces: [{name: e, subnet: s, privateIp: 10.0.1.9}]\n"
+        "  interfaces: [{name: e, subnet: s}]\n"
     )
     spec = manifests.load_inventory(tmp_path / "c.yaml")
     assert spec["servers"] == [] and spec["eips"] == []
     assert spec["interfaces"][0]["server"] is None
     assert spec["interfaces"][0]["securityGroups"] == []
+    assert "privateIp" not in spec["interfaces"][0]  # the simulator picks the lowest free one
 
 
 def test_load_inventory_errors(tmp_path: Path) -> None:
