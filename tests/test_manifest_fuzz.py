@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from controller import schema
 from controller.cli import main
+from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FILES = sorted((ROOT / "manifests" / "demo").glob("*.yaml"))
@@ -108,61 +109,19 @@ GARBAGE = st.binary(max_size=300) | st.text(YAMLISH, max_size=200).map(
 )
 
 
-VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.text(max_size=10)
-    | st.sampled_from(
-        ["app-1", "app-2", "gw-1", "svc-eni", "10.0.1.7", "10.0.1.700", "vpc", "vpc-demo"]
-    ),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=5,
-)
-
-
-def _leaf_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out.extend(_leaf_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out.extend(_leaf_paths(value, (*prefix, i)))
-    return out
-
-
 @st.composite
 def structural_mutation(draw: st.DrawFn) -> list[Any]:
     """The demo's documents with edits: values, deletions, copies, removed documents."""
     docs = copy.deepcopy(DEMO_DOCS)
     for _ in range(draw(st.integers(1, 3))):
-        action = draw(st.sampled_from(["replace", "replace", "delete", "add", "copy", "drop"]))
+        action = draw(st.sampled_from(["edit", "edit", "edit", "copy", "drop"]))
         i = draw(st.integers(0, len(docs) - 1))
         if action == "copy":
             docs.insert(draw(st.integers(0, len(docs))), copy.deepcopy(docs[i]))
-            continue
-        if action == "drop":
+        elif action == "drop" and len(docs) > 1:
             docs.pop(i)
-            if not docs:
-                docs.append(copy.deepcopy(DEMO_DOCS[0]))
-            continue
-        paths = _leaf_paths(docs[i])
-        if not paths:
-            docs[i] = draw(VALUES)
-            continue
-        path = draw(st.sampled_from(paths))
-        parent = docs[i]
-        for part in path[:-1]:
-            parent = parent[part]
-        if action == "replace":
-            parent[path[-1]] = draw(VALUES)
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=8))] = draw(VALUES)
         else:
-            parent.append(draw(VALUES))
+            docs[i] = edit(draw, docs[i])
     return docs
 
 

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import schema
+from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -86,47 +87,13 @@ def test_kind_named_is_case_insensitive() -> None:
     assert schema.kind_named("servers") is None
 
 
-VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-    max_leaves=6,
-)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out.extend(_paths(value, (*prefix, i)))
-    return out
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[str, Any]:
-    """A demo document with one to three random edits (replace, delete, add)."""
+    """A demo document with one to three random edits (its kind kept)."""
     doc = copy.deepcopy(draw(st.sampled_from(DOCS)))
-    kind = doc["kind"]
     for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(doc) if p and p != ("kind",)]
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = doc
-        for part in path[:-1]:
-            parent = parent[part]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = draw(VALUES)
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=10))] = draw(VALUES)
-        else:
-            parent.append(draw(VALUES))
-    return kind, doc
+        doc = edit(draw, doc, keep=(("kind",),))
+    return doc["kind"], doc
 
 
 @settings(max_examples=150, deadline=None)
