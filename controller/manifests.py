@@ -19,7 +19,7 @@ import gc
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -302,7 +302,7 @@ class _Analysis:
             self.policies.append(PlacementPolicy(scope, name, doc.source))
         else:
             issues = inventory.check(data["spec"])
-            self.pending.extend((doc, SchemaIssue(("spec", *i.path), *_rest(i))) for i in issues)
+            self.pending.extend((doc, replace(i, path=("spec", *i.path))) for i in issues)
             if doc.source is not None:
                 self.inventories.append((doc.source, data["spec"]))
 
@@ -443,10 +443,6 @@ def _escape(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _rest(issue: SchemaIssue) -> tuple[str, Any, str]:
-    return issue.message, issue.where, issue.code
 
 
 def _field(path: Sequence[str | int]) -> str:
