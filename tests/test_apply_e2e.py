@@ -188,3 +188,25 @@ def test_force_unlock_refuses_a_wrong_id(cli: Cli) -> None:
         assert ran.code == 1 and "does not match" in ran.err
         ran = cli("force-unlock", held.holder.lock_id)
         assert ran.code == 0 and "Unlocked" in ran.out
+
+
+@pytest.mark.parametrize(("answer", "code"), [("y\n", 0), ("n\n", 1)])
+def test_a_terminal_is_asked_before_anything_changes(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, answer: str, code: int
+) -> None:
+    """On a terminal, apply asks; yes applies, no cancels and changes nothing."""
+    import io
+
+    from controller.cli import apply as apply_cli
+
+    cli.init(PLANS / "failover-to-standby" / "inventory.yaml")
+    monkeypatch.setattr(apply_cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    ran = cli("apply", str(PLANS / "failover-to-standby" / "manifests"))
+    assert ran.code == code, ran.err
+    assert "Apply these 2 step(s)?" in ran.out
+    mutated = [e for e in cloud_log(cli.state) if e.operation not in ("observe", "job")]
+    if code == 0:
+        assert "The cloud matches the manifests." in ran.out and mutated
+    else:
+        assert "Apply cancelled; nothing was changed." in ran.out and not mutated
