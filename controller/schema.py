@@ -88,10 +88,18 @@ def _fast(kind: str) -> Callable[[Any], Any]:
     # References are inlined first: fastjsonschema makes each $ref a function call with
     # its own error-name bookkeeping, which costs more than the check itself. Formats
     # are checked by the loader (InvalidIp), not here.
-    schema = load_schema(kind)
-    inlined = _inline_refs({k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"])
-    validate: Callable[[Any], Any] = fastjsonschema.compile(inlined, use_formats=False)
+    definition = copy.deepcopy(_inlined(kind))  # fastjsonschema may rewrite what it is given
+    validate: Callable[[Any], Any] = fastjsonschema.compile(definition, use_formats=False)
     return validate
+
+
+@functools.cache
+def _inlined(kind: str) -> dict[str, Any]:
+    """The kind's schema with every `#/$defs/...` reference replaced by its target."""
+    schema = load_schema(kind)
+    body = {k: v for k, v in schema.items() if k != "$defs"}
+    inlined: dict[str, Any] = _inline_refs(body, schema.get("$defs", {}))
+    return inlined
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
@@ -239,7 +247,7 @@ def _rich(kind: str) -> Any:
     cls = validators.extend(
         Draft202012Validator, validators={"pattern": pattern}, type_checker=checker
     )
-    return cls(load_schema(kind))
+    return cls(_inlined(kind))  # references resolved once, not per document
 
 
 _TYPE_WORDS = {
