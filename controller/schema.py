@@ -279,7 +279,7 @@ def describe(value: Any) -> str:
         return "a list"
     name = type(value).__name__
     if name in ("date", "datetime"):
-        return f"a {name} ({value}; quote it to make it a string)"
+        return f"a {name} ({value})"
     return f"a {name}"
 
 
@@ -309,7 +309,10 @@ def _issues(error: Any, words: dict[str, str]) -> list[SchemaIssue]:
         wanted = error.validator_value
         types = [wanted] if isinstance(wanted, str) else list(wanted)
         expected = " or ".join(_TYPE_WORDS.get(w, w) for w in types)
-        return [SchemaIssue(path, f"expected {expected}, got {describe(value)}")]
+        message = f"expected {expected}, got {describe(value)}"
+        if "string" in types and value is not None and not isinstance(value, dict | list):
+            message += "; quote it to make it a string"
+        return [SchemaIssue(path, message)]
     if keyword in ("anyOf", "oneOf"):
         return _alternatives(error, path, words)
     if keyword == "uniqueItems" and isinstance(value, list):
