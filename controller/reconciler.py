@@ -135,6 +135,7 @@ class Reconciler:
             "changes": len(plan.steps),
             "summary": {k: v for k, v in plan.summary().items() if v},
             "violations": plan.violations,
+            "drifted": _drifted(plan),
         }
         if not plan.applyable:
             return result(Outcome.REJECTED, in_sync=False, error=_rejected(plan), **base)
@@ -218,6 +219,11 @@ class Reconciler:
                 self._provider.close()
             finally:
                 self._provider = None
+
+
+def _drifted(plan: Plan) -> tuple[str, ...]:
+    """The resources whose differences come from the cloud changing outside enictl."""
+    return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from controller.plan import Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
+_READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
 
 
 class Trigger(enum.StrEnum):
@@ -73,6 +74,7 @@ class ReconcileResult:
     error: str = ""
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
+    drifted: tuple[str, ...] = ()  # resources changed outside enictl ("Kind/name")
 
     @property
     def failed(self) -> bool:
@@ -93,6 +95,7 @@ class ReconcileResult:
             "applied": self.applied,
             "summary": dict(self.summary),
             "inSync": self.in_sync,
+            "drifted": list(self.drifted),
             "violations": [v.as_json() for v in self.violations],
             "problems": list(self.problems),
             "durationSeconds": round(self.duration, 4),
@@ -253,12 +256,15 @@ def watch_files(
     *,
     step_ms: int = 20,
     debounce_ms: int = 400,
+    ready_timeout: float = 10.0,
 ) -> list[threading.Thread]:
     """Start daemon threads that forward manifest changes under `paths` to `inbox`.
 
     Folders are watched recursively. A file is watched through its folder (not
     recursively), so an editor that saves by writing a temporary file and renaming it
-    over the original is still seen. The threads end when `inbox.stopped` is set.
+    over the original is still seen. Returns once the watches are in place (so no
+    change made after the return is missed), or after `ready_timeout` seconds. The
+    threads end when `inbox.stopped` is set.
     """
     import watchfiles
 
@@ -271,25 +277,39 @@ def watch_files(
     def relevant(_change: watchfiles.Change, path: str) -> bool:
         return is_manifest_path(path, roots)
 
-    def forward(watched: list[Path], recursive: bool) -> None:
+    def forward(watched: list[Path], recursive: bool, ready: threading.Event) -> None:
+        # The first (possibly empty) yield proves the OS watches exist: watchfiles
+        # creates them before it first waits, and yields an empty set on a timeout.
         for changes in watchfiles.watch(
             *watched,
             watch_filter=relevant,
             debounce=debounce_ms,
             step=step_ms,
             stop_event=inbox.stopped,
-            rust_timeout=0,
+            rust_timeout=_READY_PROBE_MS,
+            yield_on_timeout=True,
             recursive=recursive,
             ignore_permission_denied=True,
         ):
-            inbox.notify(path for _change, path in changes)
+            ready.set()
+            if changes:
+                inbox.notify(path for _change, path in changes)
 
-    threads = []
+    threads: list[threading.Thread] = []
+    readiness: list[threading.Event] = []
     for watched, recursive in ((folders, True), (parents, False)):
         if watched:
+            ready = threading.Event()
             thread = threading.Thread(
-                target=forward, args=(watched, recursive), name="enictl-watch-files", daemon=True
+                target=forward,
+                args=(watched, recursive, ready),
+                name="enictl-watch-files",
+                daemon=True,
             )
             thread.start()
             threads.append(thread)
+            readiness.append(ready)
+    deadline = time.monotonic() + ready_timeout
+    for ready in readiness:
+        ready.wait(max(0.0, deadline - time.monotonic()))
     return threads

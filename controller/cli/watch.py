@@ -34,6 +34,7 @@ _STATUS_KEYS = (
     "manifestsDigest",
     "observedFingerprint",
     "inSync",
+    "drifted",
     "changes",
     "applied",
     "violations",
@@ -54,10 +55,13 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     notes: list[str] = []
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
+    if result.drifted:
+        shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
+        notes.append(f"drift: {shown}")
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
-    if result.outcome in (Outcome.APPLIED, Outcome.INTERRUPTED):
-        notes.append(f"{result.applied} applied")
+    if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:
+        notes.append(f"{result.applied} of {result.changes} applied")
     if result.violations:
         notes.append(f"{len(result.violations)} violation(s)")
     if result.error:
