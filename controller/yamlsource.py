@@ -183,17 +183,18 @@ def documents(display: str, data: bytes) -> tuple[list[RawDocument], list[Proble
     except yaml.YAMLError as exc:
         if refused.get(len(docs)):  # e.g. an alias to an anchor of another document
             issues = refused[len(docs)]
+            first = issues[0]
             docs.append(
                 RawDocument(
-                    len(docs),
-                    None,
-                    issues[0].line,
-                    issues[0].column,
-                    None,
-                    None,
-                    None,
-                    None,
-                    issues,
+                    index=len(docs),
+                    data=None,
+                    line=first.line,
+                    column=first.column,
+                    name_line=None,
+                    name_column=None,
+                    kind=None,
+                    name=None,
+                    issues=issues,
                 )
             )
         else:
