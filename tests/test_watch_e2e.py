@@ -119,6 +119,14 @@ def _cloud(workdir: Path) -> sim.SimCloud:
     return sim.open_cloud(workdir / "state")
 
 
+def _detach_by_hand(workdir: Path, interface: str) -> None:
+    cloud = _cloud(workdir)
+    try:
+        cloud.force_detach(interface)
+    finally:
+        cloud.close()
+
+
 def _server_of(workdir: Path, interface: str) -> str | None:
     cloud = _cloud(workdir)
     try:
@@ -154,9 +162,7 @@ def test_out_of_band_change_is_reverted_on_the_next_interval(
     w = Watch(workdir, "--interval", "0.2")
     watches.append(w)
     w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
-    cloud = _cloud(workdir)
-    cloud.force_detach("eni-a")
-    cloud.close()
+    _detach_by_hand(workdir, "eni-a")
     done = w.reconciled("the drift repair", trigger="interval", outcome="applied")
     assert done["summary"] == {"attach": 1}
     assert _server_of(workdir, "eni-a") == "web-1"
@@ -169,9 +175,7 @@ def test_detect_only_reports_drift_and_changes_nothing(workdir: Path, watches: l
     w = Watch(workdir, "--interval", "0.2", "--detect-only", "--status-file", str(status))
     watches.append(w)
     w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
-    cloud = _cloud(workdir)
-    cloud.force_detach("eni-a")
-    cloud.close()
+    _detach_by_hand(workdir, "eni-a")
     found = w.reconciled("the drift report", trigger="interval", outcome="drift")
     assert found["changes"] == 1
     assert found["inSync"] is False
