@@ -250,6 +250,16 @@ def is_manifest_path(path: str, roots: Sequence[Path]) -> bool:
     return False
 
 
+def is_manifest_folder(path: str, folders: Sequence[Path]) -> bool:
+    """True when `path` is a (not hidden) folder inside one of the watched folders."""
+    candidate = Path(path).absolute()
+    for root in folders:
+        if root in candidate.parents:
+            inside = candidate.relative_to(root).parts
+            return not any(part.startswith(".") for part in inside) and candidate.is_dir()
+    return False
+
+
 def watch_files(
     paths: Sequence[Path],
     inbox: Inbox,
@@ -274,7 +284,12 @@ def watch_files(
         {r.parent for r in roots if not r.is_dir() and not any(d in r.parents for d in folders)}
     )
 
-    def relevant(_change: watchfiles.Change, path: str) -> bool:
+    def relevant(change: watchfiles.Change, path: str) -> bool:
+        # A new folder counts too: a file written into it before the OS watch on it
+        # exists is never reported, but the reconcile that the folder triggers lists
+        # the files again and finds it.
+        if change is watchfiles.Change.added and is_manifest_folder(path, folders):
+            return True
         return is_manifest_path(path, roots)
 
     def forward(watched: list[Path], recursive: bool, ready: threading.Event) -> None:
