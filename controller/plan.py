@@ -186,6 +186,9 @@ class Plan:
     unchanged: tuple[NoOp, ...] = ()
     orphans: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
+    # existing unmanaged ENIs a manifest names: apply tags them as managed (SPEC section 4);
+    # not a step (the seven actions stay), yet the cloud changes: `has_changes` counts them
+    adopt: tuple[str, ...] = ()
 
     @property
     def applyable(self) -> bool:
@@ -193,7 +196,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.steps)
+        """Whether applying would change the cloud: steps to run or ENIs to adopt."""
+        return bool(self.steps) or bool(self.adopt)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in ACTIONS}
@@ -212,6 +216,7 @@ class Plan:
             "violations": [v.as_json() for v in self.violations],
             "changes": [c.as_json() for c in self.changes],
             "orphans": list(self.orphans),
+            "adopt": list(self.adopt),
         }
 
     @classmethod
@@ -227,4 +232,5 @@ class Plan:
                 for c in data.get("changes", ())
             ),
             orphans=tuple(data.get("orphans", ())),
+            adopt=tuple(data.get("adopt", ())),
         )
