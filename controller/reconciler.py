@@ -1,7 +1,11 @@
 """One reconcile of `enictl watch`: desired state in, a `ReconcileResult` out.
 
-    load (or reuse) desired -> take the lock -> observe -> plan
-        -> if changes and not detect-only: execute -> observe again -> result
+    load (or reuse) desired -> take the lock -> finish a crashed run's jobs
+        -> observe -> plan -> if changes and not detect-only: execute (journalled)
+        -> observe again -> record the applied state -> result
+
+It uses `controller.apply` for the steps an `enictl apply` shares (recovery, the
+journalled run, the failure summary), so both commands behave alike.
 
 - Invalid manifests: the errors go into the result, the last good desired state is
   kept (its digest is reported), and nothing is reconciled: the cloud is not touched.
@@ -13,7 +17,11 @@
 - Stopping (the `stop` event, set by SIGINT/SIGTERM) lets the steps in flight
   finish and starts no new one; the lock is released on the way out.
 - Provider errors, a held lock and a reconcile that does not converge are
-  `Outcome.FAILED`, which the loop retries with backoff.
+  `Outcome.FAILED`, which the loop retries with backoff; so is an unexpected
+  exception (reported as an internal error): a long-running loop never dies of one.
+- The last applied state (`controller.lastapplied`, for drift labels) is written
+  after a reconcile that ends in sync, once per manifests digest, never in
+  detect-only mode. The journal is checked for a crashed run only when it changed.
 """
 
 from __future__ import annotations
