@@ -152,7 +152,8 @@ def test_a_manifest_change_is_reconciled(workdir: Path, watches: list[Watch]) ->
     assert done["inSync"] is True
     assert done["summary"] == {"attach": 1, "detach": 1}
     assert _server_of(workdir, "eni-a") == "web-2"
-    assert w.stop() == 0
+    assert w.stop(signal.SIGINT) == 0  # Ctrl-C stops as cleanly as SIGTERM
+    assert w.events[-1]["event"] == "watch-stopped"
 
 
 def test_out_of_band_change_is_reverted_on_the_next_interval(
