@@ -140,8 +140,8 @@ class Reconciler:
         base: dict[str, Any] = {
             "manifests_digest": desired.digest,
             "observed_fingerprint": fingerprint,
-            "changes": len(plan.steps),
-            "summary": {k: v for k, v in plan.summary().items() if v},
+            "changes": _count(plan),
+            "summary": _summary(plan),
             "violations": plan.violations,
             "drifted": _drifted(plan),
         }
@@ -170,12 +170,12 @@ class Reconciler:
         remaining = self._plan(desired, after, base["observed_fingerprint"])
         base["applied"] = len(applied.done)
         if self.stop.is_set() and not applied.ok and not applied.failed:
-            return result(Outcome.INTERRUPTED, in_sync=not remaining.steps, **base)
+            return result(Outcome.INTERRUPTED, in_sync=not remaining.has_changes, **base)
         if not applied.ok:
             failure = apply.failure(applied, remaining)
             return result(Outcome.FAILED, in_sync=False, error=_one_line(failure), **base)
-        if remaining.steps:
-            message = f"did not converge: {len(remaining.steps)} step(s) still needed"
+        if remaining.has_changes:
+            message = f"did not converge: {_count(remaining)} change(s) still needed"
             return result(Outcome.FAILED, in_sync=False, error=message, **base)
         self._record(desired)
         return result(Outcome.APPLIED, in_sync=True, **base)
@@ -227,6 +227,18 @@ class Reconciler:
                 self._provider.close()
             finally:
                 self._provider = None
+
+
+def _count(plan: Plan) -> int:
+    """Changes to the cloud: the steps, and the ENIs to adopt (tag as managed)."""
+    return len(plan.steps) + len(plan.adopt)
+
+
+def _summary(plan: Plan) -> dict[str, int]:
+    counts = {action: n for action, n in plan.summary().items() if n}
+    if plan.adopt:
+        counts["adopt"] = len(plan.adopt)
+    return counts
 
 
 def _drifted(plan: Plan) -> tuple[str, ...]:
