@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,18 @@ class SimCloud:
         self._run("observe", lambda call: None, target="cloud")
         with self._lock, simdb.read(self._db()) as conn:
             return simobserve.topology(conn)
+
+    def observe_unless(self, version: str | None) -> tuple[str, Topology | None]:
+        """One `observe` call (logged, faults apply, due jobs finish) that skips the read
+        when the cloud is unchanged: returns the cloud's data version (a new value
+        whenever what observe() returns may have changed, unique across `sim init`s)
+        and the Topology, or None when the version is still `version`. `sim serve`
+        answers every list page with one of these and reuses its last observation."""
+        current = self._run("observe", lambda call: _data_version(call.conn), target="cloud")
+        if current == version:
+            return current, None
+        with self._lock, simdb.read(self._db()) as conn:
+            return _data_version(conn), simobserve.topology(conn)
 
     def create_interface(self, spec: NewInterface) -> str:
         return self._run(
@@ -273,7 +286,10 @@ class SimCloud:
         due jobs finish, but no call is logged and no fault is injected."""
         with self._lock:
             with simdb.write(self._db()) as conn:
+                before = conn.total_changes
                 simrules.settle(conn, self._clock())
+                if conn.total_changes != before:
+                    _changed(conn)
             with simdb.read(self._db()) as conn:
                 return simobserve.topology(conn)
 
@@ -401,13 +417,17 @@ class SimCloud:
         error: ProviderError | None = None
         with self._lock, simdb.write(self._db()) as conn:
             now = self._clock()
+            before = conn.total_changes
             simrules.settle(conn, now)
+            if conn.total_changes != before:
+                _changed(conn)
             current = _faults(conn)
             dice = faults_mod.NO_DICE
             if inject and current.draws:
                 dice = faults_mod.roll(current, simdb.bump(conn, "call_counter"), operation)
             call = _Call(conn, now, dice, current, target)
             conn.execute("SAVEPOINT call")
+            before = conn.total_changes
             try:
                 if dice.transient_error is not None:
                     raise dice.transient_error
@@ -416,10 +436,30 @@ class SimCloud:
                 conn.execute("ROLLBACK TO call")
                 error = exc
             conn.execute("RELEASE call")
+            if error is None and conn.total_changes != before:
+                _changed(conn)
             simdb.record(conn, now, operation, call.target, error)
         if error is not None:
             raise error
         return result
+
+
+def _changed(conn: sqlite3.Connection) -> None:
+    """Count a change of the cloud's contents (inside the write transaction that made it)."""
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('data_version', '1') "
+        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
+
+
+def _data_version(conn: sqlite3.Connection) -> str:
+    """`<cloud id>:<changes>`; the cloud id is drawn at the first call after `sim init`
+    (it needs a write transaction then, which every `_run` action has)."""
+    cloud_id = simdb.get_meta(conn, "cloud_id")
+    if not cloud_id:
+        cloud_id = uuid.uuid4().hex
+        simdb.set_meta(conn, "cloud_id", cloud_id)
+    return f"{cloud_id}:{simdb.get_meta(conn, 'data_version', '0')}"
 
 
 def _faults(conn: sqlite3.Connection) -> Faults:
