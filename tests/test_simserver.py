@@ -16,11 +16,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from controller.errors import UsageError
+from controller.errors import ProviderError, UsageError
 from controller.providers import sigv4, sim, simserver
 from controller.providers.faults import Faults
 from controller.providers.sim import SimCloud
-from tests.sim_support import Ids, small_spec
+from tests.sim_support import FakeClock, Ids, small_spec
 
 P = simserver.DEFAULT_PROJECT_ID
 ENICTL = (sys.executable, "-m", "controller")
@@ -310,3 +310,35 @@ def test_sim_serve_refuses_a_missing_cloud(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: no simulated cloud")
+
+
+def test_data_version_changes_with_the_cloud_and_only_then(tmp_path: Path) -> None:
+    """observe_unless: same version while nothing changes (no topology read), a new one
+    after a mutation, a job finishing, a console change or a new `sim init`."""
+    clock = FakeClock()
+    cloud = sim.init_cloud(tmp_path, small_spec(), clock=clock)
+    ids = Ids(cloud)
+    first, topology = cloud.observe_unless(None)
+    assert topology == cloud.snapshot()
+    assert cloud.observe_unless(first) == (first, None)
+    cloud.set_faults(Faults(latency_ms=1000))
+    assert cloud.observe_unless(first) == (first, None)
+    cloud.attach(ids.server("web-1"), ids.port("spare-1"))  # the job itself changes nothing yet
+    submitted, _ = cloud.observe_unless(first)
+    assert submitted != first and cloud.observe_unless(submitted) == (submitted, None)
+    clock.advance(2)
+    done, topology = cloud.observe_unless(submitted)
+    assert done != submitted and topology is not None
+    assert topology.interfaces["spare-1"].server == "web-1"
+    cloud.force_set_status("web-2", "SHUTOFF")
+    console, _ = cloud.observe_unless(done)
+    assert console != done
+    with pytest.raises(ProviderError):
+        cloud.detach(ids.server("web-1"), ids.port("web-1-primary"))
+    assert cloud.observe_unless(console) == (console, None)
+    ops = [e.operation for e in cloud.log() if e.operation == "observe"]
+    assert len(ops) == 8
+    cloud.close()
+    again = sim.init_cloud(tmp_path, small_spec(), force=True)
+    assert again.observe_unless(console)[0] != console
+    again.close()
