@@ -170,24 +170,40 @@ def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:
     """The error that ends a failed apply: what failed, what did not start, what differs."""
     details = [f"failed: {r.line()}" for r in result.failed]
     details += [f"not started: {r.head()} ({r.message})" for r in result.not_started]
-    if remaining is not None and remaining.steps:
-        if result.failed or result.not_started:
+    details += [
+        f"{'failed' if a.status == 'failed' else 'not started'}: {a.line()}"
+        for a in result.adopt_failed
+    ]
+    broke = bool(result.failed or result.not_started or result.adopt_failed)
+    if remaining is not None and remaining.has_changes:
+        if broke:
             details.append(
-                f"the cloud still differs from the manifests ({len(remaining.steps)} step(s) "
-                "to go); `enictl plan` shows them, `enictl apply` retries"
+                f"the cloud still differs from the manifests ({_to_go(remaining)} to go); "
+                "`enictl plan` shows them, `enictl apply` retries"
             )
         else:
             details += [f"still needed: {_step_line(s)}" for s in remaining.steps]
+            details += [f"still needed: adopt {name}" for name in remaining.adopt]
     parts = []
     if result.failed:
         parts.append(f"{len(result.failed)} step(s) failed")
     if result.not_started:
         parts.append(f"{len(result.not_started)} not started")
-    if not parts and remaining is not None and remaining.steps:
-        parts.append(
-            f"the cloud does not match the manifests: {len(remaining.steps)} step(s) still needed"
-        )
+    if result.adopt_failed:
+        parts.append(f"{len(result.adopt_failed)} adoption(s) not done")
+    if not parts and remaining is not None and remaining.has_changes:
+        parts.append(f"the cloud does not match the manifests: {_to_go(remaining)} still needed")
     return ApplyFailed("apply failed: " + ", ".join(parts), details)
+
+
+def _to_go(remaining: Plan) -> str:
+    """`3 step(s)`, `1 adoption(s)` or `3 step(s) and 1 adoption(s)`."""
+    parts = []
+    if remaining.steps or not remaining.adopt:
+        parts.append(f"{len(remaining.steps)} step(s)")
+    if remaining.adopt:
+        parts.append(f"{len(remaining.adopt)} adoption(s)")
+    return " and ".join(parts)
 
 
 def _step_line(step: Step) -> str:

@@ -7,7 +7,8 @@ Everything else gets a `NoOp` with its reason.
 
 Ownership (SPEC section 4):
 
-- a desired interface whose name exists in the cloud is adopted (managed or not);
+- a desired interface whose name exists in the cloud is adopted (managed or not); an
+  unmanaged one is listed in `Diff.adopted`: apply tags it as managed (not a step);
 - a managed extension ENI that no manifest mentions is an orphan: kept, unless
   `prune` is set, then it is detached and deleted; an orphan marked `protect` in the
   cloud is never deleted;
@@ -102,6 +103,7 @@ class Diff:
     protected: frozenset[str]  # every interface that must never be deleted
     observed_counts: Mapping[str, int]  # NICs attached per server, before
     target_counts: Mapping[str, int]  # and after
+    adopted: tuple[str, ...] = ()  # unmanaged extension ENIs a manifest names: to tag, by name
 
 
 def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
@@ -116,6 +118,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
     primaries: dict[str, NetworkInterface] = {}
     orphans: list[str] = []
     protected_orphans: list[str] = []
+    adopted_names: list[str] = []
 
     for name, have in seen.items():
         if have.server is not None:
@@ -150,6 +153,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         have = found
         adopted = not have.managed and not have.primary
         if adopted:
+            adopted_names.append(name)
             changes.append(Change(eni_ref(name), "managed", False, True))
         if (
             want.server == have.server
@@ -206,6 +210,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         protected=frozenset(protected),
         observed_counts=counts,
         target_counts=after_counts,
+        adopted=tuple(adopted_names),
     )
 
 

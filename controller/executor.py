@@ -9,6 +9,10 @@
   it, transitively; independent steps run to the end. `ApplyResult` lists the steps
   done, failed and not started.
 - Setting `stop` starts no further step; the steps in flight finish.
+- First, the plan's adoptions (`plan.adopt`: existing unmanaged ENIs a manifest names)
+  are tagged as managed, concurrently; each is one idempotent call, retried on
+  transient errors. A failed adoption fails the apply like a failed step, but no step
+  depends on it.
 
 How one step is carried out (ids, deleteOnTermination, jobs, retries, waiting for a
 server, the journal) is `controller.steps`.
@@ -76,6 +80,29 @@ class StepResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AdoptResult:
+    """The adoption of one ENI: tagged as managed ("done"), "failed" or "not-started"."""
+
+    interface: str
+    status: str
+    code: str = ""
+    message: str = ""
+
+    def line(self) -> str:
+        if self.status == "failed":
+            return f"adopt {self.interface}: {self.code}: {self.message}"
+        if self.status == "not-started":
+            return f"adopt {self.interface}: not started ({self.message})"
+        return f"adopt {self.interface}"
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"interface": self.interface, "status": self.status}
+        if self.code or self.message:
+            out.update(code=self.code, message=self.message)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyResult:
     done: tuple[StepResult, ...]
     failed: tuple[StepResult, ...]
@@ -83,15 +110,30 @@ class ApplyResult:
     elapsed: float
     calls: Mapping[str, int] = field(default_factory=dict)
     created: Mapping[str, str] = field(default_factory=dict)  # interface name -> new id
+    adoptions: tuple[AdoptResult, ...] = ()  # one per name in `plan.adopt`
+
+    @property
+    def adopted(self) -> tuple[str, ...]:
+        return tuple(a.interface for a in self.adoptions if a.status == "done")
+
+    @property
+    def adopt_failed(self) -> tuple[AdoptResult, ...]:
+        """Adoptions that failed or did not start."""
+        return tuple(a for a in self.adoptions if a.status != "done")
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.not_started
+        return not self.failed and not self.not_started and not self.adopt_failed
 
     def summary(self) -> str:
+        adopted = ""
+        if self.adoptions:
+            adopted = f", {len(self.adopted)} adopted"
+            if self.adopt_failed:
+                adopted += f", {len(self.adopt_failed)} not adopted"
         return (
             f"{len(self.done)} done, {len(self.failed)} failed, "
-            f"{len(self.not_started)} not started in {self.elapsed:.1f}s"
+            f"{len(self.not_started)} not started{adopted} in {self.elapsed:.1f}s"
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -99,6 +141,8 @@ class ApplyResult:
             "done": len(self.done),
             "failed": [r.as_json() for r in self.failed],
             "notStarted": [r.as_json() for r in self.not_started],
+            "adopted": len(self.adopted),
+            "adoptFailed": [a.as_json() for a in self.adopt_failed],
             "elapsed": round(self.elapsed, 3),
             "calls": dict(self.calls),
         }
@@ -167,6 +211,7 @@ class _Execution:
         self.steps = {s.id: s for s in plan.steps}
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
+        self.adoptions: dict[str, AdoptResult] = {}
         self._lock = threading.Lock()  # results, events
         self._start = patience.clock()
         self.runner = stepping.StepRunner(
@@ -221,8 +266,14 @@ class _Execution:
                 finished.append((step.id, ok))
                 cond.notify()
 
-        self.emit("apply-started", steps=len(self.steps), parallelism=self.parallelism)
+        self.emit(
+            "apply-started",
+            steps=len(self.steps),
+            adopt=len(self.plan.adopt),
+            parallelism=self.parallelism,
+        )
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="step") as pool:
+            self._adopt_all(pool)
             while True:
                 with cond:
                     while finished:
@@ -267,6 +318,35 @@ class _Execution:
                 self._record(StepResult(self.steps[sid], "not-started", "", reason))
         return self._result()
 
+    def _adopt_all(self, pool: ThreadPoolExecutor) -> None:
+        """Tag every ENI of `plan.adopt` as managed, up to `parallelism` at once; none
+        starts once `stop` is set."""
+        names = list(self.plan.adopt)
+        futures = [pool.submit(self._adopt, name) for name in names]
+        for name, future in zip(names, futures, strict=True):
+            try:
+                future.result()
+            except Exception as exc:  # a bug must fail one adoption, never the run
+                message = f"{type(exc).__name__}: {exc}"
+                self._adopted(AdoptResult(name, "failed", "InternalError", message))
+
+    def _adopt(self, name: str) -> None:
+        if self.stop is not None and self.stop.is_set():
+            self._adopted(AdoptResult(name, "not-started", "", "interrupted before it started"))
+            return
+        try:
+            self.runner.adopt(name)
+        except (stepping.StepFailed, ProviderError) as exc:
+            self._adopted(AdoptResult(name, "failed", exc.code, exc.message))
+            self.emit("adopt-failed", interface=name, code=exc.code, message=exc.message)
+            return
+        self._adopted(AdoptResult(name, "done"))
+        self.emit("adopted", interface=name)
+
+    def _adopted(self, result: AdoptResult) -> None:
+        with self._lock:
+            self.adoptions[result.interface] = result
+
     def _skip_dependents(self, failed: int, dependents: Mapping[int, list[int]]) -> None:
         stack = [(d, failed) for d in dependents[failed]]
         while stack:
@@ -291,6 +371,7 @@ class _Execution:
             elapsed=self.patience.clock() - self._start,
             calls=dict(sorted(self.runner.calls.items())),
             created=dict(self.runner.ids.created),
+            adoptions=tuple(self.adoptions[name] for name in self.plan.adopt),
         )
         self.emit("apply-done", ok=result.ok, **result.as_json())
         return result

@@ -1,9 +1,10 @@
 """Progress a person (or a pipeline) can follow while an apply runs.
 
 The executor and the recovery emit events, plain dicts with an `"event"` key
-(`apply-started`, `step-started`, `job-submitted`, `retry`, `waiting-server`,
-`step-done`, `step-failed`, `step-skipped`, `interrupted`, `apply-done`, `resume`,
-`resume-job`, `resume-settled`; the CLI adds `plan`, `verify` and `apply-complete`).
+(`apply-started`, `adopted`, `adopt-failed`, `step-started`, `job-submitted`, `retry`,
+`waiting-server`, `step-done`, `step-failed`, `step-skipped`, `interrupted`,
+`apply-done`, `resume`, `resume-job`, `resume-settled`; the CLI adds `plan`, `verify`
+and `apply-complete`).
 Three renderers:
 
 - `JsonProgress`: one JSON object per line, flushed at once (`--json`);
@@ -104,7 +105,14 @@ def _line(event: Event, tally: _Tally) -> str | None:
     name = event["event"]
     at = f"[{event.get('elapsed', 0.0):7.2f}s] " if "elapsed" in event else ""
     if name == "apply-started":
-        return f"Applying {event['steps']} step(s), up to {event['parallelism']} at a time"
+        adopting = f" and adopting {event['adopt']} ENI(s)" if event.get("adopt") else ""
+        return (
+            f"Applying {event['steps']} step(s){adopting}, up to {event['parallelism']} at a time"
+        )
+    if name == "adopted":
+        return f"{at}adopt {event['interface']}: tagged as managed by enictl"
+    if name == "adopt-failed":
+        return f"{at}adopt {event['interface']}: FAILED {event.get('code')}: {event.get('message')}"
     if name == "step-started":
         return f"{at}{describe(event)}: started"
     if name == "step-done":
@@ -114,8 +122,9 @@ def _line(event: Event, tally: _Tally) -> str | None:
     if name == "step-skipped":
         return f"{at}step {event['step']}: not started (step {event['because']} did not complete)"
     if name == "retry":
+        what = f"step {event['step']}" if "step" in event else f"adopt {event.get('adopt')}"
         return (
-            f"{at}step {event['step']}: {event['call']} got {event['code']}, retry "
+            f"{at}{what}: {event['call']} got {event['code']}, retry "
             f"{event['attempt']} in {event['delay']:.2f}s"
         )
     if name == "waiting-server":
@@ -185,9 +194,13 @@ class LiveProgress:
             line = _line(event, self._tally)
             if line is None:
                 return
-            style = {"step-failed": "bold red", "step-done": "green", "retry": "yellow"}.get(
-                name, ""
-            )
+            style = {
+                "step-failed": "bold red",
+                "adopt-failed": "bold red",
+                "step-done": "green",
+                "adopted": "green",
+                "retry": "yellow",
+            }.get(name, "")
             self._console.print(Text(line, style=style))
             if name == "apply-done":
                 self.close()

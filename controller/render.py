@@ -5,7 +5,8 @@ only when asked), `markdown` is a pull-request comment (summary, step table,
 violations with hints, a mermaid flowchart of the ENIs that move between servers),
 `json_text` / `yaml_text` are the SPEC section 5 format, byte-identical for the same
 plan. Changes are grouped by their `origin`: the manifests changed, or the cloud
-drifted (see `controller.drift`).
+drifted (see `controller.drift`). Adoptions (existing unmanaged ENIs a manifest names,
+which apply tags as managed) are shown as such, not as a `managed` change.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
 }
 
 NO_CHANGES = "No changes. The cloud matches the manifests."
+ADOPT_NOTE = "tag as managed by enictl"
 INTERFACES_GROUP = "Interfaces (create, update, EIP, delete)"
 
 # Change groups by origin, in display order.
@@ -76,6 +78,8 @@ def summary_line(plan: Plan) -> str:
         n = counts.get(action.value, 0)
         if n:
             parts.append(f"{n} {one if n == 1 else many}")
+    if plan.adopt:
+        parts.append(f"{len(plan.adopt)} to adopt")
     if not plan.applyable:
         errors = error_count(plan)
         head = f"Plan rejected: {_plural(errors, 'error')}. Nothing will be applied."
@@ -134,10 +138,16 @@ def step_groups(plan: Plan) -> list[tuple[str, list[Step]]]:
     return groups
 
 
-def change_groups(changes: Iterable[Change]) -> list[tuple[str, list[Change]]]:
-    """Changes grouped by origin (manifest, drift, unknown), in their plan order."""
+def change_groups(
+    changes: Iterable[Change], adopt: Iterable[str] = ()
+) -> list[tuple[str, list[Change]]]:
+    """Changes grouped by origin (manifest, drift, unknown), in their plan order; the
+    `managed` change of an ENI in `adopt` is left out (it is shown as an adoption)."""
+    adopted = {f"NetworkInterface/{name}" for name in adopt}
     by_origin: dict[str, list[Change]] = {}
     for change in changes:
+        if change.field == "managed" and change.resource in adopted:
+            continue
         origin = change.origin if change.origin in ("manifest", "drift") else ""
         by_origin.setdefault(origin, []).append(change)
     return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
@@ -239,7 +249,14 @@ def text(plan: Plan, *, color: bool) -> str:
             for step in steps:
                 lines.append("    " + _text_step(step, paint, widths))
 
-    for title, changes in change_groups(plan.changes):
+    if plan.adopt:
+        lines.append("")
+        for name in plan.adopt:
+            lines.append(
+                f"{paint('Adopt:', 'bold', 'green')} {name} {paint(f'({ADOPT_NOTE})', 'dim')}"
+            )
+
+    for title, changes in change_groups(plan.changes, plan.adopt):
         lines += ["", paint(title, "bold")]
         for row in change_rows(changes):
             lines.append("  " + _text_change(row, paint))
@@ -324,7 +341,10 @@ def markdown(plan: Plan) -> str:
 
     if plan.steps:
         lines += ["", "#### Steps", "", *_markdown_steps(plan)]
-    for title, changes in change_groups(plan.changes):
+    if plan.adopt:
+        lines += ["", "#### Adopt", ""]
+        lines += [f"- `{name}`: {ADOPT_NOTE}" for name in plan.adopt]
+    for title, changes in change_groups(plan.changes, plan.adopt):
         lines += ["", f"#### {title}", "", *_markdown_changes(changes)]
 
     if plan.orphans:

@@ -13,6 +13,9 @@ be done. The executor decides when each step runs; this module decides how.
   the job is then polled to completion (`controller.retry`).
 - A server that is not ACTIVE/SHUTOFF (observed, or the cloud's `Ecs.0100`) is waited
   for by re-observing, bounded; then the step fails with `ServerNotReady`.
+
+`StepRunner.adopt(name)` tags an adopted ENI (an existing unmanaged one a manifest
+names) as managed: one idempotent call, retried like the others; not a plan step.
 """
 
 from __future__ import annotations
@@ -109,16 +112,20 @@ class StepRunner:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()  # calls, status, attached_here
 
-    def _call(self, verb: str, step: Step, fn: Callable[[], Any]) -> Any:
+    def _call(self, verb: str, step: Step | None, fn: Callable[[], Any], adopt: str = "") -> Any:
+        """`fn()` counted and retried; retry events name the step (or the adoption)."""
+
         def counted() -> Any:
             with self._lock:
                 self.calls[verb] += 1
             return fn()
 
+        where: dict[str, Any] = {"step": step.id} if step is not None else {"adopt": adopt}
+
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
                 "retry",
-                step=step.id,
+                **where,
                 call=verb,
                 attempt=attempt,
                 code=exc.code,
@@ -161,6 +168,11 @@ class StepRunner:
         elif action in NIC_ACTIONS:
             return self._nic_operation(step, iface)
         return ""
+
+    def adopt(self, name: str) -> None:
+        """Tag the existing ENI `name` as managed by enictl (idempotent)."""
+        iface = self.ids.interface(name)
+        self._call("set_managed", None, lambda: self.provider.set_managed(iface), adopt=name)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; after a transient error, first look for it by name: the failed

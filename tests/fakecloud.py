@@ -282,6 +282,12 @@ class FakeCloud:
             return Job(job.id, JobStatus.FAIL, *job.fail)
         return Job(job.id, JobStatus.SUCCESS)
 
+    def set_managed(self, interface_id: str) -> None:
+        with self._lock:
+            iface = self._by_id(self.interfaces, interface_id)
+            self._enter("set_managed", iface.name)
+            self.interfaces[iface.name] = replace(iface, managed=True)
+
     def delete_interface(self, interface_id: str) -> None:
         with self._lock:
             iface = self._by_id(self.interfaces, interface_id)

@@ -69,7 +69,7 @@ def test_existing_interface_is_adopted_by_name() -> None:
     obs = standard().server("web-1").eni("a", server="web-1", managed=False).build()
     d = diff.diff(desired(obs, ["web-1"], as_declared(obs, "a")), obs)
     assert d.changes == (Change("NetworkInterface/a", "managed", False, True),)
-    assert d.deltas == ()
+    assert d.deltas == () and d.adopted == ("a",)
     assert _noop(d, "NetworkInterface/a") == "in sync (adopted)"
 
 

@@ -164,11 +164,30 @@ def test_server_security_groups_update_its_primary_interface() -> None:
 
 
 def test_adoption_of_an_existing_interface_needs_no_step() -> None:
-    """An unmanaged ENI named by a manifest is adopted without any step."""
+    """An unmanaged ENI named by a manifest is adopted without any step, yet the plan
+    has changes: apply must tag it (SPEC section 4)."""
     obs = standard().server("web-1").eni("a", server="web-1", managed=False).build()
     plan = checked(desired(obs, ["web-1"], as_declared(obs, "a")), obs)
-    assert plan.steps == () and not plan.has_changes
+    assert plan.steps == () and plan.adopt == ("a",) and plan.has_changes
     assert [c.field for c in plan.changes] == ["managed"]
+    assert plan.as_json()["adopt"] == ["a"] and Plan.from_json(plan.as_json()).adopt == ("a",)
+
+
+def test_managed_and_primary_interfaces_are_not_adopted() -> None:
+    """Only unmanaged extension ENIs are adopted: a managed one, or a server's primary ENI
+    named by a manifest, is not; once tagged, the plan has no changes."""
+    obs = (
+        standard().server("web-1").eni("a", server="web-1", managed=False).eni("m", server="web-1")
+    ).build()
+    want = desired(
+        obs, ["web-1"], [*as_declared(obs, "a", "m"), as_declared(obs, "web-1-primary")[0]]
+    )
+    assert planner.plan(want, obs).adopt == ("a",)
+    tagged = replace(
+        obs, interfaces={**obs.interfaces, "a": replace(obs.interfaces["a"], managed=True)}
+    )
+    plan = planner.plan(want, tagged)
+    assert plan.adopt == () and not plan.has_changes
 
 
 def test_prune_off_keeps_orphans_and_reports_them() -> None:

@@ -31,6 +31,44 @@ def test_summary_line_for_a_rejected_plan() -> None:
     assert "1 to attach" in line
 
 
+def _adoption_plan(*, with_step: bool) -> Plan:
+    """eni-db (unmanaged, detached) and eni-log (unmanaged, in sync) are adopted."""
+    attach = Step(1, Action.ATTACH, "eni-db", server="web-1", reason="eni-db is declared on web-1")
+    return Plan(
+        "d",
+        "f",
+        steps=(attach,) if with_step else (),
+        changes=(
+            Change("NetworkInterface/eni-db", "managed", False, True, "drift"),
+            Change("NetworkInterface/eni-db", "server", None, "web-1", "manifest"),
+            Change("NetworkInterface/eni-log", "managed", False, True, "drift"),
+        ),
+        adopt=("eni-db", "eni-log"),
+    )
+
+
+def test_summary_line_counts_adoptions_and_never_says_no_changes_with_one_pending() -> None:
+    """Pending adoptions are changes: "Plan: 2 to adopt.", after the step counts."""
+    assert render.summary_line(_adoption_plan(with_step=False)) == "Plan: 2 to adopt."
+    assert render.summary_line(_adoption_plan(with_step=True)) == "Plan: 1 to attach, 2 to adopt."
+
+
+def test_adoptions_are_shown_as_such_not_as_managed_drift() -> None:
+    """Text and markdown list "Adopt: NAME (tag as managed by enictl)", and the managed
+    change of an adopted ENI is not listed as a change (nor as drift)."""
+    plan = _adoption_plan(with_step=True)
+    out = render.text(plan, color=False)
+    assert "\nAdopt: eni-db (tag as managed by enictl)\n" in out
+    assert "\nAdopt: eni-log (tag as managed by enictl)\n" in out
+    assert "managed" not in out.replace("as managed by", "") and "Drift" not in out
+    assert "Changes from the manifests\n  ~ NetworkInterface/eni-db  server: (none) -> web-1" in out
+    assert render.NO_CHANGES not in render.text(_adoption_plan(with_step=False), color=False)
+    md = render.markdown(plan)
+    assert "#### Adopt\n\n- `eni-db`: tag as managed by enictl\n- `eni-log`:" in md
+    assert "| managed |" not in md and "Drift" not in md
+    assert json.loads(render.json_text(plan))["adopt"] == ["eni-db", "eni-log"]
+
+
 def test_summary_words_for_eip_steps() -> None:
     """EIP steps read as EIPs to bind/unbind, singular and plural."""
     plan = Plan(

@@ -23,6 +23,7 @@ from controller import lock, progress, render
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
 from controller.errors import UsageError
+from controller.plan import Plan
 
 
 def _stdin_is_terminal() -> bool:
@@ -178,9 +179,7 @@ def apply_command(
                     "refusing to apply without confirmation: stdin is not a terminal; "
                     "pass --yes (or review with `enictl plan --out FILE` and apply --plan FILE)"
                 )
-            if not click.confirm(
-                f"\nApply these {len(plan.steps)} step(s)?", default=False, err=out.json
-            ):
+            if not click.confirm(f"\n{_question(plan)}", default=False, err=out.json):
                 say("Apply cancelled; nothing was changed.")
                 return 1
         with _graceful_stop() as stop:
@@ -189,13 +188,14 @@ def apply_command(
             )
         out.close()
         remaining = applying.verify(provider, prepared)
-        in_sync = not remaining.steps
+        in_sync = not remaining.has_changes
         out(
             {
                 "event": "apply-complete",
                 "ok": result.ok and in_sync,
                 "inSync": in_sync,
                 "remaining": len(remaining.steps),
+                "remainingAdopt": len(remaining.adopt),
                 **result.as_json(),
             }
         )
@@ -205,6 +205,15 @@ def apply_command(
         applying.record_applied(app.state_dir, prepared)
         say(f"\nApply complete: {result.summary()}. The cloud matches the manifests.")
         return 0
+
+
+def _question(plan: Plan) -> str:
+    """`Apply these 3 step(s)?`, `Adopt these 2 ENI(s)?` or both."""
+    adopt = f"adopt {len(plan.adopt)} ENI(s) (tag as managed by enictl)" if plan.adopt else ""
+    if not plan.steps:
+        return adopt[0].upper() + adopt[1:] + "?"
+    steps = f"Apply these {len(plan.steps)} step(s)"
+    return f"{steps} and {adopt}?" if adopt else f"{steps}?"
 
 
 COMMANDS = [apply_command]

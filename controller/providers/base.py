@@ -79,6 +79,10 @@ class Provider(Protocol):
         """Start detaching a port from a server; returns a job id."""
         ...
 
+    def set_managed(self, interface_id: str) -> None:
+        """Tag an existing port as managed by enictl (adoption); idempotent."""
+        ...
+
     def job(self, job_id: str) -> Job:
         """The current state of an asynchronous job."""
         ...

@@ -19,7 +19,8 @@ on one page is retried here (bounded) instead of failing the whole observation.
 
 Mutations are the API's own: a port is created in VPC v1 and then tagged
 `enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
-and if it still fails the fresh port is deleted so no unmarked twin is left behind);
+and if it still fails the fresh port is deleted so no unmarked twin is left behind;
+`set_managed` tags an existing port the same way when enictl adopts it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
 polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
 security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
@@ -316,12 +317,21 @@ class HuaweiCloud:
             self._tag_managed(port_id)
         return port_id
 
-    def _tag_managed(self, port_id: str) -> None:
+    def set_managed(self, interface_id: str) -> None:
+        """Tag an existing port `enictl-managed=true` (adoption): one VPC v3 call, which
+        overwrites the tag when it is there already; the executor retries it."""
+        self._json(self._c.vpc3.create_port_tag, self._tag_request(interface_id))
+
+    def _tag_request(self, port_id: str) -> Any:
         models = self._c.vpc3_models
         tag = models.ResourceTag(key=MANAGED_TAG_KEY, value=MANAGED_TAG_VALUE)
-        request = models.CreatePortTagRequest(
+        return models.CreatePortTagRequest(
             port_id=port_id, body=models.CreatePortTagRequestBody(tag=tag)
         )
+
+    def _tag_managed(self, port_id: str) -> None:
+        """Tag a port just created; retried here, and the port deleted when it cannot be."""
+        request = self._tag_request(port_id)
         for attempt in range(TAG_ATTEMPTS):
             try:
                 self._json(self._c.vpc3.create_port_tag, request)

@@ -255,7 +255,7 @@ class SimCloud:
 
         self._run("delete_interface", act, target=interface_id)
 
-    def set_managed(self, interface_id: str, managed: bool) -> None:
+    def set_managed(self, interface_id: str, managed: bool = True) -> None:
         """Tag (or untag) a port as enictl's: VPC v3 port tags, as `sim serve` receives them."""
 
         def act(call: _Call) -> None:
