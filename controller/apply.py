@@ -71,6 +71,12 @@ def patience(seed: int | None = None) -> Patience:
     )
 
 
+def observe(provider: Provider, waits: Patience | None = None) -> Topology:
+    """The whole cloud; a transient error (throttling) is retried like any other call,
+    so that a throttled observation does not fail an apply whose steps all ran."""
+    return (waits or patience()).call(provider.observe)
+
+
 def recover(
     provider: Provider,
     state_dir: Path,
@@ -95,7 +101,7 @@ def prepare(
     from controller import drift, lastapplied, manifests, planner
 
     loaded = manifests.load(list(paths))
-    observed = provider.observe()
+    observed = observe(provider)
     plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
     if not plan.observed_fingerprint:
         plan = replace(plan, observed_fingerprint=planner.observed_fingerprint(observed))
@@ -110,7 +116,7 @@ def prepare_saved(provider: Provider, plan_file: str) -> Prepared:
 
     saved = savedplan.load(plan_file)
     loaded = manifests.load(list(saved.manifest_paths))
-    observed = provider.observe()
+    observed = observe(provider)
     savedplan.check_fresh(saved, loaded.digest, planner.observed_fingerprint(observed))
     return Prepared(saved.plan, loaded.topology, observed, loaded.digest, saved.prune, saved=True)
 
@@ -150,7 +156,7 @@ def verify(provider: Provider, prepared: Prepared) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller import planner
 
-    observed = provider.observe()
+    observed = observe(provider)
     return planner.plan(
         prepared.desired,
         observed,

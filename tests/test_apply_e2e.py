@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,31 @@ def test_a_terminal_is_asked_before_anything_changes(
         assert "The cloud matches the manifests." in ran.out and mutated
     else:
         assert "Apply cancelled; nothing was changed." in ran.out and not mutated
+
+
+def test_a_throttled_observation_is_retried() -> None:
+    """The observations before planning and when verifying retry throttling like any call,
+    so that a throttled observe does not fail an apply whose steps all ran."""
+    import random
+
+    from controller import apply as applying
+    from controller.errors import TransientProviderError
+    from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from tests.fakecloud import FakeCloud
+
+    cloud = FakeCloud.build({"s1": 3}, {})
+    real = cloud.observe
+    tries: list[int] = []
+
+    def throttled_twice() -> Any:
+        tries.append(1)
+        if len(tries) < 3:
+            raise TransientProviderError("APIGW.0308", "throttled", status=429)
+        return real()
+
+    cloud.observe = throttled_twice  # type: ignore[method-assign]
+    waits = Patience(
+        RetryPolicy(), PollPolicy(), lambda: 0.0, lambda _: None, random.Random(1),
+        DurationEstimator(),
+    )  # fmt: skip
+    assert "s1" in applying.observe(cloud, waits).servers and len(tries) == 3
