@@ -6,6 +6,12 @@ request is one or two calls of a `SimCloud`, so the simulated cloud's enforcemen
 latency, fault injection and call log apply: a list page is one `observe` call (and
 one line of `sim log`), a mutation is its own verb.
 
+Observing a big cloud page by page must not cost a full observation per page: the
+API keeps its last observation (a `_View`: the Topology, its lookups and each
+listing's items already encoded as JSON) together with the cloud's data version.
+A list page is one `observe_unless(version)` call, which reads the cloud again only
+when something changed since; otherwise the page is a slice of the kept listing.
+
 The subset served is what the huaweicloud provider uses:
 
 | service | method and path (after `/v1/{project_id}` or `/v3/{project_id}`) |
@@ -36,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.errors import ProviderError
+from controller.gcpause import gc_paused
 from controller.model import Topology
 from controller.providers import simerrors
 from controller.providers import simshapes as shapes
@@ -62,6 +69,7 @@ class ServedCloud(Protocol):
     """What the API needs of the simulated cloud (SimCloud has all of it)."""
 
     def observe(self) -> Topology: ...
+    def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
     def create_interface(self, spec: NewInterface) -> str: ...
     def set_managed(self, interface_id: str, managed: bool = True) -> None: ...
     def update_security_groups(
@@ -78,8 +86,29 @@ class ServedCloud(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
+    """An answer: a JSON body as values, or (for list pages) already encoded in `raw`."""
+
     status: int
     body: JsonDict | None = None
+    raw: bytes | None = None
+
+
+class _View:
+    """One observation of the cloud and the listings built from it (lazily, once each)."""
+
+    def __init__(self, version: str, index: shapes.Index) -> None:
+        self.version = version
+        self.index = index
+        self._listings: dict[str, shapes.Listing] = {}
+        self._lock = threading.Lock()
+
+    def listing(self, name: str, build: Callable[[shapes.Index], shapes.Listing]) -> shapes.Listing:
+        with self._lock:
+            found = self._listings.get(name)
+            if found is None:
+                with gc_paused():
+                    found = self._listings[name] = build(self.index)
+            return found
 
 
 class ApiError(Exception):
@@ -121,6 +150,8 @@ class HuaweiApi:
         self.project_id = project_id
         self._jobs: dict[str, tuple[str, str, str]] = {}  # job id -> kind, server, port
         self._jobs_lock = threading.Lock()
+        self._last: _View | None = None
+        self._view_lock = threading.Lock()
 
     def handle(
         self, cloud: ServedCloud, method: str, path: str, query: Query, body: bytes
@@ -148,19 +179,15 @@ class HuaweiApi:
     def list_servers(self, req: _Request) -> Reply:
         limit = req.int_arg("limit", SERVER_PAGE_DEFAULT, SERVER_PAGE_MAX)
         page = req.int_arg("offset", 1)
-        index = self._index(req.cloud.observe())
-        servers = index.topology.servers.values()
-        chosen = shapes.page_by_number(servers, lambda s: s.id, limit, page)
-        return Reply(
-            200, {"count": len(servers), "servers": [shapes.server(index, s) for s in chosen]}
-        )
+        servers = self._view(req.cloud).listing("servers", _servers)
+        array = servers.array(servers.page_start(page, limit), limit)
+        return Reply(200, raw=shapes.envelope({"count": len(servers)}, "servers", array))
 
     def list_flavors(self, req: _Request) -> Reply:
-        index = self._index(req.cloud.observe())
-        flavors = index.topology.catalog.flavors.values()
         limit = req.int_arg("limit", 1000, LIST_PAGE_MAX)
-        chosen, _ = shapes.page_by_marker(flavors, lambda f: f.id, limit, req.arg("marker"))
-        return Reply(200, {"flavors": [shapes.flavor(index, f.name) for f in chosen]})
+        flavors = self._view(req.cloud).listing("flavors", _flavors)
+        array = flavors.array(flavors.after(req.arg("marker")), limit)
+        return Reply(200, raw=shapes.envelope({}, "flavors", array))
 
     def attach(self, req: _Request) -> Reply:
         nics = _list(req.body, "nics")
@@ -182,7 +209,7 @@ class HuaweiApi:
         return Reply(200, {"job_id": job_id})
 
     def list_interfaces(self, req: _Request) -> Reply:
-        index = self._index(req.cloud.observe())
+        index = self._view(req.cloud).index
         server = index.server_by_id(req.params["server_id"])
         if server is None:
             raise ApiError(404, simerrors.SERVER_NOT_FOUND, "the server does not exist")
@@ -233,30 +260,29 @@ class HuaweiApi:
         table: Callable[[Topology], Mapping[str, Any]],
         render: Callable[[shapes.Index, str], JsonDict],
     ) -> Reply:
-        index = self._index(req.cloud.observe())
         limit = req.int_arg("limit", LIST_PAGE_DEFAULT, LIST_PAGE_MAX)
-        items = table(index.topology).values()
-        chosen, _ = shapes.page_by_marker(items, lambda i: str(i.id), limit, req.arg("marker"))
-        return Reply(200, {key: [render(index, item.name) for item in chosen]})
+
+        def build(index: shapes.Index) -> shapes.Listing:
+            items = table(index.topology).values()
+            return shapes.Listing.of(items, lambda i: str(i.id), lambda i: render(index, i.name))
+
+        items = self._view(req.cloud).listing(key, build)
+        return Reply(
+            200, raw=shapes.envelope({}, key, items.array(items.after(req.arg("marker")), limit))
+        )
 
     def list_ports(self, req: _Request) -> Reply:
-        index = self._index(req.cloud.observe())
         limit = req.int_arg("limit", PORT_PAGE_DEFAULT, PORT_PAGE_MAX)
-        ports = index.topology.interfaces.values()
-        chosen, more = shapes.page_by_marker(ports, lambda p: p.id, limit, req.arg("marker"))
+        ports = self._view(req.cloud).listing("ports", _ports_v3)
+        start = ports.after(req.arg("marker"))
+        chosen = ports.ids[start : start + limit]
         page_info: JsonDict = {"current_count": len(chosen)}
         if chosen:
-            page_info["previous_marker"] = chosen[0].id
-        if more and chosen:
-            page_info["next_marker"] = chosen[-1].id
-        return Reply(
-            200,
-            {
-                "request_id": uuid.uuid4().hex,
-                "ports": [shapes.port_v3(index, p) for p in chosen],
-                "page_info": page_info,
-            },
-        )
+            page_info["previous_marker"] = chosen[0]
+        if chosen and start + limit < len(ports):
+            page_info["next_marker"] = chosen[-1]
+        fields = {"request_id": uuid.uuid4().hex, "page_info": page_info}
+        return Reply(200, raw=shapes.envelope(fields, "ports", ports.array(start, limit)))
 
     def create_port(self, req: _Request) -> Reply:
         port = _object(req.body, "port")
@@ -297,7 +323,7 @@ class HuaweiApi:
         """The port as it is now; if observing fails (an injected fault), what is known,
         so that the mutation that already happened is still reported as done."""
         try:
-            index = self._index(cloud.observe())
+            index = self._view(cloud).index
         except ProviderError:
             index = None
         found = index.interface_by_id(port_id) if index else None
@@ -319,8 +345,39 @@ class HuaweiApi:
             req.cloud.unbind_eip(eip_id)
         return Reply(200, {"publicip": {"id": eip_id, "port_id": port_id or None}})
 
-    def _index(self, topology: Topology) -> shapes.Index:
-        return shapes.Index.of(topology, self.project_id)
+    def _view(self, cloud: ServedCloud) -> _View:
+        """The cloud as it is now: one `observe` call, and a new observation only when
+        the cloud changed since the last one."""
+        with self._view_lock:
+            last = self._last
+            version, topology = cloud.observe_unless(last.version if last else None)
+            if topology is None and last is not None:
+                return last
+            if topology is None:
+                topology = cloud.observe()
+            with gc_paused():
+                self._last = _View(version, shapes.Index.of(topology, self.project_id))
+            return self._last
+
+
+def _servers(index: shapes.Index) -> shapes.Listing:
+    return shapes.Listing.of(
+        index.topology.servers.values(), lambda s: s.id, lambda s: shapes.server(index, s)
+    )
+
+
+def _flavors(index: shapes.Index) -> shapes.Listing:
+    return shapes.Listing.of(
+        index.topology.catalog.flavors.values(),
+        lambda f: f.id,
+        lambda f: shapes.flavor(index, f.name),
+    )
+
+
+def _ports_v3(index: shapes.Index) -> shapes.Listing:
+    return shapes.Listing.of(
+        index.topology.interfaces.values(), lambda p: p.id, lambda p: shapes.port_v3(index, p)
+    )
 
 
 # ---------------------------------------------------------------- routing

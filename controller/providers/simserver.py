@@ -187,10 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
                 close()
 
     def _send(self, reply: Reply) -> None:
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        payload = reply.raw
+        if payload is None:
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("X-Request-Id", uuid.uuid4().hex)
-        if reply.body is not None:
+        if reply.body is not None or reply.raw is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

@@ -12,7 +12,10 @@ addresses) are derived deterministically from the ids it has.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,14 +30,15 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://enictl.invalid/sim/neutron"
 CREATED = "2026-01-01T00:00:00Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def neutron_subnet_id(subnet_id: str) -> str:
     """The (different) Neutron IPv4 subnet id behind a VPC subnet id."""
     return str(uuid.uuid5(_NAMESPACE, subnet_id))
 
 
 def mac_address(port_id: str) -> str:
-    digest = hashlib.sha256(port_id.encode()).digest()
-    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in digest[:3])
+    digest = hashlib.sha256(port_id.encode()).hexdigest()
+    return f"fa:16:3e:{digest[0:2]}:{digest[2:4]}:{digest[4:6]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,27 +99,57 @@ class Index:
         return self.servers_by_id.get(server_id)
 
 
-# ---------------------------------------------------------------- pagination
+# ---------------------------------------------------------------- listings and pages
 
 T = TypeVar("T")
 
 
-def page_by_marker(
-    items: Iterable[T], key: Callable[[T], str], limit: int, marker: str | None
-) -> tuple[list[T], bool]:
-    """VPC/EIP pagination: items (sorted by id) after the one whose id is `marker`, at
-    most `limit` of them, and whether more follow."""
-    ordered = sorted(items, key=key)
-    if marker:
-        ordered = [item for item in ordered if key(item) > marker]
-    return ordered[:limit], len(ordered) > limit
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One listing's items in page order (sorted by id), each already encoded as JSON.
+
+    Built once per observation of the cloud (`simapi` keeps it until the cloud
+    changes), so that a page is a slice of encoded items joined together: paging
+    through N items costs O(N) once, not a sort and an encoding of N items per page.
+    """
+
+    ids: Sequence[str]
+    encoded: Sequence[bytes]
+
+    @classmethod
+    def of(
+        cls, items: Iterable[T], key: Callable[[T], str], render: Callable[[T], JsonDict]
+    ) -> Listing:
+        ordered = sorted(items, key=key)
+        encode = _ENCODER.encode
+        return cls([key(i) for i in ordered], [encode(render(i)).encode() for i in ordered])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def after(self, marker: str | None) -> int:
+        """VPC/EIP pagination: the position of the first item whose id sorts after
+        `marker` (the start when there is no marker)."""
+        return bisect.bisect_right(self.ids, marker) if marker else 0
+
+    @staticmethod
+    def page_start(page: int, limit: int) -> int:
+        """ECS `offset` pagination: `page` is 1-based (0 means 1)."""
+        return (max(page, 1) - 1) * limit
+
+    def array(self, start: int, limit: int) -> bytes:
+        """Items start..start+limit as one JSON array."""
+        return b"[" + b",".join(self.encoded[start : start + limit]) + b"]"
 
 
-def page_by_number(items: Iterable[T], key: Callable[[T], str], limit: int, page: int) -> list[T]:
-    """ECS `offset` pagination: `page` is 1-based (0 means 1), items sorted by id."""
-    ordered = sorted(items, key=key)
-    start = (max(page, 1) - 1) * limit
-    return ordered[start : start + limit]
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def envelope(fields: JsonDict, key: str, array: bytes) -> bytes:
+    """The JSON object of `fields` plus `key` holding an already encoded array."""
+    head = _ENCODER.encode(fields)[:-1]
+    separator = "," if fields else ""
+    return f"{head}{separator}{_ENCODER.encode(key)}:".encode() + array + b"}"
 
 
 # ---------------------------------------------------------------- ECS
