@@ -7,6 +7,10 @@ returns `Manifests` or raises one `ManifestError` carrying every problem found.
 `validate(paths)` does the same for `enictl validate`, which also accepts
 CloudInventory documents, and returns a `Report` instead of raising.
 
+Each file is read and checked on its own first (`controller.manifestfile`: YAML,
+schemas, model values), which a `ParseCache` can keep per file; then the checks
+across files run over what every file declares and references.
+
 Problems are located lazily: the fast path keeps only each document's index and the
 position of its `metadata.name` key (the resource's `Source`); a problem's path
 inside its document is turned into a line and column when the problem is reported.
@@ -19,25 +23,16 @@ import gc
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller import inventory, schema, yamlsource
+from controller import inventory, manifestfile, schema, yamlsource
 from controller.errors import ManifestError, Problem
-from controller.model import (
-    NetworkInterface,
-    PlacementPolicy,
-    Server,
-    Source,
-    SubnetScope,
-    Topology,
-)
+from controller.manifestfile import ALL_KINDS, INVENTORY_KIND, Doc, FileResult
+from controller.model import NetworkInterface, PlacementPolicy, Server, Source, Topology
 from controller.schema import SchemaIssue
-from controller.yamlsource import RawDocument, SourceFile
-
-INVENTORY_KIND = "CloudInventory"
-ALL_KINDS = (*schema.DESIRED_KINDS, INVENTORY_KIND)
+from controller.yamlsource import SourceFile
 
 
 @dataclass(frozen=True)
@@ -65,15 +60,16 @@ class Report:
 
 
 class ParseCache:
-    """Parsed documents per file, reused while the file's bytes are unchanged.
+    """Checked files (`manifestfile.FileResult`), reused while a file's bytes are unchanged.
 
     For callers that load the same manifests again and again (`enictl watch`): pass
     one to `load(paths, cache=...)` and only files whose content changed are parsed
-    again. `parsed` counts the files the last `load` parsed.
+    and checked again; the checks across files run over the whole set, on what each
+    file's result keeps. `parsed` counts the files the last `load` parsed.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[bytes, list[RawDocument], list[Problem]]] = {}
+        self._entries: dict[str, tuple[tuple[str, ...], FileResult]] = {}
         self._seen: set[str] = set()
         self.parsed = 0
 
@@ -81,15 +77,18 @@ class ParseCache:
         self._seen = set()
         self.parsed = 0
 
-    def documents(self, display: str, data: bytes) -> tuple[list[RawDocument], list[Problem]]:
-        self._seen.add(display)
-        hit = self._entries.get(display)
-        if hit is not None and hit[0] == data:
-            return hit[1], hit[2]
-        raws, problems = yamlsource.documents(display, data)
-        self._entries[display] = (data, raws, problems)
+    def result(self, file: SourceFile, data: bytes, allowed: tuple[str, ...]) -> FileResult:
+        """The file checked alone, from the cache when its bytes are unchanged."""
+        self._seen.add(file.display)
+        hit = self._entries.get(file.display)
+        if hit is not None and hit[0] == allowed:
+            kept = hit[1]
+            if kept.file == file and kept.data == data:
+                return kept
+        result = manifestfile.analyse(file, data, allowed)
+        self._entries[file.display] = (allowed, result)
         self.parsed += 1
-        return raws, problems
+        return result
 
     def end(self) -> None:
         """Forget the files the last load did not read (removed from the set)."""
@@ -157,42 +156,22 @@ def _digest(files: Iterable[tuple[str, bytes]]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Doc:
-    file: SourceFile
-    data: bytes
-    order: int  # the file's position in the sorted file list
-    raw: RawDocument
-
-    @property
-    def resource(self) -> str:
-        kind, name = self.raw.kind, self.raw.name
-        return f"{kind}/{name}" if kind and name else (kind or "")
-
-    @property
-    def source(self) -> Source | None:
-        if self.raw.name_line is None or self.raw.name_column is None:
-            return None
-        return Source(self.file.display, self.raw.name_line, self.raw.name_column)
+# One entry per problem: (file order, line, column, phase, rank, problem). Sorting on
+# the first five gives the order of a single pass over the files: by file and place,
+# and at the same place the problems found reading first (phase 0), then duplicate
+# policies (1), then the located ones (2), then unknown servers (3).
+_Entry = tuple[int, int, int, int, tuple[int, int], Problem]
+_FIRST: tuple[int, int] = (0, 0)
 
 
 @dataclass
 class _Analysis:
-    """One pass over a set of files: documents to values, problems to a list."""
+    """One pass over a set of files: each file checked alone (or taken from the cache),
+    then the checks across files, then the problems in order or the values merged."""
 
     allowed: tuple[str, ...]
     cache: ParseCache | None = None
-    problems: list[tuple[tuple[int, int, int], Problem]] = field(default_factory=list)
-    pending: list[tuple[_Doc, SchemaIssue]] = field(default_factory=list)
-    servers: dict[str, Server] = field(default_factory=dict)
-    interfaces: dict[str, NetworkInterface] = field(default_factory=dict)
-    policies: list[PlacementPolicy] = field(default_factory=list)
-    inventories: list[tuple[Source, dict[str, Any]]] = field(default_factory=list)
-    declared: dict[tuple[str, str], _Doc] = field(default_factory=dict)
-    references: list[tuple[_Doc, str]] = field(default_factory=list)
-    policy_documents: list[_Doc] = field(default_factory=list)
-    resources: int = 0
-    unreadable: bool = False  # a syntax error hid part of a file
+    entries: list[_Entry] = field(default_factory=list)
 
     def run(self, paths: Sequence[str | Path]) -> Report:
         # Loading allocates millions of small acyclic objects that stay alive; the
@@ -210,250 +189,114 @@ class _Analysis:
             self.cache.begin()
         files, path_problems = yamlsource.discover(paths)
         for problem in path_problems:
-            self._problem(problem)
+            self._add(-1, 0, 0, -1, _FIRST, manifestfile.one_line(problem))
         if not files and not path_problems:
-            self._problem(Problem("", "no manifest files given", "NoManifests"))
+            self._add(-1, 0, 0, -1, _FIRST, Problem("", "no manifest files given", "NoManifests"))
         read: list[tuple[str, bytes]] = []
+        results: list[tuple[int, FileResult]] = []
         for order, file in enumerate(files):
             unreadable: list[Problem] = []
             data = _read(file, unreadable)
             if data is None:
                 for problem in unreadable:
-                    self._problem(problem, order)
+                    self._add(order, 0, 0, 0, (-1, 0), manifestfile.one_line(problem))
                 continue
             read.append((file.display, data))
-            self._file(order, file, data)
+            if self.cache is not None:
+                result = self.cache.result(file, data, self.allowed)
+            else:
+                result = manifestfile.analyse(file, data, self.allowed)
+            results.append((order, result))
         if self.cache is not None:
             self.cache.end()
-        self._check_set()
-        self._locate()
-        problems = tuple(p for _, p in sorted(self.problems, key=lambda item: item[0]))
+        for order, result in results:
+            for line, col, rank, problem in result.problems:
+                self._add(order, line, col, 0, rank, problem)
+            for line, col, problem in result.located:
+                self._add(order, line, col, 2, _FIRST, problem)
+        self._duplicate_names(results)
+        self._unknown_servers(results)
+        self._duplicate_policies(results)
         shown = tuple(display for display, _ in read)
-        if problems:
-            return Report(shown, self.resources, problems)
-        policy = self.policies[0] if self.policies else PlacementPolicy()
-        topology = Topology(servers=self.servers, interfaces=self.interfaces, policy=policy)
+        resources = sum(result.resources for _, result in results)
+        if self.entries:
+            self.entries.sort(key=lambda entry: entry[:5])
+            return Report(shown, resources, tuple(entry[5] for entry in self.entries))
+        servers: dict[str, Server] = {}
+        interfaces: dict[str, NetworkInterface] = {}
+        policies: list[PlacementPolicy] = []
+        inventories: list[tuple[Source, dict[str, Any]]] = []
+        for _, result in results:  # no duplicates: every name is in one file only
+            servers.update(result.servers)
+            interfaces.update(result.interfaces)
+            policies.extend(result.policies)
+            inventories.extend(result.inventories)
+        policy = policies[0] if policies else PlacementPolicy()
+        topology = Topology(servers=servers, interfaces=interfaces, policy=policy)
         manifests = Manifests(topology, _digest(read), shown)
-        return Report(shown, self.resources, (), manifests, tuple(self.inventories))
+        return Report(shown, resources, (), manifests, tuple(inventories))
 
-    def _problem(self, problem: Problem, order: int = -1, line: int = 0, col: int = 0) -> None:
-        self.problems.append(((order, line, col), _one_line(problem)))
+    def _add(
+        self, order: int, line: int, col: int, phase: int, rank: tuple[int, int], problem: Problem
+    ) -> None:
+        self.entries.append((order, line, col, phase, rank, problem))
 
-    def _file(self, order: int, file: SourceFile, data: bytes) -> None:
-        bad_encoding = yamlsource.check_encoding(file.display, data)
-        if bad_encoding is not None:
-            self._problem(bad_encoding, order)
-            return
-        parse = self.cache.documents if self.cache is not None else yamlsource.documents
-        raws, problems = parse(file.display, data)
-        for problem in problems:
-            self.unreadable = True
-            line, col = _position(problem.location)
-            self._problem(problem, order, line, col)
-        for raw in raws:
-            self._document(_Doc(file, data, order, raw))
-
-    def _document(self, doc: _Doc) -> None:
-        raw = doc.raw
-        for issue in raw.issues:
-            where = f"{doc.file.display}:{issue.line}:{issue.column}"
-            problem = Problem(where, issue.message, issue.code, doc.resource, _field(issue.path))
-            self._problem(problem, doc.order, issue.line, issue.column)
-        data = raw.data
-        if data is None:
-            if raw.issues:
-                self._declare(doc)
-            return
-        if not isinstance(data, dict):
-            message = (
-                "a manifest document must be a mapping with apiVersion, kind, metadata "
-                f"and spec; got {schema.describe(data)}"
-            )
-            self._problem(
-                Problem(f"{doc.file.display}:{raw.line}:{raw.column}", message, "SchemaViolation"),
-                doc.order,
-                raw.line,
-                raw.column,
-            )
-            return
-        kind = data.get("kind")
-        if kind not in self.allowed:
-            self.pending.append((doc, self._kind_issue(data)))
-            return
-        self.resources += 1
-        self._declare(doc)
-        if kind == "PlacementPolicy":
-            self.policy_documents.append(doc)
-        valid = schema.is_valid(kind, data)
-        if not valid:
-            self.pending.extend((doc, issue) for issue in schema.explain(kind, data))
-        if kind == "NetworkInterface" and isinstance(data.get("spec"), dict):
-            self._interface_references(doc, data["spec"])
-        if not valid:
-            return
-        if kind == "NetworkInterface":
-            self._interface(doc, data)
-        elif kind == "Server":
-            self._server(doc, data)
-        elif kind == "PlacementPolicy":
-            spec = data["spec"]
-            name = data["metadata"]["name"]
-            scope = SubnetScope(spec["subnetScope"])
-            self.policies.append(PlacementPolicy(scope, name, doc.source))
+    def _duplicate_names(self, results: list[tuple[int, FileResult]]) -> None:
+        """DuplicateName for each declaration after the first of its kind and name."""
+        merged: dict[tuple[str, str], Doc] = {}
+        total = 0
+        for _, result in results:  # the common case, in C: no name is declared twice
+            merged.update(result.names)
+            total += len(result.names)
+            if len(result.names) != len(result.declared):
+                break
         else:
-            issues = inventory.check(data["spec"])
-            self.pending.extend((doc, replace(i, path=("spec", *i.path))) for i in issues)
-            if doc.source is not None:
-                self.inventories.append((doc.source, data["spec"]))
+            if len(merged) == total:
+                return
+        declared: dict[tuple[str, str], Doc] = {}
+        for order, result in results:
+            for doc in result.declared:
+                key = (doc.raw.kind or "", doc.raw.name or "")
+                first = declared.setdefault(key, doc)
+                if first is doc or doc.source is None or key[0] == "PlacementPolicy":
+                    continue  # a second policy is reported once, as DuplicatePlacementPolicy
+                message = f"{key[0]} '{key[1]}' is already declared at {first.source}"
+                line, col, problem = doc.located("DuplicateName", message)
+                self._add(order, line, col, 0, (doc.raw.index, 1), problem)
 
-    def _kind_issue(self, data: dict[str, Any]) -> SchemaIssue:
-        kind = data.get("kind")
-        if "kind" not in data:
-            return SchemaIssue(("kind",), "missing required field 'kind'", "parent")
-        if not isinstance(kind, str):
-            return SchemaIssue(("kind",), f"expected a string, got {schema.describe(kind)}")
-        if kind in ALL_KINDS:
-            if kind == INVENTORY_KIND:
-                message = (
-                    "a CloudInventory describes the simulated cloud: give it to "
-                    "`enictl sim init`, not to plan or apply"
-                )
-            else:
-                message = f"expected a CloudInventory here, not a {kind}"
-            return SchemaIssue(("kind",), message, "value", "UnknownKind")
-        message = f"unknown kind '{kind}' (expected one of {', '.join(self.allowed)})"
-        close = difflib.get_close_matches(kind, self.allowed, n=1, cutoff=0.5)
-        close += [k for k in self.allowed if k.lower() == kind.lower()]
-        if close:
-            message = f"unknown kind '{kind}' (did you mean '{close[-1]}'?)"
-        return SchemaIssue(("kind",), message, "value", "UnknownKind")
-
-    def _declare(self, doc: _Doc) -> None:
-        kind, name = doc.raw.kind, doc.raw.name
-        if kind is None or name is None:
+    def _unknown_servers(self, results: list[tuple[int, FileResult]]) -> None:
+        """UnknownServer for each interface whose server no file declares."""
+        if any(result.unreadable for _, result in results):
+            return  # a server may sit behind the syntax error
+        declared = set().union(*(result.server_names for _, result in results))
+        referenced = set().union(*(result.referenced for _, result in results))
+        if referenced <= declared:
             return
-        first = self.declared.setdefault((kind, name), doc)
-        if first is doc or doc.source is None:
-            return
-        if kind == "PlacementPolicy":
-            return  # reported once, as DuplicatePlacementPolicy
-        message = f"{kind} '{name}' is already declared at {first.source}"
-        self._located(doc, "DuplicateName", message)
-
-    def _located(self, doc: _Doc, code: str, message: str) -> None:
-        source = doc.source
-        line, col = (source.line, source.column) if source else (doc.raw.line, doc.raw.column)
-        where = f"{doc.file.display}:{line}:{col}"
-        problem = Problem(where, message, code, doc.resource, "metadata.name" if source else "")
-        self._problem(problem, doc.order, line, col)
-
-    def _server(self, doc: _Doc, data: dict[str, Any]) -> None:
-        spec, meta = data["spec"], data["metadata"]
-        groups = spec.get("securityGroups")
-        server = Server(
-            name=meta["name"],
-            flavor=spec["flavor"],
-            availability_zone=spec["availabilityZone"],
-            vpc=spec["vpc"],
-            subnet=spec["subnet"],
-            security_groups=tuple(groups) if groups is not None else None,
-            labels=meta.get("labels") or {},
-            source=doc.source,
-        )
-        self.servers.setdefault(server.name, server)
-
-    def _interface_references(self, doc: _Doc, spec: dict[str, Any]) -> None:
-        """The address and server checks, run on schema-invalid documents too."""
-        address = spec.get("privateIp")
-        if isinstance(address, str):
-            problem = schema.ipv4_problem(address)
-            if problem is not None:
-                issue = SchemaIssue(("spec", "privateIp"), problem, "value", "InvalidIp")
-                self.pending.append((doc, issue))
-        server = spec.get("server")
-        if isinstance(server, str):
-            self.references.append((doc, server))
-
-    def _interface(self, doc: _Doc, data: dict[str, Any]) -> None:
-        spec, meta = data["spec"], data["metadata"]
-        address = spec.get("privateIp")
-        server = spec.get("server")
-        iface = NetworkInterface(
-            name=meta["name"],
-            subnet=spec["subnet"],
-            private_ip=address,
-            security_groups=tuple(spec.get("securityGroups", ())),
-            eip=spec.get("eip"),
-            server=server,
-            protect=spec.get("protect", False),
-            labels=meta.get("labels") or {},
-            source=doc.source,
-        )
-        self.interfaces.setdefault(iface.name, iface)
-
-    def _check_set(self) -> None:
-        """The checks across documents: references and the one placement policy."""
-        if not self.unreadable:  # a server may sit behind the syntax error
-            servers = sorted(name for kind, name in self.declared if kind == "Server")
-            for doc, server in self.references:
-                if ("Server", server) not in self.declared:
-                    message = f"server '{server}' is not declared in the manifests"
-                    close = difflib.get_close_matches(server, servers, n=1)
-                    message += f" (did you mean '{close[0]}'?)" if close else ""
-                    issue = SchemaIssue(("spec", "server"), message, "value", "UnknownServer")
-                    self.pending.append((doc, issue))
-        if len(self.policy_documents) > 1:
-            first = self.policy_documents[0]
-            for doc in self.policy_documents[1:]:
-                message = (
-                    "a manifest set has at most one PlacementPolicy; "
-                    f"'{first.raw.name}' is declared at {first.source}"
-                )
-                self._located(doc, "DuplicatePlacementPolicy", message)
-
-    def _locate(self) -> None:
+        servers = sorted(declared)
         locator = yamlsource.Locator()
-        for doc, issue in self.pending:
-            found = locator.locate(
-                doc.file.display, doc.data, doc.raw.index, issue.path, issue.where
+        for order, result in results:
+            pending: list[tuple[Doc, SchemaIssue]] = []
+            for doc, server in result.references:
+                if server in declared:
+                    continue
+                message = f"server '{server}' is not declared in the manifests"
+                close = difflib.get_close_matches(server, servers, n=1)
+                message += f" (did you mean '{close[0]}'?)" if close else ""
+                pending.append(
+                    (doc, SchemaIssue(("spec", "server"), message, "value", "UnknownServer"))
+                )
+            for line, col, problem in manifestfile.locate(pending, locator):
+                self._add(order, line, col, 3, _FIRST, problem)
+
+    def _duplicate_policies(self, results: list[tuple[int, FileResult]]) -> None:
+        documents = [(order, doc) for order, result in results for doc in result.policy_documents]
+        if len(documents) < 2:
+            return
+        first = documents[0][1]
+        for order, doc in documents[1:]:
+            message = (
+                "a manifest set has at most one PlacementPolicy; "
+                f"'{first.raw.name}' is declared at {first.source}"
             )
-            line, col = found if found is not None else (doc.raw.line, doc.raw.column)
-            problem = Problem(
-                f"{doc.file.display}:{line}:{col}",
-                issue.message,
-                issue.code,
-                doc.resource,
-                _field(issue.path),
-            )
-            self._problem(problem, doc.order, line, col)
-        self.pending.clear()
-
-
-def _one_line(problem: Problem) -> Problem:
-    """User text (names, keys, paths) can hold line breaks or control characters; a
-    problem must still print as one line, so those are shown escaped (\\n, \\x1e)."""
-    parts = (problem.location, problem.message, problem.resource, problem.field)
-    if all(part.isprintable() for part in parts):
-        return problem
-    location, message, resource, field_ = (_escape(part) for part in parts)
-    return Problem(location, message, problem.code, resource, field_)
-
-
-def _escape(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _field(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _position(location: str) -> tuple[int, int]:
-    parts = location.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return int(parts[1]), int(parts[2])
-    return 0, 0
+            line, col, problem = doc.located("DuplicatePlacementPolicy", message)
+            self._add(order, line, col, 1, _FIRST, problem)

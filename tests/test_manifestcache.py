@@ -101,3 +101,41 @@ def test_a_racy_same_size_edit_is_caught_by_content(folder: Path) -> None:
     _edit(path, "server: web-1", "server: web-2")  # same length
     os.utime(path, ns=(stamp, stamp))
     assert cache.load().topology.interfaces["eni-a"].server == "web-2"
+
+
+def test_an_unchanged_file_is_not_checked_again(folder: Path) -> None:
+    """The values of a file whose bytes did not change are reused as they are."""
+    cache = CachedManifests([folder])
+    first = cache.load()
+    _edit(folder / "interfaces.yaml", "server: web-1", "server: web-2")
+    again = cache.load()
+    assert cache.reread == 1
+    assert again.topology.servers["web-1"] is first.topology.servers["web-1"]
+    assert again.topology.interfaces["eni-a"] is not first.topology.interfaces["eni-a"]
+
+
+def test_checks_across_files_see_cached_files(folder: Path) -> None:
+    """A new file repeating a cached file's name, or a removed server file, is an error
+    located as a full load locates it."""
+    cache = CachedManifests([folder])
+    cache.load()
+    extra = folder / "more.yaml"
+    extra.write_text(
+        "apiVersion: enictl/v1\nkind: Server\nmetadata: {name: web-2}\n"
+        "spec: {flavor: s3.medium, availabilityZone: az1, vpc: vpc-prod, subnet: subnet-web}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ManifestError) as duplicate:
+        cache.load()
+    assert cache.reread == 1
+    with pytest.raises(ManifestError) as full:
+        manifests.load([folder])
+    assert duplicate.value.problems == full.value.problems
+    assert [p.code for p in full.value.problems] == ["DuplicateName"]
+    extra.unlink()
+    (folder / "servers.yaml").unlink()
+    with pytest.raises(ManifestError) as unknown:
+        cache.load()
+    assert cache.reread == 0
+    assert [p.code for p in unknown.value.problems] == ["UnknownServer"]
+    assert unknown.value.problems[0].location.endswith("interfaces.yaml:4:84")
