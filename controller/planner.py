@@ -12,12 +12,14 @@ no-ops, and **no steps**: an order is only defined towards a valid state, and a
 rejected plan is never applied. Warnings (`ServerNotReady`, `ProtectedInterface`) do
 not block.
 
-Per interface the drafts are: create (before its attach and EIP bind), update of the
-security groups (no ordering need: an ENI's VPC never changes; its attach and EIP bind
-wait for it so that the ENI never serves traffic with the old groups), unbind-eip
-(before the EIP is bound elsewhere, and before the ENI's new EIP is bound), detach
-(before the attach elsewhere and before the delete), attach, bind-eip, delete (after
-detach and unbind; a create that reuses the deleted ENI's address waits for it).
+Per interface the drafts are: create (before its attach and EIP bind; a create whose
+address the cloud chooses waits for every create of its subnet with a declared
+address, which the cloud could otherwise hand out first), update of the security
+groups (no ordering need: an ENI's VPC never changes; its attach and EIP bind wait for
+it so that the ENI never serves traffic with the old groups), unbind-eip (before the
+EIP is bound elsewhere, and before the ENI's new EIP is bound), detach (before the
+attach elsewhere and before the delete), attach, bind-eip, delete (after detach and
+unbind; a create that reuses the deleted ENI's address waits for it).
 Before detaching an ENI that must survive, the executor clears deleteOnTermination;
 that is not a step.
 """
@@ -145,6 +147,9 @@ def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
             if key is not None:
                 freed[key] = x.name
 
+    declared_ip: dict[str, list[Key]] = {}  # subnet -> creates with a declared address
+    cloud_ip: dict[str, list[Draft]] = {}  # subnet -> creates whose address the cloud picks
+
     def add(draft: Draft) -> Draft:
         drafts[draft.key] = draft
         return draft
@@ -156,6 +161,10 @@ def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
             key = invariants.address_key(a, observed.catalog)
             if key is not None and key in freed:
                 create.deps.append((Action.DELETE, freed[key]))
+            if a.private_ip is None:
+                cloud_ip.setdefault(a.subnet, []).append(create)
+            else:
+                declared_ip.setdefault(a.subnet, []).append(create.key)
             if a.eip is not None:
                 bind = add(_bind(a, holders.get(a.eip)))
                 bind.deps.append(create.key)
@@ -178,6 +187,11 @@ def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
             add(Draft(Action.DELETE, name, reason=reason, deps=deps))
             continue
         _existing(b, a, holders, going_to, add)
+    for subnet, creates in cloud_ip.items():  # the cloud may pick any free address
+        taken = declared_ip.get(subnet)
+        if taken:
+            for create in creates:
+                create.deps.extend(taken)
     return drafts
 
 

@@ -18,6 +18,10 @@ not just the serial one.
   attachment, its EIP slot, an EIP, a VPC address) and of which at least one changes
   it must be ordered by the graph (one a transitive dependency of the other), in their
   serial order. Then every allowed execution sees, per thing, the serial history.
+- **Addresses the cloud chooses.** A create without a private IP gets any free address
+  of its subnet, so every create of that subnet with a declared address must come
+  before it, serially and as one of its transitive dependencies; else the cloud may
+  hand the declared address out first (`IpInUse`).
 - **Capacity.** Attaches and detaches on a server commute except for the count. For
   server S with `free` slots, at any moment the attaches started are at most those
   whose dependencies completed, and the detaches completed at least those some
@@ -141,6 +145,9 @@ class _Sim:
         self._address_of: dict[tuple[str, str], str] | None = None
         self.problems: list[SimProblem] = []
         self.touches: list[list[tuple[Thing, bool]]] = []  # per step: (thing, writes)
+        self.declared_ip: dict[str, int] = {}  # subnet -> bits of creates with an address
+        self.cloud_ip: list[tuple[int, str]] = []  # (index, subnet): the cloud picks
+        self.cloud_picked: set[str] = set()  # subnets where the cloud has picked so far
         self.step_id = 0
 
     @property
@@ -197,6 +204,18 @@ class _Sim:
         )
         self._check_groups(new, new.security_groups)
         self.touch(("eni", name), True)
+        index = len(self.touches) - 1
+        if step.private_ip is None:
+            self.cloud_ip.append((index, subnet.name))
+            self.cloud_picked.add(subnet.name)
+        else:
+            self.declared_ip[subnet.name] = self.declared_ip.get(subnet.name, 0) | 1 << index
+            if subnet.name in self.cloud_picked:
+                self.fail(
+                    Code.IP_IN_USE,
+                    f"create: {step.private_ip} of {name} may be taken already: an earlier "
+                    f"create in {subnet.name} let the cloud choose its address",
+                )
         key = invariants.address_key(new, self.cat)
         if key is not None and step.private_ip is not None:
             found = invariants.ip_in_subnet(name, step.private_ip, subnet, "")
@@ -315,6 +334,7 @@ class _Sim:
                     bits |= ancestors[dep - 1] | (1 << (dep - 1))
             ancestors.append(bits)
         self._conflicts(steps, ancestors)
+        self._cloud_addresses(steps, ancestors)
         self._capacity(steps, ancestors)
 
     def _conflicts(self, steps: Sequence[Step], ancestors: list[int]) -> None:
@@ -338,6 +358,19 @@ class _Sim:
                             f" both touch {'/'.join(thing)} but {i + 1} does not depend on "
                             f"{j + 1}: they may run concurrently",
                         )
+
+    def _cloud_addresses(self, steps: Sequence[Step], ancestors: list[int]) -> None:
+        """Each create whose address the cloud chooses depends on every earlier create
+        of its subnet with a declared address (later ones fail the serial check)."""
+        for i, subnet in self.cloud_ip:
+            missing = self.declared_ip.get(subnet, 0) & ((1 << i) - 1) & ~ancestors[i]
+            for j in _bits(missing):
+                self.fail(
+                    UNORDERED,
+                    f"steps {j + 1} ({_show(steps[j])}) and {i + 1} ({_show(steps[i])}): "
+                    f"{i + 1} lets the cloud choose an address in {subnet} but does not depend "
+                    f"on {j + 1}, which declares {steps[j].private_ip}: the cloud may give it away",
+                )
 
     def _capacity(self, steps: Sequence[Step], ancestors: list[int]) -> None:
         attaches: dict[str, list[int]] = {}

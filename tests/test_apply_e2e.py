@@ -239,3 +239,33 @@ def test_a_throttled_observation_is_retried() -> None:
         DurationEstimator(),
     )  # fmt: skip
     assert "s1" in applying.observe(cloud, waits).servers and len(tries) == 3
+
+
+def test_a_declared_address_is_not_handed_to_a_create_without_one(cli: Cli, tmp_path: Path) -> None:
+    """Two new ENIs in one subnet, one declaring the subnet's lowest free address (which
+    the cloud would pick for the other): the declared one is created first; it converges."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(
+        "apiVersion: enictl/v1\nkind: CloudInventory\nmetadata: {name: addresses}\nspec:\n"
+        "  flavors: [{name: s3, maxInterfaces: 3}]\n"
+        "  vpcs: [{name: vpc, cidr: 10.0.0.0/16}]\n"
+        "  subnets: [{name: sn, vpc: vpc, cidr: 10.0.1.0/24, availabilityZone: az1}]\n"
+        "  servers: [{name: web-1, flavor: s3, availabilityZone: az1, vpc: vpc, subnet: sn,"
+        " privateIp: 10.0.1.10}]\n"
+    )
+    manifests = tmp_path / "manifests.yaml"
+    manifests.write_text(
+        "apiVersion: enictl/v1\nkind: NetworkInterface\nmetadata: {name: a-any}\n"
+        "spec: {subnet: sn, server: web-1}\n---\n"
+        "apiVersion: enictl/v1\nkind: NetworkInterface\nmetadata: {name: b-fixed}\n"
+        "spec: {subnet: sn, privateIp: 10.0.1.2}\n---\n"
+        "apiVersion: enictl/v1\nkind: Server\nmetadata: {name: web-1}\n"
+        "spec: {flavor: s3, availabilityZone: az1, vpc: vpc, subnet: sn}\n"
+    )
+    cli.init(inventory)
+    ran = cli("apply", str(manifests), "--yes", "--parallelism", "1")
+    assert ran.code == 0, ran.err
+    after = cli.interfaces()
+    assert after["b-fixed"]["privateIp"] == "10.0.1.2"
+    assert after["a-any"]["privateIp"] not in (None, "10.0.1.2")
+    assert rejected(cli.state) == []

@@ -190,6 +190,17 @@ def test_managed_and_primary_interfaces_are_not_adopted() -> None:
     assert plan.adopt == () and not plan.has_changes
 
 
+def test_a_create_whose_address_the_cloud_picks_waits_for_declared_addresses() -> None:
+    """The cloud may hand out any free address: a new ENI without privateIp is created
+    after every new ENI of its subnet that declares one (else the cloud could give the
+    declared address away, and the second create would fail with IpInUse)."""
+    obs = standard().server("web-1").build()
+    want = desired(obs, ["web-1"], [eni("a-any"), eni("b-ip", ip="10.0.1.2"), eni("c", "sn-b")])
+    plan = checked(want, obs)
+    assert step(plan, Action.CREATE, "b-ip").id in step(plan, Action.CREATE, "a-any").depends_on
+    assert step(plan, Action.CREATE, "c").depends_on == ()  # another subnet
+
+
 def test_prune_off_keeps_orphans_and_reports_them() -> None:
     """Without --prune an orphan has no step and is listed with its reason."""
     obs = standard().server("web-1").eni("old", server="web-1", eip="eip-1").build()

@@ -107,6 +107,18 @@ def test_create_gives_a_placeholder_id_and_checks_the_subnet() -> None:
     assert (taken, outside) == (["IpInUse"], ["IpOutOfSubnet"])
 
 
+def test_a_declared_address_is_taken_before_the_cloud_chooses_one_in_its_subnet() -> None:
+    """A create whose address the cloud picks may take any free one: a create of the same
+    subnet with a declared address must come first and be among its dependencies."""
+    obs = standard().server("a").build()
+    fixed = Step(1, C, "f", subnet="sn-a", private_ip="10.0.1.50")
+    assert codes(obs, fixed, Step(2, C, "n", subnet="sn-a", depends_on=(1,))) == []
+    assert codes(obs, fixed, Step(2, C, "n", subnet="sn-a")) == ["Unordered"]
+    assert codes(obs, fixed, Step(2, C, "n", subnet="sn-b")) == []  # another subnet's pool
+    late = codes(obs, Step(1, C, "n", subnet="sn-a"), replace(fixed, id=2))
+    assert late == ["IpInUse"]
+
+
 def test_invalid_steps_are_reported() -> None:
     """Attach of an attached ENI, detach from the wrong server, delete while attached."""
     obs = standard().server("a").server("b").eni("x", server="a").build()
