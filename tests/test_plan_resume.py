@@ -1,0 +1,243 @@
+"""Resuming a half-done apply: re-planning from any state a crashed apply can leave
+behind reaches the same desired state, safely, and replays nothing already done.
+
+A crashed apply (kill -9 mid-run) leaves the cloud with the steps whose dependencies
+were met partly done. The next apply first finishes every job the dead run had in
+flight (`controller.recovery`: polled to completion, or, when the job id was lost,
+waited for until its effect shows; a call that never reached the cloud has no effect),
+so the cloud it observes is the observed state with a dependency-closed set of steps
+applied. In that state, as the real cloud leaves it:
+
+- ENIs created by the run exist, maybe not attached yet, with the address the cloud
+  picked (the lowest free one of the subnet, as the simulated cloud does);
+- ENIs attached by the run have deleteOnTermination true (the simulated cloud's
+  pessimistic default for a new attachment);
+- moved ENIs may be detached and waiting for a slot, servers half through a rotation.
+
+From there the planner must produce a plan that passes its simulator (else it raises
+"planner bug"), keeps every rule at every step under any concurrency, ends at the
+desired state, and whose steps are a subset of what was left to do. Crashes are
+chained: the resumed plan is itself interrupted again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from builders import Cloud, declared, eni
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_plan_properties import Scenario, clean_scenarios, expected_final, run_concurrently
+
+from controller import planner, plansim
+from controller.model import NetworkInterface, SubnetScope, Topology
+from controller.plan import Action, Plan, Step
+
+ROOT = Path(__file__).parent
+MIXED = ROOT / "data" / "apply" / "mixed"
+
+Work = tuple[str, str, str | None, str | None]  # (action, interface, server, eip)
+
+
+@st.composite
+def full_server_moves(draw: st.DrawFn) -> Scenario:
+    """Full servers (plus sometimes one with room) whose ENIs are permuted among their
+    seats: swaps, rotations and chains; some ENIs are declared detached and new ones
+    take their seats; EIPs travel with their ENIs, some move between ENIs."""
+    cloud = Cloud().flavor("f2", 2).flavor("f3", 3).flavor("f4", 4)
+    cloud.subnet("sn").sg("sg-a").sg("sg-b")
+    for e in range(3):
+        cloud.eip(f"eip{e}")
+    count = draw(st.integers(2, 6))
+    limits: dict[str, int] = {}
+    seats: list[str] = []
+    eips = list(cloud.eips)
+    for s in range(count):
+        flavor = draw(st.sampled_from(sorted(cloud.flavors)))
+        name = f"s{s}"
+        cloud.server(name, flavor, "sn")
+        limits[name] = cloud.flavors[flavor].max_interfaces
+        room = 1 if s == 0 and draw(st.booleans()) else 0  # a chain ends in a free slot
+        for _ in range(limits[name] - 1 - room):
+            eip = eips.pop() if eips and draw(st.integers(0, 3)) == 0 else None
+            cloud.eni(f"e{len(seats)}", "sn", name, eip=eip, sgs=("sg-a",))
+            seats.append(name)
+        seats += [name] * room
+    observed = cloud.build()
+    interfaces = dict(observed.interfaces)
+    for name, iface in interfaces.items():  # some attachments would delete their ENI
+        if not iface.primary and draw(st.booleans()):
+            interfaces[name] = replace(iface, delete_on_termination=True)
+    observed = replace(observed, interfaces=interfaces)
+
+    enis = [f"e{i}" for i in range(len(seats)) if f"e{i}" in interfaces]
+    order = draw(st.permutations(seats))
+    wanted: list[NetworkInterface] = []
+    placed: dict[str, int] = {}
+    for name, seat in zip(enis, order, strict=False):
+        have = interfaces[name]
+        server: str | None = seat
+        if draw(st.integers(0, 5)) == 0:
+            server = None  # declared detached: its seat goes to a new ENI, or stays free
+        else:
+            placed[seat] = placed.get(seat, 0) + 1
+        groups = ("sg-b",) if draw(st.integers(0, 4)) == 0 else have.security_groups
+        wanted.append(eni(name, "sn", server, ip=have.private_ip, sgs=groups, eip=have.eip))
+    free = [s for s in sorted(limits) for _ in range(limits[s] - 1 - placed.get(s, 0))]
+    for n in range(draw(st.integers(0, min(2, len(free))))):
+        seat = draw(st.sampled_from(free))
+        free.remove(seat)
+        ip = cloud.next_ip("sn") if draw(st.booleans()) else None
+        wanted.append(eni(f"n{n}", "sn", seat, ip=ip))
+    held = {i.eip for i in wanted if i.eip}
+    spare = [e for e in cloud.eips if e not in held]
+    if spare and wanted and draw(st.booleans()):  # an EIP moves onto an ENI that has none
+        target = draw(st.sampled_from([i for i in wanted if i.eip is None] or [wanted[0]]))
+        if target.eip is None:
+            wanted[wanted.index(target)] = replace(target, eip=spare[0])
+    desired = Topology(
+        servers={s: declared(observed, s) for s in limits},
+        interfaces={i.name: i for i in wanted},
+        policy=replace(Topology().policy, subnet_scope=SubnetScope.SERVER_SUBNET),
+    )
+    return observed, desired, False
+
+
+# -- what a crash leaves behind --------------------------------------------------------
+
+
+def crashed(observed: Topology, plan: Plan, rng: random.Random) -> tuple[Topology, set[int]]:
+    """The cloud after an apply of `plan` died at a random moment and recovery finished
+    its jobs: a dependency-closed set of steps done, as the real cloud shows it."""
+    done: set[int] = set()
+    budget = rng.randint(0, len(plan.steps))
+    for step in plan.steps:  # id order is a topological order
+        if len(done) >= budget:
+            break
+        if all(d in done for d in step.depends_on) and rng.random() < 0.8:
+            done.add(step.id)
+    # the steps in flight at the crash: recovery polls each job to completion (or waits
+    # for its effect when the job id was lost); a call that never left had no effect
+    ready = [s for s in plan.steps if s.id not in done and set(s.depends_on) <= done]
+    for step in ready:
+        if rng.random() < 0.3:
+            done.add(step.id)
+    steps = [s for s in plan.steps if s.id in done]
+    renumbered = {s.id: n for n, s in enumerate(steps, 1)}
+    prefix = [
+        replace(s, id=renumbered[s.id], depends_on=tuple(renumbered[d] for d in s.depends_on))
+        for s in steps
+    ]
+    result = plansim.simulate(observed, prefix)
+    assert result.ok, result.problems
+    return as_the_cloud_shows(result.final, prefix), done
+
+
+def as_the_cloud_shows(state: Topology, done: list[Step]) -> Topology:
+    """Created ENIs get the address the cloud picked; a new attachment has
+    deleteOnTermination true (both as the simulated cloud does)."""
+    interfaces = dict(state.interfaces)
+    taken = {i.private_ip for i in interfaces.values() if i.private_ip is not None}
+    for step in done:
+        iface = interfaces.get(step.interface)
+        if iface is None:
+            continue
+        if step.action is Action.CREATE and iface.private_ip is None:
+            subnet = state.catalog.subnets[iface.subnet]
+            address = next(
+                str(a)
+                for a in ipaddress.ip_network(subnet.cidr).hosts()
+                if str(a) not in taken and int(a) % 256 > 1
+            )
+            taken.add(address)
+            interfaces[iface.name] = replace(iface, private_ip=address)
+        elif step.action is Action.ATTACH and iface.server is not None:
+            interfaces[iface.name] = replace(iface, delete_on_termination=True)
+    return replace(state, interfaces=interfaces)
+
+
+def work(plan: Plan, skip: frozenset[int] | set[int] = frozenset()) -> list[Work]:
+    """What the plan does, step by step, without ids and dependencies."""
+    return [(s.action.value, s.interface, s.server, s.eip) for s in plan.steps if s.id not in skip]
+
+
+def check_resume(scenario: Scenario, seed: int, crashes: int = 3) -> None:
+    observed, desired, prune = scenario
+    plan = planner.plan(desired, observed, prune=prune)
+    if not plan.applyable:
+        return
+    goal = expected_final(desired, observed, prune)
+    protected = frozenset(n for n, i in desired.interfaces.items() if i.protect)
+    rng = random.Random(seed)
+    state = observed
+    for _ in range(crashes):
+        state, done = crashed(state, plan, rng)
+        left = work(plan, done)
+        resumed = planner.plan(desired, state, prune=prune)  # "planner bug" would raise here
+        assert resumed.applyable, [str(v.message) for v in resumed.violations]
+        result = plansim.simulate(state, resumed.steps, policy=desired.policy, protected=protected)
+        assert result.ok, result.problems
+        assert not plansim.mismatches(result.final, goal)
+        extra = [w for w in work(resumed) if w not in left]
+        assert not extra, f"the resumed plan does more than was left: {extra}"
+        run_concurrently(state, resumed, rng)
+        plan = resumed
+        if not plan.steps:
+            break
+
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+resumable = st.one_of(full_server_moves(), full_server_moves(), clean_scenarios())
+
+
+@FAST
+@given(resumable, st.integers(0, 2**32))
+def test_a_half_done_apply_resumes_safely(scenario: Scenario, seed: int) -> None:
+    """From any state a crashed apply leaves (chained crashes), the re-plan passes the
+    simulator, ends at the desired state and only does what was left to do."""
+    check_resume(scenario, seed)
+
+
+@pytest.mark.slow
+@SLOW
+@given(resumable, st.integers(0, 2**32))
+def test_a_half_done_apply_resumes_safely_long(scenario: Scenario, seed: int) -> None:
+    """The same over many more cases (run with -m slow)."""
+    check_resume(scenario, seed)
+
+
+def test_every_half_done_state_of_the_crash_test_replans(tmp_path: Path) -> None:
+    """The crash test's scenario (a failover, a rotation of three full servers, a new ENI
+    with an EIP): every dependency-closed set of its plan's steps re-plans safely."""
+    from controller import manifests
+    from controller.providers import sim
+
+    cloud = sim.init_cloud(tmp_path, manifests.load_inventory(MIXED / "inventory.yaml"))
+    try:
+        observed = cloud.observe()
+    finally:
+        cloud.close()
+    desired = manifests.load([str(MIXED / "manifests")]).topology
+    plan = planner.plan(desired, observed)
+    goal = expected_final(desired, observed, False)
+    states = 0
+    for mask in range(1 << len(plan.steps)):
+        done = {s.id for s in plan.steps if mask >> (s.id - 1) & 1}
+        if any(not set(s.depends_on) <= done for s in plan.steps if s.id in done):
+            continue
+        steps = [s for s in plan.steps if s.id in done]
+        ids = {s.id: n for n, s in enumerate(steps, 1)}
+        prefix = [replace(s, id=ids[s.id], depends_on=tuple(ids[d] for d in s.depends_on))
+                  for s in steps]  # fmt: skip
+        state = as_the_cloud_shows(plansim.simulate(observed, prefix).final, prefix)
+        resumed = planner.plan(desired, state)
+        result = plansim.simulate(state, resumed.steps, policy=desired.policy)
+        assert result.ok and not plansim.mismatches(result.final, goal), sorted(done)
+        assert all(w in work(plan, done) for w in work(resumed)), sorted(done)
+        states += 1
+    assert states > len(plan.steps)  # 162 down-sets of its 10 steps when written
