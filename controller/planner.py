@@ -99,7 +99,12 @@ def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
 def observed_fingerprint(observed: Topology) -> str:
     """sha256 over what planning depends on: the catalog, servers (ids, flavors,
     placement, status) and interfaces (ids, subnets, ips, groups, EIPs, attachments,
-    ownership). Stable across runs: sorted by name, no hash randomisation."""
+    ownership). Stable across runs: sorted by name, no hash randomisation.
+
+    Not an attachment's deleteOnTermination: no step depends on it (the executor reads
+    it afresh before every detach), and the huaweicloud provider cannot see it while
+    observing (it reports "may be true"), so a plan saved through one provider stays
+    fresh through the other for the same cloud."""
     cat = observed.catalog
     lines: list[str] = []
     add = lines.append
@@ -125,8 +130,7 @@ def observed_fingerprint(observed: Topology) -> str:
             name, i.id, i.subnet, "\x00" if i.private_ip is None else i.private_ip,
             "\x1e".join(i.security_groups), "\x00" if i.eip is None else i.eip,
             "\x00" if i.server is None else i.server, "1" if i.primary else "0",
-            "1" if i.managed else "0", "1" if i.delete_on_termination else "0",
-            "1" if i.protect else "0",
+            "1" if i.managed else "0", "1" if i.protect else "0",
         )))  # fmt: skip
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
