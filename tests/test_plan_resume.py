@@ -241,3 +241,71 @@ def test_every_half_done_state_of_the_crash_test_replans(tmp_path: Path) -> None
         assert all(w in work(plan, done) for w in work(resumed)), sorted(done)
         states += 1
     assert states > len(plan.steps)  # 162 down-sets of its 10 steps when written
+
+
+SWAP = """\
+apiVersion: enictl/v1
+kind: CloudInventory
+metadata: {name: swap}
+spec:
+  flavors: [{name: f2, maxInterfaces: 2}]
+  vpcs: [{name: vpc, cidr: 10.0.0.0/16}]
+  subnets: [{name: sn, vpc: vpc, cidr: 10.0.1.0/24, availabilityZone: az1}]
+  servers:
+    - {name: s0, flavor: f2, availabilityZone: az1, vpc: vpc, subnet: sn}
+    - {name: s1, flavor: f2, availabilityZone: az1, vpc: vpc, subnet: sn}
+  interfaces:
+    - {name: a, subnet: sn, server: s0, managed: true}
+    - {name: b, subnet: sn, server: s1, managed: true}
+"""
+
+
+def test_an_attach_whose_job_id_was_lost_is_waited_for_before_re_planning(
+    tmp_path: Path,
+) -> None:
+    """Mid-swap crash: both ENIs detached, `a`'s attach to s1 submitted (the cloud counts
+    it, observe does not show it yet) but its job id never reached the journal.
+    Recovery waits until the attach shows, so the re-plan attaches only `b`, and the
+    cloud refuses nothing (no second attach of `a`, no attach into a slot it holds)."""
+    from controller import journal, manifests, recovery
+    from controller.providers import sim
+    from controller.providers.faults import Faults
+    from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from tests.test_executor import FakeClock
+
+    (tmp_path / "inventory.yaml").write_text(SWAP)
+    clock = FakeClock()
+    clock.now = 1_000.0
+    cloud = sim.init_cloud(tmp_path, manifests.load_inventory(tmp_path / "inventory.yaml"))
+    cloud = sim.SimCloud(cloud.path, clock=clock)
+    cloud.set_faults(Faults(latency_ms=2000))
+    observed = cloud.observe()
+    desired = Topology(
+        servers={n: replace(s, security_groups=None) for n, s in observed.servers.items()},
+        interfaces={
+            "a": replace(observed.interfaces["a"], server="s1"),
+            "b": replace(observed.interfaces["b"], server="s0"),
+        },
+    )
+    plan = planner.plan(desired, observed)
+    assert work(plan) == [("detach", "a", "s0", None), ("detach", "b", "s1", None),
+                          ("attach", "a", "s1", None), ("attach", "b", "s0", None)]  # fmt: skip
+    ids = {n: i.id for n, i in observed.interfaces.items()}
+    sid = {n: s.id for n, s in observed.servers.items()}
+    for name, server in (("a", "s0"), ("b", "s1")):
+        job = cloud.detach(sid[server], ids[name])
+        clock.now += 2.5
+        assert cloud.job(job).status.value == "SUCCESS"
+    book = journal.Journal.open(tmp_path)
+    book.begin_run("sha256:p", steps=4).job_intent(3, "attach", sid["s1"], ids["a"])
+    cloud.attach(sid["s1"], ids["a"])  # the dead run's call; its job id was never written
+    assert cloud.observe().interfaces["a"].server is None  # in flight: not shown yet
+    waits = Patience(
+        RetryPolicy(), PollPolicy(), clock, clock.sleep, random.Random(1), DurationEstimator()
+    )
+    found = recovery.recover(cloud, book, patience=waits, settle=30.0)
+    assert found is not None and found.unsettled == 0
+    resumed = planner.plan(desired, cloud.observe())
+    assert work(resumed) == [("attach", "b", "s0", None)]
+    assert [e for e in cloud.log() if e.result == "error"] == []
+    cloud.close()
