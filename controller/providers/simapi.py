@@ -264,7 +264,9 @@ class HuaweiApi:
 
         def build(index: shapes.Index) -> shapes.Listing:
             items = table(index.topology).values()
-            return shapes.Listing.of(items, lambda i: str(i.id), lambda i: render(index, i.name))
+            return shapes.Listing.of(
+                items, lambda i: str(i.id), shapes.as_json(lambda i: render(index, i.name))
+            )
 
         items = self._view(req.cloud).listing(key, build)
         return Reply(
@@ -362,7 +364,7 @@ class HuaweiApi:
 
 def _servers(index: shapes.Index) -> shapes.Listing:
     return shapes.Listing.of(
-        index.topology.servers.values(), lambda s: s.id, lambda s: shapes.server(index, s)
+        index.topology.servers.values(), lambda s: s.id, lambda s: shapes.server_json(index, s)
     )
 
 
@@ -370,13 +372,15 @@ def _flavors(index: shapes.Index) -> shapes.Listing:
     return shapes.Listing.of(
         index.topology.catalog.flavors.values(),
         lambda f: f.id,
-        lambda f: shapes.flavor(index, f.name),
+        shapes.as_json(lambda f: shapes.flavor(index, f.name)),
     )
 
 
 def _ports_v3(index: shapes.Index) -> shapes.Listing:
     return shapes.Listing.of(
-        index.topology.interfaces.values(), lambda p: p.id, lambda p: shapes.port_v3(index, p)
+        index.topology.interfaces.values(),
+        lambda p: p.id,
+        lambda p: shapes.port_v3_json(index, p),
     )
 
 
