@@ -29,6 +29,7 @@ a clash the resource with the smallest id keeps the name and the others become
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ from controller.model import (
 
 JsonDict = Mapping[str, Any]
 T = TypeVar("T")
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 MANAGED_TAG_KEY = "enictl-managed"
 MANAGED_TAG_VALUE = "true"
@@ -74,12 +76,12 @@ def unique_names(
 ) -> dict[str, T]:
     """Items keyed by a unique name (see the module docstring for clashes)."""
     by_name: dict[str, T] = {}
-    for item in sorted(items, key=id_of):
-        name = name_of(item) or id_of(item)
+    for item_id, item in sorted(((id_of(i), i) for i in items), key=_first):
+        name = name_of(item) or item_id
         if name in by_name:
-            name = f"{name}~{id_of(item)[:8]}"
+            name = f"{name}~{item_id[:8]}"
         by_name[name] = item
-    return dict(sorted(by_name.items()))
+    return dict(sorted(by_name.items(), key=_first))
 
 
 def flavor_limit(flavor: JsonDict) -> int | None:
@@ -135,35 +137,9 @@ def topology(listings: Listings) -> Topology:
         for address in addresses
         if address.get("primary")
     }
-    ports = [p for p in listings.ports if _is_eni(p, server_name)]
-
-    def port_name(port: JsonDict) -> str:
-        if _name(port):
-            return _name(port)
-        if _is_primary(port, primary_ports) and str(port.get("device_id")) in server_name:
-            return f"{server_name[str(port['device_id'])]}-primary"
-        return ""
-
-    interfaces: dict[str, NetworkInterface] = {}
-    for name, port in unique_names(ports, port_name, _id).items():
-        attached_to = server_name.get(str(port.get("device_id") or ""))
-        ips = [
-            str(ip.get("ip_address"))
-            for ip in port.get("private_ips") or ()
-            if ip.get("ip_address")
-        ]
-        interfaces[name] = NetworkInterface(
-            name=name,
-            subnet=subnet_name.get(str(port.get("virsubnet_id")), str(port.get("virsubnet_id"))),
-            private_ip=next((ip for ip in ips if ":" not in ip), None),
-            security_groups=tuple(group_name.get(g, g) for g in port.get("security_groups") or ()),
-            eip=eip_by_port.get(_id(port)),
-            server=attached_to,
-            primary=attached_to is not None and _is_primary(port, primary_ports),
-            managed=is_managed(port),
-            delete_on_termination=attached_to is not None,
-            id=_id(port),
-        )
+    interfaces = _interfaces(
+        listings.ports, server_name, subnet_name, group_name, eip_by_port, primary_ports
+    )
 
     primaries = {i.server: i for i in interfaces.values() if i.primary and i.server}
     observed_servers: dict[str, Server] = {}
@@ -218,15 +194,67 @@ def topology(listings: Listings) -> Topology:
     return Topology(servers=observed_servers, interfaces=interfaces, catalog=catalog)
 
 
-def _is_eni(port: JsonDict, server_name: Mapping[str, str]) -> bool:
-    """A port enictl manages or counts: on a listed server, or unattached and unowned."""
-    device_id = str(port.get("device_id") or "")
-    owner = str(port.get("device_owner") or "")
-    if not device_id:
-        return not owner
-    return owner.startswith("compute:") and device_id in server_name
+def _interfaces(
+    ports: Iterable[JsonDict],
+    server_name: Mapping[str, str],
+    subnet_name: Mapping[str, str],
+    group_name: Mapping[str, str],
+    eip_by_port: Mapping[str, str],
+    primary_ports: set[str],
+) -> dict[str, NetworkInterface]:
+    """The ENIs among the ports, by unique name. This runs for every port of the
+    project, so it reads each field once and resolves each distinct list of security
+    groups once.
+
+    A port is an ENI when it is on a listed server with a `compute:<az>` owner, or
+    unattached with no owner at all (see the module docstring)."""
+    found: list[tuple[str, str, JsonDict, str | None, bool]] = []  # id, name, port, ...
+    for port in ports:
+        device_id = str(port.get("device_id") or "")
+        owner = str(port.get("device_owner") or "")
+        attached_to: str | None = None
+        if device_id:
+            attached_to = server_name.get(device_id)
+            if attached_to is None or not owner.startswith("compute:"):
+                continue  # a router's, DHCP's or load balancer's port, or a BMS NIC
+        elif owner:
+            continue
+        port_id = str(port.get("id") or "")
+        details = port.get("binding:vif_details") or {}
+        primary = attached_to is not None and (
+            bool(details.get("primary_interface")) or port_id in primary_ports
+        )
+        name = str(port.get("name") or "") or (f"{attached_to}-primary" if primary else "")
+        found.append((port_id, name, port, attached_to, primary))
+    group_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+    interfaces: dict[str, NetworkInterface] = {}
+    for name, (port_id, _, port, attached_to, primary) in unique_names(
+        found, _second, _first
+    ).items():
+        ids = tuple(port.get("security_groups") or ())
+        groups = group_tuples.get(ids)
+        if groups is None:
+            groups = group_tuples[ids] = tuple(group_name.get(g, g) for g in ids)
+        subnet_id = str(port.get("virsubnet_id"))
+        interfaces[name] = NetworkInterface(
+            name=name,
+            subnet=subnet_name.get(subnet_id, subnet_id),
+            private_ip=_ipv4(port),
+            security_groups=groups,
+            eip=eip_by_port.get(port_id),
+            server=attached_to,
+            primary=primary,
+            managed=is_managed(port),
+            delete_on_termination=attached_to is not None,
+            id=port_id,
+        )
+    return interfaces
 
 
-def _is_primary(port: JsonDict, primary_ports: set[str]) -> bool:
-    details = port.get("binding:vif_details") or {}
-    return bool(details.get("primary_interface")) or _id(port) in primary_ports
+def _ipv4(port: JsonDict) -> str | None:
+    """The port's first IPv4 address."""
+    for ip in port.get("private_ips") or ():
+        address = ip.get("ip_address")
+        if address and ":" not in str(address):
+            return str(address)
+    return None
