@@ -2,13 +2,15 @@
 
 Most tests replace the load/observe/plan step with a hand-built plan, so they pin the
 command's own behaviour; the end-to-end tests at the bottom run the real pipeline
-against the simulated cloud once it exists.
+against the simulated cloud, once through `--provider sim` and once through
+`--provider huaweicloud` and `enictl sim serve`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from controller.cli import plan as plan_cli
 from controller.errors import StalePlan
 from controller.model import Topology
 from controller.plan import Plan
+from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -212,9 +215,7 @@ spec: {{subnet: subnet-web, privateIp: 10.0.1.50, securityGroups: [sg-web], serv
 """
 
 
-@pytest.fixture
-def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A simulated cloud with eni-a on web-1, and manifests in tmp_path/manifests."""
+def _make_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     (tmp_path / "manifests").mkdir()
@@ -222,6 +223,18 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "manifests" / "eni.yaml").write_text(_eni("web-1"))
     assert main(["--state-dir", "state", "sim", "init", "inventory.yaml"]) == 0
     return tmp_path
+
+
+@pytest.fixture
+def cloud(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+) -> Path:
+    """A simulated cloud with eni-a on web-1, and manifests in tmp_path/manifests; enictl
+    reaches it through each provider in turn (the sim, and huaweicloud via sim serve)."""
+    cloud_provider.use(tmp_path / "state")
+    return _make_cloud(tmp_path, monkeypatch)
 
 
 @needs_pipeline
@@ -245,17 +258,40 @@ def test_e2e_saved_plan_is_fresh_until_the_manifests_change(
 ) -> None:
     """A saved plan carries the digest and fingerprint that check_fresh compares."""
     from controller import manifests, planner
-    from controller.providers import sim
+    from controller.providers import open_provider
 
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-2"))
     assert main(["--state-dir", "state", "plan", "manifests", "--out", "plan.json"]) == 0
     saved = savedplan.load(cloud / "plan.json")
-    observed = sim.open_cloud(cloud / "state").observe()
+    observed = open_provider(os.environ["ENICTL_PROVIDER"], cloud / "state").observe()
     fingerprint = planner.observed_fingerprint(observed)
     savedplan.check_fresh(saved, manifests.load(["manifests"]).digest, fingerprint)
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-1"))
     with pytest.raises(StalePlan, match="the manifests changed"):
         savedplan.check_fresh(saved, manifests.load(["manifests"]).digest, fingerprint)
+
+
+@needs_pipeline
+def test_e2e_a_plan_saved_through_one_provider_applies_through_the_other(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """One cloud, one fingerprint: observed through the sim or through huaweicloud (which
+    cannot see deleteOnTermination), a saved plan is fresh either way and applies."""
+    cloud = _make_cloud(tmp_path, monkeypatch)
+    for key, value in sim_serve(cloud / "state").items():
+        monkeypatch.setenv(key, value)
+    for saved_with, applied_with, server in (("sim", "huaweicloud", "web-2"),
+                                             ("huaweicloud", "sim", "web-1")):  # fmt: skip
+        (cloud / "manifests" / "eni.yaml").write_text(_eni(server))
+        plan = ["--provider", saved_with, "--state-dir", "state", "plan", "manifests"]
+        assert main([*plan, "--out", "plan.json"]) == 0
+        apply = ["--provider", applied_with, "--state-dir", "state", "apply"]
+        capsys.readouterr()
+        assert main([*apply, "--plan", "plan.json"]) == 0, capsys.readouterr().err
+        assert main([*plan, "--detailed-exitcode"]) == 0  # in sync: the move happened
 
 
 @needs_pipeline
