@@ -5,6 +5,10 @@ process, killed with SIGKILL at a seeded random moment after it started executin
 (or before, for some seeds); then a second apply. It must converge, every ENI must
 keep its private IP and EIP, and the cloud's log must hold no rejected call (no
 Ecs.0050 over-limit attach, no primary detach, no attach of a port being attached).
+
+One suite, two providers: the same crash on `--provider sim` and on
+`--provider huaweicloud` through `enictl sim serve` (fewer seeds by default there:
+each costs a few seconds of real job latency).
 """
 
 from __future__ import annotations
@@ -12,23 +16,28 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from controller import journal
 from tests.applyhelpers import MIXED, Cli, identity, rejected, spawn, wait_for
+from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
 
 LATENCY_MS = 150
+CASES = [("sim", seed) for seed in range(4)] + [("huaweicloud", seed) for seed in range(2)]
+SOAK = [(provider, seed) for provider in ("sim", "huaweicloud") for seed in range(4, 64)]
 
 
-def _crash_and_resume(seed: int, state: Path, cli: Cli) -> None:
+def _crash_and_resume(seed: int, state: Path, cli: Cli, provider: CloudProvider) -> None:
     rng = random.Random(seed)
+    provider.use(state)
     cli.init(MIXED / "inventory.yaml")
     assert cli("sim", "faults", "--latency-ms", str(LATENCY_MS)).code == 0
     manifests = str(MIXED / "manifests")
     expected = identity(cli.interfaces())
-    victim = spawn(state, "apply", manifests, "--yes")
+    victim = spawn(state, *provider.argv(), "apply", manifests, "--yes")
     if rng.random() < 0.8:  # mostly mid-run: after the journal shows the run started
         path = state / journal.JOURNAL_FILE
         wait_for(lambda: path.exists() and path.stat().st_size > 0, what="the run to start")
@@ -46,22 +55,39 @@ def _crash_and_resume(seed: int, state: Path, cli: Cli) -> None:
     assert rejected(state) == [], seed
 
 
-@pytest.mark.parametrize("seed", range(4))
+Serve = Callable[..., dict[str, str]]
+
+
+@pytest.mark.parametrize(("provider", "seed"), CASES)
 def test_kill_9_then_apply_converges_losing_nothing(
-    seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    provider: str,
+    seed: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sim_serve: Serve,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """A handful of seeds: kill -9 mid-apply, re-apply, nothing lost, nothing rejected."""
     monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
     state = tmp_path / "state"
-    _crash_and_resume(seed, state, Cli(state, capsys))
+    _crash_and_resume(
+        seed, state, Cli(state, capsys), CloudProvider(provider, sim_serve, monkeypatch)
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(4, 64))
+@pytest.mark.parametrize(("provider", "seed"), SOAK)
 def test_kill_9_soak(
-    seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    provider: str,
+    seed: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sim_serve: Serve,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """Many more seeds of the same (run with -m slow)."""
     monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
     state = tmp_path / "state"
-    _crash_and_resume(seed, state, Cli(state, capsys))
+    _crash_and_resume(
+        seed, state, Cli(state, capsys), CloudProvider(provider, sim_serve, monkeypatch)
+    )
