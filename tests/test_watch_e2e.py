@@ -1,7 +1,9 @@
 """`enictl watch` as a real process against the simulated cloud in a temporary state dir.
 
 Every wait is on the process's `--json` events or on the cloud's state, with a
-generous deadline; no test sleeps for a fixed time.
+generous deadline; no test sleeps for a fixed time. Two representative scenarios (a
+manifest change, an out-of-band change) also run with `--provider huaweicloud`
+through `enictl sim serve`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 from controller import journal, lock
 from controller.cli import main
 from controller.providers import sim
+from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
 ENICTL = Path(sys.executable).parent / "enictl"
@@ -35,14 +38,15 @@ Event = dict[str, Any]
 class Watch:
     """A running `enictl watch --json`; its events arrive on a queue."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, provider: str = "sim") -> None:
         self.workdir = workdir
         self.events: list[Event] = []
         self._queue: queue.Queue[Event | None] = queue.Queue()
         env = {**os.environ, "NO_COLOR": "1"}
         env.pop("ENICTL_PROVIDER", None)
+        command = [str(ENICTL), "--provider", provider, "--state-dir", "state"]
         self.proc = subprocess.Popen(
-            [str(ENICTL), "--state-dir", "state", "watch", "manifests", "--json", *args],
+            [*command, "watch", "manifests", "--json", *args],
             cwd=workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -142,9 +146,14 @@ def _move_eni_a(workdir: Path, server: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def test_a_manifest_change_is_reconciled(workdir: Path, watches: list[Watch]) -> None:
+def test_a_manifest_change_is_reconciled(
+    workdir: Path,
+    watches: list[Watch],
+    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+) -> None:
     """Saving a manifest makes a running watch apply it (no interval needed)."""
-    w = Watch(workdir, "--interval", "3600")
+    cloud_provider.use(workdir / "state")
+    w = Watch(workdir, "--interval", "3600", provider=cloud_provider.name)
     watches.append(w)
     w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
     _move_eni_a(workdir, "web-2")
@@ -157,10 +166,13 @@ def test_a_manifest_change_is_reconciled(workdir: Path, watches: list[Watch]) ->
 
 
 def test_out_of_band_change_is_reverted_on_the_next_interval(
-    workdir: Path, watches: list[Watch]
+    workdir: Path,
+    watches: list[Watch],
+    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """An ENI detached by hand is attached again by the next drift check."""
-    w = Watch(workdir, "--interval", "0.2")
+    cloud_provider.use(workdir / "state")
+    w = Watch(workdir, "--interval", "0.2", provider=cloud_provider.name)
     watches.append(w)
     w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
     _detach_by_hand(workdir, "eni-a")
