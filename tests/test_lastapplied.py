@@ -35,3 +35,20 @@ def test_an_indented_record_still_reads(tmp_path: Path) -> None:
     compact = lastapplied.load(tmp_path)
     target.write_text(json.dumps(json.loads(target.read_text()), indent=2, sort_keys=True))
     assert lastapplied.load(tmp_path) == compact
+
+
+def test_a_record_is_kept_in_memory_while_its_file_is_unchanged(tmp_path: Path) -> None:
+    """load() after record() reuses what was written; a file replaced by another writer
+    (or removed) is read again."""
+    lastapplied.record(tmp_path, _desired(), manifests_digest="sha256:a")
+    first = lastapplied.load(tmp_path)
+    assert first is not None and lastapplied.load(tmp_path) is first
+    target = lastapplied.path(tmp_path)
+    other = tmp_path / "other.json"
+    other.write_text(target.read_text().replace("sha256:a", "sha256:b"))
+    other.replace(target)
+    again = lastapplied.load(tmp_path)
+    assert again is not None and again.manifests_digest == "sha256:b"
+    assert again.resources == first.resources
+    target.unlink()
+    assert lastapplied.load(tmp_path) is None
