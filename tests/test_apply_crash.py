@@ -55,39 +55,34 @@ def _crash_and_resume(seed: int, state: Path, cli: Cli, provider: CloudProvider)
     assert rejected(state) == [], seed
 
 
-Serve = Callable[..., dict[str, str]]
+@pytest.fixture
+def crash(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+) -> Callable[[str, int], None]:
+    """Crash and resume one apply: `crash(provider, seed)`."""
+    monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
+    state = tmp_path / "state"
+
+    def run(provider: str, seed: int) -> None:
+        cloud = CloudProvider(provider, sim_serve, monkeypatch)
+        _crash_and_resume(seed, state, Cli(state, capsys), cloud)
+
+    return run
 
 
 @pytest.mark.parametrize(("provider", "seed"), CASES)
 def test_kill_9_then_apply_converges_losing_nothing(
-    provider: str,
-    seed: int,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Serve,  # noqa: F811 (the fixture imported above)
+    provider: str, seed: int, crash: Callable[[str, int], None]
 ) -> None:
     """A handful of seeds: kill -9 mid-apply, re-apply, nothing lost, nothing rejected."""
-    monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
-    state = tmp_path / "state"
-    _crash_and_resume(
-        seed, state, Cli(state, capsys), CloudProvider(provider, sim_serve, monkeypatch)
-    )
+    crash(provider, seed)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("provider", "seed"), SOAK)
-def test_kill_9_soak(
-    provider: str,
-    seed: int,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Serve,  # noqa: F811 (the fixture imported above)
-) -> None:
+def test_kill_9_soak(provider: str, seed: int, crash: Callable[[str, int], None]) -> None:
     """Many more seeds of the same (run with -m slow)."""
-    monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")
-    state = tmp_path / "state"
-    _crash_and_resume(
-        seed, state, Cli(state, capsys), CloudProvider(provider, sim_serve, monkeypatch)
-    )
+    crash(provider, seed)
