@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller import executor, journal, recovery, savedplan
@@ -103,9 +103,7 @@ def prepare(
     loaded = manifests.load(list(paths))
     observed = observe(provider)
     plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
-    if not plan.observed_fingerprint:
-        plan = replace(plan, observed_fingerprint=planner.observed_fingerprint(observed))
-    if state_dir is not None and plan.has_changes:
+    if state_dir is not None:
         plan = drift.label_plan(plan, loaded.topology, lastapplied.load_snapshot(state_dir))
     return Prepared(plan, loaded.topology, observed, loaded.digest, prune, saved=False)
 

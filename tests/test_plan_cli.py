@@ -18,6 +18,7 @@ import pytest
 from sample_plans import empty_plan, rejected_plan, swap_plan
 
 from controller import savedplan
+from controller.apply import Prepared
 from controller.cli import main
 from controller.cli import plan as plan_cli
 from controller.errors import StalePlan
@@ -39,7 +40,7 @@ def run(
 
         def fake_make_plan(app: object, paths: tuple[str, ...], *, prune: bool) -> object:
             seen.update(paths=paths, prune=prune)
-            return plan_cli.PlanResult(plan=plan, desired=Topology(), observed=Topology())
+            return Prepared(plan, Topology(), Topology(), "", prune, saved=False)
 
         monkeypatch.setattr(plan_cli, "make_plan", fake_make_plan)
 

@@ -11,42 +11,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 
 import click
 
-from controller import drift, lastapplied, render, savedplan
+from controller import apply as applying
+from controller import render, savedplan
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
-from controller.model import Topology
 from controller.plan import Plan
 
 EXIT_CHANGES = 2
 
 
-@dataclass(frozen=True, slots=True)
-class PlanResult:
-    """A plan with what it was made from."""
-
-    plan: Plan
-    desired: Topology
-    observed: Topology
-
-
-def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> PlanResult:
+def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
-    from controller import manifests, planner
-
-    loaded = manifests.load(list(paths))
-    provider = app.provider()
-    observed = provider.observe()
-    plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
-    if not plan.observed_fingerprint:
-        plan = replace(plan, observed_fingerprint=planner.observed_fingerprint(observed))
-    if not plan.manifests_digest:
-        plan = replace(plan, manifests_digest=loaded.digest)
-    plan = drift.label_plan(plan, loaded.topology, lastapplied.load_snapshot(app.state_dir))
-    return PlanResult(plan=plan, desired=loaded.topology, observed=observed)
+    return applying.prepare(app.provider(), paths, prune=prune, state_dir=app.state_dir)
 
 
 def use_color(output: str) -> bool:
