@@ -7,7 +7,8 @@ was made from and each file's (mtime_ns, size):
 - when the list and every stat are unchanged, no file is read and the last answer
   is returned (an idle interval);
 - otherwise `manifests.load` runs with a `manifests.ParseCache`, so only the files
-  whose bytes changed are parsed again (the set-wide checks run on the whole set).
+  whose bytes changed are parsed and checked again; the checks across files (names,
+  server references, one policy) run over the whole set, on what each file keeps.
 
 `reread` says how many files the last `load()` parsed again (0 on an idle interval).
 
