@@ -8,7 +8,7 @@ import re
 import yaml
 from sample_plans import empty_plan, rejected_plan, swap_plan
 
-from controller import render
+from controller import planview, render
 from controller.plan import Action, Change, Plan, Step
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -16,17 +16,17 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def test_summary_line_counts_actions_in_action_order() -> None:
     """The summary names each action with steps, in the SPEC's action order."""
-    assert render.summary_line(swap_plan()) == "Plan: 1 to create, 2 to detach, 3 to attach."
+    assert planview.summary_line(swap_plan()) == "Plan: 1 to create, 2 to detach, 3 to attach."
 
 
 def test_summary_line_for_no_changes() -> None:
     """A plan without steps says the cloud matches the manifests."""
-    assert render.summary_line(empty_plan()) == "No changes. The cloud matches the manifests."
+    assert planview.summary_line(empty_plan()) == "No changes. The cloud matches the manifests."
 
 
 def test_summary_line_for_a_rejected_plan() -> None:
     """A rejected plan says so, counts its errors and what it would have done."""
-    line = render.summary_line(rejected_plan())
+    line = planview.summary_line(rejected_plan())
     assert line.startswith("Plan rejected: 1 error. Nothing will be applied.")
     assert "1 to attach" in line
 
@@ -49,8 +49,8 @@ def _adoption_plan(*, with_step: bool) -> Plan:
 
 def test_summary_line_counts_adoptions_and_never_says_no_changes_with_one_pending() -> None:
     """Pending adoptions are changes: "Plan: 2 to adopt.", after the step counts."""
-    assert render.summary_line(_adoption_plan(with_step=False)) == "Plan: 2 to adopt."
-    assert render.summary_line(_adoption_plan(with_step=True)) == "Plan: 1 to attach, 2 to adopt."
+    assert planview.summary_line(_adoption_plan(with_step=False)) == "Plan: 2 to adopt."
+    assert planview.summary_line(_adoption_plan(with_step=True)) == "Plan: 1 to attach, 2 to adopt."
 
 
 def test_adoptions_are_shown_as_such_not_as_managed_drift() -> None:
@@ -62,7 +62,7 @@ def test_adoptions_are_shown_as_such_not_as_managed_drift() -> None:
     assert "\nAdopt: eni-log (tag as managed by enictl)\n" in out
     assert "managed" not in out.replace("as managed by", "") and "Drift" not in out
     assert "Changes from the manifests\n  ~ NetworkInterface/eni-db  server: (none) -> web-1" in out
-    assert render.NO_CHANGES not in render.text(_adoption_plan(with_step=False), color=False)
+    assert planview.NO_CHANGES not in render.text(_adoption_plan(with_step=False), color=False)
     md = render.markdown(plan)
     assert "#### Adopt\n\n- `eni-db`: tag as managed by enictl\n- `eni-log`:" in md
     assert "| managed |" not in md and "Drift" not in md
@@ -80,14 +80,14 @@ def test_summary_words_for_eip_steps() -> None:
             Step(3, Action.BIND_EIP, "c", eip="eip-2"),
         ),
     )
-    assert render.summary_line(plan) == "Plan: 1 EIP to unbind, 2 EIPs to bind."
+    assert planview.summary_line(plan) == "Plan: 1 EIP to unbind, 2 EIPs to bind."
 
 
 def test_text_groups_steps_by_server_with_ids_dependencies_and_reasons() -> None:
     """Text lists server-less steps first, then one group per server, with #ids and after."""
     out = render.text(swap_plan(), color=False)
     lines = out.splitlines()
-    interfaces = lines.index("  " + render.INTERFACES_GROUP)
+    interfaces = lines.index("  " + planview.INTERFACES_GROUP)
     web1 = lines.index("  Server web-1")
     web2 = lines.index("  Server web-2")
     web3 = lines.index("  Server web-3")
@@ -169,7 +169,7 @@ def test_text_has_colour_only_when_asked() -> None:
 
 def test_text_no_changes() -> None:
     """An empty plan is just the no-changes line."""
-    assert render.text(empty_plan(), color=False) == render.NO_CHANGES + "\n"
+    assert render.text(empty_plan(), color=False) == planview.NO_CHANGES + "\n"
 
 
 def test_markdown_has_summary_table_changes_and_violations() -> None:
@@ -225,7 +225,7 @@ def test_moves_ignore_detach_only_and_attach_only() -> None:
             Step(4, Action.ATTACH, "moved", server="web-3", depends_on=(3,)),
         ),
     )
-    assert render.moves(plan) == [("moved", "web-1", "web-3")]
+    assert planview.moves(plan) == [("moved", "web-1", "web-3")]
 
 
 def test_json_text_is_the_plan_json_sorted_and_stable() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import click
 
 from controller import apply as applying
-from controller import render, savedplan
+from controller import planview, render, savedplan
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
@@ -39,7 +39,7 @@ def use_color(output: str) -> bool:
 
 
 def rejection(plan: Plan) -> PlanRejected:
-    errors = render.error_count(plan)
+    errors = planview.error_count(plan)
     return PlanRejected(f"plan rejected: {errors} violation{'' if errors == 1 else 's'}")
 
 
