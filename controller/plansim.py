@@ -11,42 +11,25 @@ attached ENI, no delete of an attached one, ...). Every invariant is local to on
 server, interface, EIP or address, so checking what a step touched is checking the
 whole state, in O(1) per step.
 
-Then it checks concurrency: any execution the dependency graph allows must be safe,
-not just the serial one.
-
-- **Conflicts.** Two steps that touch the same thing (an interface's existence, its
-  attachment, its EIP slot, an EIP, a VPC address) and of which at least one changes
-  it must be ordered by the graph (one a transitive dependency of the other), in their
-  serial order. Then every allowed execution sees, per thing, the serial history.
-- **Addresses the cloud chooses.** A create without a private IP gets any free address
-  of its subnet, so every create of that subnet with a declared address must come
-  before it, serially and as one of its transitive dependencies; else the cloud may
-  hand the declared address out first (`IpInUse`).
-- **Capacity.** Attaches and detaches on a server commute except for the count. For
-  server S with `free` slots, at any moment the attaches started are at most those
-  whose dependencies completed, and the detaches completed at least those some
-  started attach depends on. By Hall's theorem every reachable moment is within the
-  limit iff there is a matching that gives each attach beyond `free` its own detach
-  from S among its transitive dependencies (for a server already over its limit by k,
-  each attach must have k + 1 such detaches of its own, the surplus form). Transitive
-  dependencies are bit sets, the matching is Kuhn's augmenting paths per server.
+Then it checks concurrency (`controller.planconcurrency`): any execution the
+dependency graph allows must be safe, not just the serial one: conflicting steps
+ordered, declared addresses created before the cloud picks any in their subnet, and
+flavor limits under any interleaving of a server's attaches and detaches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from controller import invariants
+from controller import invariants, planconcurrency
 from controller.diff import eni_ref
 from controller.model import NetworkInterface, PlacementPolicy, Topology
 from controller.plan import Action, Code, Step
 
 INVALID_STEP = "InvalidStep"
 BAD_DEPENDENCY = "BadDependency"
-UNORDERED = "Unordered"
-
-Thing = tuple[str, ...]  # what a step touches: ("eni", name), ("eip", name), ...
+UNORDERED = planconcurrency.UNORDERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +70,11 @@ def simulate(
     sim = _Sim(observed, policy or observed.policy, protected)
     for index, step in enumerate(steps):
         sim.apply(index, step)
-    sim.check_concurrency(steps)
+    sim.step_id = 0
+    for code, message in planconcurrency.problems(
+        steps, sim.trace, observed.servers, observed.catalog
+    ):
+        sim.fail(code, message)
     final = Topology(
         servers=observed.servers,
         interfaces=sim.ifaces,
@@ -134,19 +121,17 @@ class _Sim:
         self.policy = policy
         self.protected = protected
         self.ifaces: dict[str, NetworkInterface] = dict(observed.interfaces)
-        self.start_counts: dict[str, int] = {}
+        self.trace = planconcurrency.Trace()  # for the concurrency proof
+        start_counts = self.trace.start_counts
         self.eip_of: dict[str, str] = {}
         for iface in self.ifaces.values():
             if iface.server is not None:
-                self.start_counts[iface.server] = self.start_counts.get(iface.server, 0) + 1
+                start_counts[iface.server] = start_counts.get(iface.server, 0) + 1
             if iface.eip is not None:
                 self.eip_of[iface.eip] = iface.name
-        self.counts = dict(self.start_counts)
+        self.counts = dict(start_counts)
         self._address_of: dict[tuple[str, str], str] | None = None
         self.problems: list[SimProblem] = []
-        self.touches: list[list[tuple[Thing, bool]]] = []  # per step: (thing, writes)
-        self.declared_ip: dict[str, int] = {}  # subnet -> bits of creates with an address
-        self.cloud_ip: list[tuple[int, str]] = []  # (index, subnet): the cloud picks
         self.cloud_picked: set[str] = set()  # subnets where the cloud has picked so far
         self.step_id = 0
 
@@ -166,7 +151,7 @@ class _Sim:
 
     def apply(self, index: int, step: Step) -> None:
         self.step_id = step.id
-        self.touches.append([])
+        self.trace.touches.append([])
         if step.id != index + 1:
             self.fail(BAD_DEPENDENCY, f"steps must be numbered from 1: found {step.id}")
         for dep in step.depends_on:
@@ -182,8 +167,8 @@ class _Sim:
         self.touch(("eni", iface.name), step.action is Action.DELETE)
         getattr(self, "_" + step.action.name.lower())(step, iface)
 
-    def touch(self, thing: Thing, writes: bool) -> None:
-        self.touches[-1].append((thing, writes))
+    def touch(self, thing: planconcurrency.Thing, writes: bool) -> None:
+        self.trace.touches[-1].append((thing, writes))
 
     def _create(self, step: Step, iface: NetworkInterface | None) -> None:
         name = step.interface
@@ -204,12 +189,14 @@ class _Sim:
         )
         self._check_groups(new, new.security_groups)
         self.touch(("eni", name), True)
-        index = len(self.touches) - 1
+        index = len(self.trace.touches) - 1
         if step.private_ip is None:
-            self.cloud_ip.append((index, subnet.name))
+            self.trace.cloud_ip.append((index, subnet.name))
             self.cloud_picked.add(subnet.name)
         else:
-            self.declared_ip[subnet.name] = self.declared_ip.get(subnet.name, 0) | 1 << index
+            self.trace.declared_ip[subnet.name] = (
+                self.trace.declared_ip.get(subnet.name, 0) | 1 << index
+            )
             if subnet.name in self.cloud_picked:
                 self.fail(
                     Code.IP_IN_USE,
@@ -322,92 +309,6 @@ class _Sim:
                 self._address_of.pop(key, None)
         del self.ifaces[name]
 
-    # -- concurrency -----------------------------------------------------------------
-
-    def check_concurrency(self, steps: Sequence[Step]) -> None:
-        self.step_id = 0
-        ancestors: list[int] = []
-        for step in steps:
-            bits = 0
-            for dep in step.depends_on:
-                if 1 <= dep <= len(ancestors):
-                    bits |= ancestors[dep - 1] | (1 << (dep - 1))
-            ancestors.append(bits)
-        self._conflicts(steps, ancestors)
-        self._cloud_addresses(steps, ancestors)
-        self._capacity(steps, ancestors)
-
-    def _conflicts(self, steps: Sequence[Step], ancestors: list[int]) -> None:
-        last_write: dict[Thing, int] = {}
-        reads: dict[Thing, list[int]] = {}
-        reported: set[tuple[int, int]] = set()
-        for i, touched in enumerate(self.touches):
-            for thing, writes in touched:
-                before = [last_write[thing]] if thing in last_write else []
-                if writes:
-                    before += reads.pop(thing, [])
-                    last_write[thing] = i
-                else:
-                    reads.setdefault(thing, []).append(i)
-                for j in before:
-                    if j != i and not (ancestors[i] >> j) & 1 and (j, i) not in reported:
-                        reported.add((j, i))
-                        self.fail(
-                            UNORDERED,
-                            f"steps {j + 1} ({_show(steps[j])}) and {i + 1} ({_show(steps[i])})"
-                            f" both touch {'/'.join(thing)} but {i + 1} does not depend on "
-                            f"{j + 1}: they may run concurrently",
-                        )
-
-    def _cloud_addresses(self, steps: Sequence[Step], ancestors: list[int]) -> None:
-        """Each create whose address the cloud chooses depends on every earlier create
-        of its subnet with a declared address (later ones fail the serial check)."""
-        for i, subnet in self.cloud_ip:
-            missing = self.declared_ip.get(subnet, 0) & ((1 << i) - 1) & ~ancestors[i]
-            for j in _bits(missing):
-                self.fail(
-                    UNORDERED,
-                    f"steps {j + 1} ({_show(steps[j])}) and {i + 1} ({_show(steps[i])}): "
-                    f"{i + 1} lets the cloud choose an address in {subnet} but does not depend "
-                    f"on {j + 1}, which declares {steps[j].private_ip}: the cloud may give it away",
-                )
-
-    def _capacity(self, steps: Sequence[Step], ancestors: list[int]) -> None:
-        attaches: dict[str, list[int]] = {}
-        detach_bits: dict[str, int] = {}
-        for i, step in enumerate(steps):
-            if step.server is None:
-                continue
-            if step.action is Action.ATTACH:
-                attaches.setdefault(step.server, []).append(i)
-            elif step.action is Action.DETACH:
-                detach_bits[step.server] = detach_bits.get(step.server, 0) | (1 << i)
-        for name in sorted(attaches):
-            server = self.observed.servers.get(name)
-            limit = None if server is None else invariants.limit_of(server, self.cat)
-            if limit is None:
-                continue
-            free = limit - self.start_counts.get(name, 0)
-            wanted = attaches[name]
-            if len(wanted) <= free:
-                continue
-            mask = detach_bits.get(name, 0)
-            options = [list(_bits(ancestors[i] & mask)) for i in wanted]
-            if free >= 0:
-                short = len(wanted) - free - _max_matching(options)
-            else:  # surplus form: each attach needs 1 - free detaches of its own
-                short = max(
-                    len(options) - free - _max_matching(options + [options[i]] * -free)
-                    for i in range(len(options))
-                )
-            if short > 0:
-                self.fail(
-                    Code.FLAVOR_LIMIT_EXCEEDED,
-                    f"{name} ({limit} NICs, {self.start_counts.get(name, 0)} attached): "
-                    f"attaches {', '.join(str(i + 1) for i in wanted)} may run with {short} "
-                    f"more than the slots the detaches they depend on have freed",
-                )
-
 
 def _edit(
     i: NetworkInterface, server: str | None, eip: str | None, groups: tuple[str, ...]
@@ -416,42 +317,3 @@ def _edit(
     return NetworkInterface(i.name, i.subnet, i.private_ip, groups, eip, server, i.protect,
                             i.primary, i.managed, i.delete_on_termination, i.labels, i.id,
                             i.source)  # fmt: skip
-
-
-def _show(step: Step) -> str:
-    return f"{step.action.value} {step.interface}"
-
-
-def _bits(value: int) -> Iterator[int]:
-    while value:
-        low = value & -value
-        yield low.bit_length() - 1
-        value ^= low
-
-
-def _max_matching(options: Sequence[Sequence[int]]) -> int:
-    """Size of a maximum matching of left nodes (indexes) to right nodes (values)."""
-    owner: dict[int, int] = {}
-    size = 0
-    for root in range(len(options)):
-        seen: set[int] = set()
-        stack: list[tuple[int, Iterator[int]]] = [(root, iter(options[root]))]
-        via: list[int] = []
-        while stack:
-            rest = stack[-1][1]
-            nxt = next((r for r in rest if r not in seen), None)
-            if nxt is None:
-                stack.pop()
-                if via:
-                    via.pop()
-                continue
-            seen.add(nxt)
-            via.append(nxt)
-            if nxt in owner:
-                stack.append((owner[nxt], iter(options[owner[nxt]])))
-                continue
-            for (lft, _), right in zip(stack, via, strict=True):
-                owner[right] = lft
-            size += 1
-            break
-    return size
