@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller import executor, journal, recovery, savedplan
+from controller.applyresult import ApplyResult
 from controller.errors import EnictlError
-from controller.executor import ApplyResult, OnEvent
+from controller.executor import OnEvent
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from controller import apply, executor
+from controller import apply, applyresult, executor
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Plan, Step
 from tests.applyhelpers import PLANS, Cli, cloud_log, rejected
@@ -35,7 +35,7 @@ def unmanaged(cloud: FakeCloud, *names: str) -> FakeCloud:
 
 def execute(
     plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[executor.ApplyResult, list[dict[str, Any]]]:
+) -> tuple[applyresult.ApplyResult, list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     result = executor.execute(
         plan,
@@ -114,7 +114,7 @@ def test_no_adoption_starts_once_stopped() -> None:
 
 def test_a_remaining_adoption_is_still_needed() -> None:
     """After an apply whose steps all ran, a pending adoption means it did not converge."""
-    result = executor.ApplyResult((), (), (), 0.0)
+    result = applyresult.ApplyResult((), (), (), 0.0)
     error = apply.failure(result, Plan("m", "o", adopt=("a",)))
     assert str(error).endswith("the cloud does not match the manifests: 1 adoption(s) still needed")
     assert error.details == ("still needed: adopt a",)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller import executor
+from controller import applyresult, executor
 from controller.journal import Journal, read_records
 from controller.plan import Action, Plan, Step
 from controller.providers.base import Job, JobStatus
@@ -41,7 +41,7 @@ def plan_of(*steps: Step) -> Plan:
 
 def run(
     plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[executor.ApplyResult, list[dict[str, Any]], FakeClock]:
+) -> tuple[applyresult.ApplyResult, list[dict[str, Any]], FakeClock]:
     clock = FakeClock()
     events: list[dict[str, Any]] = []
     kw.setdefault("rng", random.Random(7))
