@@ -4,7 +4,7 @@ A `SimCloud` is a SQLite file under the state dir (`<state_dir>/cloud.db`) that
 behaves like Huawei Cloud's ECS/VPC APIs: attach and detach are asynchronous jobs,
 the cloud enforces its own rules with the real error codes (`simrules`, `simerrors`),
 faults can be injected reproducibly (`faults`), and every call is logged. Several
-processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction.
+processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`simcall`).
 
 Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (by
 the injectable clock, `time.time` by default) have their effect applied atomically,
@@ -25,59 +25,22 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from controller.errors import ProviderError, UsageError
+from controller.errors import UsageError
 from controller.model import Topology
-from controller.providers import faults as faults_mod
-from controller.providers import simdb, simerrors, siminventory, simobserve, simrules
+from controller.providers import simcall, simdb, simerrors, siminventory, simobserve, simrules
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.faults import Faults
+from controller.providers.simcall import Call, LogEntry
 from controller.providers.simerrors import refuse
 
 __all__ = ["Faults", "LogEntry", "SimCloud", "init_cloud", "open_cloud"]
 
 T = TypeVar("T")
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One call the simulated cloud received (or one job it finished)."""
-
-    seq: int
-    time: float
-    operation: str
-    target: str
-    result: str  # "ok" or "error"
-    error_code: str
-    message: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "operation": self.operation,
-            "target": self.target,
-            "result": self.result,
-            "errorCode": self.error_code or None,
-            "message": self.message,
-        }
-
-
-@dataclass
-class _Call:
-    """What one call's action gets: the transaction, the time, the dice; it names its target."""
-
-    conn: sqlite3.Connection
-    now: float
-    dice: faults_mod.Dice
-    faults: Faults
-    target: str = ""
 
 
 def init_cloud(
@@ -156,11 +119,11 @@ class SimCloud:
         whenever what observe() returns may have changed, unique across `sim init`s)
         and the Topology, or None when the version is still `version`. `sim serve`
         answers every list page with one of these and reuses its last observation."""
-        current = self._run("observe", lambda call: _data_version(call.conn), target="cloud")
+        current = self._run("observe", lambda call: simcall.data_version(call.conn), target="cloud")
         if current == version:
             return current, None
         with self._lock, simdb.read(self._db()) as conn:
-            return _data_version(conn), simobserve.topology(conn)
+            return simcall.data_version(conn), simobserve.topology(conn)
 
     def create_interface(self, spec: NewInterface) -> str:
         return self._run(
@@ -170,7 +133,7 @@ class SimCloud:
     def update_security_groups(
         self, interface_id: str, security_group_ids: tuple[str, ...]
     ) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             prt = simrules.port(call.conn, interface_id)
             call.target = prt.name
             groups = simrules.security_groups(call.conn, security_group_ids, prt.vpc_id)
@@ -179,7 +142,7 @@ class SimCloud:
         self._run("update_security_groups", act, target=interface_id)
 
     def bind_eip(self, eip_id: str, interface_id: str) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             _, eip_name, bound_to = simrules.eip(call.conn, eip_id)
             call.target = eip_name
             prt = simrules.port(call.conn, interface_id)
@@ -195,14 +158,14 @@ class SimCloud:
         self._run("bind_eip", act, target=eip_id)
 
     def unbind_eip(self, eip_id: str) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             call.target = simrules.eip(call.conn, eip_id)[1]
             call.conn.execute("UPDATE eips SET port_id = NULL WHERE id = ?", (eip_id,))
 
         self._run("unbind_eip", act, target=eip_id)
 
     def set_delete_on_termination(self, server_id: str, interface_id: str, value: bool) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             srv = simrules.server(call.conn, server_id)
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} on {srv.name} = {str(value).lower()}"
@@ -217,27 +180,27 @@ class SimCloud:
         self._run("set_delete_on_termination", act, target=f"{interface_id} on {server_id}")
 
     def attach(self, server_id: str, interface_id: str) -> str:
-        def act(call: _Call) -> str:
+        def act(call: Call) -> str:
             srv = simrules.server(call.conn, server_id)
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} -> {srv.name}"
             simrules.check_attach(call.conn, srv, prt)
-            return _submit(call, "attach", srv.id, prt.id)
+            return simcall.submit(call, "attach", srv.id, prt.id)
 
         return self._run("attach", act, target=f"{interface_id} -> {server_id}")
 
     def detach(self, server_id: str, interface_id: str) -> str:
-        def act(call: _Call) -> str:
+        def act(call: Call) -> str:
             srv = simrules.server(call.conn, server_id)
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} <- {srv.name}"
             simrules.check_detach(call.conn, srv, prt)
-            return _submit(call, "detach", srv.id, prt.id)
+            return simcall.submit(call, "detach", srv.id, prt.id)
 
         return self._run("detach", act, target=f"{interface_id} <- {server_id}")
 
     def job(self, job_id: str) -> Job:
-        def act(call: _Call) -> Job:
+        def act(call: Call) -> Job:
             row = call.conn.execute(
                 "SELECT status, error_code, fail_reason FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
@@ -248,7 +211,7 @@ class SimCloud:
         return self._run("job", act, target=job_id)
 
     def delete_interface(self, interface_id: str) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             prt = simrules.port(call.conn, interface_id)
             call.target = prt.name
             simrules.delete_checked(call.conn, prt)
@@ -258,7 +221,7 @@ class SimCloud:
     def set_managed(self, interface_id: str, managed: bool = True) -> None:
         """Tag (or untag) a port as enictl's: VPC v3 port tags, as `sim serve` receives them."""
 
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} = {str(managed).lower()}"
             call.conn.execute("UPDATE ports SET managed = ? WHERE id = ?", (int(managed), prt.id))
@@ -273,7 +236,7 @@ class SimCloud:
 
     def faults(self) -> Faults:
         with self._lock, simdb.read(self._db()) as conn:
-            return _faults(conn)
+            return simcall.faults(conn)
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the fault settings; the call counter restarts so a seed replays."""
@@ -286,10 +249,7 @@ class SimCloud:
         due jobs finish, but no call is logged and no fault is injected."""
         with self._lock:
             with simdb.write(self._db()) as conn:
-                before = conn.total_changes
-                simrules.settle(conn, self._clock())
-                if conn.total_changes != before:
-                    _changed(conn)
+                simcall.settle(conn, self._clock())
             with simdb.read(self._db()) as conn:
                 return simobserve.topology(conn)
 
@@ -310,7 +270,7 @@ class SimCloud:
     ) -> None:
         """Attach at once (no job), under the cloud's rules."""
 
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             srv = simrules.server(call.conn, server_name, key="name")
             prt = simrules.port(call.conn, interface_name, key="name")
             simrules.check_attach(call.conn, srv, prt)
@@ -324,7 +284,7 @@ class SimCloud:
     def force_detach(self, interface_name: str, *, delete: bool = False) -> None:
         """Detach at once (no job); `delete` also deletes the port. Never a primary."""
 
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             prt = simrules.port(call.conn, interface_name, key="name")
             if prt.server_id is None:
                 raise refuse(simerrors.NIC_NOT_ON_SERVER, f"port {prt.name} is not attached")
@@ -340,7 +300,7 @@ class SimCloud:
         self._console("detach", interface_name, act)
 
     def force_set_security_groups(self, interface_name: str, group_names: Sequence[str]) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             prt = simrules.port(call.conn, interface_name, key="name")
             ids = [_id_of(call.conn, "security_groups", name) for name in group_names]
             simrules.set_security_groups(
@@ -350,7 +310,7 @@ class SimCloud:
         self._console("set_security_groups", f"{interface_name} = {list(group_names)}", act)
 
     def force_set_status(self, server_name: str, status: str) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             srv = simrules.server(call.conn, server_name, key="name")
             call.conn.execute("UPDATE servers SET status = ? WHERE id = ?", (status, srv.id))
 
@@ -375,7 +335,7 @@ class SimCloud:
         )
 
     def force_delete_interface(self, interface_name: str) -> None:
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             simrules.delete_checked(call.conn, simrules.port(call.conn, interface_name, key="name"))
 
         self._console("delete_interface", interface_name, act)
@@ -383,7 +343,7 @@ class SimCloud:
     def force_bind_eip(self, eip_name: str, interface_name: str | None) -> None:
         """Bind an EIP to a port (moving it if bound elsewhere), or unbind it with None."""
 
-        def act(call: _Call) -> None:
+        def act(call: Call) -> None:
             eip_id = simrules.eip(call.conn, eip_name, key="name")[0]
             port_id = None
             if interface_name is not None:
@@ -403,75 +363,17 @@ class SimCloud:
             self._pid = os.getpid()
         return self._conn
 
-    def _console(self, verb: str, target: str, action: Callable[[_Call], T]) -> T:
+    def _console(self, verb: str, target: str, action: Callable[[Call], T]) -> T:
         return self._run(f"console.{verb}", action, target=target, inject=False)
 
     def _run(
-        self, operation: str, action: Callable[[_Call], T], *, target: str = "", inject: bool = True
+        self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call: finish due jobs, roll the dice, act, log; all in one transaction.
-
-        A refused call changes nothing but the log (and the fault counter), so the
-        error is raised after the transaction commits.
-        """
-        error: ProviderError | None = None
-        with self._lock, simdb.write(self._db()) as conn:
-            now = self._clock()
-            before = conn.total_changes
-            simrules.settle(conn, now)
-            if conn.total_changes != before:
-                _changed(conn)
-            current = _faults(conn)
-            dice = faults_mod.NO_DICE
-            if inject and current.draws:
-                dice = faults_mod.roll(current, simdb.bump(conn, "call_counter"), operation)
-            call = _Call(conn, now, dice, current, target)
-            conn.execute("SAVEPOINT call")
-            before = conn.total_changes
-            try:
-                if dice.transient_error is not None:
-                    raise dice.transient_error
-                result = action(call)
-            except ProviderError as exc:
-                conn.execute("ROLLBACK TO call")
-                error = exc
-            conn.execute("RELEASE call")
-            if error is None and conn.total_changes != before:
-                _changed(conn)
-            simdb.record(conn, now, operation, call.target, error)
-        if error is not None:
-            raise error
-        return result
-
-
-def _changed(conn: sqlite3.Connection) -> None:
-    """Count a change of the cloud's contents (inside the write transaction that made it)."""
-    conn.execute(
-        "INSERT INTO meta(key, value) VALUES ('data_version', '1') "
-        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-    )
-
-
-def _data_version(conn: sqlite3.Connection) -> str:
-    """`<cloud id>:<changes>`; the cloud id is drawn at the first call after `sim init`
-    (it needs a write transaction then, which every `_run` action has)."""
-    cloud_id = simdb.get_meta(conn, "cloud_id")
-    if not cloud_id:
-        cloud_id = uuid.uuid4().hex
-        simdb.set_meta(conn, "cloud_id", cloud_id)
-    return f"{cloud_id}:{simdb.get_meta(conn, 'data_version', '0')}"
-
-
-def _faults(conn: sqlite3.Connection) -> Faults:
-    text = simdb.get_meta(conn, "faults")
-    return Faults.from_json(text) if text else Faults()
-
-
-def _submit(call: _Call, kind: str, server_id: str, port_id: str) -> str:
-    latency = call.faults.latency_ms / 1000.0
-    return simrules.submit_job(
-        call.conn, call.now, latency, kind, server_id, port_id, call.dice.job_fails
-    )
+        """One call, one transaction (`simcall.run`); one thread of this process at a time."""
+        with self._lock:
+            return simcall.run(
+                self._db(), self._clock, operation, action, target=target, inject=inject
+            )
 
 
 def _id_of(conn: sqlite3.Connection, table: str, name: str) -> str:
