@@ -20,42 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.errors import ManifestError, Problem
-from controller.providers import simdb
-
-SECTIONS = ("flavors", "vpcs", "subnets", "securityGroups", "eips", "servers", "interfaces")
-_FIELDS: dict[str, frozenset[str]] = {
-    "flavors": frozenset({"name", "maxInterfaces"}),
-    "vpcs": frozenset({"name", "cidr"}),
-    "subnets": frozenset({"name", "vpc", "cidr", "availabilityZone"}),
-    "securityGroups": frozenset({"name", "vpc"}),
-    "eips": frozenset({"name", "address"}),
-    "servers": frozenset(
-        {
-            "name",
-            "flavor",
-            "availabilityZone",
-            "vpc",
-            "subnet",
-            "status",
-            "privateIp",
-            "securityGroups",
-            "primaryInterface",
-            "eip",
-        }
-    ),
-    "interfaces": frozenset(
-        {
-            "name",
-            "subnet",
-            "privateIp",
-            "securityGroups",
-            "server",
-            "eip",
-            "managed",
-            "deleteOnTermination",
-        }
-    ),
-}
+from controller.providers import simdb, simspec
 
 
 @dataclass
@@ -72,80 +37,6 @@ class _Port:
     eip: str | None = None
 
 
-@dataclass
-class _Reader:
-    """Walks the spec, remembers every problem, and builds the rows to insert."""
-
-    source: str
-    problems: list[Problem] = field(default_factory=list)
-
-    def problem(self, where: str, message: str, code: str = "InvalidInventory") -> None:
-        self.problems.append(Problem(self.source, message, code=code, field=where))
-
-    def entries(self, spec: Mapping[str, Any], section: str) -> list[tuple[str, dict[str, Any]]]:
-        raw = spec.get(section) or []
-        if not isinstance(raw, list):
-            self.problem(f"spec.{section}", "must be a list")
-            return []
-        out = []
-        for index, entry in enumerate(raw):
-            where = f"spec.{section}[{index}]"
-            if not isinstance(entry, dict):
-                self.problem(where, "must be a mapping")
-                continue
-            for key in sorted(set(entry) - _FIELDS[section], key=str):
-                self.problem(f"{where}.{key}", "unknown field")
-            out.append((where, entry))
-        return out
-
-    def text(self, entry: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
-        value = entry.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value:
-            self.problem(f"{where}.{key}", "required" if value is None else "must be a string")
-            return ""
-        return value
-
-    def names(self, entry: Mapping[str, Any], key: str, where: str) -> list[str]:
-        value = entry.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(f"{where}.{key}", "must be a list of names")
-            return []
-        return list(value)
-
-    def flag(self, entry: Mapping[str, Any], key: str, where: str) -> bool:
-        value = entry.get(key, False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            self.problem(f"{where}.{key}", "must be true or false")
-            return False
-        return value
-
-    def network(self, text: str, where: str) -> ipaddress.IPv4Network | None:
-        try:
-            return ipaddress.IPv4Network(text, strict=True)
-        except ValueError:
-            self.problem(where, f"{text!r} is not an IPv4 CIDR block")
-            return None
-
-    def unique(self, seen: dict[str, str], name: str, where: str, kind: str) -> bool:
-        if not name:
-            return False
-        if name in seen:
-            self.problem(
-                f"{where}.name",
-                f"duplicate {kind} name {name!r} (also {seen[name]})",
-                code="DuplicateName",
-            )
-            return False
-        seen[name] = where
-        return True
-
-
 @dataclass(frozen=True, slots=True)
 class Seeded:
     """How many resources of each kind the new cloud holds."""
@@ -155,10 +46,10 @@ class Seeded:
 
 def populate(conn: sqlite3.Connection, spec: Mapping[str, Any], *, source: str) -> Seeded:
     """Check `spec` and insert it into an empty cloud (inside the caller's transaction)."""
-    r = _Reader(source)
+    r = simspec.Reader(source)
     if not isinstance(spec, Mapping):
         raise ManifestError([Problem(source, "the inventory's spec must be a mapping")])
-    for key in sorted(set(spec) - set(SECTIONS), key=str):
+    for key in sorted(set(spec) - set(simspec.SECTIONS), key=str):
         r.problem(f"spec.{key}", "unknown field")
 
     flavors: dict[str, int] = {}
@@ -273,7 +164,7 @@ def populate(conn: sqlite3.Connection, spec: Mapping[str, Any], *, source: str) 
 
 
 def _port(
-    r: _Reader,
+    r: simspec.Reader,
     e: Mapping[str, Any],
     where: str,
     name: str,
@@ -301,7 +192,7 @@ def _port(
 
 
 def _check_overlaps(
-    r: _Reader, spec: Mapping[str, Any], subnets: Mapping[str, tuple[str, Any, str]]
+    r: simspec.Reader, spec: Mapping[str, Any], subnets: Mapping[str, tuple[str, Any, str]]
 ) -> None:
     by_vpc: dict[str, list[tuple[int, int, str]]] = {}
     for name, (vpc, pool, _az) in subnets.items():
@@ -317,7 +208,7 @@ def _check_overlaps(
 
 
 def _check_ports(
-    r: _Reader,
+    r: simspec.Reader,
     ports: Sequence[_Port],
     subnets: Mapping[str, tuple[str, simdb.AddressPool | None, str]],
     groups: Mapping[str, str],
