@@ -42,8 +42,10 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -238,10 +240,23 @@ class HuaweiCloud:
             return self._observe()
 
     def _observe(self) -> Topology:
+        """The ports listing, the longest (a page of servers comes with several pages of
+        ports), is read on its own connection while this thread reads the others: the
+        waits for the cloud overlap. It stops early if the others fail."""
+        failed = threading.Event()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enictl-ports") as pool:
+            ports = pool.submit(self._v3_ports, failed)
+            try:
+                listings = self._listings(ports)
+            except BaseException:
+                failed.set()
+                raise
+        return hwtopology.topology(listings)
+
+    def _listings(self, ports: Future[list[JsonDict]]) -> hwtopology.Listings:
         ecs, vpc, eip = self._c.ecs_models, self._c.vpc_models, self._c.eip_models
-        listings = hwtopology.Listings(
+        return hwtopology.Listings(
             servers=self._servers(),
-            ports=self._v3_ports(),
             flavors=self._by_marker(self._c.ecs.list_flavors, ecs.ListFlavorsRequest, "flavors"),
             vpcs=self._by_marker(self._c.vpc.list_vpcs, vpc.ListVpcsRequest, "vpcs"),
             subnets=self._by_marker(self._c.vpc.list_subnets, vpc.ListSubnetsRequest, "subnets"),
@@ -251,8 +266,8 @@ class HuaweiCloud:
             publicips=self._by_marker(
                 self._c.eip.list_publicips, eip.ListPublicipsRequest, "publicips"
             ),
+            ports=ports.result(),
         )
-        return hwtopology.topology(listings)
 
     def _servers(self) -> list[JsonDict]:
         """ECS pages by number (`offset` is 1-based) until `count` servers are seen."""
@@ -268,12 +283,12 @@ class HuaweiCloud:
                 return found
             page += 1
 
-    def _v3_ports(self) -> list[JsonDict]:
+    def _v3_ports(self, stop: threading.Event) -> list[JsonDict]:
         """VPC v3 ports (tags included) by marker, following `page_info.next_marker`."""
         limit = min(self._page, PORT_PAGE_MAX)
         found: list[JsonDict] = []
         marker: str | None = None
-        while True:
+        while not stop.is_set():
             request = self._c.vpc3_models.ListPortsRequest(limit=limit, marker=marker)
             body = self._read(self._c.vpc3.list_ports, request)
             items = list(body.get("ports") or ())
@@ -281,6 +296,7 @@ class HuaweiCloud:
             marker = (body.get("page_info") or {}).get("next_marker")
             if not items or not marker or len(items) < limit:
                 return found
+        return found
 
     def _by_marker(self, call: Callable[[Any], Any], request_type: Any, key: str) -> list[JsonDict]:
         """v1 listings: the next page starts after the last id; a short page is the last."""
