@@ -79,6 +79,25 @@ def test_observe_round_trips_the_inventory(hw: HuaweiCloud, cloud: SimCloud) -> 
     assert hw.observe() == without_dot(cloud.snapshot())
 
 
+def test_observe_after_changes_shows_the_cloud_as_it_is_now(
+    hw: HuaweiCloud, cloud: SimCloud
+) -> None:
+    """sim serve keeps its last observation only while nothing changes: after console
+    changes to servers, ports, groups, EIPs and tags, observing shows the new cloud."""
+    assert hw.observe() == without_dot(cloud.snapshot())
+    cloud.force_set_status("web-2", "SHUTOFF")
+    cloud.force_set_security_groups("web-1-primary", ["sg-db"])
+    cloud.force_attach("spare-1", "web-1")
+    cloud.force_bind_eip("eip-2", "spare-2")
+    cloud.force_detach("legacy-1", delete=True)
+    port_id = cloud.force_create_interface("eni-new", "subnet-web", managed=True)
+    cloud.set_managed(Ids(cloud).port("spare-2"), False)
+    seen = hw.observe()
+    assert seen == without_dot(cloud.snapshot())
+    assert seen.interfaces["eni-new"].id == port_id and "legacy-1" not in seen.interfaces
+    assert seen.servers["web-1"].security_groups == ("sg-db",)
+
+
 def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimCloud) -> None:
     """With 2 items a page, 4 servers and 9 ports take several pages, one observe each."""
     truth = cloud.snapshot()
@@ -263,6 +282,21 @@ def test_observe_retries_pages_through_transient_errors(hw: HuaweiCloud, cloud: 
     """A page that fails transiently is read again; the observation still completes."""
     cloud.set_faults(Faults(error_rate=0.3, seed=7))
     assert hw.observe() == without_dot(cloud.snapshot())
+
+
+@pytest.mark.parametrize("broken", ["list_ports", "list_servers"])
+def test_a_refused_listing_fails_the_observation_with_its_code(
+    hw: HuaweiCloud, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    """Ports are read beside the other listings: a refusal of either surfaces as itself."""
+
+    def refuse(self: simapi.HuaweiApi, req: Any) -> simapi.Reply:
+        raise simapi.ApiError(400, "Sim.0999", f"{broken} is broken today")
+
+    monkeypatch.setattr(simapi.HuaweiApi, broken, refuse)
+    with pytest.raises(PermanentProviderError) as excinfo:
+        hw.observe()
+    assert (excinfo.value.code, excinfo.value.message) == ("Sim.0999", f"{broken} is broken today")
 
 
 def test_a_job_that_ends_fail_carries_the_clouds_code(hw: HuaweiCloud, cloud: SimCloud) -> None:

@@ -37,13 +37,13 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.errors import ProviderError
 from controller.gcpause import gc_paused
-from controller.model import Topology
+from controller.model import NetworkInterface, Server, Topology
 from controller.providers import simerrors
 from controller.providers import simshapes as shapes
 from controller.providers.base import Job, NewInterface
@@ -93,22 +93,66 @@ class Reply:
     raw: bytes | None = None
 
 
-class _View:
-    """One observation of the cloud and the listings built from it (lazily, once each)."""
+Render = Callable[[shapes.Index, Any], str]
 
-    def __init__(self, version: str, index: shapes.Index) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """A listing served from the kept observation: its items, their page order, how one
+    is written as JSON, and what that text depends on (so it can be reused)."""
+
+    items: Callable[[shapes.Index], Iterable[Any]]
+    key: Callable[[Any], str]
+    render: Render
+    depends: Callable[[shapes.Index, Any], Hashable] | None = None  # None: never reused
+
+
+class _View:
+    """One observation of the cloud and the listings built from it (lazily, once each).
+
+    The JSON text of an item is reused from the previous observation of the same cloud
+    when what it depends on is unchanged: after an apply step only a few ports differ,
+    and the rest need not be written again."""
+
+    def __init__(self, version: str, index: shapes.Index, previous: _View | None) -> None:
         self.version = version
         self.index = index
         self._listings: dict[str, shapes.Listing] = {}
+        self._texts: dict[str, dict[Hashable, str]] = {}  # listing -> depends -> JSON text
+        self._earlier: dict[str, dict[Hashable, str]] = {}
+        if previous is not None and _cloud_of(previous.version) == _cloud_of(version):
+            self._earlier = {**previous._earlier, **previous._texts}
         self._lock = threading.Lock()
 
-    def listing(self, name: str, build: Callable[[shapes.Index], shapes.Listing]) -> shapes.Listing:
+    def listing(self, name: str, kind: _Kind) -> shapes.Listing:
         with self._lock:
             found = self._listings.get(name)
             if found is None:
                 with gc_paused():
-                    found = self._listings[name] = build(self.index)
+                    found = self._listings[name] = self._build(name, kind)
             return found
+
+    def _build(self, name: str, kind: _Kind) -> shapes.Listing:
+        index, earlier, texts = self.index, self._earlier.get(name, {}), {}
+        depends_on = kind.depends
+        if depends_on is None:
+            return shapes.Listing.of(kind.items(index), kind.key, lambda i: kind.render(index, i))
+
+        def render(item: Any) -> str:
+            depends = depends_on(index, item)
+            text = earlier.get(depends)
+            if text is None:
+                text = kind.render(index, item)
+            texts[depends] = text
+            return text
+
+        built = shapes.Listing.of(kind.items(index), kind.key, render)
+        self._texts[name] = texts
+        return built
+
+
+def _cloud_of(version: str) -> str:
+    return version.partition(":")[0]
 
 
 class ApiError(Exception):
@@ -240,35 +284,20 @@ class HuaweiApi:
     # -- VPC -------------------------------------------------------------------------
 
     def list_vpcs(self, req: _Request) -> Reply:
-        return self._catalog_page(req, "vpcs", lambda t: t.catalog.vpcs, shapes.vpc)
+        return self._catalog_page(req, "vpcs")
 
     def list_subnets(self, req: _Request) -> Reply:
-        return self._catalog_page(req, "subnets", lambda t: t.catalog.subnets, shapes.subnet)
+        return self._catalog_page(req, "subnets")
 
     def list_security_groups(self, req: _Request) -> Reply:
-        return self._catalog_page(
-            req, "security_groups", lambda t: t.catalog.security_groups, shapes.security_group
-        )
+        return self._catalog_page(req, "security_groups")
 
     def list_publicips(self, req: _Request) -> Reply:
-        return self._catalog_page(req, "publicips", lambda t: t.catalog.eips, shapes.publicip)
+        return self._catalog_page(req, "publicips")
 
-    def _catalog_page(
-        self,
-        req: _Request,
-        key: str,
-        table: Callable[[Topology], Mapping[str, Any]],
-        render: Callable[[shapes.Index, str], JsonDict],
-    ) -> Reply:
+    def _catalog_page(self, req: _Request, key: str) -> Reply:
         limit = req.int_arg("limit", LIST_PAGE_DEFAULT, LIST_PAGE_MAX)
-
-        def build(index: shapes.Index) -> shapes.Listing:
-            items = table(index.topology).values()
-            return shapes.Listing.of(
-                items, lambda i: str(i.id), shapes.as_json(lambda i: render(index, i.name))
-            )
-
-        items = self._view(req.cloud).listing(key, build)
+        items = self._view(req.cloud).listing(key, _CATALOG[key])
         return Reply(
             200, raw=shapes.envelope({}, key, items.array(items.after(req.arg("marker")), limit))
         )
@@ -358,30 +387,53 @@ class HuaweiApi:
             if topology is None:
                 topology = cloud.observe()
             with gc_paused():
-                self._last = _View(version, shapes.Index.of(topology, self.project_id))
+                index = shapes.Index.of(topology, self.project_id)
+                self._last = _View(version, index, last)
             return self._last
 
 
-def _servers(index: shapes.Index) -> shapes.Listing:
-    return shapes.Listing.of(
-        index.topology.servers.values(), lambda s: s.id, lambda s: shapes.server_json(index, s)
+def _port_depends(index: shapes.Index, port: NetworkInterface) -> Hashable:
+    """What a port's JSON is made of (ids of servers, subnets and groups never change in
+    one cloud: only `sim init` makes them, and it makes a new cloud)."""
+    return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
+            port.server, port.primary, port.managed)  # fmt: skip
+
+
+def _server_depends(index: shapes.Index, server: Server) -> Hashable:
+    nics = tuple((i.id, i.name, i.private_ip, i.primary) for i in index.interfaces_on(server.name))
+    return (server.id, server.name, server.status, server.flavor, server.availability_zone,
+            server.vpc, server.security_groups, nics)  # fmt: skip
+
+
+def _catalog_kind(
+    table: Callable[[Topology], Mapping[str, Any]], render: Callable[[shapes.Index, str], JsonDict]
+) -> _Kind:
+    return _Kind(
+        lambda index: table(index.topology).values(),
+        lambda item: str(item.id),
+        lambda index, item: shapes.to_json(render(index, item.name)),
     )
 
 
-def _flavors(index: shapes.Index) -> shapes.Listing:
-    return shapes.Listing.of(
-        index.topology.catalog.flavors.values(),
-        lambda f: f.id,
-        shapes.as_json(lambda f: shapes.flavor(index, f.name)),
-    )
-
-
-def _ports_v3(index: shapes.Index) -> shapes.Listing:
-    return shapes.Listing.of(
-        index.topology.interfaces.values(),
-        lambda p: p.id,
-        lambda p: shapes.port_v3_json(index, p),
-    )
+_servers = _Kind(
+    lambda index: index.topology.servers.values(),
+    lambda server: str(server.id),
+    shapes.server_json,
+    _server_depends,
+)
+_ports_v3 = _Kind(
+    lambda index: index.topology.interfaces.values(),
+    lambda port: str(port.id),
+    shapes.port_v3_json,
+    _port_depends,
+)
+_flavors = _catalog_kind(lambda t: t.catalog.flavors, shapes.flavor)
+_CATALOG = {
+    "vpcs": _catalog_kind(lambda t: t.catalog.vpcs, shapes.vpc),
+    "subnets": _catalog_kind(lambda t: t.catalog.subnets, shapes.subnet),
+    "security_groups": _catalog_kind(lambda t: t.catalog.security_groups, shapes.security_group),
+    "publicips": _catalog_kind(lambda t: t.catalog.eips, shapes.publicip),
+}
 
 
 # ---------------------------------------------------------------- routing

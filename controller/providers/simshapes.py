@@ -132,7 +132,7 @@ class Listing:
 
     @classmethod
     def of(cls, items: Iterable[T], key: Callable[[T], str], render: Callable[[T], str]) -> Listing:
-        """`render` gives an item's JSON text (`as_json` adapts a renderer of dicts)."""
+        """`render` gives an item's JSON text."""
         ordered = sorted(items, key=key)
         return cls([key(i) for i in ordered], [render(i).encode() for i in ordered])
 
@@ -157,9 +157,9 @@ class Listing:
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def as_json(render: Callable[[T], JsonDict]) -> Callable[[T], str]:
-    """A renderer of dicts as a renderer of JSON text."""
-    return lambda item: _ENCODER.encode(render(item))
+def to_json(value: JsonDict) -> str:
+    """Compact JSON text, as the listings are written."""
+    return _ENCODER.encode(value)
 
 
 def envelope(fields: JsonDict, key: str, array: bytes) -> bytes:
