@@ -16,6 +16,7 @@ import pytest
 
 from controller.cli import main
 from controller.providers import sim
+from tests.cloudfixtures import CloudProvider
 
 TESTS = Path(__file__).parent
 PLANS = TESTS / "plans"
@@ -58,6 +59,16 @@ class Cli:
         ran = self("plan", *paths, "--detailed-exitcode")
         assert ran.code in (0, 2), ran.err
         return ran.code == 0
+
+
+@pytest.fixture(name="cli")
+def provider_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud_provider: CloudProvider
+) -> Cli:
+    """The `cli` fixture of the suites that run on both providers (the module also
+    imports `cloud_provider`): the sim, and huaweicloud through `enictl sim serve`."""
+    cloud_provider.use(tmp_path / "state")
+    return Cli(tmp_path / "state", capsys)
 
 
 def cloud_log(state: Path) -> list[sim.LogEntry]:

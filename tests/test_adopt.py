@@ -11,13 +11,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controller import apply, applyresult, executor
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Plan, Step
-from tests.applyhelpers import PLANS, Cli, cloud_log, rejected
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.applyhelpers import (
+    PLANS,
+    Cli,
+    cloud_log,
+    provider_cli,  # noqa: F401 (the `cli` fixture)
+    rejected,
+)
+from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 from tests.fakecloud import FakeCloud
 
 ADOPT = PLANS / "adopt-existing"
@@ -121,16 +125,6 @@ def test_a_remaining_adoption_is_still_needed() -> None:
 
 
 # -- end to end, through the CLI, on the sim and on huaweicloud via sim serve ------------
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
-) -> Cli:
-    cloud_provider.use(tmp_path / "state")
-    return Cli(tmp_path / "state", capsys)
 
 
 def test_plan_shows_adoptions_and_exits_2_while_they_are_pending(cli: Cli) -> None:

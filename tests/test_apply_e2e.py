@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from controller.providers import sim
-from tests.applyhelpers import MIXED, PLANS, Cli, cloud_log, identity, rejected
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.applyhelpers import (
+    MIXED,
+    PLANS,
+    Cli,
+    cloud_log,
+    identity,
+    provider_cli,  # noqa: F401 (the `cli` fixture)
+    rejected,
+)
+from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 
 MOVES = [
     "failover-to-standby",
@@ -21,17 +29,6 @@ MOVES = [
     "create-attach-update",
     "prune-on",
 ]
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
-) -> Cli:
-    """One suite, two providers: the sim, and huaweicloud through `enictl sim serve`."""
-    cloud_provider.use(tmp_path / "state")
-    return Cli(tmp_path / "state", capsys)
 
 
 def _args(case: Path) -> list[str]:
