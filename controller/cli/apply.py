@@ -20,6 +20,7 @@ import click
 
 from controller import apply as applying
 from controller import lock, progress, render
+from controller.cli import options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
 from controller.errors import UsageError
@@ -81,18 +82,10 @@ def _graceful_stop() -> Iterator[threading.Event]:
     help="Run a plan saved by `enictl plan --out FILE` (refused when stale; no prompt).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking for confirmation.")
-@click.option(
-    "--parallelism",
-    type=click.IntRange(1, 1000),
-    default=10,
-    show_default=True,
-    help="Steps in flight at once (always at most one NIC operation per server).",
+@options.parallelism(
+    "Steps in flight at once (always at most one NIC operation per server).", maximum=1000
 )
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
-)
+@options.prune
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -101,12 +94,7 @@ def _graceful_stop() -> Iterator[threading.Event]:
     metavar="SECONDS",
     help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Stream progress as JSON, one event per line, on stdout.",
-)
+@options.json_events("Stream progress as JSON, one event per line, on stdout.")
 @click.pass_obj
 def apply_command(
     app: AppContext,

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import yaml
 
+from controller.cli import options
 from controller.cli.context import AppContext
 from controller.model import Topology
 
@@ -153,12 +154,9 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 @click.argument(
     "kind", required=False, default="interfaces", type=click.Choice(sorted(KINDS)), metavar="[KIND]"
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json", "yaml"]),
+@options.output(
+    ["table", "json", "yaml"],
     default="table",
-    show_default=True,
     help="table for people; json/yaml list objects with names, not ids.",
 )
 @click.pass_obj

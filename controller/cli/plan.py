@@ -16,6 +16,7 @@ import click
 
 from controller import apply as applying
 from controller import planview, render, savedplan
+from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
@@ -45,12 +46,9 @@ def rejection(plan: Plan) -> PlanRejected:
 
 @click.command("plan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(render.FORMATS),
+@options.output(
+    render.FORMATS,
     default="text",
-    show_default=True,
     help="text for people, markdown for a pull-request comment, json/yaml for machines.",
 )
 @click.option(
@@ -64,11 +62,7 @@ def rejection(plan: Plan) -> PlanRejected:
     is_flag=True,
     help="Exit 2 when the plan has changes, 0 when it has none (1 is always an error).",
 )
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
-)
+@options.prune
 @click.pass_obj
 def plan_command(
     app: AppContext,

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from controller import manifests
+from controller.cli import options
 from controller.cli.context import AppContext
 from controller.cli.get import format_table
 from controller.errors import UsageError
@@ -81,7 +82,7 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
 )
 @click.option("--seed", type=int, help="Seed of the fault sequence (same seed, same faults).")
 @click.option("--off", is_flag=True, help="Clear every fault setting.")
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@options.output(["text", "json"], default="text", show_default=False)
 @click.pass_obj
 def faults(
     app: AppContext,
@@ -136,7 +137,7 @@ def _fields(value: Faults) -> dict[str, Any]:
 
 
 @sim.command("log")
-@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+@options.output(["text", "json"], default="text", show_default=False)
 @click.option("--tail", type=click.IntRange(min=1), help="Only the last N entries.")
 @click.pass_obj
 def log(app: AppContext, output: str, tail: int | None) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import click
 
 from controller import manifests
+from controller.cli import options
 from controller.errors import Problem
 
 
@@ -24,12 +25,9 @@ def _file_of(problem: Problem) -> str:
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json"]),
+@options.output(
+    ["text", "json"],
     default="text",
-    show_default=True,
     help="text: one `error:` line per problem on stderr and a summary; json: a report on stdout.",
 )
 def validate_command(paths: Sequence[str], output: str) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from controller import atomicfile, watch
+from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import UsageError
 from controller.manifestcache import CachedManifests
@@ -109,24 +110,14 @@ def _echo_json(event: dict[str, Any]) -> None:
     is_flag=True,
     help="Report drift and manifest changes; never change the cloud.",
 )
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
+@options.prune
+@options.json_events("One JSON event per line on stdout.")
 @click.option(
     "--status-file",
     type=click.Path(dir_okay=False),
     help="After every reconcile, replace FILE (atomically) with its result, for health checks.",
 )
-@click.option(
-    "--parallelism",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Steps run at once when applying.",
-)
+@options.parallelism("Steps run at once when applying.")
 @click.pass_obj
 def watch_command(
     app: AppContext,

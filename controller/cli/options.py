@@ -1,0 +1,51 @@
+"""The options several commands share, spelled once: `--prune`, `--parallelism`,
+`--json` and `-o/--output`.
+
+Each is a click decorator; the ones whose range or help differ by command take those
+as arguments, so a command's `--help` says what that command does with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+prune = click.option(
+    "--prune",
+    is_flag=True,
+    help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
+)
+
+
+def parallelism(help: str, *, maximum: int | None = None) -> Callable[[F], F]:
+    """`--parallelism N`: steps in flight at once, 1 to `maximum` (default 10)."""
+    return click.option(
+        "--parallelism",
+        type=click.IntRange(1, maximum),
+        default=10,
+        show_default=True,
+        help=help,
+    )
+
+
+def json_events(help: str) -> Callable[[F], F]:
+    """`--json` (the `as_json` flag): JSON events, one per line, on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def output(
+    formats: Sequence[str], *, default: str, help: str | None = None, show_default: bool = True
+) -> Callable[[F], F]:
+    """`-o/--output FORMAT`, one of `formats`."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(list(formats)),
+        default=default,
+        show_default=show_default,
+        help=help,
+    )
