@@ -278,13 +278,7 @@ class _Execution:
         began = self.patience.clock()
         if self.journal is not None:
             self.journal.step_started(step)
-        self.emit(
-            "step-started",
-            step=step.id,
-            action=step.action.value,
-            interface=step.interface,
-            server=step.server,
-        )
+        self.emit("step-started", **_about(step))
         job_id = ""
         try:
             job_id = self.runner.do(step)
@@ -294,32 +288,27 @@ class _Execution:
             if self.journal is not None:
                 self.journal.step_failed(step.id, code, message)
             self._record(StepResult(step, "failed", code, message, self._since(began), job_id))
-            self.emit(
-                "step-failed",
-                step=step.id,
-                action=step.action.value,
-                interface=step.interface,
-                server=step.server,
-                code=code,
-                message=message,
-            )
+            self.emit("step-failed", **_about(step), code=code, message=message)
             return False
         if self.journal is not None:
             self.journal.step_done(step.id)
         seconds = self._since(began)
         self._record(StepResult(step, "done", seconds=seconds, job_id=job_id))
-        self.emit(
-            "step-done",
-            step=step.id,
-            action=step.action.value,
-            interface=step.interface,
-            server=step.server,
-            seconds=round(seconds, 3),
-        )
+        self.emit("step-done", **_about(step), seconds=round(seconds, 3))
         return True
 
     def _since(self, began: float) -> float:
         return self.patience.clock() - began
+
+
+def _about(step: Step) -> dict[str, Any]:
+    """The fields of every step event that say which step it is."""
+    return {
+        "step": step.id,
+        "action": step.action.value,
+        "interface": step.interface,
+        "server": step.server,
+    }
 
 
 def execute(
