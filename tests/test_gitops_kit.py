@@ -68,7 +68,10 @@ def test_pre_commit_hook_runs_enictl_validate_on_yaml() -> None:
 
 def _commands(group: click.Group, prefix: str = "enictl") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = [(prefix, group)]
-    for name, command in sorted(group.commands.items()):
+    with click.Context(group, info_name=prefix) as ctx:  # commands load when asked for
+        named = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
+    for name, command in named:
+        assert command is not None, f"`{prefix} {name}` is listed but does not load"
         if isinstance(command, click.Group):
             found.extend(_commands(command, f"{prefix} {name}"))
         else:

@@ -1,6 +1,7 @@
 """The `enictl` command line: parse arguments, call the library, render the result.
 
-Each command lives in its own module under `controller/cli/` and is registered here.
+Each command lives in its own module under `controller/cli/`, imported only when the
+command is used (`COMMAND_MODULES`, `controller.cli.lazygroup`).
 `main()` is the only place that turns exceptions into exit codes: an `EnictlError`
 prints its own lines, anything else becomes one `error: internal error` line (set
 ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
@@ -16,11 +17,28 @@ from collections.abc import Sequence
 import click
 
 from controller.cli.context import AppContext
+from controller.cli.lazygroup import LazyGroup
 from controller.errors import EnictlError
 from controller.providers import PROVIDER_NAMES
 
+# Each command's name and the module that defines it (and lists it in its COMMANDS).
+COMMAND_MODULES = {
+    "validate": "controller.cli.validate",
+    "schema": "controller.cli.schema",
+    "sim": "controller.cli.sim",
+    "get": "controller.cli.get",
+    "plan": "controller.cli.plan",
+    "apply": "controller.cli.apply",
+    "watch": "controller.cli.watch",
+    "force-unlock": "controller.cli.unlock",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMAND_MODULES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--provider",
     type=click.Choice(PROVIDER_NAMES),
@@ -48,24 +66,6 @@ def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
       enictl plan manifests/demo
     """
     ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir)
-
-
-def _register() -> None:
-    """Attach every command module that exists. Modules land one issue at a time."""
-    import importlib
-
-    for module_name in ("validate", "schema", "sim", "get", "plan", "apply", "watch", "unlock"):
-        try:
-            module = importlib.import_module(f"controller.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"controller.cli.{module_name}":
-                continue
-            raise
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,12 @@
 """`enictl sim ...`: create the simulated cloud, inject faults, read its call log.
 
 These commands always act on the simulated cloud in the state dir, whatever
-`--provider` says. `sim serve` lives in its own module (`controller.cli.simserve`)
-and joins this group when that module exists.
+`--provider` says. `sim serve` lives in its own module (`controller.cli.simserve`),
+imported only when it is used (it brings the HTTP server and the API shapes).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +18,13 @@ from controller import manifests
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.cli.get import format_table
+from controller.cli.lazygroup import LazyGroup
 from controller.errors import UsageError
 from controller.providers import sim as simcloud
 from controller.providers.faults import Faults
 
 
-@click.group("sim")
+@click.group("sim", cls=LazyGroup, lazy={"serve": "controller.cli.simserve"})
 def sim() -> None:
     """The simulated cloud in the state dir: create it, inject faults, read its log.
 
@@ -171,19 +171,5 @@ def log(app: AppContext, output: str, tail: int | None) -> None:
     ]
     click.echo(format_table(["TIME", "OPERATION", "TARGET", "RESULT", "CODE", "MESSAGE"], rows))
 
-
-def _add_extensions() -> None:
-    """`sim serve` (issue 7) joins the group from its own module when it exists."""
-    try:
-        module = importlib.import_module("controller.cli.simserve")
-    except ModuleNotFoundError as exc:
-        if exc.name == "controller.cli.simserve":
-            return
-        raise
-    for command in module.COMMANDS:
-        sim.add_command(command)
-
-
-_add_extensions()
 
 COMMANDS = [sim]

@@ -1,0 +1,92 @@
+"""Commands load lazily: a command imports only what it needs, every listed one loads."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from controller.cli import COMMAND_MODULES, cli, main
+from controller.cli.lazygroup import LazyGroup
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Modules `enictl validate` must not import: planning, execution, the providers, SDKs.
+HEAVY = (
+    "controller.planner",
+    "controller.executor",
+    "controller.apply",
+    "controller.providers.sim",
+    "controller.providers.huaweicloud",
+    "controller.providers.simserver",
+    "huaweicloudsdkcore",
+    "http.server",
+)
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    """The modules a fresh interpreter holds after `enictl ARGV` (a real process: a
+    fresh sys.modules)."""
+    code = (
+        "import json, sys\n"
+        "from controller.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    exit_code, modules = json.loads(ran.stdout.splitlines()[-1])
+    assert exit_code == 0, ran.stderr
+    return set(modules)
+
+
+def test_validate_imports_no_planner_executor_provider_or_sdk() -> None:
+    """`enictl validate` loads its own command module only: no planner, executor,
+    provider implementation, cloud SDK or HTTP server."""
+    modules = _modules_after(["validate", "manifests/demo"])
+    assert "controller.cli.validate" in modules
+    assert not {m for m in modules if m.startswith(HEAVY)}
+    assert not {m for m in modules if m.startswith("controller.cli.")} - {
+        "controller.cli.context",
+        "controller.cli.lazygroup",
+        "controller.cli.options",
+        "controller.cli.validate",
+    }
+
+
+def test_sim_init_does_not_load_sim_serve(tmp_path: Path) -> None:
+    """`enictl sim init` loads the sim group but not `sim serve` (the HTTP server)."""
+    inventory = ROOT / "manifests" / "inventory" / "demo-cloud.yaml"
+    modules = _modules_after(["--state-dir", str(tmp_path), "sim", "init", str(inventory)])
+    assert "controller.cli.sim" in modules
+    assert "controller.cli.simserve" not in modules
+    assert "http.server" not in modules
+
+
+def test_every_listed_command_loads_under_its_name() -> None:
+    """Each name the group lists resolves to a command of that name, from its module."""
+    for group in (cli, cli.get_command(click.Context(cli), "sim")):
+        assert isinstance(group, LazyGroup)
+        with click.Context(group) as ctx:
+            for name in group.list_commands(ctx):
+                command = group.get_command(ctx, name)
+                assert command is not None and command.name == name
+
+
+def test_the_table_names_every_command_of_each_module() -> None:
+    """No command module exports a command the table does not name (it would never load)."""
+    for module_name in set(COMMAND_MODULES.values()):
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            assert COMMAND_MODULES.get(command.name) == module_name, command.name
+
+
+def test_an_unknown_command_is_still_a_usage_error() -> None:
+    """A name the table does not know gives click's usage error, exit 1."""
+    assert main(["no-such-command"]) == 1
