@@ -257,6 +257,40 @@ def test_second_detach_while_one_runs_is_transient(cloud: SimCloud, ids: Ids) ->
     assert refused(exc) == ("Ecs.0603", 409, True)
 
 
+def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
+    cloud: SimCloud, ids: Ids, clock: FakeClock
+) -> None:
+    """While an attach runs on web-1 (which had a free slot), a detach from web-1 is
+    refused with the transient Ecs.0603 (409), and so is a detach of another port while a
+    detach runs; another server is not held up, and once the job is done the call that
+    was refused is accepted."""
+    cloud.set_faults(Faults(latency_ms=5_000))
+    web_1, web_2 = ids.server("web-1"), ids.server("web-2")
+    attaching = cloud.attach(web_1, ids.port("spare-1"))
+    with pytest.raises(TransientProviderError) as exc:
+        cloud.detach(web_1, ids.port("legacy-1"))
+    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert "other operations are running" in exc.value.message
+    other = cloud.attach(web_2, ids.port("spare-2"))  # web-2 has no job running
+    clock.advance(5)
+    assert done(cloud, attaching) == done(cloud, other) == JobStatus.SUCCESS
+    detaching = cloud.detach(web_1, ids.port("spare-1"))
+    with pytest.raises(TransientProviderError) as exc:
+        cloud.detach(web_1, ids.port("legacy-1"))
+    assert refused(exc) == ("Ecs.0603", 409, True)
+    clock.advance(5)
+    assert done(cloud, detaching) == JobStatus.SUCCESS
+    assert done(cloud, cloud.detach(web_1, ids.port("legacy-1"))) == JobStatus.RUNNING
+
+
+def test_console_changes_are_not_held_up_by_a_running_nic_job(cloud: SimCloud, ids: Ids) -> None:
+    """The one-job-per-server rule is about jobs: a console attach has none and goes through."""
+    cloud.set_faults(Faults(latency_ms=5_000))
+    cloud.attach(ids.server("web-1"), ids.port("spare-1"))
+    cloud.force_detach("legacy-1")
+    assert cloud.snapshot().interfaces["legacy-1"].server is None
+
+
 def test_deleting_an_attached_port_is_vpc_0707(cloud: SimCloud, ids: Ids) -> None:
     """A port must be detached before it is deleted (409 VPC.0707)."""
     with pytest.raises(PermanentProviderError) as exc:

@@ -10,6 +10,10 @@ Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (
 the injectable clock, `time.time` by default) have their effect applied atomically,
 so with zero latency a job is done at the first poll.
 
+A server runs one NIC job at a time, as ECS does: an `attach()` or `detach()` while
+another is running on the same server is refused with the transient Ecs.0603
+("other operations running, retry later"); console changes have no job and are exempt.
+
 A port attached by `attach()` starts with deleteOnTermination **true**: whether the
 real cloud does this is unconfirmed, and the pessimistic choice makes enictl prove
 it clears the flag before detaching an ENI that must survive.
@@ -185,6 +189,7 @@ class SimCloud:
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} -> {srv.name}"
             simrules.check_attach(call.conn, srv, prt)
+            simrules.require_no_nic_job(call.conn, srv, "attach")
             return simcall.submit(call, "attach", srv.id, prt.id)
 
         return self._run("attach", act, target=f"{interface_id} -> {server_id}")
@@ -195,6 +200,7 @@ class SimCloud:
             prt = simrules.port(call.conn, interface_id)
             call.target = f"{prt.name} <- {srv.name}"
             simrules.check_detach(call.conn, srv, prt)
+            simrules.require_no_nic_job(call.conn, srv, "detach")
             return simcall.submit(call, "detach", srv.id, prt.id)
 
         return self._run("detach", act, target=f"{interface_id} <- {server_id}")

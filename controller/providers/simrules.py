@@ -91,6 +91,20 @@ def require_ready(srv: ServerRow, verb: str) -> None:
         )
 
 
+def require_no_nic_job(conn: sqlite3.Connection, srv: ServerRow, verb: str) -> None:
+    """One NIC job at a time per server, as ECS: while an attach or detach is running on
+    `srv`, another one is refused with the transient Ecs.0603 (retry later)."""
+    row = conn.execute(
+        "SELECT kind FROM jobs WHERE status = 'RUNNING' AND server_id = ? LIMIT 1", (srv.id,)
+    ).fetchone()
+    if row is not None:
+        raise refuse(
+            simerrors.BUSY,
+            f"cannot {verb} a NIC while {srv.name} runs a NIC {row[0]} job: other operations "
+            "are running, retry later",
+        )
+
+
 def check_attach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None:
     """Whether `prt` may start attaching to `srv`: status, port free, VPC, NIC limit."""
     require_ready(srv, "attach")
