@@ -129,8 +129,10 @@ def run(
     on_event: OnEvent | None = None,
     stop: threading.Event | None = None,
     kind: str = "apply",
+    server_ready_timeout: float = executor.SERVER_READY_TIMEOUT,
 ) -> ApplyResult:
-    """Execute the plan, journalling every step and job id under the state dir."""
+    """Execute the plan, journalling every step and job id under the state dir; a step
+    waits up to `server_ready_timeout` seconds for a server that is not ready."""
     book = journal.Journal.open(state_dir)
     try:
         records = book.begin_run(
@@ -144,6 +146,7 @@ def run(
             journal=records,
             on_event=on_event,
             stop=stop,
+            server_ready_timeout=server_ready_timeout,
         )
         records.finish("ok" if result.ok else "failed")
     finally:

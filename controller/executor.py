@@ -37,6 +37,8 @@ from controller.plan import Plan, Step
 from controller.providers.base import Provider
 from controller.retry import Clock, DurationEstimator, Patience, PollPolicy, RetryPolicy, Sleep
 
+SERVER_READY_TIMEOUT = 300.0  # seconds a step waits for its server to become ready
+
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
 
@@ -324,7 +326,7 @@ def execute(
     retry: RetryPolicy | None = None,
     poll: PollPolicy | None = None,
     rng: random.Random | None = None,
-    server_ready_timeout: float = 300.0,
+    server_ready_timeout: float = SERVER_READY_TIMEOUT,
     estimator: DurationEstimator | None = None,
     stop: threading.Event | None = None,
 ) -> ApplyResult:

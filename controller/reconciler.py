@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from controller import apply, drift, journal, lastapplied, lock, planner
+from controller import apply, drift, executor, journal, lastapplied, lock, planner
 from controller.errors import EnictlError, ManifestError
 from controller.model import Topology
 from controller.plan import Plan
@@ -72,6 +72,7 @@ class ReconcileOptions:
     prune: bool = False
     parallelism: int = 10
     lock_timeout: float = 0.0
+    server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
 
 
 @dataclass
@@ -163,6 +164,7 @@ class Reconciler:
             on_event=self.on_event,
             stop=self.stop,
             kind="watch",
+            server_ready_timeout=self.options.server_ready_timeout,
         )
         self._journal_seen = _stat(self._journal_path())
         after = provider.observe()

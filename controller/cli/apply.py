@@ -9,7 +9,6 @@ Exit 0 when it does; 1 for any error, failed step or difference left.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -37,13 +36,7 @@ def _stdin_is_terminal() -> bool:
 def _resume_wait() -> float | None:
     """ENICTL_RESUME_WAIT: seconds to wait for a crashed run's unconfirmed calls to show
     their effect (default: 3x the longest job that run saw, or 60 s)."""
-    raw = os.environ.get("ENICTL_RESUME_WAIT", "").strip()
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise UsageError(f"ENICTL_RESUME_WAIT must be a number of seconds, got {raw!r}") from None
+    return options.env_seconds("ENICTL_RESUME_WAIT")
 
 
 @contextlib.contextmanager
@@ -134,6 +127,7 @@ def apply_command(
         raise UsageError("give the manifest PATHs to apply, or --plan FILE")
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
+    ready_timeout = options.server_ready_timeout()
     out = progress.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
@@ -172,7 +166,13 @@ def apply_command(
                 return 1
         with _graceful_stop() as stop:
             result = applying.run(
-                prepared, provider, app.state_dir, parallelism=parallelism, on_event=out, stop=stop
+                prepared,
+                provider,
+                app.state_dir,
+                parallelism=parallelism,
+                on_event=out,
+                stop=stop,
+                server_ready_timeout=ready_timeout,
             )
         out.close()
         remaining = applying.verify(provider, prepared)

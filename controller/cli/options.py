@@ -1,16 +1,19 @@
 """The options several commands share, spelled once: `--prune`, `--parallelism`,
-`--json` and `-o/--output`.
+`--json` and `-o/--output`, and the environment variables that tune apply's waits.
 
-Each is a click decorator; the ones whose range or help differ by command take those
-as arguments, so a command's `--help` says what that command does with it.
+Each option is a click decorator; the ones whose range or help differ by command take
+those as arguments, so a command's `--help` says what that command does with it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+
+from controller.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,3 +52,24 @@ def output(
         show_default=show_default,
         help=help,
     )
+
+
+def env_seconds(name: str) -> float | None:
+    """The number of seconds in environment variable `name` (at least 0), or None when it
+    is unset or empty; anything else is a usage error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
+def server_ready_timeout() -> float:
+    """ENICTL_SERVER_READY_TIMEOUT: how long a step waits for a server that is not ACTIVE
+    or SHUTOFF before it fails with ServerNotReady (default 300 s)."""
+    from controller.executor import SERVER_READY_TIMEOUT  # only apply and watch get here
+
+    seconds = env_seconds("ENICTL_SERVER_READY_TIMEOUT")
+    return SERVER_READY_TIMEOUT if seconds is None else seconds

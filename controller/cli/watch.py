@@ -150,7 +150,12 @@ def watch_command(
         state_dir=app.state_dir,
         desired=desired,
         open_provider=lambda: open_provider(app.provider_name, app.state_dir),
-        options=ReconcileOptions(detect_only=detect_only, prune=prune, parallelism=parallelism),
+        options=ReconcileOptions(
+            detect_only=detect_only,
+            prune=prune,
+            parallelism=parallelism,
+            server_ready_timeout=options.server_ready_timeout(),
+        ),
         stop=inbox.stopped,
         on_event=_echo_json if as_json else None,
     )
