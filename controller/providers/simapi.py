@@ -6,11 +6,9 @@ request is one or two calls of a `SimCloud`, so the simulated cloud's enforcemen
 latency, fault injection and call log apply: a list page is one `observe` call (and
 one line of `sim log`), a mutation is its own verb.
 
-Observing a big cloud page by page must not cost a full observation per page: the
-API keeps its last observation (a `_View`: the Topology, its lookups and each
-listing's items already encoded as JSON) together with the cloud's data version.
-A list page is one `observe_unless(version)` call, which reads the cloud again only
-when something changed since; otherwise the page is a slice of the kept listing.
+List pages come from the last observation the API keeps (`simlistings.View`): a
+list page is one `observe_unless(version)` call, which reads the cloud again only when
+it changed since, and a slice of a listing already written as JSON.
 
 The subset served is what the huaweicloud provider uses:
 
@@ -37,14 +35,14 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.errors import ProviderError
 from controller.gcpause import gc_paused
-from controller.model import NetworkInterface, Server, Topology
-from controller.providers import simerrors
+from controller.model import Topology
+from controller.providers import simerrors, simlistings
 from controller.providers import simshapes as shapes
 from controller.providers.base import Job, NewInterface
 from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
@@ -93,68 +91,6 @@ class Reply:
     raw: bytes | None = None
 
 
-Render = Callable[[shapes.Index, Any], str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    """A listing served from the kept observation: its items, their page order, how one
-    is written as JSON, and what that text depends on (so it can be reused)."""
-
-    items: Callable[[shapes.Index], Iterable[Any]]
-    key: Callable[[Any], str]
-    render: Render
-    depends: Callable[[shapes.Index, Any], Hashable] | None = None  # None: never reused
-
-
-class _View:
-    """One observation of the cloud and the listings built from it (lazily, once each).
-
-    The JSON text of an item is reused from the previous observation of the same cloud
-    when what it depends on is unchanged: after an apply step only a few ports differ,
-    and the rest need not be written again."""
-
-    def __init__(self, version: str, index: shapes.Index, previous: _View | None) -> None:
-        self.version = version
-        self.index = index
-        self._listings: dict[str, shapes.Listing] = {}
-        self._texts: dict[str, dict[Hashable, str]] = {}  # listing -> depends -> JSON text
-        self._earlier: dict[str, dict[Hashable, str]] = {}
-        if previous is not None and _cloud_of(previous.version) == _cloud_of(version):
-            self._earlier = {**previous._earlier, **previous._texts}
-        self._lock = threading.Lock()
-
-    def listing(self, name: str, kind: _Kind) -> shapes.Listing:
-        with self._lock:
-            found = self._listings.get(name)
-            if found is None:
-                with gc_paused():
-                    found = self._listings[name] = self._build(name, kind)
-            return found
-
-    def _build(self, name: str, kind: _Kind) -> shapes.Listing:
-        index, earlier, texts = self.index, self._earlier.get(name, {}), {}
-        depends_on = kind.depends
-        if depends_on is None:
-            return shapes.Listing.of(kind.items(index), kind.key, lambda i: kind.render(index, i))
-
-        def render(item: Any) -> str:
-            depends = depends_on(index, item)
-            text = earlier.get(depends)
-            if text is None:
-                text = kind.render(index, item)
-            texts[depends] = text
-            return text
-
-        built = shapes.Listing.of(kind.items(index), kind.key, render)
-        self._texts[name] = texts
-        return built
-
-
-def _cloud_of(version: str) -> str:
-    return version.partition(":")[0]
-
-
 class ApiError(Exception):
     """A refusal of the API layer itself (bad request, unknown route)."""
 
@@ -194,7 +130,7 @@ class HuaweiApi:
         self.project_id = project_id
         self._jobs: dict[str, tuple[str, str, str]] = {}  # job id -> kind, server, port
         self._jobs_lock = threading.Lock()
-        self._last: _View | None = None
+        self._last: simlistings.View | None = None
         self._view_lock = threading.Lock()
 
     def handle(
@@ -223,15 +159,12 @@ class HuaweiApi:
     def list_servers(self, req: _Request) -> Reply:
         limit = req.int_arg("limit", SERVER_PAGE_DEFAULT, SERVER_PAGE_MAX)
         page = req.int_arg("offset", 1)
-        servers = self._view(req.cloud).listing("servers", _servers)
+        servers = self._view(req.cloud).listing("servers")
         array = servers.array(servers.page_start(page, limit), limit)
-        return Reply(200, raw=shapes.envelope({"count": len(servers)}, "servers", array))
+        return Reply(200, raw=simlistings.envelope({"count": len(servers)}, "servers", array))
 
     def list_flavors(self, req: _Request) -> Reply:
-        limit = req.int_arg("limit", 1000, LIST_PAGE_MAX)
-        flavors = self._view(req.cloud).listing("flavors", _flavors)
-        array = flavors.array(flavors.after(req.arg("marker")), limit)
-        return Reply(200, raw=shapes.envelope({}, "flavors", array))
+        return self._catalog_page(req, "flavors", default=1000)
 
     def attach(self, req: _Request) -> Reply:
         nics = _list(req.body, "nics")
@@ -295,16 +228,16 @@ class HuaweiApi:
     def list_publicips(self, req: _Request) -> Reply:
         return self._catalog_page(req, "publicips")
 
-    def _catalog_page(self, req: _Request, key: str) -> Reply:
-        limit = req.int_arg("limit", LIST_PAGE_DEFAULT, LIST_PAGE_MAX)
-        items = self._view(req.cloud).listing(key, _CATALOG[key])
-        return Reply(
-            200, raw=shapes.envelope({}, key, items.array(items.after(req.arg("marker")), limit))
-        )
+    def _catalog_page(self, req: _Request, key: str, default: int = LIST_PAGE_DEFAULT) -> Reply:
+        """A page of a listing that pages by marker and says nothing else."""
+        limit = req.int_arg("limit", default, LIST_PAGE_MAX)
+        items = self._view(req.cloud).listing(key)
+        array = items.array(items.after(req.arg("marker")), limit)
+        return Reply(200, raw=simlistings.envelope({}, key, array))
 
     def list_ports(self, req: _Request) -> Reply:
         limit = req.int_arg("limit", PORT_PAGE_DEFAULT, PORT_PAGE_MAX)
-        ports = self._view(req.cloud).listing("ports", _ports_v3)
+        ports = self._view(req.cloud).listing("ports")
         start = ports.after(req.arg("marker"))
         chosen = ports.ids[start : start + limit]
         page_info: JsonDict = {"current_count": len(chosen)}
@@ -313,7 +246,7 @@ class HuaweiApi:
         if chosen and start + limit < len(ports):
             page_info["next_marker"] = chosen[-1]
         fields = {"request_id": uuid.uuid4().hex, "page_info": page_info}
-        return Reply(200, raw=shapes.envelope(fields, "ports", ports.array(start, limit)))
+        return Reply(200, raw=simlistings.envelope(fields, "ports", ports.array(start, limit)))
 
     def create_port(self, req: _Request) -> Reply:
         port = _object(req.body, "port")
@@ -376,7 +309,7 @@ class HuaweiApi:
             req.cloud.unbind_eip(eip_id)
         return Reply(200, {"publicip": {"id": eip_id, "port_id": port_id or None}})
 
-    def _view(self, cloud: ServedCloud) -> _View:
+    def _view(self, cloud: ServedCloud) -> simlistings.View:
         """The cloud as it is now: one `observe` call, and a new observation only when
         the cloud changed since the last one."""
         with self._view_lock:
@@ -388,52 +321,8 @@ class HuaweiApi:
                 topology = cloud.observe()
             with gc_paused():
                 index = shapes.Index.of(topology, self.project_id)
-                self._last = _View(version, index, last)
+                self._last = simlistings.View(version, index, last)
             return self._last
-
-
-def _port_depends(index: shapes.Index, port: NetworkInterface) -> Hashable:
-    """What a port's JSON is made of (ids of servers, subnets and groups never change in
-    one cloud: only `sim init` makes them, and it makes a new cloud)."""
-    return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed)  # fmt: skip
-
-
-def _server_depends(index: shapes.Index, server: Server) -> Hashable:
-    nics = tuple((i.id, i.name, i.private_ip, i.primary) for i in index.interfaces_on(server.name))
-    return (server.id, server.name, server.status, server.flavor, server.availability_zone,
-            server.vpc, server.security_groups, nics)  # fmt: skip
-
-
-def _catalog_kind(
-    table: Callable[[Topology], Mapping[str, Any]], render: Callable[[shapes.Index, str], JsonDict]
-) -> _Kind:
-    return _Kind(
-        lambda index: table(index.topology).values(),
-        lambda item: str(item.id),
-        lambda index, item: shapes.to_json(render(index, item.name)),
-    )
-
-
-_servers = _Kind(
-    lambda index: index.topology.servers.values(),
-    lambda server: str(server.id),
-    shapes.server_json,
-    _server_depends,
-)
-_ports_v3 = _Kind(
-    lambda index: index.topology.interfaces.values(),
-    lambda port: str(port.id),
-    shapes.port_v3_json,
-    _port_depends,
-)
-_flavors = _catalog_kind(lambda t: t.catalog.flavors, shapes.flavor)
-_CATALOG = {
-    "vpcs": _catalog_kind(lambda t: t.catalog.vpcs, shapes.vpc),
-    "subnets": _catalog_kind(lambda t: t.catalog.subnets, shapes.subnet),
-    "security_groups": _catalog_kind(lambda t: t.catalog.security_groups, shapes.security_group),
-    "publicips": _catalog_kind(lambda t: t.catalog.eips, shapes.publicip),
-}
 
 
 # ---------------------------------------------------------------- routing

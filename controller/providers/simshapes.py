@@ -17,14 +17,13 @@ addresses) are derived deterministically from the ids it has.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from controller.model import NetworkInterface, Server, Topology
 from controller.providers.base import Job
@@ -111,62 +110,6 @@ class Index:
 
     def server_by_id(self, server_id: str) -> Server | None:
         return self.servers_by_id.get(server_id)
-
-
-# ---------------------------------------------------------------- listings and pages
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One listing's items in page order (sorted by id), each already encoded as JSON.
-
-    Built once per observation of the cloud (`simapi` keeps it until the cloud
-    changes), so that a page is a slice of encoded items joined together: paging
-    through N items costs O(N) once, not a sort and an encoding of N items per page.
-    """
-
-    ids: Sequence[str]
-    encoded: Sequence[bytes]
-
-    @classmethod
-    def of(cls, items: Iterable[T], key: Callable[[T], str], render: Callable[[T], str]) -> Listing:
-        """`render` gives an item's JSON text."""
-        ordered = sorted(items, key=key)
-        return cls([key(i) for i in ordered], [render(i).encode() for i in ordered])
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def after(self, marker: str | None) -> int:
-        """VPC/EIP pagination: the position of the first item whose id sorts after
-        `marker` (the start when there is no marker)."""
-        return bisect.bisect_right(self.ids, marker) if marker else 0
-
-    @staticmethod
-    def page_start(page: int, limit: int) -> int:
-        """ECS `offset` pagination: `page` is 1-based (0 means 1)."""
-        return (max(page, 1) - 1) * limit
-
-    def array(self, start: int, limit: int) -> bytes:
-        """Items start..start+limit as one JSON array."""
-        return b"[" + b",".join(self.encoded[start : start + limit]) + b"]"
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def to_json(value: JsonDict) -> str:
-    """Compact JSON text, as the listings are written."""
-    return _ENCODER.encode(value)
-
-
-def envelope(fields: JsonDict, key: str, array: bytes) -> bytes:
-    """The JSON object of `fields` plus `key` holding an already encoded array."""
-    head = _ENCODER.encode(fields)[:-1]
-    separator = "," if fields else ""
-    return f"{head}{separator}{_ENCODER.encode(key)}:".encode() + array + b"}"
 
 
 # ---------------------------------------------------------------- ECS
