@@ -146,16 +146,22 @@ def _move_eni_a(workdir: Path, server: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _started(workdir: Path, watches: list[Watch], provider: CloudProvider, *args: str) -> Watch:
+    """A watch through `provider`, past its first reconcile (in sync)."""
+    provider.use(workdir / "state")
+    w = Watch(workdir, *args, provider=provider.name)
+    watches.append(w)
+    w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
+    return w
+
+
 def test_a_manifest_change_is_reconciled(
     workdir: Path,
     watches: list[Watch],
     cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """Saving a manifest makes a running watch apply it (no interval needed)."""
-    cloud_provider.use(workdir / "state")
-    w = Watch(workdir, "--interval", "3600", provider=cloud_provider.name)
-    watches.append(w)
-    w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
+    w = _started(workdir, watches, cloud_provider, "--interval", "3600")
     _move_eni_a(workdir, "web-2")
     done = w.reconciled("the file-triggered apply", trigger="files", outcome="applied")
     assert done["inSync"] is True
@@ -171,10 +177,7 @@ def test_out_of_band_change_is_reverted_on_the_next_interval(
     cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
 ) -> None:
     """An ENI detached by hand is attached again by the next drift check."""
-    cloud_provider.use(workdir / "state")
-    w = Watch(workdir, "--interval", "0.2", provider=cloud_provider.name)
-    watches.append(w)
-    w.reconciled("the start reconcile", trigger="start", outcome="in-sync")
+    w = _started(workdir, watches, cloud_provider, "--interval", "0.2")
     _detach_by_hand(workdir, "eni-a")
     done = w.reconciled("the drift repair", trigger="interval", outcome="applied")
     assert done["summary"] == {"attach": 1}
