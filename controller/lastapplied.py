@@ -23,7 +23,6 @@ big process each collection re-scans its whole heap and frees nothing).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from typing import Any
 
 from controller import atomicfile
 from controller.drift import Snapshot, snapshot
+from controller.gcpause import gc_paused
 from controller.model import Topology
 
 FILE_NAME = "last-applied.json"
@@ -126,13 +126,8 @@ def _keep(target: Path, identity: Identity, found: LastApplied) -> None:
 
 
 def _without_gc(build: Callable[[], Any]) -> Any:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return build()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_snapshot(state_dir: Path) -> Snapshot | None:

@@ -19,7 +19,6 @@ inside its document is turned into a line and column when the problem is reporte
 from __future__ import annotations
 
 import difflib
-import gc
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 
 from controller import inventory, manifestfile, schema, yamlsource
 from controller.errors import ManifestError, Problem
+from controller.gcpause import gc_paused
 from controller.manifestfile import ALL_KINDS, INVENTORY_KIND, Doc, FileResult
 from controller.model import NetworkInterface, PlacementPolicy, Server, Source, Topology
 from controller.schema import SchemaIssue
@@ -176,13 +176,8 @@ class _Analysis:
     def run(self, paths: Sequence[str | Path]) -> Report:
         # Loading allocates millions of small acyclic objects that stay alive; the
         # cyclic collector would re-scan them again and again (a third of the time).
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return self._run(paths)
-        finally:
-            if enabled:
-                gc.enable()
 
     def _run(self, paths: Sequence[str | Path]) -> Report:
         if self.cache is not None:
