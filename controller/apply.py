@@ -192,6 +192,7 @@ def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:
         else:
             details += [f"still needed: {_step_line(s)}" for s in remaining.steps]
             details += [f"still needed: adopt {name}" for name in remaining.adopt]
+            details += [f"still needed: protect {m.interface}" for m in remaining.protect]
     parts = []
     if result.failed:
         parts.append(f"{len(result.failed)} step(s) failed")
@@ -207,10 +208,12 @@ def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:
 def _to_go(remaining: Plan) -> str:
     """`3 step(s)`, `1 adoption(s)` or `3 step(s) and 1 adoption(s)`."""
     parts = []
-    if remaining.steps or not remaining.adopt:
+    if remaining.steps or not (remaining.adopt or remaining.protect):
         parts.append(f"{len(remaining.steps)} step(s)")
     if remaining.adopt:
         parts.append(f"{len(remaining.adopt)} adoption(s)")
+    if remaining.protect:
+        parts.append(f"{len(remaining.protect)} protect marker(s)")
     return " and ".join(parts)
 
 

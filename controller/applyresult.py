@@ -50,19 +50,21 @@ class StepResult:
 
 @dataclass(frozen=True, slots=True)
 class AdoptResult:
-    """The adoption of one ENI: tagged as managed ("done"), "failed" or "not-started"."""
+    """The adoption of one ENI: tagged as managed ("done"), "failed" or "not-started";
+    or (`verb` "protect") the setting of its protect marker."""
 
     interface: str
     status: str
     code: str = ""
     message: str = ""
+    verb: str = "adopt"
 
     def line(self) -> str:
         if self.status == "failed":
-            return f"adopt {self.interface}: {self.code}: {self.message}"
+            return f"{self.verb} {self.interface}: {self.code}: {self.message}"
         if self.status == "not-started":
-            return f"adopt {self.interface}: not started ({self.message})"
-        return f"adopt {self.interface}"
+            return f"{self.verb} {self.interface}: not started ({self.message})"
+        return f"{self.verb} {self.interface}"
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"interface": self.interface, "status": self.status}
@@ -80,6 +82,7 @@ class ApplyResult:
     calls: Mapping[str, int] = field(default_factory=dict)
     created: Mapping[str, str] = field(default_factory=dict)  # interface name -> new id
     adoptions: tuple[AdoptResult, ...] = ()  # one per name in `plan.adopt`
+    protections: tuple[AdoptResult, ...] = ()  # one per mark in `plan.protect` that ran
 
     @property
     def adopted(self) -> tuple[str, ...]:
@@ -88,7 +91,7 @@ class ApplyResult:
     @property
     def adopt_failed(self) -> tuple[AdoptResult, ...]:
         """Adoptions that failed or did not start."""
-        return tuple(a for a in self.adoptions if a.status != "done")
+        return tuple(a for a in self.adoptions + self.protections if a.status != "done")
 
     @property
     def ok(self) -> bool:

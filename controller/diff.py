@@ -14,6 +14,9 @@ Ownership (SPEC section 4):
   cloud is never deleted;
 - unmanaged ENIs that no manifest mentions are never touched (they still count
   toward flavor limits: they stay in the target topology);
+- a desired ENI whose cloud protect marker differs from its `protect` (a created one
+  with `protect: true` too) is listed in `Diff.protect`: apply sets the marker (not a
+  step), so a later `--prune` keeps it once its manifest is gone;
 - primary ENIs are never created, moved or deleted; a Server's `securityGroups`
   updates its primary ENI's groups.
 
@@ -36,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controller.model import NetworkInterface, Topology
-from controller.plan import Change, NoOp
+from controller.plan import Change, NoOp, ProtectMark
 
 IN_SYNC = "in sync"
 ADOPTED = "in sync (adopted)"
@@ -104,6 +107,7 @@ class Diff:
     observed_counts: Mapping[str, int]  # NICs attached per server, before
     target_counts: Mapping[str, int]  # and after
     adopted: tuple[str, ...] = ()  # unmanaged extension ENIs a manifest names: to tag, by name
+    protect: tuple[ProtectMark, ...] = ()  # cloud protect markers to set or clear, by name
 
 
 def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
@@ -119,6 +123,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
     orphans: list[str] = []
     protected_orphans: list[str] = []
     adopted_names: list[str] = []
+    marks: list[ProtectMark] = []
 
     for name, have in seen.items():
         if have.server is not None:
@@ -149,8 +154,12 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             target[name] = after
             deltas[name] = Delta(name, None, after)
             changes.extend(_created(eni_ref(name), after))
+            if want.protect:
+                marks.append(ProtectMark(name, True))
             continue
         have = found
+        if want.protect != have.protect and not have.primary:
+            marks.append(ProtectMark(name, want.protect))
         adopted = not have.managed and not have.primary
         if adopted:
             adopted_names.append(name)
@@ -211,6 +220,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         observed_counts=counts,
         target_counts=after_counts,
         adopted=tuple(adopted_names),
+        protect=tuple(marks),
     )
 
 

@@ -13,6 +13,10 @@
   are tagged as managed, concurrently; each is one idempotent call, retried on
   transient errors. A failed adoption fails the apply like a failed step, but no step
   depends on it.
+- The plan's protect markers (`plan.protect`) are set the same way: an existing ENI's
+  with the adoptions, a created ENI's right after its create step (which fails when
+  the marker cannot be set: the step is retried by the next apply, which finds the
+  port by name), so no later prune can delete an ENI declared `protect: true`.
 
 How one step is carried out (ids, deleteOnTermination, jobs, retries, waiting for a
 server, the journal) is `controller.steps`.
@@ -33,7 +37,7 @@ from controller.applyresult import AdoptResult, ApplyResult, StepResult
 from controller.errors import ProviderError
 from controller.journal import RunJournal
 from controller.model import Topology
-from controller.plan import Plan, Step
+from controller.plan import Action, Plan, Step
 from controller.providers.base import Provider
 from controller.retry import Clock, DurationEstimator, Patience, PollPolicy, RetryPolicy, Sleep
 
@@ -110,6 +114,8 @@ class _Execution:
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
         self.adoptions: dict[str, AdoptResult] = {}
+        self.protections: dict[str, AdoptResult] = {}
+        self.marks = {m.interface: m.value for m in plan.protect}
         self._lock = threading.Lock()  # results, events
         self._start = patience.clock()
         self.runner = stepping.StepRunner(
@@ -221,12 +227,40 @@ class _Execution:
         starts once `stop` is set."""
         names = list(self.plan.adopt)
         futures = [pool.submit(self._adopt, name) for name in names]
+        created = {s.interface for s in self.plan.steps if s.action is Action.CREATE}
+        marks = [m for m in self.plan.protect if m.interface not in created]
+        protecting = [pool.submit(self._protect, m.interface, m.value) for m in marks]
         for name, future in zip(names, futures, strict=True):
             try:
                 future.result()
             except Exception as exc:  # a bug must fail one adoption, never the run
                 message = f"{type(exc).__name__}: {exc}"
                 self._adopted(AdoptResult(name, "failed", "InternalError", message))
+        for mark, future in zip(marks, protecting, strict=True):
+            try:
+                future.result()
+            except Exception as exc:  # a bug must fail one marker, never the run
+                message = f"{type(exc).__name__}: {exc}"
+                failed = AdoptResult(mark.interface, "failed", "InternalError", message, "protect")
+                self._protected(failed)
+
+    def _protect(self, name: str, value: bool) -> None:
+        if self.stop is not None and self.stop.is_set():
+            reason = "interrupted before it started"
+            self._protected(AdoptResult(name, "not-started", "", reason, verb="protect"))
+            return
+        try:
+            self.runner.protect(name, value)
+        except (stepping.StepFailed, ProviderError) as exc:
+            self._protected(AdoptResult(name, "failed", exc.code, exc.message, verb="protect"))
+            self.emit("protect-failed", interface=name, code=exc.code, message=exc.message)
+            return
+        self._protected(AdoptResult(name, "done", verb="protect"))
+        self.emit("protected", interface=name, value=value)
+
+    def _protected(self, result: AdoptResult) -> None:
+        with self._lock:
+            self.protections[result.interface] = result
 
     def _adopt(self, name: str) -> None:
         if self.stop is not None and self.stop.is_set():
@@ -270,6 +304,11 @@ class _Execution:
             calls=dict(sorted(self.runner.calls.items())),
             created=dict(self.runner.ids.created),
             adoptions=tuple(self.adoptions[name] for name in self.plan.adopt),
+            protections=tuple(
+                self.protections[m.interface]
+                for m in self.plan.protect
+                if m.interface in self.protections
+            ),
         )
         self.emit("apply-done", ok=result.ok, **result.as_json())
         return result
@@ -284,6 +323,10 @@ class _Execution:
         job_id = ""
         try:
             job_id = self.runner.do(step)
+            if step.action is Action.CREATE and step.interface in self.marks:
+                self.runner.protect(step.interface, self.marks[step.interface])
+                self._protected(AdoptResult(step.interface, "done", verb="protect"))
+                self.emit("protected", interface=step.interface, value=self.marks[step.interface])
         except (stepping.StepFailed, ProviderError) as exc:
             code = exc.code
             message = exc.message

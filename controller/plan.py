@@ -177,6 +177,17 @@ class NoOp:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectMark:
+    """The protect marker apply sets on an ENI's port (`value` True) or clears."""
+
+    interface: str
+    value: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"interface": self.interface, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     manifests_digest: str
     observed_fingerprint: str
@@ -189,6 +200,9 @@ class Plan:
     # existing unmanaged ENIs a manifest names: apply tags them as managed (SPEC section 4);
     # not a step (the seven actions stay), yet the cloud changes: `has_changes` counts them
     adopt: tuple[str, ...] = ()
+    # desired ENIs whose cloud protect marker differs from the manifest's `protect`
+    # (created ones with protect: true included): apply sets the marker; not a step either
+    protect: tuple[ProtectMark, ...] = ()
 
     @property
     def applyable(self) -> bool:
@@ -196,8 +210,9 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Whether applying would change the cloud: steps to run or ENIs to adopt."""
-        return bool(self.steps) or bool(self.adopt)
+        """Whether applying would change the cloud: steps to run, ENIs to adopt or
+        protect markers to set."""
+        return bool(self.steps) or bool(self.adopt) or bool(self.protect)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in ACTIONS}
@@ -217,6 +232,7 @@ class Plan:
             "changes": [c.as_json() for c in self.changes],
             "orphans": list(self.orphans),
             "adopt": list(self.adopt),
+            "protect": [m.as_json() for m in self.protect],
         }
 
     @classmethod
@@ -233,4 +249,7 @@ class Plan:
             ),
             orphans=tuple(data.get("orphans", ())),
             adopt=tuple(data.get("adopt", ())),
+            protect=tuple(
+                ProtectMark(m["interface"], bool(m["value"])) for m in data.get("protect", ())
+            ),
         )

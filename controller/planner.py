@@ -61,6 +61,7 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
         unchanged=d.unchanged,
         orphans=d.orphans,
         adopt=d.adopted,
+        protect=d.protect,
     )
 
 

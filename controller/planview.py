@@ -29,6 +29,8 @@ _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
 
 NO_CHANGES = "No changes. The cloud matches the manifests."
 ADOPT_NOTE = "tag as managed by enictl"
+PROTECT_NOTE = "mark as protected: prune never deletes it"
+UNPROTECT_NOTE = "clear the protect marker"
 INTERFACES_GROUP = "Interfaces (create, update, EIP, delete)"
 
 # Change groups by origin, in display order.
@@ -57,6 +59,8 @@ def summary_line(plan: Plan) -> str:
             parts.append(f"{n} {one if n == 1 else many}")
     if plan.adopt:
         parts.append(f"{len(plan.adopt)} to adopt")
+    if plan.protect:
+        parts.append(f"{len(plan.protect)} protect marker(s) to set")
     if not plan.applyable:
         errors = error_count(plan)
         head = f"Plan rejected: {plural(errors, 'error')}. Nothing will be applied."
@@ -64,6 +68,11 @@ def summary_line(plan: Plan) -> str:
     if not parts:
         return NO_CHANGES
     return f"Plan: {', '.join(parts)}."
+
+
+def protect_notes(plan: Plan) -> list[tuple[str, str]]:
+    """(interface, what apply does to its protect marker), in plan order."""
+    return [(m.interface, PROTECT_NOTE if m.value else UNPROTECT_NOTE) for m in plan.protect]
 
 
 def format_value(value: Any) -> str:

@@ -1,10 +1,10 @@
 """Progress a person (or a pipeline) can follow while an apply runs.
 
 The executor and the recovery emit events, plain dicts with an `"event"` key
-(`apply-started`, `adopted`, `adopt-failed`, `step-started`, `job-submitted`, `retry`,
-`waiting-server`, `step-done`, `step-failed`, `step-skipped`, `interrupted`,
-`apply-done`, `resume`, `resume-job`, `resume-settled`; the CLI adds `plan`, `verify`
-and `apply-complete`).
+(`apply-started`, `adopted`, `adopt-failed`, `protected`, `protect-failed`,
+`step-started`, `job-submitted`, `retry`, `waiting-server`, `step-done`, `step-failed`,
+`step-skipped`, `interrupted`, `apply-done`, `resume`, `resume-job`, `resume-settled`;
+the CLI adds `plan`, `verify` and `apply-complete`).
 Three renderers:
 
 - `JsonProgress`: one JSON object per line, flushed at once (`--json`);
@@ -111,6 +111,13 @@ def _line(event: Event, tally: _Tally) -> str | None:
         )
     if name == "adopted":
         return f"{at}adopt {event['interface']}: tagged as managed by enictl"
+    if name == "protected":
+        state = "set" if event.get("value") else "cleared"
+        return f"{at}protect {event['interface']}: protect marker {state}"
+    if name == "protect-failed":
+        return (
+            f"{at}protect {event['interface']}: FAILED {event.get('code')}: {event.get('message')}"
+        )
     if name == "adopt-failed":
         return f"{at}adopt {event['interface']}: FAILED {event.get('code')}: {event.get('message')}"
     if name == "step-started":
@@ -197,6 +204,7 @@ class LiveProgress:
             style = {
                 "step-failed": "bold red",
                 "adopt-failed": "bold red",
+                "protect-failed": "bold red",
                 "step-done": "green",
                 "adopted": "green",
                 "retry": "yellow",

@@ -78,6 +78,11 @@ def text(plan: Plan, *, color: bool) -> str:
             note = paint(f"({planview.ADOPT_NOTE})", "dim")
             lines.append(f"{paint('Adopt:', 'bold', 'green')} {name} {note}")
 
+    if plan.protect:
+        lines.append("")
+        for name, note in planview.protect_notes(plan):
+            lines.append(f"{paint('Protect:', 'bold', 'green')} {name} {paint(f'({note})', 'dim')}")
+
     for title, changes in planview.change_groups(plan.changes, plan.adopt):
         lines += ["", paint(title, "bold")]
         for row in planview.change_rows(changes):
@@ -169,6 +174,9 @@ def markdown(plan: Plan) -> str:
     if plan.adopt:
         lines += ["", "#### Adopt", ""]
         lines += [f"- `{name}`: {planview.ADOPT_NOTE}" for name in plan.adopt]
+    if plan.protect:
+        lines += ["", "#### Protect", ""]
+        lines += [f"- `{name}`: {note}" for name, note in planview.protect_notes(plan)]
     for title, changes in planview.change_groups(plan.changes, plan.adopt):
         lines += ["", f"#### {title}", "", *_markdown_changes(changes)]
 

@@ -16,6 +16,7 @@ be done. The executor decides when each step runs; this module decides how.
 
 `StepRunner.adopt(name)` tags an adopted ENI (an existing unmanaged one a manifest
 names) as managed: one idempotent call, retried like the others; not a plan step.
+`StepRunner.protect(name, value)` sets an ENI's protect marker the same way.
 """
 
 from __future__ import annotations
@@ -173,6 +174,13 @@ class StepRunner:
         """Tag the existing ENI `name` as managed by enictl (idempotent)."""
         iface = self.ids.interface(name)
         self._call("set_managed", None, lambda: self.provider.set_managed(iface), adopt=name)
+
+    def protect(self, name: str, value: bool) -> None:
+        """Set (or clear) the protect marker of the ENI `name` (idempotent)."""
+        iface = self.ids.interface(name)
+        self._call(
+            "set_protected", None, lambda: self.provider.set_protected(iface, value), adopt=name
+        )
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; after a transient error, first look for it by name: the failed

@@ -184,6 +184,7 @@ def apply_command(
                 "inSync": in_sync,
                 "remaining": len(remaining.steps),
                 "remainingAdopt": len(remaining.adopt),
+                "remainingProtect": len(remaining.protect),
                 **result.as_json(),
             }
         )
@@ -196,12 +197,15 @@ def apply_command(
 
 
 def _question(plan: Plan) -> str:
-    """`Apply these 3 step(s)?`, `Adopt these 2 ENI(s)?` or both."""
-    adopt = f"adopt {len(plan.adopt)} ENI(s) (tag as managed by enictl)" if plan.adopt else ""
-    if not plan.steps:
-        return adopt[0].upper() + adopt[1:] + "?"
-    steps = f"Apply these {len(plan.steps)} step(s)"
-    return f"{steps} and {adopt}?" if adopt else f"{steps}?"
+    """`Apply these 3 step(s)?`, `Adopt 2 ENI(s) ...?`, `Set 1 protect marker(s)?` or
+    several of them."""
+    parts = [f"apply these {len(plan.steps)} step(s)"] if plan.steps else []
+    if plan.adopt:
+        parts.append(f"adopt {len(plan.adopt)} ENI(s) (tag as managed by enictl)")
+    if plan.protect:
+        parts.append(f"set {len(plan.protect)} protect marker(s)")
+    question = " and ".join(parts)
+    return question[0].upper() + question[1:] + "?"
 
 
 COMMANDS = [apply_command]

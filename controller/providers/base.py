@@ -83,6 +83,10 @@ class Provider(Protocol):
         """Tag an existing port as managed by enictl (adoption); idempotent."""
         ...
 
+    def set_protected(self, interface_id: str, value: bool) -> None:
+        """Set (or clear) a port's protect marker: prune never deletes it; idempotent."""
+        ...
+
     def job(self, job_id: str) -> Job:
         """The current state of an asynchronous job."""
         ...

@@ -23,7 +23,8 @@ than all the rest. The ports listing, the longest, is read beside the others.
 Mutations are the API's own: a port is created in VPC v1 and then tagged
 `enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
 and if it still fails the fresh port is deleted so no unmarked twin is left behind;
-`set_managed` tags an existing port the same way when enictl adopts it);
+`set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
+sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
 polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
 security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
@@ -63,7 +64,7 @@ from controller.gcpause import gc_paused
 from controller.model import Topology
 from controller.providers import hwtopology
 from controller.providers.base import Job, JobStatus, NewInterface
-from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
+from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, PROTECT_TAG_KEY
 
 __all__ = ["MANAGED_TAG_KEY", "MANAGED_TAG_VALUE", "HuaweiCloud", "Settings", "from_environment"]
 
@@ -348,9 +349,17 @@ class HuaweiCloud:
         overwrites the tag when it is there already; the executor retries it."""
         self._json(self._c.vpc3.create_port_tag, self._tag_request(interface_id))
 
-    def _tag_request(self, port_id: str) -> Any:
+    def set_protected(self, interface_id: str, value: bool) -> None:
+        """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
+        call, which overwrites the tag; the executor retries it."""
+        request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
+        self._json(self._c.vpc3.create_port_tag, request)
+
+    def _tag_request(
+        self, port_id: str, key: str = MANAGED_TAG_KEY, value: str = MANAGED_TAG_VALUE
+    ) -> Any:
         models = self._c.vpc3_models
-        tag = models.ResourceTag(key=MANAGED_TAG_KEY, value=MANAGED_TAG_VALUE)
+        tag = models.ResourceTag(key=key, value=value)
         return models.CreatePortTagRequest(
             port_id=port_id, body=models.CreatePortTagRequestBody(tag=tag)
         )

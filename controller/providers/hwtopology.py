@@ -11,7 +11,8 @@ a number of calls that grows with pages, never with servers:
 - a port is primary when `binding:vif_details.primary_interface` says so (unconfirmed
   for every flavor), or when the server's `addresses` entry for it has `primary: true`;
 - a port is managed when it carries the tag `enictl-managed=true` (VPC v3 tags, which
-  the v3 port listing includes (unconfirmed));
+  the v3 port listing includes (unconfirmed)); protected (`protect`, never deleted by
+  prune) when it carries `enictl-protect=true`;
 - `delete_on_termination` is a property of the attachment that only the per-server
   `os-interface` call shows. Observing does not make that call: an attached port is
   reported with `delete_on_termination=True` ("may be true"), so that enictl always
@@ -53,6 +54,7 @@ _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 MANAGED_TAG_KEY = "enictl-managed"
 MANAGED_TAG_VALUE = "true"
+PROTECT_TAG_KEY = "enictl-protect"  # value "true": prune never deletes the port
 VIF_MAX_SPEC = "quota:vif_max_num"
 VNIC_MAX_SPEC = "instance_vnic:max_count"
 FLAVOR_LIMIT_UNKNOWN = "FlavorLimitUnknown"
@@ -97,6 +99,13 @@ def flavor_limit(flavor: JsonDict) -> int | None:
 def is_managed(port: JsonDict) -> bool:
     return any(
         tag.get("key") == MANAGED_TAG_KEY and str(tag.get("value")) == MANAGED_TAG_VALUE
+        for tag in port.get("tags") or ()
+    )
+
+
+def is_protected(port: JsonDict) -> bool:
+    return any(
+        tag.get("key") == PROTECT_TAG_KEY and str(tag.get("value")) == MANAGED_TAG_VALUE
         for tag in port.get("tags") or ()
     )
 
@@ -245,6 +254,7 @@ def _interfaces(
             server=attached_to,
             primary=primary,
             managed=is_managed(port),
+            protect=is_protected(port),
             delete_on_termination=attached_to is not None,
             id=port_id,
         )

@@ -234,6 +234,16 @@ class SimCloud:
 
         self._run("set_managed", act, target=interface_id)
 
+    def set_protected(self, interface_id: str, value: bool) -> None:
+        """Set (or clear) a port's protect marker: the VPC v3 tag `enictl-protect=true`."""
+
+        def act(call: Call) -> None:
+            prt = simrules.port(call.conn, interface_id)
+            call.target = f"{prt.name} = {str(value).lower()}"
+            call.conn.execute("UPDATE ports SET protected = ? WHERE id = ?", (int(value), prt.id))
+
+        self._run("set_protected", act, target=interface_id)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

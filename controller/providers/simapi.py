@@ -20,7 +20,7 @@ The subset served is what the huaweicloud provider uses:
 | ECS | GET `jobs/{job_id}` |
 | VPC v1 | GET `vpcs`, `subnets`, `security-groups` (limit, marker) |
 | VPC v1 | POST `ports`, PUT / DELETE `ports/{id}` |
-| VPC v3 | GET `ports` (limit, marker, `page_info`), POST `ports/{id}/tags` (the managed tag only) |
+| VPC v3 | GET `ports` (limit, marker, `page_info`), POST `ports/{id}/tags` (managed, protect) |
 | EIP v1 | GET `publicips` (limit, marker), PUT `publicips/{id}` (bind / unbind) |
 
 Error bodies follow each service: ECS `{"error": {"code", "message"}}`, VPC/EIP v1
@@ -45,7 +45,7 @@ from controller.model import Topology
 from controller.providers import simerrors, simlistings
 from controller.providers import simshapes as shapes
 from controller.providers.base import Job, NewInterface
-from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
+from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, PROTECT_TAG_KEY
 
 JsonDict = dict[str, Any]
 Query = Mapping[str, Sequence[str]]
@@ -70,6 +70,7 @@ class ServedCloud(Protocol):
     def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
     def create_interface(self, spec: NewInterface) -> str: ...
     def set_managed(self, interface_id: str, managed: bool = True) -> None: ...
+    def set_protected(self, interface_id: str, value: bool) -> None: ...
     def update_security_groups(
         self, interface_id: str, security_group_ids: tuple[str, ...]
     ) -> None: ...
@@ -276,11 +277,17 @@ class HuaweiApi:
 
     def tag_port(self, req: _Request) -> Reply:
         tag = _object(req.body, "tag")
+        value = str(tag.get("value")) == MANAGED_TAG_VALUE
+        if tag.get("key") == PROTECT_TAG_KEY:
+            req.cloud.set_protected(req.params["port_id"], value)
+            return Reply(204)
         if tag.get("key") != MANAGED_TAG_KEY:
             raise ApiError(
-                400, UNSUPPORTED, f"the simulated cloud keeps only the {MANAGED_TAG_KEY} tag"
+                400,
+                UNSUPPORTED,
+                f"the simulated cloud keeps only the {MANAGED_TAG_KEY} and {PROTECT_TAG_KEY} tags",
             )
-        req.cloud.set_managed(req.params["port_id"], str(tag.get("value")) == MANAGED_TAG_VALUE)
+        req.cloud.set_managed(req.params["port_id"], value)
         return Reply(204)
 
     def _port_v1(self, cloud: ServedCloud, port_id: str, spec: NewInterface | None) -> JsonDict:

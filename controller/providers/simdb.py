@@ -47,6 +47,7 @@ CREATE TABLE ports (
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
     ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
     is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
+    protected INTEGER NOT NULL DEFAULT 0,
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));

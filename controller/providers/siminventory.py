@@ -35,6 +35,7 @@ class _Port:
     delete_on_termination: bool
     security_groups: list[str] = field(default_factory=list)
     eip: str | None = None
+    protect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,7 @@ def populate(conn: sqlite3.Connection, spec: Mapping[str, Any], *, source: str) 
         )
         iface.managed = r.flag(e, "managed", where)
         iface.delete_on_termination = r.flag(e, "deleteOnTermination", where)
+        iface.protect = r.flag(e, "protect", where)
         ports.append(iface)
 
     _check_ports(r, ports, subnets, groups, eips, servers, flavors)
@@ -359,7 +361,8 @@ def _insert(
     )
     conn.executemany(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " delete_on_termination, security_groups, protected)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 port_ids[p.name],
@@ -372,6 +375,7 @@ def _insert(
                 server_ids[p.server] if p.server else None,
                 int(p.delete_on_termination and p.server is not None),
                 simdb.join_ids(group_ids[g] for g in p.security_groups),
+                int(p.protect),
             )
             for p in ports
         ],

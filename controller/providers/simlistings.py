@@ -136,7 +136,7 @@ def _port_made_of(index: shapes.Index, port: NetworkInterface) -> Hashable:
     """What a port's JSON is made of (ids of servers, subnets and groups never change in
     one cloud: only `sim init` makes them, and it makes a new cloud)."""
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed)  # fmt: skip
+            port.server, port.primary, port.managed, port.protect)  # fmt: skip
 
 
 def _server_made_of(index: shapes.Index, server: Server) -> Hashable:

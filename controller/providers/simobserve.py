@@ -34,7 +34,7 @@ T = TypeVar("T")
 _SERVERS = "SELECT id, name, flavor_id, availability_zone, vpc_id, status FROM servers"
 _PORTS = """
 SELECT id, name, subnet_id, ip, is_primary, managed, delete_on_termination, server_id,
-       security_groups
+       security_groups, protected
 FROM ports
 """
 _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
@@ -98,7 +98,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     interfaces: dict[str, NetworkInterface] = {}
     port_rows = conn.execute(_PORTS).fetchall()
     port_rows.sort(key=_by_name)
-    for id_, name, subnet_id, ip, primary, managed, dot, server_id, groups in port_rows:
+    for id_, name, subnet_id, ip, primary, managed, dot, server_id, groups, prot in port_rows:
         port_groups = group_tuples.get(groups)
         if port_groups is None:
             port_groups = tuple(group_names[g] for g in simdb.split_ids(groups))
@@ -117,6 +117,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             bool(primary),
             bool(managed),
             bool(dot) and server_id is not None,
+            bool(prot),
         )
     server_rows.sort(key=_by_name)
     servers: dict[str, Server] = {}
@@ -186,5 +187,6 @@ _interface = _maker(
         "primary",
         "managed",
         "delete_on_termination",
+        "protect",
     ),
 )

@@ -27,7 +27,7 @@ from typing import Any
 
 from controller.model import NetworkInterface, Server, Topology
 from controller.providers.base import Job
-from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE
+from controller.providers.hwtopology import MANAGED_TAG_KEY, MANAGED_TAG_VALUE, PROTECT_TAG_KEY
 
 JsonDict = dict[str, Any]
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://enictl.invalid/sim/neutron")
@@ -280,9 +280,10 @@ def port_v3_json(index: Index, iface: NetworkInterface) -> str:
         details = f'{{"primary_interface":{_bool(iface.primary)}}}'
     else:
         server_id, status, owner, instance_type, details = '""', "DOWN", '""', "", "{}"
-    tags = (
-        f'[{{"key":"{MANAGED_TAG_KEY}","value":"{MANAGED_TAG_VALUE}"}}]' if iface.managed else "[]"
-    )
+    marks = [MANAGED_TAG_KEY] if iface.managed else []
+    if iface.protect:
+        marks.append(PROTECT_TAG_KEY)
+    tags = "[" + ",".join(f'{{"key":"{k}","value":"{MANAGED_TAG_VALUE}"}}' for k in marks) + "]"
     project = _q(index.project_id)
     return (
         f'{{"id":{_q(iface.id)},"name":{_q(iface.name)},"description":"","admin_state_up":true,'

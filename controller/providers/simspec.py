@@ -46,6 +46,7 @@ FIELDS: dict[str, frozenset[str]] = {
             "server",
             "eip",
             "managed",
+            "protect",
             "deleteOnTermination",
         }
     ),
