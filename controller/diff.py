@@ -43,6 +43,8 @@ from controller.plan import Change, NoOp, ProtectMark
 
 IN_SYNC = "in sync"
 ADOPTED = "in sync (adopted)"
+PROTECT_MARKED = "in sync (apply sets its protect marker)"
+PROTECT_CLEARED = "in sync (apply clears its protect marker)"
 UNMANAGED = "unmanaged, left alone"
 ORPHAN_KEPT = "orphan kept: run with --prune to delete"
 ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
@@ -158,12 +160,14 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
                 marks.append(ProtectMark(name, True))
             continue
         have = found
-        if want.protect != have.protect and not have.primary:
-            marks.append(ProtectMark(name, want.protect))
         adopted = not have.managed and not have.primary
         if adopted:
             adopted_names.append(name)
             changes.append(Change(eni_ref(name), "managed", False, True))
+        in_sync = ADOPTED if adopted else IN_SYNC
+        if want.protect != have.protect and not have.primary:
+            marks.append(ProtectMark(name, want.protect))
+            in_sync = PROTECT_MARKED if want.protect else PROTECT_CLEARED
         if (
             want.server == have.server
             and want.eip == have.eip
@@ -174,7 +178,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
                 or sorted(want.security_groups) == sorted(have.security_groups)
             )
         ):  # in sync: the usual case, inlined
-            unchanged.append(NoOp(f"NetworkInterface/{name}", ADOPTED if adopted else IN_SYNC))
+            unchanged.append(NoOp(f"NetworkInterface/{name}", in_sync))
             continue
         after = _applied(want, have)
         target[name] = after

@@ -371,7 +371,8 @@ def _warnings(desired: Topology, observed: Topology, diff: Diff) -> list[Violati
                 eni_ref(name),
                 "",
                 f"orphan {name} has protect set: --prune keeps it",
-                "declare it with protect: false and apply to clear the marker, or delete it by hand",
+                "declare it with protect: false and apply to clear the marker, "
+                "or delete it by hand",
                 warning=True,
             )
         )
