@@ -25,6 +25,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "server": None,
         "eip": None,
         "managed": False,
+        "protect": False,
         "deleteOnTermination": False,
     },
 }
@@ -35,7 +36,7 @@ def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
 
     Servers get `status: ACTIVE`, `securityGroups: []` and `primaryInterface:
     <name>-primary`; interfaces get `securityGroups: []`, `server`/`eip` None,
-    `managed` and `deleteOnTermination` false.
+    `managed`, `protect` and `deleteOnTermination` false.
     """
     out = copy.deepcopy(spec)
     for name in LISTS:

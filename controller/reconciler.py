@@ -232,14 +232,17 @@ class Reconciler:
 
 
 def _count(plan: Plan) -> int:
-    """Changes to the cloud: the steps, and the ENIs to adopt (tag as managed)."""
-    return len(plan.steps) + len(plan.adopt)
+    """Changes to the cloud: the steps, the ENIs to adopt (tag as managed) and the
+    protect markers to set."""
+    return len(plan.steps) + len(plan.adopt) + len(plan.protect)
 
 
 def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
     if plan.adopt:
         counts["adopt"] = len(plan.adopt)
+    if plan.protect:
+        counts["protect"] = len(plan.protect)
     return counts
 
 

@@ -278,6 +278,7 @@ def test_load_inventory_demo(in_root: None) -> None:
         "server": "app-2",
         "eip": None,
         "managed": False,
+        "protect": False,
         "deleteOnTermination": False,
     }
 

@@ -224,3 +224,16 @@ def test_declaring_protect_false_clears_the_marker(cli: Cli, tmp_path: Path) -> 
     ran = cli("apply", _manifests(tmp_path, "gone"), "--prune", "--yes")
     assert ran.code == 0, ran.err
     assert {n for n, i in cli.interfaces().items() if not i["primary"]} == set()
+
+
+def test_a_saved_plan_carries_its_protect_marks(cli: Cli, tmp_path: Path) -> None:
+    """`plan --out FILE` then `apply --plan FILE` sets the markers too."""
+    cli.init(PROTECT / "inventory.yaml")
+    declared = _manifests(tmp_path, "declared", _eni("eni-db", True))
+    saved = tmp_path / "plan.json"
+    assert cli("plan", declared, "--out", str(saved)).code == 0
+    ran = cli("apply", "--plan", str(saved))
+    assert ran.code == 0, ran.err
+    assert cli.in_sync(declared)
+    plan = json.loads(cli("plan", _manifests(tmp_path, "gone"), "--prune", "-o", "json").out)
+    assert [v["resource"] for v in plan["violations"]] == ["NetworkInterface/eni-db"]
