@@ -248,6 +248,15 @@ def test_observe_uses_a_constant_number_of_queries(tmp_path: Path) -> None:
     assert statements(small_spec(), tmp_path / "small") == statements(big, tmp_path / "big")
 
 
+def test_a_cloud_from_before_the_protect_marker_still_opens(tmp_path: Path) -> None:
+    """A database without `ports.protected` gains it on open; its ports are unprotected."""
+    init_cloud(tmp_path, small_spec())
+    conn = simdb.connect(simdb.db_path(tmp_path))
+    conn.execute("ALTER TABLE ports DROP COLUMN protected")
+    conn.close()
+    assert not any(i.protect for i in open_cloud(tmp_path).observe().interfaces.values())
+
+
 def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
     """WAL lets readers and one writer share the file across processes."""
     init_cloud(tmp_path, small_spec())

@@ -92,7 +92,22 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    _upgrade(conn)
     return conn
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
+    protect marker) came later; an old port has none. Another process may add it
+    first, which is fine."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
+    if not columns or "protected" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def create(path: Path) -> sqlite3.Connection:
