@@ -101,8 +101,14 @@ class ApplyResult:
         adopted = ""
         if self.adoptions:
             adopted = f", {len(self.adopted)} adopted"
-            if self.adopt_failed:
-                adopted += f", {len(self.adopt_failed)} not adopted"
+            missed = sum(1 for a in self.adoptions if a.status != "done")
+            if missed:
+                adopted += f", {missed} not adopted"
+        if self.protections:
+            marked = sum(1 for a in self.protections if a.status == "done")
+            adopted += f", {marked} protect marker(s) set"
+            if marked < len(self.protections):
+                adopted += f", {len(self.protections) - marked} not set"
         return (
             f"{len(self.done)} done, {len(self.failed)} failed, "
             f"{len(self.not_started)} not started{adopted} in {self.elapsed:.1f}s"

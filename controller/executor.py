@@ -223,8 +223,9 @@ class _Execution:
         return self._result()
 
     def _adopt_all(self, pool: ThreadPoolExecutor) -> None:
-        """Tag every ENI of `plan.adopt` as managed, up to `parallelism` at once; none
-        starts once `stop` is set."""
+        """Tag every ENI of `plan.adopt` as managed and set the protect markers of the
+        existing ENIs of `plan.protect`, up to `parallelism` at once; none starts once
+        `stop` is set."""
         names = list(self.plan.adopt)
         futures = [pool.submit(self._adopt, name) for name in names]
         created = {s.interface for s in self.plan.steps if s.action is Action.CREATE}

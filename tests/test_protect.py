@@ -191,6 +191,7 @@ def test_prune_never_deletes_an_eni_declared_protected(cli: Cli, tmp_path: Path)
     ran = cli("apply", declared, "--yes")
     assert ran.code == 0, ran.err
     assert "protect svc-eni: protect marker set" in ran.out
+    assert ", 2 protect marker(s) set in " in ran.out
     assert cli.in_sync(declared)
 
     gone = _manifests(tmp_path, "gone")
