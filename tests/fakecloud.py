@@ -14,7 +14,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from controller.applyresult import ApplyResult
 from controller.errors import PermanentProviderError, TransientProviderError
 from controller.model import (
     Catalog,
@@ -27,6 +29,7 @@ from controller.model import (
     Topology,
     Vpc,
 )
+from controller.plan import Plan
 from controller.providers.base import Job, JobStatus, NewInterface
 
 
@@ -304,3 +307,21 @@ class FakeCloud:
 
     def close(self) -> None:
         pass
+
+
+def run_plan(plan: Plan, cloud: FakeCloud, **kw: Any) -> tuple[ApplyResult, list[dict[str, Any]]]:
+    """Execute `plan` on `cloud` with no waiting and a fixed jitter seed; return the
+    result and every event the executor emitted."""
+    from controller import executor
+
+    events: list[dict[str, Any]] = []
+    result = executor.execute(
+        plan,
+        cloud,
+        cloud.observe(),
+        sleep=lambda _: None,
+        rng=random.Random(3),
+        on_event=events.append,
+        **kw,
+    )
+    return result, events

@@ -5,13 +5,11 @@ with the fake cloud, end-to-end tests through the CLI on both providers."""
 from __future__ import annotations
 
 import json
-import random
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from controller import apply, applyresult, executor
+from controller import apply, applyresult
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Plan, Step
 from tests.applyhelpers import (
@@ -22,7 +20,7 @@ from tests.applyhelpers import (
     rejected,
 )
 from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
-from tests.fakecloud import FakeCloud
+from tests.fakecloud import FakeCloud, run_plan
 
 ADOPT = PLANS / "adopt-existing"
 NOTE = "(tag as managed by enictl)"
@@ -37,20 +35,7 @@ def unmanaged(cloud: FakeCloud, *names: str) -> FakeCloud:
     return cloud
 
 
-def execute(
-    plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[applyresult.ApplyResult, list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-    result = executor.execute(
-        plan,
-        cloud,
-        cloud.observe(),
-        sleep=lambda _: None,
-        rng=random.Random(3),
-        on_event=events.append,
-        **kw,
-    )
-    return result, events
+execute = run_plan
 
 
 def test_apply_tags_each_adopted_eni_once_before_the_steps() -> None:

@@ -6,14 +6,12 @@ end-to-end tests through the CLI on both providers."""
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from builders import as_declared, desired, eni, standard
 
-from controller import apply, applyresult, diff, executor, planner, render
+from controller import apply, diff, planner, render
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Code, Plan, ProtectMark, Step
 from tests.applyhelpers import (
@@ -22,7 +20,7 @@ from tests.applyhelpers import (
     provider_cli,  # noqa: F401 (the `cli` fixture)
 )
 from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
-from tests.fakecloud import FakeCloud
+from tests.fakecloud import FakeCloud, run_plan
 
 PROTECT = PLANS / "protect"
 
@@ -91,20 +89,7 @@ def test_text_and_markdown_show_the_marks() -> None:
 # -- the executor, against the fake cloud -------------------------------------------
 
 
-def execute(
-    plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[applyresult.ApplyResult, list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-    result = executor.execute(
-        plan,
-        cloud,
-        cloud.observe(),
-        sleep=lambda _: None,
-        rng=random.Random(3),
-        on_event=events.append,
-        **kw,
-    )
-    return result, events
+execute = run_plan
 
 
 def test_an_existing_eni_is_marked_before_the_steps() -> None:
