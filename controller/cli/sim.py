@@ -7,10 +7,10 @@ imported only when it is used (it brings the HTTP server and the API shapes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -116,24 +116,15 @@ def faults(
         if off:
             current = Faults()
         elif given:
-            current = Faults(**{**_fields(current), **given})
+            current = Faults(**{**dataclasses.asdict(current), **given})
         if off or given:
             cloud.set_faults(current)
     finally:
         cloud.close()
     if output == "json":
-        click.echo(json.dumps(_fields(current), indent=2))
+        click.echo(json.dumps(dataclasses.asdict(current), indent=2))
     else:
         click.echo(format_table(["SETTING", "VALUE"], [list(pair) for pair in current.describe()]))
-
-
-def _fields(value: Faults) -> dict[str, Any]:
-    return {
-        "latency_ms": value.latency_ms,
-        "error_rate": value.error_rate,
-        "job_fail_rate": value.job_fail_rate,
-        "seed": value.seed,
-    }
 
 
 @sim.command("log")
