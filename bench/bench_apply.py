@@ -37,11 +37,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from controller import executor, journal, planner
+from controller.execution import executor
 from controller.model import Topology
 from controller.plan import Action, Plan
-from controller.providers import sim
-from controller.providers.faults import Faults
+from controller.planning import planner
+from controller.providers.sim.cloud import init_cloud
+from controller.providers.sim.faults import Faults
+from controller.storage import journal
 
 JOB_ACTIONS = (Action.ATTACH, Action.DETACH)
 
@@ -104,7 +106,7 @@ def run(
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        cloud = sim.init_cloud(state, spec)
+        cloud = init_cloud(state, spec)
         cloud.set_faults(Faults(latency_ms=latency_ms))
         observed = cloud.observe()
         plan = planner.plan(desired_from(observed, moves_of(observed)), observed)

@@ -45,7 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sim import inventory
 
-from controller.providers import huaweicloud, sim, simserver
+from controller.providers.huaweicloud import adapter
+from controller.providers.sim.cloud import init_cloud
+from controller.providers.sim.serve import httpserver
 
 Cpu = Callable[[], float]
 TICK = os.sysconf("SC_CLK_TCK")
@@ -67,7 +69,7 @@ def served(state: Path, in_process: bool) -> Iterator[tuple[dict[str, str], Cpu]
     """The client environment of a `sim serve` for `state` (a process, or a thread),
     and the server's CPU clock (0 for a thread: this process's clock counts it)."""
     if in_process:
-        running = simserver.start(state)
+        running = httpserver.start(state)
         try:
             yield running.client_env(), lambda: 0.0
         finally:
@@ -81,7 +83,7 @@ def served(state: Path, in_process: bool) -> Iterator[tuple[dict[str, str], Cpu]
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split(" at ")[1].split()[0]
-        yield simserver.ServeSettings.from_env({}).client_env(url), process_cpu(process.pid)
+        yield httpserver.ServeSettings.from_env({}).client_env(url), process_cpu(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -113,11 +115,11 @@ def show(label: str, figures: tuple[float, float], baseline: tuple[float, float]
 def measure(servers: int, per_server: int, page_size: int, repeat: int, in_process: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        cloud = sim.init_cloud(state, inventory(servers, per_server))
+        cloud = init_cloud(state, inventory(servers, per_server))
         truth = cloud.observe()
         baseline = best(3, cloud.observe)
         with served(state, in_process) as (env, server_cpu):
-            provider = huaweicloud.from_environment(env, page_size=page_size)
+            provider = adapter.from_environment(env, page_size=page_size)
             mark = max((e.seq for e in cloud.log()), default=0)
             seen: list[Any] = []
             first = best(1, lambda: seen.append(provider.observe()), server_cpu=server_cpu)

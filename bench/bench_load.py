@@ -6,7 +6,7 @@ alternation and several rounds, the baseline
 
     for each file: list(yaml.load_all(file_bytes, Loader=yaml.CSafeLoader))
 
-and `controller.manifests.load([folder])` (parse, schema check, model, sources,
+and `controller.manifests.loader.load([folder])` (parse, schema check, model, sources,
 digest). Both include reading the files. Prints the best CPU time and wall time of
 each and the ratio load / bare (target: <= 1.3). Last, one bad document is appended
 to one file and `manifests.validate` timed once: the cost of locating problems.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from controller import manifests
+from controller.manifests import loader
 
 SERVER = """\
 ---
@@ -81,15 +81,15 @@ def generate(folder: Path, servers: int, per_file: int = 200) -> int:
 
 
 def bare_parse(folder: Path) -> int:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     count = 0
     for path in sorted(folder.glob("*.yaml")):
-        count += len(list(yaml.load_all(path.read_bytes(), Loader=loader)))
+        count += len(list(yaml.load_all(path.read_bytes(), Loader=yaml_loader)))
     return count
 
 
 def enictl_load(folder: Path) -> int:
-    loaded = manifests.load([folder])
+    loaded = loader.load([folder])
     return len(loaded.topology.servers) + len(loaded.topology.interfaces)
 
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with (folder / "shard-000.yaml").open("a") as broken:  # the error path, once
             broken.write(INTERFACE.format(n=0, i=0, az=1, hi=0, lo=300, eip="null"))
-        cpu, wall, count = timed(lambda f: len(manifests.validate([f]).problems), folder)
+        cpu, wall, count = timed(lambda f: len(loader.validate([f]).problems), folder)
         print(
             f"{'validate, 1 bad doc':22} cpu {cpu:6.2f} s   wall {wall:6.2f} s   ({count} problems)"
         )

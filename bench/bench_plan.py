@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from controller import diff, planner, rules
 from controller.model import (
     Catalog,
     Eip,
@@ -42,6 +41,7 @@ from controller.model import (
     Topology,
     Vpc,
 )
+from controller.planning import diff, planner, rules
 
 PER_SERVER = 4
 SUBNETS = 100

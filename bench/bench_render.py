@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from controller import render, savedplan
 from controller.plan import Action, Change, Plan, Step
+from controller.storage import savedplan
+from controller.views import render
 
 
 def build(moves: int, new: int, orphans: int) -> Plan:

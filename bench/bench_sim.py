@@ -5,7 +5,7 @@ and E extension ENIs per server (default 4: 40,000 extension ENIs, 50,000 ports 
 all; three of each server's four are attached, the fourth is detached), 16 subnets,
 20 security groups and 1,000 bound EIPs. Then, in the same run:
 
-- `load`: reading and validating the YAML file (`controller.manifests.load_inventory`:
+- `load`: reading and validating the YAML file (`controller.manifests.loader.load_inventory`:
   schema, consistency, line numbers);
 - `init`: `init_cloud()` on the parsed spec (checks, id generation, inserts);
 - `enictl sim init`: the whole command in process (load + init + summary);
@@ -36,9 +36,9 @@ from typing import Any
 import yaml
 
 from controller.cli import main as enictl
-from controller.manifests import load_inventory
-from controller.providers import simdb, simobserve
-from controller.providers.sim import init_cloud
+from controller.manifests.loader import load_inventory
+from controller.providers.sim import observation, store
+from controller.providers.sim.cloud import init_cloud
 
 SUBNETS, GROUPS, EIPS = 16, 20, 1000
 
@@ -111,7 +111,7 @@ def timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
 
 def floor_rows(conn: Any) -> int:
     """The rows observe reads, with the same queries, nothing built."""
-    return sum(len(conn.execute(q).fetchall()) for q in (simobserve._PORTS, simobserve._SERVERS))
+    return sum(len(conn.execute(q).fetchall()) for q in (observation._PORTS, observation._SERVERS))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [timed(cloud.observe) for _ in range(args.repeat)]
     topology = runs[-1][2]
     assert len(topology.interfaces) == ports and len(topology.servers) == args.servers
-    conn = simdb.connect(simdb.db_path(work / "state"))
+    conn = store.connect(store.db_path(work / "state"))
     floor = min((timed(lambda: floor_rows(conn)) for _ in range(args.repeat)), key=lambda r: r[0])
     conn.close()
     cloud.close()

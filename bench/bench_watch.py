@@ -4,7 +4,7 @@ Builds a simulated cloud of N servers (default 10,000) with 4 extension ENIs eac
 (40,000), all managed and attached, and manifests that match it exactly, 200 servers
 (1,000 documents) per file. Then, in the same run:
 
-1. **Idle interval** (in process, `controller.reconciler.Reconciler`): the cost of a
+1. **Idle interval** (in process, `controller.watching.reconciler.Reconciler`): the cost of a
    reconcile when nothing changed, against the baselines of a cold reconcile's
    pieces (`manifests.load` + `observe` + `planner.plan`) and of `observe` alone
    (what any drift check must pay). Prints how many files each reconcile re-read.
@@ -36,11 +36,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from controller import lastapplied, manifests, planner
-from controller.manifestcache import CachedManifests
-from controller.providers import sim
-from controller.reconciler import Reconciler
-from controller.watch import Outcome, Trigger
+from controller.manifests import loader
+from controller.manifests.cache import CachedManifests
+from controller.planning import planner
+from controller.providers.sim.cloud import init_cloud, open_cloud
+from controller.storage import lastapplied
+from controller.watching.loop import Outcome, Trigger
+from controller.watching.reconciler import Reconciler
 
 PER_SERVER = 4
 PER_FILE = 200
@@ -130,14 +132,14 @@ def best_of(rounds: int, action: Callable[[], Any]) -> tuple[float, Any]:
 
 def in_process(work: Path, rounds: int) -> None:
     state, folder = work / "state", work / "manifests"
-    load_s, loaded = best_of(2, lambda: manifests.load([folder]))
-    cloud = sim.open_cloud(state)
+    load_s, loaded = best_of(2, lambda: loader.load([folder]))
+    cloud = open_cloud(state)
     observe_s, observed = best_of(rounds, cloud.observe)
     plan_s, plan = best_of(rounds, lambda: planner.plan(loaded.topology, observed))
     cloud.close()
     assert not plan.steps, f"the generated manifests do not match the cloud: {plan.summary()}"
 
-    rec = Reconciler(state, CachedManifests([folder]), lambda: sim.open_cloud(state))
+    rec = Reconciler(state, CachedManifests([folder]), lambda: open_cloud(state))
     first = rec(Trigger.START, frozenset())
     assert first.outcome is Outcome.IN_SYNC, first.error
     idle = [rec(Trigger.INTERVAL, frozenset()) for _ in range(rounds)]
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         work = Path(tmp)
         spec, files = build(args.servers)
-        setup_s, _ = timed(lambda: sim.init_cloud(work / "state", spec).close())
+        setup_s, _ = timed(lambda: init_cloud(work / "state", spec).close())
         write(work / "manifests", files)
         print(
             f"{args.servers:,} servers, {args.servers * PER_SERVER:,} ENIs, "

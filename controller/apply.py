@@ -1,9 +1,9 @@
 """One `enictl apply`, as a library: what the CLI calls between parsing and rendering.
 
     with lock.acquire(state_dir):
-        recover(...)                      finish a crashed run's jobs (controller.recovery)
+        recover(...)                      finish a crashed run's jobs (execution.recovery)
         prepare(...) / prepare_saved(...)  observe, then plan, or check a saved plan is fresh
-        run(...)                          execute with the journal (controller.executor)
+        run(...)                          execute with the journal (execution.executor)
         verify(...)                       observe again and re-plan: nothing left to do?
 
 Every function here takes its collaborators (provider, state dir, event sink) as
@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller import executor, journal, recovery, savedplan
-from controller.applyresult import ApplyResult
 from controller.errors import EnictlError
-from controller.executor import OnEvent
+from controller.execution import executor, recovery
+from controller.execution.executor import OnEvent
+from controller.execution.results import ApplyResult
+from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
-from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.storage import journal, savedplan
 
 
 class ApplyFailed(EnictlError):
@@ -99,9 +100,11 @@ def prepare(
     provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
 ) -> Prepared:
     """Load the manifests, observe, plan (labelling drift when `state_dir` has a record)."""
-    from controller import drift, lastapplied, manifests, planner
+    from controller.manifests import loader
+    from controller.planning import drift, planner
+    from controller.storage import lastapplied
 
-    loaded = manifests.load(list(paths))
+    loaded = loader.load(list(paths))
     observed = observe(provider)
     plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
     if state_dir is not None:
@@ -111,10 +114,11 @@ def prepare(
 
 def prepare_saved(provider: Provider, plan_file: str) -> Prepared:
     """Load a saved plan and check, before anything runs, that it is not stale."""
-    from controller import manifests, planner
+    from controller.manifests import loader
+    from controller.planning import planner
 
     saved = savedplan.load(plan_file)
-    loaded = manifests.load(list(saved.manifest_paths))
+    loaded = loader.load(list(saved.manifest_paths))
     observed = observe(provider)
     savedplan.check_fresh(saved, loaded.digest, planner.observed_fingerprint(observed))
     return Prepared(saved.plan, loaded.topology, observed, loaded.digest, saved.prune, saved=True)
@@ -156,7 +160,7 @@ def run(
 
 def verify(provider: Provider, prepared: Prepared) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
-    from controller import planner
+    from controller.planning import planner
 
     observed = observe(provider)
     return planner.plan(
@@ -169,7 +173,7 @@ def verify(provider: Provider, prepared: Prepared) -> Plan:
 
 def record_applied(state_dir: Path, prepared: Prepared) -> None:
     """Remember the applied desired state (for drift labels in later plans)."""
-    from controller import lastapplied
+    from controller.storage import lastapplied
 
     lastapplied.record(state_dir, prepared.desired, manifests_digest=prepared.manifests_digest)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
-from controller.providers import sim
+from controller.providers.sim.cloud import LogEntry, open_cloud
 from tests.cloudfixtures import CloudProvider
 
 TESTS = Path(__file__).parent
@@ -71,8 +71,8 @@ def provider_cli(
     return Cli(tmp_path / "state", capsys)
 
 
-def cloud_log(state: Path) -> list[sim.LogEntry]:
-    cloud = sim.open_cloud(state)
+def cloud_log(state: Path) -> list[LogEntry]:
+    cloud = open_cloud(state)
     try:
         return cloud.log()
     finally:

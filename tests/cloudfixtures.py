@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.providers import simserver
+from controller.providers.sim.serve import httpserver
 
 PROVIDERS = ("sim", "huaweicloud")
 TEST_PAGE_SIZE = 5
@@ -49,7 +49,7 @@ HUAWEI_VARIABLES = (
 @contextmanager
 def serve(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> Iterator[dict[str, str]]:
     """Serve `state_dir`'s simulated cloud; yield the client environment."""
-    running = simserver.start(state_dir, simserver.ServeSettings.from_env({}))
+    running = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
     try:
         env = running.client_env()
         env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)
@@ -61,10 +61,10 @@ def serve(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> Iterator[dict[
 @pytest.fixture
 def sim_serve() -> Iterator[Callable[..., dict[str, str]]]:
     """A factory: start `sim serve` for a state dir, get the env pointing at it."""
-    running: list[simserver.RunningServer] = []
+    running: list[httpserver.RunningServer] = []
 
     def start(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> dict[str, str]:
-        server = simserver.start(state_dir, simserver.ServeSettings.from_env({}))
+        server = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
         running.append(server)
         env = server.client_env()
         env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)

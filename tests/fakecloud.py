@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from controller.applyresult import ApplyResult
 from controller.errors import PermanentProviderError, TransientProviderError
+from controller.execution.results import ApplyResult
 from controller.model import (
     Catalog,
     Eip,
@@ -312,7 +312,7 @@ class FakeCloud:
 def run_plan(plan: Plan, cloud: FakeCloud, **kw: Any) -> tuple[ApplyResult, list[dict[str, Any]]]:
     """Execute `plan` on `cloud` with no waiting and a fixed jitter seed; return the
     result and every event the executor emitted."""
-    from controller import executor
+    from controller.execution import executor
 
     events: list[dict[str, Any]] = []
     result = executor.execute(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from controller.errors import ProviderError
-from controller.providers.sim import SimCloud
+from controller.providers.sim.cloud import SimCloud
 
 DATA = Path(__file__).parent / "data" / "sim"
 SMALL = DATA / "small.yaml"

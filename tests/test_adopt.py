@@ -9,8 +9,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from controller import apply, applyresult
+from controller import apply
 from controller.errors import PermanentProviderError
+from controller.execution import results
 from controller.plan import Action, Plan, Step
 from tests.applyhelpers import (
     PLANS,
@@ -103,7 +104,7 @@ def test_no_adoption_starts_once_stopped() -> None:
 
 def test_a_remaining_adoption_is_still_needed() -> None:
     """After an apply whose steps all ran, a pending adoption means it did not converge."""
-    result = applyresult.ApplyResult((), (), (), 0.0)
+    result = results.ApplyResult((), (), (), 0.0)
     error = apply.failure(result, Plan("m", "o", adopt=("a",)))
     assert str(error).endswith("the cloud does not match the manifests: 1 adoption(s) still needed")
     assert error.details == ("still needed: adopt a",)

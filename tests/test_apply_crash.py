@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import journal
+from controller.storage import journal
 from tests.applyhelpers import MIXED, Cli, identity, rejected, spawn, wait_for
 from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.providers import sim
+from controller.providers.sim.cloud import open_cloud
 from tests.applyhelpers import (
     MIXED,
     PLANS,
@@ -115,7 +115,7 @@ def test_stale_saved_plan_is_refused_before_any_step(cli: Cli, tmp_path: Path) -
     cli.init(MIXED / "inventory.yaml")
     saved = tmp_path / "plan.json"
     assert cli("plan", str(MIXED / "manifests"), "--out", str(saved)).code == 0
-    cloud = sim.open_cloud(cli.state)
+    cloud = open_cloud(cli.state)
     cloud.force_detach("eni-2")
     cloud.close()
     mark = len(cloud_log(cli.state))
@@ -179,7 +179,7 @@ def test_usage_errors(cli: Cli, tmp_path: Path) -> None:
 def test_force_unlock_refuses_a_wrong_id(cli: Cli) -> None:
     """force-unlock with an id that is not the lock's fails and says so."""
     cli.state.mkdir(parents=True)
-    from controller import lock
+    from controller.storage import lock
 
     with lock.acquire(cli.state) as held:
         ran = cli("force-unlock", "wrong")
@@ -217,7 +217,7 @@ def test_a_throttled_observation_is_retried() -> None:
 
     from controller import apply as applying
     from controller.errors import TransientProviderError
-    from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
     from tests.fakecloud import FakeCloud
 
     cloud = FakeCloud.build({"s1": 3}, {})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.providers import sim
+from controller.providers.sim.cloud import open_cloud
 from tests.applyhelpers import PLANS, Cli, cloud_log, spawn
 
 CASE = PLANS / "violation-server-not-ready"  # eni-a declared on web-2, which is BUILD
@@ -76,7 +76,7 @@ def test_the_step_goes_on_when_the_server_turns_active(
         if events[-1]["event"] == "waiting-server":
             break
     assert (events[-1]["event"], events[-1]["server"]) == ("waiting-server", "web-2")
-    cloud = sim.open_cloud(cli.state)
+    cloud = open_cloud(cli.state)
     try:
         cloud.force_set_status("web-2", "ACTIVE")
     finally:

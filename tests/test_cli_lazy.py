@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Modules `enictl validate` must not import: planning, execution, the providers, SDKs.
 HEAVY = (
-    "controller.planner",
-    "controller.executor",
+    "controller.planning.planner",
+    "controller.execution.executor",
     "controller.apply",
-    "controller.providers.sim",
-    "controller.providers.huaweicloud",
-    "controller.providers.simserver",
+    "controller.providers.sim.cloud",
+    "controller.providers.huaweicloud.adapter",
+    "controller.providers.sim.serve.httpserver",
     "huaweicloudsdkcore",
     "http.server",
 )

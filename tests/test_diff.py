@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from builders import as_declared, declared, desired, eni, standard
 
-from controller import diff
 from controller.plan import Change, NoOp
+from controller.planning import diff
 
 
 def _noop(d: diff.Diff, resource: str) -> str:

@@ -7,9 +7,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from controller import drift, lastapplied
 from controller.model import NetworkInterface, Server, Topology
 from controller.plan import Change, Plan
+from controller.planning import drift
+from controller.storage import lastapplied
 
 
 def desired(eni_server: str = "web-1", sgs: tuple[str, ...] = ("sg-web",)) -> Topology:

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller import applyresult, executor
-from controller.journal import Journal, read_records
+from controller.execution import executor, results
+from controller.execution.retry import RetryPolicy
 from controller.plan import Action, Plan, Step
 from controller.providers.base import Job, JobStatus
-from controller.retry import RetryPolicy
+from controller.storage.journal import Journal, read_records
 from tests.fakecloud import FakeCloud
 
 
@@ -41,7 +41,7 @@ def plan_of(*steps: Step) -> Plan:
 
 def run(
     plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[applyresult.ApplyResult, list[dict[str, Any]], FakeClock]:
+) -> tuple[results.ApplyResult, list[dict[str, Any]], FakeClock]:
     clock = FakeClock()
     events: list[dict[str, Any]] = []
     kw.setdefault("rng", random.Random(7))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from controller.cli import main
-from controller.providers.sim import open_cloud
+from controller.providers.sim.cloud import open_cloud
 from tests.sim_support import SMALL
 
 INTERFACE_KEYS = [

@@ -20,12 +20,13 @@ from controller.errors import (
     UsageError,
 )
 from controller.model import Topology
-from controller.providers import huaweicloud, simapi, simserver
-from controller.providers import sim as simcloud
 from controller.providers.base import JobStatus, NewInterface
-from controller.providers.faults import Faults
-from controller.providers.huaweicloud import HuaweiCloud
-from controller.providers.sim import SimCloud
+from controller.providers.huaweicloud import adapter
+from controller.providers.huaweicloud.adapter import HuaweiCloud
+from controller.providers.sim import cloud as simcloud
+from controller.providers.sim.cloud import SimCloud
+from controller.providers.sim.faults import Faults
+from controller.providers.sim.serve import api, httpserver
 from tests.cloudfixtures import serve
 from tests.sim_support import Ids, small_spec
 
@@ -47,7 +48,7 @@ def env(tmp_path: Path, cloud: SimCloud) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def hw(env: dict[str, str]) -> Iterator[HuaweiCloud]:
-    provider = huaweicloud.from_environment(env, sleep=lambda s: None)
+    provider = adapter.from_environment(env, sleep=lambda s: None)
     yield provider
     provider.close()
 
@@ -158,7 +159,7 @@ def test_a_2000_server_cloud_costs_pages_not_servers(tmp_path: Path) -> None:
     big = simcloud.init_cloud(tmp_path, big_spec(2000, 500))
     try:
         with serve(tmp_path, page_size=1000) as env:
-            provider = huaweicloud.from_environment(env)
+            provider = adapter.from_environment(env)
             before = last_seq(big)
             topology = provider.observe()
             provider.close()
@@ -220,10 +221,10 @@ def test_a_failed_tag_leaves_no_unmarked_port(
 ) -> None:
     """When tagging keeps failing, the fresh port is deleted and the tag's error raised."""
 
-    def refuse(self: simapi.HuaweiApi, req: Any) -> simapi.Reply:
-        raise simapi.ApiError(400, "VPC.9999", "tags are broken today")
+    def refuse(self: api.HuaweiApi, req: Any) -> api.Reply:
+        raise api.ApiError(400, "VPC.9999", "tags are broken today")
 
-    monkeypatch.setattr(simapi.HuaweiApi, "tag_port", refuse)
+    monkeypatch.setattr(api.HuaweiApi, "tag_port", refuse)
     ids = Ids(cloud)
     with pytest.raises(PermanentProviderError) as excinfo:
         hw.create_interface(NewInterface("eni-x", ids.subnet("subnet-db")))
@@ -290,10 +291,10 @@ def test_a_refused_listing_fails_the_observation_with_its_code(
 ) -> None:
     """Ports are read beside the other listings: a refusal of either surfaces as itself."""
 
-    def refuse(self: simapi.HuaweiApi, req: Any) -> simapi.Reply:
-        raise simapi.ApiError(400, "Sim.0999", f"{broken} is broken today")
+    def refuse(self: api.HuaweiApi, req: Any) -> api.Reply:
+        raise api.ApiError(400, "Sim.0999", f"{broken} is broken today")
 
-    monkeypatch.setattr(simapi.HuaweiApi, broken, refuse)
+    monkeypatch.setattr(api.HuaweiApi, broken, refuse)
     with pytest.raises(PermanentProviderError) as excinfo:
         hw.observe()
     assert (excinfo.value.code, excinfo.value.message) == ("Sim.0999", f"{broken} is broken today")
@@ -311,7 +312,7 @@ def test_a_job_that_ends_fail_carries_the_clouds_code(hw: HuaweiCloud, cloud: Si
 
 def test_a_wrong_secret_is_refused_with_401(env: dict[str, str]) -> None:
     """A request signed with the wrong SK is refused (401); the error names no secret."""
-    provider = huaweicloud.from_environment({**env, "HUAWEICLOUD_SDK_SK": SECRET})
+    provider = adapter.from_environment({**env, "HUAWEICLOUD_SDK_SK": SECRET})
     with pytest.raises(PermanentProviderError) as excinfo:
         provider.observe()
     assert (excinfo.value.code, excinfo.value.status) == ("APIGW.0301", 401)
@@ -322,7 +323,7 @@ def test_a_wrong_secret_is_refused_with_401(env: dict[str, str]) -> None:
 def test_an_unreachable_endpoint_is_transient(env: dict[str, str]) -> None:
     """Nothing listening: a transient error (the executor may retry)."""
     closed = {**env, "ENICTL_HUAWEICLOUD_ENDPOINT": "http://127.0.0.1:9"}
-    provider = huaweicloud.from_environment(closed, sleep=lambda s: None)
+    provider = adapter.from_environment(closed, sleep=lambda s: None)
     with pytest.raises(TransientProviderError):
         provider.delete_interface("x")
 
@@ -335,7 +336,7 @@ def test_an_unreachable_cloud_is_one_error_line(
 
     for key, value in {**BASE, "ENICTL_HUAWEICLOUD_ENDPOINT": "http://127.0.0.1:9"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(huaweicloud, "READ_ATTEMPTS", 1)
+    monkeypatch.setattr(adapter, "READ_ATTEMPTS", 1)
     code = main(["--provider", "huaweicloud", "--state-dir", str(tmp_path), "get", "servers"])
     err = capsys.readouterr().err
     assert code == 1
@@ -367,7 +368,7 @@ def error(status: int, code: str) -> sdk.ServiceResponseException:
 )
 def test_classify(exc: Exception, transient: bool, code: str) -> None:
     """Each SDK failure maps once onto transient or permanent, keeping the cloud's code."""
-    mapped = huaweicloud.classify(exc, sdk)
+    mapped = adapter.classify(exc, sdk)
     assert isinstance(mapped, ProviderError)
     assert (mapped.transient, mapped.code) == (transient, code)
 
@@ -383,13 +384,13 @@ def test_job_from_json_reads_sub_job_failures() -> None:
             ]
         },
     }
-    found = huaweicloud.job_from_json("j", body)
+    found = adapter.job_from_json("j", body)
     assert (found.status, found.error_code, found.error_message) == (
         JobStatus.FAIL,
         "Ecs.0201",
         "no quota",
     )
-    assert huaweicloud.job_from_json("j", {"status": "WEIRD"}).status is JobStatus.RUNNING
+    assert adapter.job_from_json("j", {"status": "WEIRD"}).status is JobStatus.RUNNING
 
 
 # ------------------------------------------------------------------ settings and secrets
@@ -418,24 +419,24 @@ BASE = {
 def test_bad_settings_are_one_clear_line(change: dict[str, str], says: str) -> None:
     """Missing or wrong settings: a UsageError, one line, no secret in it."""
     with pytest.raises(UsageError) as excinfo:
-        huaweicloud.from_environment({**BASE, **change})
+        adapter.from_environment({**BASE, **change})
     message = str(excinfo.value)
     assert says in message and "\n" not in message and SECRET not in message
 
 
 def test_region_settings_build_sdk_clients() -> None:
     """A known region builds the four clients without any network call."""
-    provider = huaweicloud.from_environment(BASE)
+    provider = adapter.from_environment(BASE)
     assert provider.name == "huaweicloud"
     provider.close()
-    assert SECRET not in repr(huaweicloud.Settings.from_env(BASE))
+    assert SECRET not in repr(adapter.Settings.from_env(BASE))
 
 
 def test_missing_sdk_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the SDK: a UsageError telling to pip install enictl[huaweicloud]."""
     monkeypatch.setitem(sys.modules, "huaweicloudsdkecs", None)
     with pytest.raises(UsageError, match=r"pip install 'enictl\[huaweicloud\]'"):
-        huaweicloud.from_environment(BASE)
+        adapter.from_environment(BASE)
 
 
 def test_secrets_never_reach_output_or_logs(
@@ -478,5 +479,5 @@ def test_get_interfaces_is_the_same_through_both_providers(
 
 def test_simserver_default_credentials_are_what_the_fixture_uses(env: dict[str, str]) -> None:
     """The fixture's environment carries the documented sim serve test credentials."""
-    assert env["HUAWEICLOUD_SDK_AK"] == simserver.DEFAULT_AK
-    assert env["HUAWEICLOUD_PROJECT_ID"] == simserver.DEFAULT_PROJECT_ID
+    assert env["HUAWEICLOUD_SDK_AK"] == httpserver.DEFAULT_AK
+    assert env["HUAWEICLOUD_PROJECT_ID"] == httpserver.DEFAULT_PROJECT_ID

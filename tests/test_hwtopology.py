@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from controller.errors import PermanentProviderError
-from controller.providers import hwtopology
-from controller.providers.hwtopology import Listings
+from controller.providers.huaweicloud import topology
+from controller.providers.huaweicloud.topology import Listings
 
 VPC = {"id": "v1", "name": "vpc-a", "cidr": "10.0.0.0/16"}
 SUBNET = {
@@ -58,7 +58,7 @@ def listings(**kw: Any) -> Listings:
 
 def test_unnamed_primary_is_named_after_its_server() -> None:
     """An unnamed primary port becomes `<server>-primary`; the server gets its subnet."""
-    topo = hwtopology.topology(
+    topo = topology.topology(
         listings(servers=[server("i1", "web-1", "p1")], ports=[port("p1", device="i1")])
     )
     assert topo.interfaces["web-1-primary"].primary
@@ -69,7 +69,7 @@ def test_unnamed_primary_is_named_after_its_server() -> None:
 def test_primary_flag_from_vif_details_alone() -> None:
     """binding:vif_details.primary_interface marks the primary even without server addresses."""
     details = {"binding:vif_details": {"primary_interface": True}}
-    topo = hwtopology.topology(
+    topo = topology.topology(
         listings(servers=[server("i1", "web-1")], ports=[port("p1", "eth0", "i1", **details)])
     )
     assert topo.interfaces["eth0"].primary and topo.interfaces["eth0"].server == "web-1"
@@ -78,10 +78,10 @@ def test_primary_flag_from_vif_details_alone() -> None:
 def test_clashing_names_are_made_unique_deterministically() -> None:
     """Two ports named alike: the smaller id keeps the name, the other gets `~<id prefix>`."""
     ports = [port("bbbbbbbb-2", "eni"), port("aaaaaaaa-1", "eni")]
-    topo = hwtopology.topology(listings(ports=ports))
+    topo = topology.topology(listings(ports=ports))
     assert topo.interfaces["eni"].id == "aaaaaaaa-1"
     assert topo.interfaces["eni~bbbbbbbb"].id == "bbbbbbbb-2"
-    assert hwtopology.topology(listings(ports=list(reversed(ports)))) == topo
+    assert topology.topology(listings(ports=list(reversed(ports)))) == topo
 
 
 def test_ports_that_are_not_enis_are_ignored() -> None:
@@ -91,7 +91,7 @@ def test_ports_that_are_not_enis_are_ignored() -> None:
         port("p2", "bms-nic", device="unknown-server"),
         port("p3", "free"),
     ]
-    topo = hwtopology.topology(listings(ports=ports))
+    topo = topology.topology(listings(ports=ports))
     assert list(topo.interfaces) == ["free"]
 
 
@@ -102,14 +102,14 @@ def test_managed_tag_eip_alias_and_address() -> None:
         {"id": "e1", "alias": "eip-web", "public_ip_address": "198.51.100.1", "port_id": "p1"},
         {"id": "e2", "public_ip_address": "198.51.100.2"},
     ]
-    topo = hwtopology.topology(listings(ports=[port("p1", "eni", **tags)], publicips=eips))
+    topo = topology.topology(listings(ports=[port("p1", "eni", **tags)], publicips=eips))
     assert topo.interfaces["eni"].managed and topo.interfaces["eni"].eip == "eip-web"
     assert set(topo.catalog.eips) == {"eip-web", "198.51.100.2"}
 
 
 def test_attached_ports_report_delete_on_termination_as_possible() -> None:
     """Unknown without a per-server call: attached ports say True, free ones False."""
-    topo = hwtopology.topology(
+    topo = topology.topology(
         listings(servers=[server("i1", "web-1")], ports=[port("p1", "a", "i1"), port("p2", "b")])
     )
     assert topo.interfaces["a"].delete_on_termination is True
@@ -128,18 +128,18 @@ def test_attached_ports_report_delete_on_termination_as_possible() -> None:
 )
 def test_flavor_limit_from_extra_specs(specs: dict[str, str], limit: int | None) -> None:
     """quota:vif_max_num (a string) first, then instance_vnic:max_count, else unknown."""
-    assert hwtopology.flavor_limit({"os_extra_specs": specs}) == limit
+    assert topology.flavor_limit({"os_extra_specs": specs}) == limit
 
 
 def test_a_server_on_a_flavor_without_limit_is_a_clear_error() -> None:
     """enictl cannot check NIC limits blind: it names the flavor, the server and the specs."""
     bare = {"id": "f1", "name": "c7.large", "os_extra_specs": {}}
     with pytest.raises(PermanentProviderError, match=r"c7\.large \(of server web-1\).*vif_max_num"):
-        hwtopology.topology(listings(flavors=[bare], servers=[server("i1", "web-1")]))
+        topology.topology(listings(flavors=[bare], servers=[server("i1", "web-1")]))
 
 
 def test_flavors_without_limit_that_no_server_uses_are_left_out() -> None:
     """An old flavor without NIC specs, unused, does not break observing."""
     old = {"id": "f0", "name": "old.tiny", "os_extra_specs": {}}
-    topo = hwtopology.topology(listings(flavors=[FLAVOR, old]))
+    topo = topology.topology(listings(flavors=[FLAVOR, old]))
     assert list(topo.catalog.flavors) == ["c7.large"]

@@ -6,8 +6,8 @@ import json
 import threading
 from pathlib import Path
 
-from controller.journal import JOURNAL_FILE, Journal, read_records, unfinished_runs
 from controller.plan import Action, Step
+from controller.storage.journal import JOURNAL_FILE, Journal, read_records, unfinished_runs
 
 
 def test_a_finished_run_leaves_nothing_to_resume(tmp_path: Path) -> None:

@@ -1,12 +1,13 @@
-"""`controller.lastapplied`: the record's file format, written compact and read back."""
+"""`controller.storage.lastapplied`: the record's file format, written compact and read back."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from controller import drift, lastapplied
 from controller.model import NetworkInterface, Server, Topology
+from controller.planning import drift
+from controller.storage import lastapplied
 
 
 def _desired() -> Topology:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from controller import lock
 from controller.errors import LockHeld, UsageError
+from controller.storage import lock
 
 HOLD = (
-    "import sys, time; from pathlib import Path; from controller import lock\n"
+    "import sys, time; from pathlib import Path; from controller.storage import lock\n"
     "held = lock.acquire(Path(sys.argv[1]), command='holder')\n"
     "print(held.holder.lock_id, flush=True)\n"
     "sys.stdin.readline()\n"

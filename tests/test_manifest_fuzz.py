@@ -21,8 +21,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import schema
 from controller.cli import main
+from controller.manifests import schema
 from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent

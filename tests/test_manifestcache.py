@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from controller import manifests
 from controller.errors import ManifestError
-from controller.manifestcache import CachedManifests
+from controller.manifests import loader
+from controller.manifests.cache import CachedManifests
 
 DATA = Path(__file__).resolve().parent / "data" / "watch" / "manifests"
 OLD_NS = 1_000_000_000 * 1_000_000_000  # 2001: long before any load in these tests
@@ -50,7 +50,7 @@ def test_only_the_changed_file_is_parsed_again(folder: Path) -> None:
     _edit(folder / "interfaces.yaml", "server: web-1", "server: web-2")
     again = cache.load()
     assert cache.reread == 1
-    full = manifests.load([folder])
+    full = loader.load([folder])
     assert again.digest == full.digest
     assert again.topology == full.topology
     assert again.topology.interfaces["eni-a"].server == "web-2"
@@ -129,7 +129,7 @@ def test_checks_across_files_see_cached_files(folder: Path) -> None:
         cache.load()
     assert cache.reread == 1
     with pytest.raises(ManifestError) as full:
-        manifests.load([folder])
+        loader.load([folder])
     assert duplicate.value.problems == full.value.problems
     assert [p.code for p in full.value.problems] == ["DuplicateName"]
     extra.unlink()

@@ -1,4 +1,4 @@
-"""`controller.manifests`: files to the desired Topology, sources, digest, bad input."""
+"""`controller.manifests.loader`: files to the desired Topology, sources, digest, bad input."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller import manifests, yamlsource
 from controller.errors import ManifestError, Problem
+from controller.manifests import loader, yamlsource
 from controller.model import NetworkInterface, PlacementPolicy, Server, Source, SubnetScope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def problems_of(paths: list[str | Path]) -> list[Problem]:
     with pytest.raises(ManifestError) as caught:
-        manifests.load(paths)
+        loader.load(paths)
     return list(caught.value.problems)
 
 
@@ -43,7 +43,7 @@ def lines_of(paths: list[str | Path]) -> list[str]:
 @pytest.mark.usefixtures("in_root")
 def test_demo_topology() -> None:
     """The demo loads into the servers, interfaces and policy it declares."""
-    loaded = manifests.load(["manifests/demo"])
+    loaded = loader.load(["manifests/demo"])
     topo = loaded.topology
     assert list(topo.servers) == ["app-1", "app-2", "gw-1"]
     assert topo.servers["app-1"] == Server(
@@ -86,7 +86,7 @@ def test_demo_topology() -> None:
 def test_default_policy_when_none_declared(tmp_path: Path) -> None:
     """Without a PlacementPolicy document the policy is the strict default."""
     (tmp_path / "s.yaml").write_text(SERVER.format(name="web-1"))
-    policy = manifests.load([tmp_path]).topology.policy
+    policy = loader.load([tmp_path]).topology.policy
     assert policy == PlacementPolicy()
     assert policy.subnet_scope is SubnetScope.SERVER_SUBNET
 
@@ -94,25 +94,25 @@ def test_default_policy_when_none_declared(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("in_root")
 def test_digest_matches_digest_files_and_tracks_content(tmp_path: Path) -> None:
     """digest_files gives load's digest without parsing; any byte or name change moves it."""
-    loaded = manifests.load(["manifests/demo"])
+    loaded = loader.load(["manifests/demo"])
     assert loaded.digest.startswith("sha256:") and len(loaded.digest) == 7 + 64
-    assert manifests.digest_files(["manifests/demo"]) == loaded.digest
+    assert loader.digest_files(["manifests/demo"]) == loaded.digest
     demo = [f"manifests/demo/{n}" for n in ("traffic.yaml", "policy.yaml", "migration.yaml")]
-    assert manifests.digest_files(demo) == loaded.digest  # argument order does not matter
+    assert loader.digest_files(demo) == loaded.digest  # argument order does not matter
     (tmp_path / "a.yaml").write_text(SERVER.format(name="web-1"))
-    before = manifests.digest_files([tmp_path])
+    before = loader.digest_files([tmp_path])
     (tmp_path / "a.yaml").write_text(SERVER.format(name="web-1") + "\n")
-    after = manifests.digest_files([tmp_path])
+    after = loader.digest_files([tmp_path])
     (tmp_path / "a.yaml").rename(tmp_path / "b.yaml")
-    renamed = manifests.digest_files([tmp_path])
+    renamed = loader.digest_files([tmp_path])
     assert len({before, after, renamed}) == 3
-    assert manifests.load([tmp_path]).digest == renamed
+    assert loader.load([tmp_path]).digest == renamed
 
 
 def test_digest_files_reports_missing_paths(tmp_path: Path) -> None:
     """digest_files fails like load on a path that does not exist."""
     with pytest.raises(ManifestError) as caught:
-        manifests.digest_files([tmp_path / "gone"])
+        loader.digest_files([tmp_path / "gone"])
     assert [p.code for p in caught.value.problems] == ["PathNotFound"]
 
 
@@ -129,7 +129,7 @@ def test_discovery_is_recursive_sorted_and_skips_hidden(
     (tmp_path / "m" / ".hidden.yaml").write_text("- not: [yaml")
     (tmp_path / "extra.conf").write_text(SERVER.format(name="c"))
     monkeypatch.chdir(tmp_path)
-    loaded = manifests.load(["m/", "extra.conf", "m/z.yaml"])
+    loaded = loader.load(["m/", "extra.conf", "m/z.yaml"])
     assert loaded.files == ("extra.conf", "m/b/deep/a.yml", "m/z.yaml")
     assert list(loaded.topology.servers) == ["c", "a", "z"]
     assert str(loaded.topology.servers["a"].source) == "m/b/deep/a.yml:4:3"
@@ -140,7 +140,7 @@ def test_empty_files_and_documents_are_fine(tmp_path: Path) -> None:
     (tmp_path / "empty.yaml").write_bytes(b"")
     (tmp_path / "comments.yaml").write_text("# nothing here yet\n")
     (tmp_path / "docs.yaml").write_text("---\n---\n# c\n---\n" + SERVER.format(name="w") + "---\n")
-    report = manifests.validate([tmp_path])
+    report = loader.validate([tmp_path])
     assert report.valid and report.resources == 1
     assert str(report.manifests.topology.servers["w"].source) == f"{tmp_path}/docs.yaml:8:3"  # type: ignore[union-attr]
 
@@ -165,7 +165,7 @@ def test_error_line_format(tmp_path: Path) -> None:
     """ManifestError prints `error: file:line:col: Kind/name field: message` lines."""
     (tmp_path / "a.yaml").write_text(SERVER.format(name="w").replace("az1", "[az1]"))
     with pytest.raises(ManifestError) as caught:
-        manifests.load([tmp_path / "a.yaml"])
+        loader.load([tmp_path / "a.yaml"])
     assert caught.value.error_lines() == [
         f"error: {tmp_path}/a.yaml:5:46: Server/w spec.availabilityZone: expected a string, "
         "got a list"
@@ -203,7 +203,7 @@ def test_non_utf8_bytes(tmp_path: Path) -> None:
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     """A UTF-8 byte order mark does not shift positions or break parsing."""
     (tmp_path / "a.yaml").write_bytes(b"\xef\xbb\xbf" + SERVER.format(name="w").encode())
-    assert str(manifests.load([tmp_path]).topology.servers["w"].source).endswith("a.yaml:4:3")
+    assert str(loader.load([tmp_path]).topology.servers["w"].source).endswith("a.yaml:4:3")
 
 
 @pytest.mark.parametrize(
@@ -261,7 +261,7 @@ def test_folder_named_like_a_file_is_walked(tmp_path: Path) -> None:
 
 def test_load_inventory_demo(in_root: None) -> None:
     """load_inventory returns the demo's spec with every default filled in."""
-    spec = manifests.load_inventory(DEMO_INVENTORY)
+    spec = loader.load_inventory(DEMO_INVENTORY)
     assert [f["maxInterfaces"] for f in spec["flavors"]] == [3, 4]
     app1 = spec["servers"][0]
     assert (app1["name"], app1["primaryInterface"], app1["status"]) == (
@@ -291,7 +291,7 @@ def test_load_inventory_defaults(tmp_path: Path) -> None:
         "  subnets: [{name: s, vpc: v, cidr: 10.0.1.0/24, availabilityZone: az1}]\n"
         "  interfaces: [{name: e, subnet: s}]\n"
     )
-    spec = manifests.load_inventory(tmp_path / "c.yaml")
+    spec = loader.load_inventory(tmp_path / "c.yaml")
     assert spec["servers"] == [] and spec["eips"] == []
     assert spec["interfaces"][0]["server"] is None
     assert spec["interfaces"][0]["securityGroups"] == []
@@ -310,7 +310,7 @@ def test_load_inventory_errors(tmp_path: Path) -> None:
 
     def fails(name: str) -> list[str]:
         with pytest.raises(ManifestError) as caught:
-            manifests.load_inventory(tmp_path / name)
+            loader.load_inventory(tmp_path / name)
         return [f"{p.code}: {p.line()}" for p in caught.value.problems]
 
     assert fails("two.yaml") == [
@@ -335,7 +335,7 @@ def test_anchor_in_one_document_does_not_spoil_the_next(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         SERVER.format(name="w1").replace("spec:", "spec: &s") + "---\n" + SERVER.format(name="w2")
     )
-    report = manifests.validate([tmp_path])
+    report = loader.validate([tmp_path])
     assert [p.code for p in report.problems] == ["UnsupportedYaml"]
     assert report.resources == 1
 
@@ -345,13 +345,13 @@ def test_pure_python_loader_gives_the_same_answers(
 ) -> None:
     """Without libyaml the loader falls back to PyYAML's SafeLoader with the same locations."""
     case = ROOT / "tests" / "data" / "manifests" / "errors" / "wrong-types"
-    expected = manifests.validate([case]).problems
+    expected = loader.validate([case]).problems
     monkeypatch.delattr(yaml, "CSafeLoader")
     try:
         importlib.reload(yamlsource)
         assert not issubclass(yamlsource._Loader, yaml.cyaml.CParser)
-        assert manifests.validate([case]).problems == expected
-        assert manifests.load([ROOT / "manifests" / "demo"]).topology.servers
+        assert loader.validate([case]).problems == expected
+        assert loader.load([ROOT / "manifests" / "demo"]).topology.servers
     finally:
         monkeypatch.undo()
         importlib.reload(yamlsource)
@@ -374,4 +374,4 @@ def test_big_file_of_manifests(tmp_path: Path) -> None:
     text = "".join("---\n" + one.format(i=i) for i in range(330_000))
     assert len(text) > 50_000_000
     (tmp_path / "big.yaml").write_text(text)
-    assert len(manifests.load([tmp_path]).topology.servers) == 330_000
+    assert len(loader.load([tmp_path]).topology.servers) == 330_000

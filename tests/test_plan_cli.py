@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from sample_plans import empty_plan, rejected_plan, swap_plan
 
-from controller import savedplan
 from controller.apply import Prepared
 from controller.cli import main
 from controller.cli import plan as plan_cli
 from controller.errors import StalePlan
 from controller.model import Topology
 from controller.plan import Plan
+from controller.storage import savedplan
 from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 Run = Callable[..., tuple[int, str, str]]
@@ -167,7 +167,11 @@ def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 _MISSING = [
     name
-    for name in ("controller.manifests", "controller.planner", "controller.providers.sim")
+    for name in (
+        "controller.manifests.loader",
+        "controller.planning.planner",
+        "controller.providers.sim.cloud",
+    )
     if importlib.util.find_spec(name) is None
 ]
 needs_pipeline = pytest.mark.skipif(
@@ -258,7 +262,8 @@ def test_e2e_saved_plan_is_fresh_until_the_manifests_change(
     cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A saved plan carries the digest and fingerprint that check_fresh compares."""
-    from controller import manifests, planner
+    from controller.manifests import loader
+    from controller.planning import planner
     from controller.providers import open_provider
 
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-2"))
@@ -266,10 +271,10 @@ def test_e2e_saved_plan_is_fresh_until_the_manifests_change(
     saved = savedplan.load(cloud / "plan.json")
     observed = open_provider(os.environ["ENICTL_PROVIDER"], cloud / "state").observe()
     fingerprint = planner.observed_fingerprint(observed)
-    savedplan.check_fresh(saved, manifests.load(["manifests"]).digest, fingerprint)
+    savedplan.check_fresh(saved, loader.load(["manifests"]).digest, fingerprint)
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-1"))
     with pytest.raises(StalePlan, match="the manifests changed"):
-        savedplan.check_fresh(saved, manifests.load(["manifests"]).digest, fingerprint)
+        savedplan.check_fresh(saved, loader.load(["manifests"]).digest, fingerprint)
 
 
 @needs_pipeline
@@ -300,10 +305,11 @@ def test_e2e_drift_is_labelled_after_an_apply_record(
     cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With a last-applied record equal to the manifests, a cloud difference is drift."""
-    from controller import lastapplied, manifests
+    from controller.manifests import loader
+    from controller.storage import lastapplied
 
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-2"))
-    lastapplied.record(cloud / "state", manifests.load(["manifests"]).topology)
+    lastapplied.record(cloud / "state", loader.load(["manifests"]).topology)
     capsys.readouterr()
     assert main(["--state-dir", "state", "plan", "manifests"]) == 0
     out = capsys.readouterr().out
@@ -317,11 +323,12 @@ def test_e2e_drift_and_manifest_changes_are_told_apart(
     cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After an apply record: a hand-made cloud change is drift, a manifest edit is not."""
-    from controller import lastapplied, manifests
-    from controller.providers import sim
+    from controller.manifests import loader
+    from controller.providers.sim.cloud import open_cloud
+    from controller.storage import lastapplied
 
-    lastapplied.record(cloud / "state", manifests.load(["manifests"]).topology)
-    simcloud = sim.open_cloud(cloud / "state")
+    lastapplied.record(cloud / "state", loader.load(["manifests"]).topology)
+    simcloud = open_cloud(cloud / "state")
     simcloud.force_set_security_groups("eni-a", [])  # someone at the console
     simcloud.close()
     new_eni = _eni("web-2").replace("eni-a", "eni-b").replace("10.0.1.50", "10.0.1.60")

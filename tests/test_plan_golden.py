@@ -34,7 +34,11 @@ UPDATE = os.environ.get("ENICTL_UPDATE_GOLDEN") == "1"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PLACEHOLDER = "sha256:..."
 
-_NEEDED = ("controller.manifests", "controller.planner", "controller.providers.sim")
+_NEEDED = (
+    "controller.manifests.loader",
+    "controller.planning.planner",
+    "controller.providers.sim.cloud",
+)
 _MISSING = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
 
 

@@ -15,9 +15,9 @@ from builders import Cloud, declared, eni
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import planner, plansim
 from controller.model import NetworkInterface, Server, SubnetScope, Topology
 from controller.plan import Action, Plan, Severity
+from controller.planning import planner, simulator
 
 AZS = ("az1", "az2")
 
@@ -404,9 +404,9 @@ def check_scenario(observed: Topology, desired: Topology, prune: bool, seed: int
         return
     assert not broken, f"broken but not reported: {broken}"
     protected = frozenset(n for n, i in desired.interfaces.items() if i.protect)
-    result = plansim.simulate(observed, plan.steps, policy=desired.policy, protected=protected)
+    result = simulator.simulate(observed, plan.steps, policy=desired.policy, protected=protected)
     assert result.ok, result.problems
-    wrong = plansim.mismatches(result.final, expected_final(desired, observed, prune))
+    wrong = simulator.mismatches(result.final, expected_final(desired, observed, prune))
     assert not wrong, wrong
     rng = random.Random(seed)
     for _ in range(3):

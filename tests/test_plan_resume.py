@@ -3,7 +3,7 @@ behind reaches the same desired state, safely, and replays nothing already done.
 
 A crashed apply (kill -9 mid-run) leaves the cloud with the steps whose dependencies
 were met partly done. The next apply first finishes every job the dead run had in
-flight (`controller.recovery`: polled to completion, or, when the job id was lost,
+flight (`controller.execution.recovery`: polled to completion, or, when the job id was lost,
 waited for until its effect shows; a call that never reached the cloud has no effect),
 so the cloud it observes is the observed state with a dependency-closed set of steps
 applied. In that state, as the real cloud leaves it:
@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_plan_properties import Scenario, clean_scenarios, expected_final, run_concurrently
 
-from controller import planner, plansim
 from controller.model import NetworkInterface, SubnetScope, Topology
 from controller.plan import Action, Plan, Step
+from controller.planning import planner, simulator
 
 ROOT = Path(__file__).parent
 MIXED = ROOT / "data" / "apply" / "mixed"
@@ -132,7 +132,7 @@ def crashed(observed: Topology, plan: Plan, rng: random.Random) -> tuple[Topolog
         replace(s, id=renumbered[s.id], depends_on=tuple(renumbered[d] for d in s.depends_on))
         for s in steps
     ]
-    result = plansim.simulate(observed, prefix)
+    result = simulator.simulate(observed, prefix)
     assert result.ok, result.problems
     return as_the_cloud_shows(result.final, prefix), done
 
@@ -179,9 +179,11 @@ def check_resume(scenario: Scenario, seed: int, crashes: int = 3) -> None:
         left = work(plan, done)
         resumed = planner.plan(desired, state, prune=prune)  # "planner bug" would raise here
         assert resumed.applyable, [str(v.message) for v in resumed.violations]
-        result = plansim.simulate(state, resumed.steps, policy=desired.policy, protected=protected)
+        result = simulator.simulate(
+            state, resumed.steps, policy=desired.policy, protected=protected
+        )
         assert result.ok, result.problems
-        assert not plansim.mismatches(result.final, goal)
+        assert not simulator.mismatches(result.final, goal)
         extra = [w for w in work(resumed) if w not in left]
         assert not extra, f"the resumed plan does more than was left: {extra}"
         run_concurrently(state, resumed, rng)
@@ -214,15 +216,15 @@ def test_a_half_done_apply_resumes_safely_long(scenario: Scenario, seed: int) ->
 def test_every_half_done_state_of_the_crash_test_replans(tmp_path: Path) -> None:
     """The crash test's scenario (a failover, a rotation of three full servers, a new ENI
     with an EIP): every dependency-closed set of its plan's steps re-plans safely."""
-    from controller import manifests
-    from controller.providers import sim
+    from controller.manifests import loader
+    from controller.providers.sim.cloud import init_cloud
 
-    cloud = sim.init_cloud(tmp_path, manifests.load_inventory(MIXED / "inventory.yaml"))
+    cloud = init_cloud(tmp_path, loader.load_inventory(MIXED / "inventory.yaml"))
     try:
         observed = cloud.observe()
     finally:
         cloud.close()
-    desired = manifests.load([str(MIXED / "manifests")]).topology
+    desired = loader.load([str(MIXED / "manifests")]).topology
     plan = planner.plan(desired, observed)
     goal = expected_final(desired, observed, False)
     states = 0
@@ -234,10 +236,10 @@ def test_every_half_done_state_of_the_crash_test_replans(tmp_path: Path) -> None
         ids = {s.id: n for n, s in enumerate(steps, 1)}
         prefix = [replace(s, id=ids[s.id], depends_on=tuple(ids[d] for d in s.depends_on))
                   for s in steps]  # fmt: skip
-        state = as_the_cloud_shows(plansim.simulate(observed, prefix).final, prefix)
+        state = as_the_cloud_shows(simulator.simulate(observed, prefix).final, prefix)
         resumed = planner.plan(desired, state)
-        result = plansim.simulate(state, resumed.steps, policy=desired.policy)
-        assert result.ok and not plansim.mismatches(result.final, goal), sorted(done)
+        result = simulator.simulate(state, resumed.steps, policy=desired.policy)
+        assert result.ok and not simulator.mismatches(result.final, goal), sorted(done)
         assert all(w in work(plan, done) for w in work(resumed)), sorted(done)
         states += 1
     assert states > len(plan.steps)  # 162 down-sets of its 10 steps when written
@@ -267,17 +269,19 @@ def test_an_attach_whose_job_id_was_lost_is_waited_for_before_re_planning(
     it, observe does not show it yet) but its job id never reached the journal.
     Recovery waits until the attach shows, so the re-plan attaches only `b`, and the
     cloud refuses nothing (no second attach of `a`, no attach into a slot it holds)."""
-    from controller import journal, manifests, recovery
-    from controller.providers import sim
-    from controller.providers.faults import Faults
-    from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from controller.execution import recovery
+    from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from controller.manifests import loader
+    from controller.providers.sim.cloud import SimCloud, init_cloud
+    from controller.providers.sim.faults import Faults
+    from controller.storage import journal
     from tests.test_executor import FakeClock
 
     (tmp_path / "inventory.yaml").write_text(SWAP)
     clock = FakeClock()
     clock.now = 1_000.0
-    cloud = sim.init_cloud(tmp_path, manifests.load_inventory(tmp_path / "inventory.yaml"))
-    cloud = sim.SimCloud(cloud.path, clock=clock)
+    cloud = init_cloud(tmp_path, loader.load_inventory(tmp_path / "inventory.yaml"))
+    cloud = SimCloud(cloud.path, clock=clock)
     cloud.set_faults(Faults(latency_ms=2000))
     observed = cloud.observe()
     desired = Topology(

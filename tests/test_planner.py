@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 from builders import as_declared, declared, desired, eni, moved, standard, step, steps_of
 
-from controller import diff, planner, plansim
 from controller.model import Topology
 from controller.plan import Action, Code, Plan, Severity, Step
+from controller.planning import diff, planner, simulator
 
 A, D = Action.ATTACH, Action.DETACH
 
@@ -22,7 +22,7 @@ def checked(want: Topology, obs: Topology, *, prune: bool = False) -> Plan:
     plan = planner.plan(want, obs, prune=prune)
     assert plan.applyable, plan.violations
     protected = frozenset(n for n, i in want.interfaces.items() if i.protect)
-    result = plansim.simulate(obs, plan.steps, policy=want.policy, protected=protected)
+    result = simulator.simulate(obs, plan.steps, policy=want.policy, protected=protected)
     assert result.ok, result.problems
     return plan
 

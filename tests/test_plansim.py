@@ -7,16 +7,16 @@ from dataclasses import replace
 
 from builders import standard
 
-from controller import plansim
 from controller.model import SubnetScope, Topology
 from controller.plan import Action, Code, Step
+from controller.planning import simulator
 
 C, U, UB, B = Action.CREATE, Action.UPDATE, Action.UNBIND_EIP, Action.BIND_EIP
 A, D, X = Action.ATTACH, Action.DETACH, Action.DELETE
 
 
 def codes(observed: Topology, *steps: Step, **kw: object) -> list[str]:
-    return [p.code for p in plansim.simulate(observed, steps, **kw).problems]  # type: ignore[arg-type]
+    return [p.code for p in simulator.simulate(observed, steps, **kw).problems]  # type: ignore[arg-type]
 
 
 def swap_cloud() -> Topology:
@@ -27,7 +27,7 @@ def swap_cloud() -> Topology:
 def test_a_safe_swap_passes_and_ends_swapped() -> None:
     """Detach both, then attach each after both detaches: accepted, state swapped."""
     obs = swap_cloud()
-    result = plansim.simulate(obs, [
+    result = simulator.simulate(obs, [
         Step(1, D, "x", "a"), Step(2, D, "y", "b"),
         Step(3, A, "x", "b", depends_on=(1, 2)), Step(4, A, "y", "a", depends_on=(1, 2)),
     ])  # fmt: skip
@@ -39,7 +39,7 @@ def test_serially_safe_but_concurrently_unsafe_attach_is_caught() -> None:
     """An attach that may start before the detach freeing its slot is flagged, even
     though the serial order is safe."""
     obs = swap_cloud()
-    found = plansim.simulate(obs, [
+    found = simulator.simulate(obs, [
         Step(1, D, "x", "a"), Step(2, D, "y", "b"),
         Step(3, A, "x", "b", depends_on=(1,)), Step(4, A, "y", "a", depends_on=(1, 2)),
     ]).problems  # fmt: skip
@@ -99,7 +99,7 @@ def test_delete_must_depend_on_the_detach() -> None:
 def test_create_gives_a_placeholder_id_and_checks_the_subnet() -> None:
     """A create makes a managed ENI with id new:<name>; its address must be free."""
     obs = standard().server("a").eni("x", ip="10.0.1.50").build()
-    result = plansim.simulate(obs, [Step(1, C, "n", subnet="sn-a", security_groups=("sg-a",))])
+    result = simulator.simulate(obs, [Step(1, C, "n", subnet="sn-a", security_groups=("sg-a",))])
     assert result.ok and result.final.interfaces["n"].id == "new:n"
     assert result.final.interfaces["n"].managed
     taken = codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.1.50"))
@@ -163,6 +163,6 @@ def test_mismatches_name_each_differing_field() -> None:
     """mismatches() lists every field that differs, and missing or extra interfaces."""
     obs = standard().server("a").eni("x", server="a").eni("y").build()
     other = replace(obs, interfaces={"x": replace(obs.interfaces["x"], server=None)})
-    found = plansim.mismatches(obs, other)
+    found = simulator.mismatches(obs, other)
     assert "x: server is 'a', expected None" in found
     assert "y: should not exist" in found and "a-primary: should not exist" in found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from controller import progress
+from controller.views import progress
 
 EVENTS = [
     {"event": "apply-started", "steps": 2, "parallelism": 10, "elapsed": 0.0},

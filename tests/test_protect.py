@@ -11,9 +11,11 @@ from pathlib import Path
 
 from builders import as_declared, desired, eni, standard
 
-from controller import apply, diff, planner, render
+from controller import apply
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Code, Plan, ProtectMark, Step
+from controller.planning import diff, planner
+from controller.views import render
 from tests.applyhelpers import (
     PLANS,
     Cli,

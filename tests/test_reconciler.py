@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
-from controller import lastapplied, lock, planner
 from controller.cli import main
 from controller.errors import TransientProviderError
-from controller.manifestcache import CachedManifests
+from controller.manifests.cache import CachedManifests
 from controller.model import Topology
-from controller.providers import sim
+from controller.planning import planner
 from controller.providers.base import Provider
-from controller.reconciler import ReconcileOptions, Reconciler
-from controller.watch import Outcome, Trigger
+from controller.providers.sim.cloud import SimCloud, open_cloud
+from controller.storage import lastapplied, lock
+from controller.watching.loop import Outcome, Trigger
+from controller.watching.reconciler import ReconcileOptions, Reconciler
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
 OLD_NS = 1_000_000_000 * 1_000_000_000
@@ -44,7 +45,7 @@ class Opener:
 
     def __call__(self) -> Provider:
         self.opened += 1
-        cloud = sim.open_cloud(self.state)
+        cloud = open_cloud(self.state)
         if not self.fail_next_observe:
             return cloud
         self.fail_next_observe = False
@@ -52,7 +53,7 @@ class Opener:
 
 
 class _FailingObserve:
-    def __init__(self, inner: sim.SimCloud) -> None:
+    def __init__(self, inner: SimCloud) -> None:
         self._inner = inner
 
     def observe(self) -> Topology:
@@ -74,7 +75,7 @@ def _reconciler(workdir: Path, **options: Any) -> tuple[Reconciler, Opener]:
 
 
 def _detach_by_hand(workdir: Path, name: str) -> None:
-    cloud = sim.open_cloud(workdir / "state")
+    cloud = open_cloud(workdir / "state")
     cloud.force_detach(name)
     cloud.close()
 
@@ -119,7 +120,7 @@ def test_detect_only_reports_and_changes_nothing(workdir: Path) -> None:
     result = rec(Trigger.INTERVAL, NOTHING)
     assert result.outcome is Outcome.DRIFT
     assert (result.changes, result.applied, result.in_sync) == (1, 0, False)
-    cloud = sim.open_cloud(workdir / "state")
+    cloud = open_cloud(workdir / "state")
     assert cloud.observe().interfaces["eni-a"].server is None
     cloud.close()
     assert lastapplied.load(workdir / "state") is None
@@ -143,7 +144,7 @@ def test_invalid_manifests_keep_the_last_good_state_and_touch_nothing(workdir: P
     assert bad.manifests_digest == good.manifests_digest
     assert bad.in_sync is None
     assert opener.opened == opened
-    cloud = sim.open_cloud(workdir / "state")
+    cloud = open_cloud(workdir / "state")
     assert cloud.observe().interfaces["eni-a"].server is None
     cloud.close()
     rec.close()

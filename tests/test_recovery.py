@@ -6,9 +6,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from controller import recovery
-from controller.journal import Journal
-from controller.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution import recovery
+from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.storage.journal import Journal
 from tests.fakecloud import FakeCloud
 from tests.test_executor import FakeClock
 

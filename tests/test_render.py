@@ -8,8 +8,8 @@ import re
 import yaml
 from sample_plans import empty_plan, rejected_plan, swap_plan
 
-from controller import planview, render
 from controller.plan import Action, Change, Plan, Step
+from controller.views import planview, render
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from builders import as_declared, declared, desired, eni, moved, standard
 
-from controller import diff, invariants, planner, rules
 from controller.model import SubnetScope, Topology
 from controller.plan import Code, Severity, Violation
+from controller.planning import diff, invariants, planner, rules
 
 Case = Callable[[], tuple[Topology, Topology]]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sample_plans import DIGEST, FINGERPRINT, rejected_plan, swap_plan
 
-from controller import savedplan
 from controller.errors import PlanRejected, StalePlan
+from controller.storage import savedplan
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:

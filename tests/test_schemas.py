@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import schema
+from controller.manifests import schema
 from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def test_schema_folder_holds_exactly_the_shipped_files() -> None:
 
 def test_bundle_is_generated_from_the_kind_schemas() -> None:
     """manifest.json is exactly bundle() of the kind schemas (regenerate it if this fails:
-    python -c "from controller import schema; open('schemas/manifest.json','w').write(
+    python -c "from controller.manifests import schema; open('schemas/manifest.json','w').write(
     schema.bundle_text())")."""
     assert (SCHEMAS / schema.BUNDLE_FILE).read_text() == schema.bundle_text()
 
@@ -143,7 +143,7 @@ def test_non_editable_install_ships_the_schemas(tmp_path: Path) -> None:
     ).stdout.strip()
     (Path(site) / "enictl-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     found = subprocess.run(
-        [python, "-c", "from controller import schema; print(schema.schema_dir())"],
+        [python, "-c", "from controller.manifests import schema; print(schema.schema_dir())"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

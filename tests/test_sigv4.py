@@ -11,7 +11,7 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from controller.providers import sigv4
+from controller.providers.sim.serve import sigv4
 
 AK, SK = "TESTACCESSKEY0000000", "test-secret-key-that-must-never-show-up"
 KEYS = {AK: SK}

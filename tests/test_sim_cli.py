@@ -10,8 +10,8 @@ import pytest
 
 from controller.cli import main
 from controller.errors import PermanentProviderError
-from controller.providers.faults import Faults
-from controller.providers.sim import open_cloud
+from controller.providers.sim.cloud import open_cloud
+from controller.providers.sim.faults import Faults
 from tests.sim_support import SMALL
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ProviderError
-from controller.providers import simdb
-from controller.providers.faults import Faults
-from controller.providers.sim import SimCloud, init_cloud, open_cloud
+from controller.providers.sim import store
+from controller.providers.sim.cloud import SimCloud, init_cloud, open_cloud
+from controller.providers.sim.faults import Faults
 
 SERVERS, PORTS, LIMIT = 6, 16, 3
 
@@ -117,7 +117,7 @@ def test_concurrent_workers_leave_the_cloud_consistent(tmp_path: Path) -> None:
     assert all(count <= LIMIT for count in after.attached_counts().values())
     assert set(after.interfaces) == set(before.interfaces)
     assert len({i.private_ip for i in after.interfaces.values()}) == len(after.interfaces)
-    conn = simdb.connect(simdb.db_path(tmp_path))
+    conn = store.connect(store.db_path(tmp_path))
     assert conn.execute("SELECT count(*) FROM jobs WHERE status = 'RUNNING'").fetchone()[0] == 0
     log = cloud.log()
     replay(log, after.attached_counts())

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from controller.errors import PermanentProviderError, UsageError
-from controller.providers.faults import Faults
-from controller.providers.sim import SimCloud, init_cloud
+from controller.providers.sim.cloud import SimCloud, init_cloud
+from controller.providers.sim.faults import Faults
 from tests.sim_support import Ids, small_spec
 
 

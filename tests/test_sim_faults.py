@@ -8,8 +8,8 @@ import pytest
 
 from controller.errors import ProviderError, TransientProviderError, UsageError
 from controller.providers.base import JobStatus
-from controller.providers.faults import Faults, roll
-from controller.providers.sim import SimCloud, init_cloud, open_cloud
+from controller.providers.sim.cloud import SimCloud, init_cloud, open_cloud
+from controller.providers.sim.faults import Faults, roll
 from tests.sim_support import FakeClock, Ids, small_spec
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from controller.errors import ManifestError, UsageError
 from controller.model import NetworkInterface
-from controller.providers import simdb
-from controller.providers.sim import init_cloud, open_cloud
+from controller.providers.sim import store
+from controller.providers.sim.cloud import init_cloud, open_cloud
 from tests.sim_support import small_spec
 
 
@@ -251,7 +251,7 @@ def test_observe_uses_a_constant_number_of_queries(tmp_path: Path) -> None:
 def test_a_cloud_from_before_the_protect_marker_still_opens(tmp_path: Path) -> None:
     """A database without `ports.protected` gains it on open; its ports are unprotected."""
     init_cloud(tmp_path, small_spec())
-    conn = simdb.connect(simdb.db_path(tmp_path))
+    conn = store.connect(store.db_path(tmp_path))
     conn.execute("ALTER TABLE ports DROP COLUMN protected")
     conn.close()
     assert not any(i.protect for i in open_cloud(tmp_path).observe().interfaces.values())
@@ -260,5 +260,5 @@ def test_a_cloud_from_before_the_protect_marker_still_opens(tmp_path: Path) -> N
 def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
     """WAL lets readers and one writer share the file across processes."""
     init_cloud(tmp_path, small_spec())
-    conn = simdb.connect(simdb.db_path(tmp_path))
+    conn = store.connect(store.db_path(tmp_path))
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

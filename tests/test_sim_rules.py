@@ -11,8 +11,8 @@ import pytest
 
 from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
 from controller.providers.base import JobStatus, NewInterface, Provider
-from controller.providers.faults import Faults
-from controller.providers.sim import SimCloud, init_cloud
+from controller.providers.sim.cloud import SimCloud, init_cloud
+from controller.providers.sim.faults import Faults
 from tests.sim_support import FakeClock, Ids, refused, small_spec
 
 

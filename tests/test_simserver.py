@@ -17,19 +17,19 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from controller.errors import ProviderError, UsageError
-from controller.providers import sigv4, sim, simserver
-from controller.providers.faults import Faults
-from controller.providers.sim import SimCloud
+from controller.providers.sim.cloud import SimCloud, init_cloud
+from controller.providers.sim.faults import Faults
+from controller.providers.sim.serve import httpserver, sigv4
 from tests.sim_support import FakeClock, Ids, small_spec
 
-P = simserver.DEFAULT_PROJECT_ID
+P = httpserver.DEFAULT_PROJECT_ID
 ENICTL = (sys.executable, "-m", "controller")
 
 
 class Client:
     """A bare HTTP client that signs like the SDK (or not, or wrongly)."""
 
-    def __init__(self, url: str, ak: str = simserver.DEFAULT_AK, sk: str = simserver.DEFAULT_SK):
+    def __init__(self, url: str, ak: str = httpserver.DEFAULT_AK, sk: str = httpserver.DEFAULT_SK):
         self.netloc = urlsplit(url).netloc
         self.ak, self.sk = ak, sk
 
@@ -65,14 +65,14 @@ class Client:
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[SimCloud]:
-    found = sim.init_cloud(tmp_path, small_spec())
+    found = init_cloud(tmp_path, small_spec())
     yield found
     found.close()
 
 
 @pytest.fixture
 def client(tmp_path: Path, cloud: SimCloud) -> Iterator[Client]:
-    running = simserver.start(tmp_path, simserver.ServeSettings.from_env({}))
+    running = httpserver.start(tmp_path, httpserver.ServeSettings.from_env({}))
     yield Client(running.url)
     running.stop()
 
@@ -87,8 +87,8 @@ def test_unsigned_or_wrongly_signed_requests_get_401(client: Client) -> None:
         wrong_ak.call("GET", f"/v1/{P}/vpcs"),
     ):
         assert status == 401
-        assert body["error_code"] == simserver.AUTH_FAILED
-        assert simserver.DEFAULT_SK not in json.dumps(body)
+        assert body["error_code"] == httpserver.AUTH_FAILED
+        assert httpserver.DEFAULT_SK not in json.dumps(body)
 
 
 def test_signed_request_is_answered(client: Client) -> None:
@@ -253,7 +253,7 @@ def test_injected_faults_apply_to_http_requests(client: Client, cloud: SimCloud)
 
 def test_without_a_cloud_the_server_says_so(tmp_path: Path) -> None:
     """A state dir with no simulated cloud answers 503, not a crash."""
-    running = simserver.start(tmp_path, simserver.ServeSettings.from_env({}))
+    running = httpserver.start(tmp_path, httpserver.ServeSettings.from_env({}))
     try:
         status, body = Client(running.url).call("GET", f"/v1/{P}/vpcs")
     finally:
@@ -263,15 +263,15 @@ def test_without_a_cloud_the_server_says_so(tmp_path: Path) -> None:
 
 def test_serve_settings_from_the_environment() -> None:
     """AK/SK from the environment (both or neither), else the documented test keys."""
-    default = simserver.ServeSettings.from_env({})
-    assert default.default_keys and default.access_key == simserver.DEFAULT_AK
-    mine = simserver.ServeSettings.from_env(
+    default = httpserver.ServeSettings.from_env({})
+    assert default.default_keys and default.access_key == httpserver.DEFAULT_AK
+    mine = httpserver.ServeSettings.from_env(
         {"HUAWEICLOUD_SDK_AK": "AK1", "HUAWEICLOUD_SDK_SK": "SECRET1"}
     )
     assert (mine.access_key, mine.default_keys) == ("AK1", False)
     assert "SECRET1" not in repr(mine)
     with pytest.raises(UsageError):
-        simserver.ServeSettings.from_env({"HUAWEICLOUD_SDK_AK": "AK1"})
+        httpserver.ServeSettings.from_env({"HUAWEICLOUD_SDK_AK": "AK1"})
 
 
 def test_sim_serve_command_serves_until_interrupted(tmp_path: Path, cloud: SimCloud) -> None:
@@ -316,7 +316,7 @@ def test_data_version_changes_with_the_cloud_and_only_then(tmp_path: Path) -> No
     """observe_unless: same version while nothing changes (no topology read), a new one
     after a mutation, a job finishing, a console change or a new `sim init`."""
     clock = FakeClock()
-    cloud = sim.init_cloud(tmp_path, small_spec(), clock=clock)
+    cloud = init_cloud(tmp_path, small_spec(), clock=clock)
     ids = Ids(cloud)
     first, topology = cloud.observe_unless(None)
     assert topology == cloud.snapshot()
@@ -339,6 +339,6 @@ def test_data_version_changes_with_the_cloud_and_only_then(tmp_path: Path) -> No
     ops = [e.operation for e in cloud.log() if e.operation == "observe"]
     assert len(ops) == 8
     cloud.close()
-    again = sim.init_cloud(tmp_path, small_spec(), force=True)
+    again = init_cloud(tmp_path, small_spec(), force=True)
     assert again.observe_unless(console)[0] != console
     again.close()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import watch
-from controller.watch import (
+from controller.watching import loop
+from controller.watching.loop import (
     Backoff,
     Inbox,
     LoopSettings,
@@ -92,7 +92,7 @@ def _run(
     backoff: Backoff | None = None,
 ) -> list[ReconcileResult]:
     results: list[ReconcileResult] = []
-    watch.run(
+    loop.run(
         reconcile, wakeups, results.append, settings=settings, backoff=backoff, clock=wakeups.clock
     )
     return results
@@ -226,7 +226,7 @@ def test_real_inbox_stop_wakes_a_waiting_loop() -> None:
 
     settings = LoopSettings(interval=3600)
     thread = threading.Thread(
-        target=watch.run, args=(reconcile, inbox, on_result), kwargs={"settings": settings}
+        target=loop.run, args=(reconcile, inbox, on_result), kwargs={"settings": settings}
     )
     thread.start()
     assert first.wait(10)
@@ -249,7 +249,7 @@ def test_real_inbox_notice_triggers_a_files_reconcile() -> None:
             inbox.stop()
         return ReconcileResult(time=0, trigger=trigger, outcome=Outcome.IN_SYNC)
 
-    watch.run(reconcile, inbox, lambda _r: None, settings=LoopSettings(3600, debounce=0.01))
+    loop.run(reconcile, inbox, lambda _r: None, settings=LoopSettings(3600, debounce=0.01))
     assert seen == [(Trigger.START, frozenset()), (Trigger.FILES, frozenset({"m/a.yaml"}))]
 
 
@@ -281,9 +281,9 @@ def test_is_manifest_folder(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     (folder / "sub").mkdir(parents=True)
     (folder / ".git").mkdir()
-    assert watch.is_manifest_folder(str(folder / "sub"), [folder])
-    assert not watch.is_manifest_folder(str(folder / ".git"), [folder])
-    assert not watch.is_manifest_folder(str(tmp_path), [folder])
+    assert loop.is_manifest_folder(str(folder / "sub"), [folder])
+    assert not loop.is_manifest_folder(str(folder / ".git"), [folder])
+    assert not loop.is_manifest_folder(str(tmp_path), [folder])
 
 
 def test_is_manifest_path(tmp_path: Path) -> None:
@@ -291,12 +291,12 @@ def test_is_manifest_path(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     single = tmp_path / "one.yaml"
     roots = [folder, single]
-    assert watch.is_manifest_path(str(folder / "sub" / "a.yml"), roots)
-    assert watch.is_manifest_path(str(single), roots)
-    assert not watch.is_manifest_path(str(folder / "a.yaml.swp"), roots)
-    assert not watch.is_manifest_path(str(folder / ".#a.yaml"), roots)  # an editor's lock
-    assert not watch.is_manifest_path(str(folder / ".git" / "x.yaml"), roots)
-    assert not watch.is_manifest_path(str(tmp_path / "other.yaml"), roots)
+    assert loop.is_manifest_path(str(folder / "sub" / "a.yml"), roots)
+    assert loop.is_manifest_path(str(single), roots)
+    assert not loop.is_manifest_path(str(folder / "a.yaml.swp"), roots)
+    assert not loop.is_manifest_path(str(folder / ".#a.yaml"), roots)  # an editor's lock
+    assert not loop.is_manifest_path(str(folder / ".git" / "x.yaml"), roots)
+    assert not loop.is_manifest_path(str(tmp_path / "other.yaml"), roots)
 
 
 def test_watch_files_reports_a_rename_over_save(tmp_path: Path) -> None:
@@ -306,7 +306,7 @@ def test_watch_files_reports_a_rename_over_save(tmp_path: Path) -> None:
     single = tmp_path / "one.yaml"
     single.write_text("a: 1\n")
     inbox = Inbox()
-    threads = watch.watch_files([folder, single], inbox, step_ms=10)
+    threads = loop.watch_files([folder, single], inbox, step_ms=10)
     try:
         (tmp_path / "notes.txt").write_text("ignored\n")
         tmp = tmp_path / ".one.yaml.tmp"

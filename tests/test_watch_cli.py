@@ -9,7 +9,7 @@ import pytest
 
 from controller.cli import main
 from controller.cli.watch import status_line, write_status
-from controller.watch import Outcome, ReconcileResult, Trigger
+from controller.watching.loop import Outcome, ReconcileResult, Trigger
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
 

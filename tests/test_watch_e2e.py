@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from controller import journal, lock
 from controller.cli import main
-from controller.providers import sim
+from controller.providers.sim.cloud import SimCloud, open_cloud
+from controller.storage import journal, lock
 from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
@@ -119,8 +119,8 @@ def watches() -> Iterator[list[Watch]]:
         w.kill()
 
 
-def _cloud(workdir: Path) -> sim.SimCloud:
-    return sim.open_cloud(workdir / "state")
+def _cloud(workdir: Path) -> SimCloud:
+    return open_cloud(workdir / "state")
 
 
 def _detach_by_hand(workdir: Path, interface: str) -> None:

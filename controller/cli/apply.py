@@ -18,12 +18,13 @@ from types import FrameType
 import click
 
 from controller import apply as applying
-from controller import lock, progress, render
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
 from controller.errors import UsageError
 from controller.plan import Plan
+from controller.storage import lock
+from controller.views import progress, render
 
 
 def _stdin_is_terminal() -> bool:

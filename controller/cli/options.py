@@ -69,7 +69,7 @@ def env_seconds(name: str) -> float | None:
 def server_ready_timeout() -> float:
     """ENICTL_SERVER_READY_TIMEOUT: how long a step waits for a server that is not ACTIVE
     or SHUTOFF before it fails with ServerNotReady (default 300 s)."""
-    from controller.executor import SERVER_READY_TIMEOUT  # only apply and watch get here
+    from controller.execution.executor import SERVER_READY_TIMEOUT  # only apply and watch get here
 
     seconds = env_seconds("ENICTL_SERVER_READY_TIMEOUT")
     return SERVER_READY_TIMEOUT if seconds is None else seconds

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 import click
 
 from controller import apply as applying
-from controller import planview, render, savedplan
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
+from controller.storage import savedplan
+from controller.views import planview, render
 
 EXIT_CHANGES = 2
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from controller import schema
 from controller.errors import UsageError
+from controller.manifests import schema
 
 _NAMES = ", ".join(k.lower() for k in (*schema.KIND_FILES, schema.BUNDLE_NAME))
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import click
 
-from controller import manifests
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.cli.get import format_table
 from controller.cli.lazygroup import LazyGroup
 from controller.errors import UsageError
-from controller.providers import sim as simcloud
-from controller.providers.faults import Faults
+from controller.manifests import loader
+from controller.providers.sim import cloud as simcloud
+from controller.providers.sim.faults import Faults
 
 
 @click.group("sim", cls=LazyGroup, lazy={"serve": "controller.cli.simserve"})
@@ -48,7 +48,7 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
     """
-    spec = manifests.load_inventory(inventory)
+    spec = loader.load_inventory(inventory)
     cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
     try:
         topology = cloud.snapshot()

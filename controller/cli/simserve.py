@@ -12,21 +12,21 @@ from __future__ import annotations
 import click
 
 from controller.cli.context import AppContext
-from controller.providers import sim as simcloud
-from controller.providers import simserver
+from controller.providers.sim import cloud as simcloud
+from controller.providers.sim.serve import httpserver
 
 
 @click.command("serve")
 @click.option(
     "--host",
-    default=simserver.DEFAULT_HOST,
+    default=httpserver.DEFAULT_HOST,
     show_default=True,
     help="Address to listen on (loopback unless you mean otherwise).",
 )
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
-    default=simserver.DEFAULT_PORT,
+    default=httpserver.DEFAULT_PORT,
     show_default=True,
     help="Port to listen on; 0 picks a free one.",
 )
@@ -47,8 +47,10 @@ def serve(app: AppContext, host: str, port: int, verbose: bool) -> int:
         enictl --provider huaweicloud get interfaces
     """
     simcloud.open_cloud(app.state_dir).close()  # fail now, clearly, when there is no cloud
-    settings = simserver.ServeSettings.from_env()
-    server = simserver.SimHttpServer(app.state_dir, settings, host=host, port=port, verbose=verbose)
+    settings = httpserver.ServeSettings.from_env()
+    server = httpserver.SimHttpServer(
+        app.state_dir, settings, host=host, port=port, verbose=verbose
+    )
     env = settings.client_env(server.url)
     click.echo(f"serving the simulated cloud in {app.state_dir} at {server.url} (Ctrl-C stops)")
     click.echo(f"  export ENICTL_HUAWEICLOUD_ENDPOINT={env['ENICTL_HUAWEICLOUD_ENDPOINT']}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from controller import lock
 from controller.cli.context import AppContext
+from controller.storage import lock
 
 
 @click.command("force-unlock")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import click
 
-from controller import manifests
 from controller.cli import options
 from controller.errors import Problem
+from controller.manifests import loader
 
 
 def _plural(count: int, word: str) -> str:
@@ -43,7 +43,7 @@ def validate_command(paths: Sequence[str], output: str) -> int:
       enictl validate manifests/demo
       enictl validate -o json manifests/demo manifests/inventory/demo-cloud.yaml
     """
-    report = manifests.validate(list(paths))
+    report = loader.validate(list(paths))
     if output == "json":
         document = {
             "valid": report.valid,

@@ -1,7 +1,8 @@
 """`enictl watch`: reconcile continuously; a status line (or a JSON event) per reconcile.
 
-The loop is `controller.watch`, one reconcile is `controller.reconciler`; this module
-wires them to the command line: options, signals, output and the status file.
+The loop is `controller.watching.loop`, one reconcile is
+`controller.watching.reconciler`; this module wires them to the command line: options,
+signals, output and the status file.
 SIGINT and SIGTERM stop the loop after the steps in flight; the exit code is then 0.
 """
 
@@ -19,14 +20,15 @@ from typing import Any
 
 import click
 
-from controller import atomicfile, watch
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import UsageError
-from controller.manifestcache import CachedManifests
+from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
-from controller.reconciler import ReconcileOptions, Reconciler
-from controller.watch import Inbox, LoopSettings, Outcome, ReconcileResult
+from controller.storage import atomicfile
+from controller.watching import loop
+from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
+from controller.watching.reconciler import ReconcileOptions, Reconciler
 
 _STATUS_KEYS = (
     "time",
@@ -189,11 +191,9 @@ def watch_command(
     else:
         click.echo(f"watching {' '.join(paths)} every {interval:g}s ({mode}); Ctrl-C to stop")
     with stop_on_signals(inbox.stop):
-        threads = watch.watch_files([Path(p) for p in paths], inbox)
+        threads = loop.watch_files([Path(p) for p in paths], inbox)
         try:
-            count = watch.run(
-                reconciler, inbox, on_result, settings=LoopSettings(interval=interval)
-            )
+            count = loop.run(reconciler, inbox, on_result, settings=LoopSettings(interval=interval))
         finally:
             inbox.stop()
             reconciler.close()

@@ -15,11 +15,11 @@ PROVIDER_NAMES = ("sim", "huaweicloud")
 def open_provider(name: str, state_dir: Path) -> Provider:
     """The provider called `name`, configured from the state dir and the environment."""
     if name == "sim":
-        from controller.providers import sim
+        from controller.providers.sim.cloud import open_cloud
 
-        return sim.open_cloud(state_dir)
+        return open_cloud(state_dir)
     if name == "huaweicloud":
-        from controller.providers import huaweicloud
+        from controller.providers.huaweicloud import adapter
 
-        return huaweicloud.from_environment()
+        return adapter.from_environment()
     raise UsageError(f"unknown provider {name!r} (choose one of: {', '.join(PROVIDER_NAMES)})")

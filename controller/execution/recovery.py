@@ -1,0 +1,135 @@
+"""Resuming after a crash: finish what a dead apply left in flight, then re-plan.
+
+An apply killed mid-run (kill -9, power loss) leaves its journal run unfinished. The
+next apply, holding the lock, calls `recover()` before it observes anything:
+
+1. every job the dead run submitted and never saw finish is polled to completion
+   (never submitted again), and its end is journalled;
+2. for a call whose intent was journalled but whose job id was not (the process died
+   between the two writes), the cloud may or may not have a job running: `recover`
+   re-observes until that call's effect is visible (the ENI attached to, or gone
+   from, that server), for a bounded time, so the next plan does not trip over a
+   job still in flight;
+3. the dead run is closed as "recovered".
+
+Nothing else is replayed: the caller then observes the cloud and plans afresh. Ports
+created by the dead run are found by name (the planner adopts them), so a crash
+between a create and its journal record loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.errors import PermanentProviderError
+from controller.execution.executor import OnEvent
+from controller.storage.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
+
+__all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
+from controller.execution.retry import Patience
+from controller.model import Topology
+from controller.providers.base import Provider
+
+DEFAULT_SETTLE = 60.0  # seconds to wait for a dangling call when no job duration is known
+MAX_SETTLE = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What `recover` found and did."""
+
+    runs: tuple[str, ...]
+    jobs: tuple[tuple[str, str], ...]  # (job id, final status)
+    intents: int
+    unsettled: int  # dangling calls whose effect never showed within the bound
+
+    def line(self) -> str:
+        runs = ", ".join(r[:8] for r in self.runs)
+        text = (
+            f"Resumed interrupted run {runs}: polled {len(self.jobs)} job(s) in flight to "
+            f"completion, waited for {self.intents} unconfirmed call(s)"
+        )
+        if self.unsettled:
+            text += f" ({self.unsettled} never showed an effect)"
+        return text + "; planning again from the observed cloud."
+
+
+def settle_timeout(run: UnfinishedRun) -> float:
+    """How long to wait for a dangling call: 3x the longest job the run saw, bounded."""
+    if run.longest_job <= 0:
+        return DEFAULT_SETTLE
+    return min(MAX_SETTLE, max(5.0, 3 * run.longest_job))
+
+
+def visible(observed: Topology, intent: DanglingIntent) -> bool:
+    """Whether the cloud shows the effect the intended call would have had."""
+    iface = next((i for i in observed.interfaces.values() if i.id == intent.interface_id), None)
+    server = observed.servers.get(iface.server) if iface and iface.server else None
+    on_target = server is not None and server.id == intent.server_id
+    return on_target if intent.op == "attach" else not on_target
+
+
+def recover(
+    provider: Provider,
+    journal: Journal,
+    *,
+    patience: Patience,
+    on_event: OnEvent | None = None,
+    settle: float | None = None,
+) -> Recovery | None:
+    """Finish the unfinished runs in `journal`; None when there were none."""
+    runs = journal.unfinished()
+    if not runs:
+        return None
+
+    def emit(name: str, **fields: object) -> None:
+        if on_event is not None:
+            on_event({"event": name, **fields})
+
+    finished: list[tuple[str, str]] = []
+    intents = unsettled = 0
+    for run in runs:
+        emit(
+            "resume",
+            run=run.run,
+            started=run.started,
+            pid=run.pid,
+            stepsDone=run.steps_done,
+            steps=run.steps_total,
+            jobs=len(run.jobs),
+            intents=len(run.intents),
+        )
+        records = RunJournal(journal, run.run)
+        for job in run.jobs:
+            try:
+                status = patience.wait_job(
+                    provider, job.job_id, kind=job.op, submitted_at=patience.clock()
+                ).status.value
+            except PermanentProviderError as exc:
+                status = f"UNKNOWN ({exc.code})"
+            records.job_finished(job.step, job.job_id, status)
+            finished.append((job.job_id, status))
+            emit("resume-job", run=run.run, step=job.step, job=job.job_id, status=status)
+        if run.intents:
+            intents += len(run.intents)
+            left = _settle(provider, run, patience, settle)
+            unsettled += left
+            emit("resume-settled", run=run.run, intents=len(run.intents), unsettled=left)
+        records.finish("recovered")
+    return Recovery(tuple(r.run for r in runs), tuple(finished), intents, unsettled)
+
+
+def _settle(
+    provider: Provider, run: UnfinishedRun, patience: Patience, settle: float | None
+) -> int:
+    """Re-observe until every dangling call's effect shows, or the bound passes."""
+    deadline = patience.clock() + (settle if settle is not None else settle_timeout(run))
+    delay = 0.05
+    while True:
+        observed = patience.call(provider.observe)
+        pending = [i for i in run.intents if not visible(observed, i)]
+        now = patience.clock()
+        if not pending or now >= deadline:
+            return len(pending)
+        patience.sleep(min(delay, deadline - now))
+        delay = min(delay * 1.5, 2.0)

@@ -1,0 +1,330 @@
+"""Carrying out one plan step against the provider: names to ids, calls, jobs, waits.
+
+`StepRunner.do(step)` performs one step and returns its job id (attach/detach) or ""
+(synchronous steps); it raises `StepFailed` or a `ProviderError` when the step cannot
+be done. The executor decides when each step runs; this module decides how.
+
+- Names become ids through the observed topology and its catalog, plus the ids of
+  interfaces created during the run.
+- Before a detach the attachment's deleteOnTermination is made false (unless observed
+  false for an attachment older than the run), so the detach can never delete the ENI.
+- A create retried after a transient error first looks for the port by name.
+- attach/detach: the intent is journalled before the call, the job id right after it;
+  the job is then polled to completion (`controller.execution.retry`).
+- A server that is not ACTIVE/SHUTOFF (observed, or the cloud's `Ecs.0100`) is waited
+  for by re-observing, bounded; then the step fails with `ServerNotReady`.
+
+`StepRunner.adopt(name)` tags an adopted ENI (an existing unmanaged one a manifest
+names) as managed: one idempotent call, retried like the others; not a plan step.
+`StepRunner.protect(name, value)` sets an ENI's protect marker the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
+from controller.execution.retry import Patience
+from controller.model import READY_STATUSES, Topology
+from controller.plan import Action, Code, Step
+from controller.providers.base import JobStatus, NewInterface, Provider
+from controller.storage.journal import RunJournal
+
+NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
+NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
+Emit = Callable[..., None]
+
+
+class StepFailed(Exception):
+    """A step could not be done; `code`/`message` are the cloud's when it refused."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Ids:
+    """Name -> id resolution: observed ids, catalog ids, ids created during the run."""
+
+    def __init__(self, observed: Topology) -> None:
+        self._lock = threading.Lock()
+        self.servers = {n: s.id for n, s in observed.servers.items()}
+        self.interfaces = {n: i.id for n, i in observed.interfaces.items()}
+        cat = observed.catalog
+        self.subnets = {n: s.id for n, s in cat.subnets.items()}
+        self.groups = {n: g.id for n, g in cat.security_groups.items()}
+        self.eips = {n: e.id for n, e in cat.eips.items()}
+        self.created: dict[str, str] = {}
+
+    def _get(self, table: Mapping[str, str], kind: str, name: str | None) -> str:
+        with self._lock:
+            value = table.get(name or "", "")
+        if not value:
+            raise StepFailed("UnresolvedName", f"no id known for {kind} {name!r}")
+        return value
+
+    def server(self, name: str | None) -> str:
+        return self._get(self.servers, "server", name)
+
+    def interface(self, name: str) -> str:
+        return self._get(self.interfaces, "interface", name)
+
+    def subnet(self, name: str | None) -> str:
+        return self._get(self.subnets, "subnet", name)
+
+    def eip(self, name: str | None) -> str:
+        return self._get(self.eips, "EIP", name)
+
+    def groups_of(self, names: tuple[str, ...] | None) -> tuple[str, ...]:
+        return tuple(self._get(self.groups, "security group", n) for n in names or ())
+
+    def add_interface(self, name: str, interface_id: str) -> None:
+        with self._lock:
+            self.interfaces[name] = interface_id
+            self.created[name] = interface_id
+
+
+class StepRunner:
+    """Performs steps for one run; thread-safe (steps of different servers run at once)."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        observed: Topology,
+        *,
+        patience: Patience,
+        journal: RunJournal | None,
+        emit: Emit,
+        server_ready_timeout: float,
+    ) -> None:
+        self.provider = provider
+        self.observed = observed
+        self.patience = patience
+        self.journal = journal
+        self.emit = emit
+        self.server_ready_timeout = server_ready_timeout
+        self.ids = Ids(observed)
+        self.status = {n: s.status for n, s in observed.servers.items()}
+        self.attached_here: set[str] = set()
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()  # calls, status, attached_here
+
+    def _call(self, verb: str, step: Step | None, fn: Callable[[], Any], adopt: str = "") -> Any:
+        """`fn()` counted and retried; retry events name the step (or the adoption)."""
+
+        def counted() -> Any:
+            with self._lock:
+                self.calls[verb] += 1
+            return fn()
+
+        where: dict[str, Any] = {"step": step.id} if step is not None else {"adopt": adopt}
+
+        def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
+            self.emit(
+                "retry",
+                **where,
+                call=verb,
+                attempt=attempt,
+                code=exc.code,
+                message=exc.message,
+                delay=round(delay, 3),
+            )
+
+        return self.patience.call(counted, retried)
+
+    def do(self, step: Step) -> str:
+        """Carry out one step; returns the job id for attach/detach, else ""."""
+        action = step.action
+        ids = self.ids
+        if action is Action.CREATE:
+            spec = NewInterface(
+                name=step.interface,
+                subnet_id=ids.subnet(step.subnet),
+                private_ip=step.private_ip,
+                security_group_ids=ids.groups_of(step.security_groups),
+            )
+            ids.add_interface(step.interface, self._create(step, spec))
+            return ""
+        iface = ids.interface(step.interface)
+        if action is Action.UPDATE:
+            groups = ids.groups_of(step.security_groups)
+            self._call(
+                "update_security_groups",
+                step,
+                lambda: self.provider.update_security_groups(iface, groups),
+            )
+        elif action is Action.BIND_EIP:
+            eip = ids.eip(step.eip)
+            self._call("bind_eip", step, lambda: self.provider.bind_eip(eip, iface))
+        elif action is Action.UNBIND_EIP:
+            name = step.eip or self._observed_eip(step.interface)
+            eip = ids.eip(name)
+            self._call("unbind_eip", step, lambda: self.provider.unbind_eip(eip))
+        elif action is Action.DELETE:
+            self._call("delete_interface", step, lambda: self.provider.delete_interface(iface))
+        elif action in NIC_ACTIONS:
+            return self._nic_operation(step, iface)
+        return ""
+
+    def adopt(self, name: str) -> None:
+        """Tag the existing ENI `name` as managed by enictl (idempotent)."""
+        iface = self.ids.interface(name)
+        self._call("set_managed", None, lambda: self.provider.set_managed(iface), adopt=name)
+
+    def protect(self, name: str, value: bool) -> None:
+        """Set (or clear) the protect marker of the ENI `name` (idempotent)."""
+        iface = self.ids.interface(name)
+        self._call(
+            "set_protected", None, lambda: self.provider.set_protected(iface, value), adopt=name
+        )
+
+    def _create(self, step: Step, spec: NewInterface) -> str:
+        """Create a port; after a transient error, first look for it by name: the failed
+        try may have created it (a timeout on a real cloud), and a second port with the
+        same name must not appear."""
+        retry = 0
+        while True:
+            try:
+                with self._lock:
+                    self.calls["create_interface"] += 1
+                return str(self.provider.create_interface(spec))
+            except TransientProviderError as exc:
+                if retry + 1 >= self.patience.retry.attempts:
+                    raise
+                observed = self._call("observe", step, self.provider.observe)
+                found = observed.interfaces.get(spec.name)
+                if found is not None and found.id and not found.primary:
+                    return str(found.id)
+                delay = self.patience.retry.delay(retry, self.patience.rng)
+                self.emit(
+                    "retry",
+                    step=step.id,
+                    call="create_interface",
+                    attempt=retry + 1,
+                    code=exc.code,
+                    message=exc.message,
+                    delay=round(delay, 3),
+                )
+                self.patience.sleep(delay)
+                retry += 1
+
+    def _observed_eip(self, interface: str) -> str | None:
+        found = self.observed.interfaces.get(interface)
+        return found.eip if found is not None else None
+
+    def _needs_clear(self, step: Step) -> bool:
+        """Whether the attachment's deleteOnTermination may be true before this detach."""
+        seen = self.observed.interfaces.get(step.interface)
+        with self._lock:
+            attached_here = step.interface in self.attached_here
+        known_false = (
+            seen is not None and seen.server == step.server and not seen.delete_on_termination
+        )
+        return attached_here or not known_false
+
+    def _nic_operation(self, step: Step, iface: str) -> str:
+        server = step.server or ""
+        server_id = self.ids.server(server)
+        op = step.action.value
+        self._wait_ready(step, server)
+        if step.action is Action.DETACH and self._needs_clear(step):
+            self._call(
+                "set_delete_on_termination",
+                step,
+                lambda: self.provider.set_delete_on_termination(server_id, iface, False),
+            )
+        submit = self.provider.attach if step.action is Action.ATTACH else self.provider.detach
+        refused_since: float | None = None
+        while True:
+            if self.journal is not None:
+                self.journal.job_intent(step.id, op, server_id, iface)
+            submitted_at = self.patience.clock()
+            try:
+                job_id = str(self._call(op, step, lambda: submit(server_id, iface)))
+            except ProviderError as exc:
+                if self.journal is not None:
+                    self.journal.job_unsent(step.id, exc.code)
+                if exc.code not in NOT_READY_CODES:
+                    raise
+                # the cloud says the server's state forbids it: wait for it, bounded
+                now = self.patience.clock()
+                refused_since = now if refused_since is None else refused_since
+                if now - refused_since >= self.server_ready_timeout:
+                    raise StepFailed(
+                        Code.SERVER_NOT_READY.value,
+                        f"server {server} refused {op} for {self.server_ready_timeout:g}s: "
+                        f"{exc.code}: {exc.message}",
+                    ) from exc
+                with self._lock:
+                    self.status[server] = "UNKNOWN"
+                self._wait_ready(step, server)
+                self.patience.sleep(min(1.0, self.server_ready_timeout / 10))
+                continue
+            break
+        if self.journal is not None:
+            self.journal.job_submitted(step.id, op, server_id, iface, job_id)
+        self.emit("job-submitted", step=step.id, job=job_id, server=server)
+
+        def polled() -> None:
+            with self._lock:
+                self.calls["job"] += 1
+
+        def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
+            self.emit(
+                "retry",
+                step=step.id,
+                call="job",
+                attempt=attempt,
+                code=exc.code,
+                delay=round(delay, 3),
+            )
+
+        job = self.patience.wait_job(
+            self.provider,
+            job_id,
+            kind=op,
+            submitted_at=submitted_at,
+            on_retry=retried,
+            on_poll=polled,
+        )
+        if self.journal is not None:
+            self.journal.job_finished(step.id, job_id, job.status.value)
+        if job.status is not JobStatus.SUCCESS:
+            raise PermanentProviderError(
+                job.error_code or "JobFailed", job.error_message or f"job {job_id} failed"
+            )
+        if step.action is Action.ATTACH:
+            with self._lock:
+                self.attached_here.add(step.interface)
+        return job_id
+
+    def _wait_ready(self, step: Step, server: str) -> None:
+        """Return once `server` is ACTIVE/SHUTOFF; re-observe (bounded), else fail the step."""
+        with self._lock:
+            status = self.status.get(server, "ACTIVE")
+        if status in READY_STATUSES:
+            return
+        deadline = self.patience.clock() + self.server_ready_timeout
+        delay = 0.5
+        self.emit("waiting-server", step=step.id, server=server, status=status)
+        while True:
+            observed = self._call("observe", step, self.provider.observe)
+            found = observed.servers.get(server)
+            status = found.status if found is not None else "MISSING"
+            with self._lock:
+                self.status[server] = status
+            if status in READY_STATUSES:
+                return
+            now = self.patience.clock()
+            if now >= deadline:
+                raise StepFailed(
+                    Code.SERVER_NOT_READY.value,
+                    f"server {server} is {status}, not ACTIVE or SHUTOFF, "
+                    f"after waiting {self.server_ready_timeout:g}s",
+                )
+            self.patience.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 10.0)

@@ -1,0 +1,1 @@
+"""Manifest files to values: YAML with locations, schemas, the CloudInventory, per-file caching."""

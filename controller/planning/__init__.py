@@ -1,0 +1,1 @@
+"""The pure planning core: diff, rules, ordering, the plan simulator, drift labels. No I/O."""

@@ -1,0 +1,131 @@
+"""Tell drift from manifest changes (pure).
+
+A difference between desired and observed has one of two causes:
+
+- **manifest**: someone changed the manifests since the last successful apply
+  (desired != last applied, for that resource and field);
+- **drift**: the manifests say what they said at the last apply, yet the cloud
+  differs (desired == last applied, observed != desired): someone changed the
+  cloud outside enictl.
+
+The last applied desired state is a `Snapshot`: a plain JSON-able mapping from
+resource ("Server/web-1", "NetworkInterface/eni-a") to its declared fields, made
+by `snapshot(topology)`. `controller.storage.lastapplied` stores it in the state dir after
+each successful apply; this module only compares values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from controller.model import NetworkInterface, Server, Topology
+from controller.plan import Change, Plan
+
+Snapshot = Mapping[str, Mapping[str, Any]]
+
+MANIFEST = "manifest"
+DRIFT = "drift"
+
+# Field names a Change may use for the same declared field.
+_ALIASES = {"attachment": "server", "attachedTo": "server", "serverName": "server"}
+# Fields about the resource as a whole: only whether it is declared matters.
+_PRESENCE_FIELDS = frozenset({"exists", "managed"})
+# Fields compared as sets (the diff ignores their order).
+_SET_FIELDS = frozenset({"securityGroups"})
+
+
+def _json_value(value: Any) -> Any:
+    """Tuples become lists, recursively, so snapshots compare equal after a JSON trip."""
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return value
+
+
+def server_record(server: Server) -> dict[str, Any]:
+    return {
+        "flavor": server.flavor,
+        "availabilityZone": server.availability_zone,
+        "vpc": server.vpc,
+        "subnet": server.subnet,
+        "securityGroups": _json_value(server.security_groups),
+    }
+
+
+def interface_record(iface: NetworkInterface) -> dict[str, Any]:
+    return {
+        "subnet": iface.subnet,
+        "privateIp": iface.private_ip,
+        "securityGroups": _json_value(iface.security_groups),
+        "eip": iface.eip,
+        "server": iface.server,
+        "protect": iface.protect,
+    }
+
+
+def snapshot(desired: Topology) -> dict[str, dict[str, Any]]:
+    """The declared fields of every resource of a desired topology, keyed by resource."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(desired.servers):
+        out[f"Server/{name}"] = server_record(desired.servers[name])
+    for name in sorted(desired.interfaces):
+        iface = desired.interfaces[name]
+        if not iface.primary:
+            out[f"NetworkInterface/{name}"] = interface_record(iface)
+    return out
+
+
+def _camel(field: str) -> str:
+    field = _ALIASES.get(field, field)
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), field)
+
+
+_MISSING = object()
+
+
+def _declared(snap: Snapshot, resource: str, field: str) -> Any:
+    """The declared value of `resource`.`field`; for `exists`/`managed` just that it is
+    declared; the whole record when the field is not one the snapshot knows;
+    `_MISSING` when the resource is not declared at all."""
+    record = snap.get(resource)
+    if record is None:
+        return _MISSING
+    key = _camel(field)
+    if key in _PRESENCE_FIELDS:
+        return True
+    if key not in record:
+        return _json_value(record)
+    value = _json_value(record[key])
+    if key in _SET_FIELDS and isinstance(value, list):
+        return sorted(value, key=str)
+    return value
+
+
+def origin(change: Change, desired: Snapshot, last_applied: Snapshot) -> str:
+    """ "manifest" when the declaration changed since the last apply, else "drift"."""
+    now = _declared(desired, change.resource, change.field)
+    then = _declared(last_applied, change.resource, change.field)
+    if now is _MISSING and then is _MISSING:
+        return DRIFT
+    return DRIFT if now == then else MANIFEST
+
+
+def label_changes(
+    changes: Iterable[Change], desired: Snapshot, last_applied: Snapshot | None
+) -> tuple[Change, ...]:
+    """Each change with its origin set; unchanged when nothing was ever applied."""
+    if last_applied is None:
+        return tuple(changes)
+    return tuple(dataclasses.replace(c, origin=origin(c, desired, last_applied)) for c in changes)
+
+
+def label_plan(plan: Plan, desired: Topology, last_applied: Snapshot | None) -> Plan:
+    """The plan with its changes labelled manifest or drift (see the module docstring)."""
+    if last_applied is None or not plan.changes:
+        return plan
+    changes = label_changes(plan.changes, snapshot(desired), last_applied)
+    return dataclasses.replace(plan, changes=changes)

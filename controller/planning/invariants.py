@@ -1,0 +1,267 @@
+"""The invariants every state must keep, one resource at a time (SPEC section 2).
+
+Each function checks one thing in O(1): a server's NIC count against its flavor
+(`flavor_limit`), an extension ENI's placement on its server (`placement`: AZ, VPC,
+subnet scope), security groups in a VPC (`groups`), an address in its subnet
+(`ip_in_subnet`). `rules.check` applies them to the target of a diff; the plan
+simulator applies them after each step to what the step touched, which is the same
+as re-checking the whole state (every invariant is local to a server, an interface,
+an EIP or an address) at a cost independent of the topology's size. `check_state`
+applies them all to one whole state.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from controller.model import (
+    Catalog,
+    NetworkInterface,
+    PlacementPolicy,
+    Server,
+    Source,
+    Subnet,
+    SubnetScope,
+    Topology,
+)
+from controller.plan import Code, Severity, Violation
+from controller.planning.diff import eni_ref, server_ref
+
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+_SEVERITY_ORDER = {ERROR: 0, WARNING: 1}
+
+
+Where = Source | str | None  # a manifest place; turned into text only for a violation
+
+
+def violation(
+    code: Code, resource: str, source: Where, message: str, hint: str = "", *, warning: bool = False
+) -> Violation:
+    where = "" if source is None else str(source)
+    return Violation(code, WARNING if warning else ERROR, resource, where, message, hint)
+
+
+def ordered(violations: Iterable[Violation]) -> list[Violation]:
+    """Errors first, then by resource, code and message: a stable report order."""
+    return sorted(
+        set(violations),
+        key=lambda v: (_SEVERITY_ORDER[v.severity], v.resource, v.code.value, v.message),
+    )
+
+
+def did_you_mean(name: str, known: Iterable[str], kind: str) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    if not names:
+        return f"the cloud has no {kind}s"
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"the cloud's {kind}s: {shown}"
+
+
+# -- local rules: one resource, O(1) -------------------------------------------------
+
+
+def limit_of(server: Server, catalog: Catalog) -> int | None:
+    flavor = catalog.flavors.get(server.flavor)
+    return None if flavor is None else flavor.max_interfaces
+
+
+def flavor_limit(
+    server: Server, count: int, catalog: Catalog, source: Where, members: Sequence[str] = ()
+) -> Violation | None:
+    """FlavorLimitExceeded when `server` would carry `count` NICs."""
+    limit = limit_of(server, catalog)
+    if limit is None or count <= limit:
+        return None
+    shown = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
+    carries = f" ({shown})" if shown else ""
+    return violation(
+        Code.FLAVOR_LIMIT_EXCEEDED,
+        server_ref(server.name),
+        source,
+        f"{server.name} ({server.flavor}, max {limit} NICs) would carry {count}{carries}",
+        f"move {count - limit} of its ENIs to another server or detach them, or use a flavor "
+        f"with more NICs than {server.flavor}",
+    )
+
+
+def placement(
+    name: str, subnet: Subnet, server: Server, policy: PlacementPolicy, source: Where
+) -> list[Violation]:
+    """AZ, VPC and subnet rules for extension ENI `name` (in `subnet`) on `server`."""
+    out: list[Violation] = []
+    if (
+        subnet.vpc == server.vpc
+        and subnet.availability_zone == server.availability_zone
+        and (subnet.name == server.subnet or policy.subnet_scope is SubnetScope.VPC)
+    ):
+        return out
+    ref = eni_ref(name)
+    if subnet.vpc != server.vpc:
+        out.append(
+            violation(
+                Code.VPC_MISMATCH,
+                ref,
+                source,
+                f"{name} is in VPC {subnet.vpc} (subnet {subnet.name}) but {server.name} is in "
+                f"VPC {server.vpc}",
+                f"an ENI can only be attached to a server of its own VPC: use a subnet of "
+                f"{server.vpc} or a server in {subnet.vpc}",
+            )
+        )
+    if subnet.availability_zone != server.availability_zone:
+        out.append(
+            violation(
+                Code.AVAILABILITY_ZONE_MISMATCH,
+                ref,
+                source,
+                f"{name} is in {subnet.availability_zone} (subnet {subnet.name}) but "
+                f"{server.name} is in {server.availability_zone}",
+                f"use a subnet in {server.availability_zone} or a server in "
+                f"{subnet.availability_zone}",
+            )
+        )
+    if (
+        subnet.vpc == server.vpc
+        and policy.subnet_scope is SubnetScope.SERVER_SUBNET
+        and subnet.name != server.subnet
+    ):
+        out.append(
+            violation(
+                Code.SUBNET_MISMATCH,
+                ref,
+                source,
+                f"{name} is in subnet {subnet.name} but {server.name}'s primary subnet is "
+                f"{server.subnet} (subnetScope: server-subnet)",
+                f"use subnet {server.subnet}, or allow any subnet of {server.vpc} with a "
+                f"PlacementPolicy `subnetScope: vpc`",
+            )
+        )
+    return out
+
+
+def groups(
+    resource: str, source: Where, owner: str, names: Sequence[str], vpc: str, catalog: Catalog
+) -> list[Violation]:
+    """UnknownSecurityGroup / SecurityGroupVpcMismatch for `owner`'s groups in `vpc`."""
+    out: list[Violation] = []
+    known = catalog.security_groups
+    for sg in names:
+        found = known.get(sg)
+        if found is not None and found.vpc == vpc:
+            continue
+        if found is None:
+            out.append(
+                violation(
+                    Code.UNKNOWN_SECURITY_GROUP,
+                    resource,
+                    source,
+                    f"security group {sg} of {owner} does not exist in the cloud",
+                    did_you_mean(sg, catalog.security_groups, "security group"),
+                )
+            )
+        elif found.vpc != vpc:
+            out.append(
+                violation(
+                    Code.SECURITY_GROUP_VPC_MISMATCH,
+                    resource,
+                    source,
+                    f"security group {sg} of {owner} belongs to VPC {found.vpc}, not to {vpc}",
+                    f"use security groups of {vpc}",
+                )
+            )
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
+def ip_in_subnet(name: str, ip: str, subnet: Subnet, source: Where) -> Violation | None:
+    """IpOutOfSubnet when `ip` is not an address of `subnet`'s CIDR."""
+    net = _network(subnet.cidr)
+    try:
+        inside = net is not None and ipaddress.ip_address(ip) in net
+    except ValueError:
+        inside = False
+    if inside:
+        return None
+    return violation(
+        Code.IP_OUT_OF_SUBNET,
+        eni_ref(name),
+        source,
+        f"{name}'s private IP {ip} is not in subnet {subnet.name} ({subnet.cidr})",
+        f"choose an address in {subnet.cidr}, or omit privateIp to let the cloud choose",
+    )
+
+
+def address_key(iface: NetworkInterface, catalog: Catalog) -> tuple[str, str] | None:
+    """Private IPs are unique per VPC: (vpc, ip), or None without an address."""
+    if iface.private_ip is None:
+        return None
+    subnet = catalog.subnets.get(iface.subnet)
+    return (subnet.vpc if subnet is not None else f"?{iface.subnet}", iface.private_ip)
+
+
+# -- whole states --------------------------------------------------------------------
+
+
+def check_state(topology: Topology) -> list[Violation]:
+    """The invariants over one state: flavor limits, placement of managed attached
+    ENIs, security groups of managed ENIs, EIP and address uniqueness."""
+    cat, servers, policy = topology.catalog, topology.servers, topology.policy
+    out: list[Violation] = []
+    counts = topology.attached_counts()
+    for name, count in counts.items():
+        server = servers.get(name)
+        found = None if server is None else flavor_limit(server, count, cat, "")
+        if found is not None:
+            out.append(found)
+    eips: dict[str, str] = {}
+    addresses: dict[tuple[str, str], str] = {}
+    for iface in topology.interfaces.values():
+        subnet = cat.subnets.get(iface.subnet)
+        server = None if iface.server is None else servers.get(iface.server)
+        if iface.managed and not iface.primary and subnet is not None:
+            if server is not None:
+                out.extend(placement(iface.name, subnet, server, policy, ""))
+            out.extend(
+                groups(eni_ref(iface.name), "", iface.name, iface.security_groups, subnet.vpc, cat)
+            )
+        if iface.eip is not None and eips.setdefault(iface.eip, iface.name) != iface.name:
+            out.append(eip_in_use(iface.name, "", iface.eip, f"{eips[iface.eip]}"))
+        key = address_key(iface, cat)
+        if key is not None and addresses.setdefault(key, iface.name) != iface.name:
+            out.append(ip_in_use(iface.name, "", key, addresses[key]))
+    return ordered(out)
+
+
+def eip_in_use(name: str, source: Where, eip: str, holder: str) -> Violation:
+    return violation(
+        Code.EIP_IN_USE,
+        eni_ref(name),
+        source,
+        f"EIP {eip} of {name} is also bound to {holder}",
+        "an EIP is bound to at most one ENI: pick another EIP, or unbind it from the other "
+        "ENI in its manifest",
+    )
+
+
+def ip_in_use(name: str, source: Where, key: tuple[str, str], holder: str) -> Violation:
+    return violation(
+        Code.IP_IN_USE,
+        eni_ref(name),
+        source,
+        f"private IP {key[1]} of {name} is already used by {holder} in VPC {key[0]}",
+        "choose another address, or omit privateIp to let the cloud choose",
+    )

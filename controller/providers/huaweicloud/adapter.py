@@ -1,0 +1,253 @@
+"""The `huaweicloud` provider: Huawei Cloud ECS, VPC and EIP through the official SDK.
+
+`from_environment()` builds it from the environment (`hwsettings`: the variables, the
+SDK clients). Observing reads seven paged listings (`hwlistings`) and translates them
+in `hwtopology` (pure). Every SDK call goes through `hwerrors.call_json`, where SDK
+failures become `TransientProviderError` or `PermanentProviderError` (`classify`).
+
+Mutations are the API's own: a port is created in VPC v1 and then tagged
+`enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
+and if it still fails the fresh port is deleted so no unmarked twin is left behind;
+`set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
+sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
+attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
+polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
+security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
+unbind). Mutations are not retried here: the executor does it.
+
+Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
+`tags`; an EIP is unbound with `"port_id": ""`; BatchAddServerNics accepts a NIC given
+by `port_id` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.errors import (
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UsageError,
+)
+from controller.gcpause import gc_paused
+from controller.model import Topology
+from controller.providers.base import Job, JobStatus, NewInterface
+from controller.providers.huaweicloud import errors, listings, topology
+from controller.providers.huaweicloud.errors import JsonDict, classify
+from controller.providers.huaweicloud.settings import DEFAULT_PAGE_SIZE, Clients, Settings
+from controller.providers.huaweicloud.topology import (
+    MANAGED_TAG_KEY,
+    MANAGED_TAG_VALUE,
+    PROTECT_TAG_KEY,
+)
+
+__all__ = [
+    "MANAGED_TAG_KEY",
+    "MANAGED_TAG_VALUE",
+    "HuaweiCloud",
+    "Settings",
+    "classify",
+    "from_environment",
+    "job_from_json",
+]
+
+READ_ATTEMPTS = 6  # tries of one page read (the first included)
+TAG_ATTEMPTS = 6
+
+
+def from_environment(
+    env: Mapping[str, str] | None = None,
+    *,
+    page_size: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HuaweiCloud:
+    """The provider configured from `env` (default: the process environment)."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    pages = settings.page_size if page_size is None else page_size
+    return HuaweiCloud(Clients.build(settings), page_size=pages, sleep=sleep)
+
+
+class HuaweiCloud:
+    """Huawei Cloud through the SDK; implements `controller.providers.base.Provider`."""
+
+    name = "huaweicloud"
+
+    def __init__(
+        self,
+        clients: Clients,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if page_size < 1:
+            raise UsageError(f"page size must be at least 1, got {page_size}")
+        self._c = clients
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._reader = listings.Reader(
+            clients, page_size=page_size, attempts=READ_ATTEMPTS, sleep=sleep, rng=self._rng
+        )
+
+    def observe(self) -> Topology:
+        with gc_paused():
+            return topology.topology(self._reader.listings())
+
+    # -- mutations -------------------------------------------------------------------
+
+    def create_interface(self, spec: NewInterface) -> str:
+        vpc = self._c.vpc_models
+        option = vpc.CreatePortOption(
+            name=spec.name,
+            network_id=spec.subnet_id,
+            security_groups=list(spec.security_group_ids),
+            fixed_ips=[vpc.FixedIp(ip_address=spec.private_ip)] if spec.private_ip else None,
+        )
+        request = vpc.CreatePortRequest(body=vpc.CreatePortRequestBody(port=option))
+        port_id = str(self._json(self._c.vpc.create_port, request)["port"]["id"])
+        if spec.managed:
+            self._tag_managed(port_id)
+        return port_id
+
+    def set_managed(self, interface_id: str) -> None:
+        """Tag an existing port `enictl-managed=true` (adoption): one VPC v3 call, which
+        overwrites the tag when it is there already; the executor retries it."""
+        self._json(self._c.vpc3.create_port_tag, self._tag_request(interface_id))
+
+    def set_protected(self, interface_id: str, value: bool) -> None:
+        """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
+        call, which overwrites the tag; the executor retries it."""
+        request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
+        self._json(self._c.vpc3.create_port_tag, request)
+
+    def _tag_request(
+        self, port_id: str, key: str = MANAGED_TAG_KEY, value: str = MANAGED_TAG_VALUE
+    ) -> Any:
+        models = self._c.vpc3_models
+        tag = models.ResourceTag(key=key, value=value)
+        return models.CreatePortTagRequest(
+            port_id=port_id, body=models.CreatePortTagRequestBody(tag=tag)
+        )
+
+    def _tag_managed(self, port_id: str) -> None:
+        """Tag a port just created; retried here, and the port deleted when it cannot be."""
+        request = self._tag_request(port_id)
+        for attempt in range(TAG_ATTEMPTS):
+            try:
+                self._json(self._c.vpc3.create_port_tag, request)
+                return
+            except TransientProviderError as exc:
+                if attempt + 1 < TAG_ATTEMPTS:
+                    self._sleep(self._rng.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
+                    continue
+                failure: ProviderError = exc
+            except PermanentProviderError as exc:
+                failure = exc
+            break
+        try:  # leave no unmarked port behind: the executor will create it again
+            self.delete_interface(port_id)
+        except ProviderError:
+            raise type(failure)(
+                failure.code,
+                f"{failure.message} (port {port_id} was created but could not be tagged "
+                f"{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE} nor deleted)",
+                status=failure.status,
+            ) from failure
+        raise failure
+
+    def update_security_groups(
+        self, interface_id: str, security_group_ids: tuple[str, ...]
+    ) -> None:
+        vpc = self._c.vpc_models
+        body = vpc.UpdatePortRequestBody(
+            port=vpc.UpdatePortOption(security_groups=list(security_group_ids))
+        )
+        self._json(self._c.vpc.update_port, vpc.UpdatePortRequest(port_id=interface_id, body=body))
+
+    def bind_eip(self, eip_id: str, interface_id: str) -> None:
+        self._update_publicip(eip_id, interface_id)
+
+    def unbind_eip(self, eip_id: str) -> None:
+        self._update_publicip(eip_id, "")
+
+    def _update_publicip(self, eip_id: str, port_id: str) -> None:
+        eip = self._c.eip_models
+        body = eip.UpdatePublicipsRequestBody(publicip=eip.UpdatePublicipOption(port_id=port_id))
+        request = eip.UpdatePublicipRequest(publicip_id=eip_id, body=body)
+        self._json(self._c.eip.update_publicip, request)
+
+    def set_delete_on_termination(self, server_id: str, interface_id: str, value: bool) -> None:
+        ecs = self._c.ecs_models
+        body = ecs.UpdateNicInfoRequestBody(
+            interface_attachment=ecs.InterfaceAttachment(delete_on_termination=value)
+        )
+        request = ecs.UpdateServerInterfaceRequest(
+            server_id=server_id, port_id=interface_id, body=body
+        )
+        self._json(self._c.ecs.update_server_interface, request)
+
+    def attach(self, server_id: str, interface_id: str) -> str:
+        ecs = self._c.ecs_models
+        nics = [ecs.BatchAddServerNicOption(port_id=interface_id)]
+        request = ecs.BatchAddServerNicsRequest(
+            server_id=server_id, body=ecs.BatchAddServerNicsRequestBody(nics=nics)
+        )
+        return self._job_id(self._json(self._c.ecs.batch_add_server_nics, request))
+
+    def detach(self, server_id: str, interface_id: str) -> str:
+        ecs = self._c.ecs_models
+        nics = [ecs.BatchDeleteServerNicOption(id=interface_id)]
+        request = ecs.BatchDeleteServerNicsRequest(
+            server_id=server_id, body=ecs.BatchDeleteServerNicsRequestBody(nics=nics)
+        )
+        return self._job_id(self._json(self._c.ecs.batch_delete_server_nics, request))
+
+    @staticmethod
+    def _job_id(body: JsonDict) -> str:
+        job_id = body.get("job_id")
+        if not job_id:
+            raise PermanentProviderError("", "the cloud accepted the NIC change but named no job")
+        return str(job_id)
+
+    def job(self, job_id: str) -> Job:
+        request = self._c.ecs_models.ShowJobRequest(job_id=job_id)
+        return job_from_json(job_id, self._json(self._c.ecs.show_job, request))
+
+    def delete_interface(self, interface_id: str) -> None:
+        vpc = self._c.vpc_models
+        self._json(self._c.vpc.delete_port, vpc.DeletePortRequest(port_id=interface_id))
+
+    def close(self) -> None:
+        for client in (self._c.ecs, self._c.vpc, self._c.vpc3, self._c.eip):
+            client.close()
+
+    def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
+        """Call the SDK (`hwerrors.call_json`): the JSON body, or our error."""
+        return errors.call_json(call, request, self._c.sdk_exceptions)
+
+
+def job_from_json(job_id: str, body: Mapping[str, Any]) -> Job:
+    """A ShowJob answer as a Job; a FAIL carries the job's (or its failed sub-job's) code."""
+    try:
+        status = JobStatus(str(body.get("status") or "RUNNING"))
+    except ValueError:
+        status = JobStatus.RUNNING
+    code = str(body.get("error_code") or "")
+    reason = str(body.get("fail_reason") or "")
+    if status is JobStatus.FAIL and not code:
+        for sub in (body.get("entities") or {}).get("sub_jobs") or ():
+            if sub.get("status") == "FAIL":
+                code = str(sub.get("error_code") or "")
+                reason = reason or str(
+                    sub.get("fail_reason")
+                    or (sub.get("entities") or {}).get("errorcode_message")
+                    or ""
+                )
+                break
+    if status is JobStatus.FAIL and not reason:
+        reason = "the job failed"
+    return Job(id=job_id, status=status, error_code=code, error_message=reason)

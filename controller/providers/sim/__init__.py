@@ -1,0 +1,2 @@
+"""The embedded simulated cloud: SQLite behind the Provider protocol, with the cloud's
+own refusals."""

@@ -1,0 +1,313 @@
+"""The simulated cloud's own rules and effects, on rows of its database.
+
+These are the checks the real cloud makes whatever the caller (enictl's planner or
+a human at the console), in the order the ECS and VPC APIs make them, and the state
+changes each accepted call or finished job applies. Every function runs inside the
+caller's write transaction and raises the cloud's error (see `simerrors`) before it
+changes anything.
+
+Counting for the NIC limit: a server carries its attached ports plus the ports whose
+attach job is still running (a pending attach occupies its slot from submission); a
+pending detach frees its slot only when the job finishes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from controller.model import READY_STATUSES
+from controller.providers.base import NewInterface
+from controller.providers.sim import refusals, store
+from controller.providers.sim.refusals import refuse
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRow:
+    id: str
+    name: str
+    vpc_id: str
+    status: str
+    max_interfaces: int
+
+
+@dataclass(frozen=True, slots=True)
+class PortRow:
+    id: str
+    name: str
+    subnet_id: str
+    vpc_id: str
+    primary: bool
+    server_id: str | None
+    delete_on_termination: bool
+
+
+_SERVER = """
+SELECT s.id, s.name, s.vpc_id, s.status, f.max_interfaces
+FROM servers s JOIN flavors f ON f.id = s.flavor_id WHERE s.{key} = ?
+"""
+_PORT = """
+SELECT p.id, p.name, p.subnet_id, sn.vpc_id, p.is_primary, p.server_id, p.delete_on_termination
+FROM ports p JOIN subnets sn ON sn.id = p.subnet_id WHERE p.{key} = ?
+"""
+
+
+def server(conn: sqlite3.Connection, value: str, *, key: str = "id") -> ServerRow:
+    row = conn.execute(_SERVER.format(key=key), (value,)).fetchone()
+    if row is None:
+        raise refuse(refusals.SERVER_NOT_FOUND, f"server {value} does not exist")
+    return ServerRow(*row)
+
+
+def port(conn: sqlite3.Connection, value: str, *, key: str = "id") -> PortRow:
+    row = conn.execute(_PORT.format(key=key), (value,)).fetchone()
+    if row is None:
+        raise refuse(refusals.PORT_NOT_FOUND, f"port {value} does not exist")
+    id_, name, subnet_id, vpc_id, primary, server_id, dot = row
+    return PortRow(id_, name, subnet_id, vpc_id, bool(primary), server_id, bool(dot))
+
+
+def eip(conn: sqlite3.Connection, value: str, *, key: str = "id") -> tuple[str, str, str | None]:
+    """(id, name, bound port id) of an EIP."""
+    row = conn.execute(f"SELECT id, name, port_id FROM eips WHERE {key} = ?", (value,)).fetchone()
+    if row is None:
+        raise refuse(refusals.EIP_NOT_FOUND, f"EIP {value} does not exist")
+    return row[0], row[1], row[2]
+
+
+def running_job(conn: sqlite3.Connection, port_id: str) -> tuple[str, str] | None:
+    """(kind, server id) of the job running on a port, if any."""
+    row = conn.execute(
+        "SELECT kind, server_id FROM jobs WHERE status = 'RUNNING' AND port_id = ?", (port_id,)
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def require_ready(srv: ServerRow, verb: str) -> None:
+    if srv.status not in READY_STATUSES:
+        raise refuse(
+            refusals.SERVER_STATUS, f"cannot {verb} a NIC while {srv.name} is {srv.status}"
+        )
+
+
+def require_no_nic_job(conn: sqlite3.Connection, srv: ServerRow, verb: str) -> None:
+    """One NIC job at a time per server, as ECS: while an attach or detach is running on
+    `srv`, another one is refused with the transient Ecs.0603 (retry later)."""
+    row = conn.execute(
+        "SELECT kind FROM jobs WHERE status = 'RUNNING' AND server_id = ? LIMIT 1", (srv.id,)
+    ).fetchone()
+    if row is not None:
+        raise refuse(
+            refusals.BUSY,
+            f"cannot {verb} a NIC while {srv.name} runs a NIC {row[0]} job: other operations "
+            "are running, retry later",
+        )
+
+
+def check_attach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None:
+    """Whether `prt` may start attaching to `srv`: status, port free, VPC, NIC limit."""
+    require_ready(srv, "attach")
+    if prt.server_id is not None:
+        where = "this server" if prt.server_id == srv.id else "another instance"
+        raise refuse(refusals.NIC_ATTACHED, f"port {prt.name} is already attached to {where}")
+    job = running_job(conn, prt.id)
+    if job is not None:
+        raise refuse(refusals.NIC_ATTACHED, f"port {prt.name} is being attached already")
+    if prt.vpc_id != srv.vpc_id:
+        raise refuse(
+            refusals.VPC_MISMATCH,
+            f"port {prt.name} is in another VPC than {srv.name}'s primary NIC",
+        )
+    carried = occupied_slots(conn, srv.id)
+    if carried >= srv.max_interfaces:
+        raise refuse(
+            refusals.NIC_QUOTA,
+            f"{srv.name} carries {carried} NICs (attached or attaching), its flavor allows "
+            f"{srv.max_interfaces}",
+        )
+
+
+def occupied_slots(conn: sqlite3.Connection, server_id: str) -> int:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM ports WHERE server_id = :s)"
+        " + (SELECT count(*) FROM jobs WHERE status = 'RUNNING' AND kind = 'attach'"
+        "    AND server_id = :s)",
+        {"s": server_id},
+    ).fetchone()
+    return int(row[0])
+
+
+def check_detach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None:
+    """Whether `prt` may start detaching from `srv`: not primary, status, attached there."""
+    if prt.primary:
+        raise refuse(refusals.PRIMARY_NIC, f"port {prt.name} is a primary NIC: never detached")
+    require_ready(srv, "detach")
+    if prt.server_id != srv.id:
+        raise refuse(refusals.NIC_NOT_ON_SERVER, f"{srv.name} does not have port {prt.name}")
+    if running_job(conn, prt.id) is not None:
+        raise refuse(refusals.BUSY, f"port {prt.name} is being detached already, try later")
+
+
+def security_groups(conn: sqlite3.Connection, ids: Sequence[str], vpc_id: str) -> list[str]:
+    """The given security group ids, each checked to exist and to be in `vpc_id`."""
+    for group_id in ids:
+        row = conn.execute(
+            "SELECT vpc_id FROM security_groups WHERE id = ?", (group_id,)
+        ).fetchone()
+        if row is None:
+            raise refuse(refusals.SECURITY_GROUP_NOT_FOUND, f"security group {group_id} not found")
+        if row[0] != vpc_id:
+            raise refuse(
+                refusals.SECURITY_GROUP_VPC,
+                f"security group {group_id} belongs to another VPC than the port",
+            )
+    return list(ids)
+
+
+def set_security_groups(conn: sqlite3.Connection, port_id: str, ids: Sequence[str]) -> None:
+    conn.execute(
+        "UPDATE ports SET security_groups = ? WHERE id = ?", (store.join_ids(ids), port_id)
+    )
+
+
+def choose_ip(conn: sqlite3.Connection, subnet_id: str, cidr: str, wanted: str | None) -> int:
+    """The address a new port gets: `wanted` if usable and free, else the lowest free one."""
+    pool = store.AddressPool(cidr)
+    if wanted is None:
+        used = (
+            r[0]
+            for r in conn.execute(
+                "SELECT ip_int FROM ports WHERE subnet_id = ? ORDER BY ip_int", (subnet_id,)
+            )
+        )
+        address = pool.lowest_free(used)
+        if address is None:
+            raise refuse(refusals.SUBNET_FULL, f"subnet {cidr} has no free IP address")
+        return address
+    parsed = store.parse_ip(wanted)
+    if parsed is None:
+        raise refuse(refusals.BAD_PARAMETER, f"{wanted!r} is not an IPv4 address")
+    if not pool.contains(parsed):
+        raise refuse(refusals.IP_NOT_IN_SUBNET, f"{wanted} does not belong to subnet {cidr}")
+    taken = conn.execute(
+        "SELECT 1 FROM ports WHERE subnet_id = ? AND ip_int = ?", (subnet_id, parsed)
+    ).fetchone()
+    if taken or parsed == pool.gateway:
+        raise refuse(refusals.IP_IN_USE, f"{wanted} is already in use")
+    return parsed
+
+
+def delete_port(conn: sqlite3.Connection, port_id: str) -> None:
+    """Remove a port: its EIP is unbound, its address and name become free."""
+    conn.execute("UPDATE eips SET port_id = NULL WHERE port_id = ?", (port_id,))
+    conn.execute("DELETE FROM ports WHERE id = ?", (port_id,))
+
+
+def finish_job(
+    conn: sqlite3.Connection, job_id: str, kind: str, server_id: str, port_id: str, fails: bool
+) -> tuple[str, str]:
+    """Apply a due job's effect (or its failure); returns (error code, reason), empty if ok."""
+    status = conn.execute("SELECT status FROM servers WHERE id = ?", (server_id,)).fetchone()
+    code, reason = "", ""
+    if fails:
+        code = refusals.ATTACH_FAILED if kind == "attach" else refusals.DETACH_FAILED
+        reason = f"injected fault: the {kind} job failed"
+    elif status is None or status[0] not in READY_STATUSES:
+        code, reason = refusals.SERVER_STATUS, f"the server is {status[0] if status else 'gone'}"
+    elif kind == "attach":
+        conn.execute(
+            "UPDATE ports SET server_id = ?, delete_on_termination = 1 WHERE id = ?",
+            (server_id, port_id),
+        )
+    else:
+        row = conn.execute(
+            "SELECT delete_on_termination FROM ports WHERE id = ?", (port_id,)
+        ).fetchone()
+        if row is not None and row[0]:
+            delete_port(conn, port_id)
+        else:
+            conn.execute(
+                "UPDATE ports SET server_id = NULL, delete_on_termination = 0 WHERE id = ?",
+                (port_id,),
+            )
+    conn.execute(
+        "UPDATE jobs SET status = ?, error_code = ?, fail_reason = ? WHERE id = ?",
+        ("FAIL" if code else "SUCCESS", code, reason, job_id),
+    )
+    return code, reason
+
+
+def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
+    """A new unattached port: subnet, unique name, security groups of its VPC, free IP."""
+    row = conn.execute(
+        "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec.subnet_id,)
+    ).fetchone()
+    if row is None:
+        raise refuse(refusals.SUBNET_NOT_FOUND, f"subnet {spec.subnet_id} does not exist")
+    if not spec.name:
+        raise refuse(refusals.BAD_PARAMETER, "a port needs a name")
+    if conn.execute("SELECT 1 FROM ports WHERE name = ?", (spec.name,)).fetchone():
+        raise refuse(refusals.DUPLICATE_NAME, f"a port named {spec.name} already exists")
+    groups = security_groups(conn, spec.security_group_ids, row[0])
+    address = choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
+    port_id = store.next_id(conn, "port")
+    conn.execute(
+        "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
+        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        (
+            port_id,
+            spec.name,
+            spec.subnet_id,
+            store.ip_text(address),
+            address,
+            int(spec.managed),
+            store.join_ids(groups),
+        ),
+    )
+    return port_id
+
+
+def delete_checked(conn: sqlite3.Connection, prt: PortRow) -> None:
+    """Delete a port if the cloud allows it: never a primary, never while attached."""
+    if prt.primary:
+        raise refuse(refusals.PRIMARY_NIC, f"port {prt.name} is a primary NIC: never deleted")
+    if prt.server_id is not None or running_job(conn, prt.id) is not None:
+        raise refuse(refusals.PORT_IN_USE, f"port {prt.name} is attached; detach it first")
+    delete_port(conn, prt.id)
+
+
+def submit_job(
+    conn: sqlite3.Connection,
+    now: float,
+    latency: float,
+    kind: str,
+    server_id: str,
+    port_id: str,
+    fails: bool,
+) -> str:
+    """Start an attach/detach job, due `latency` seconds from `now`; returns its id."""
+    job_id = store.next_id(conn, "job")
+    conn.execute(
+        "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?)",
+        (job_id, kind, server_id, port_id, now, now + latency, int(fails)),
+    )
+    return job_id
+
+
+def settle(conn: sqlite3.Connection, now: float) -> None:
+    """Finish every job whose latency has elapsed, oldest first, logging each."""
+    due = conn.execute(
+        "SELECT j.id, j.kind, j.server_id, j.port_id, j.fails, j.due, p.name, s.name"
+        " FROM jobs j LEFT JOIN ports p ON p.id = j.port_id"
+        " LEFT JOIN servers s ON s.id = j.server_id"
+        " WHERE j.status = 'RUNNING' AND j.due <= ? ORDER BY j.due, j.rowid",
+        (now,),
+    ).fetchall()
+    for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
+        code, reason = finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
+        arrow = "->" if kind == "attach" else "<-"
+        error = refuse(code, reason) if code else None
+        target = f"{port_name} {arrow} {server_name} ({job_id})"
+        store.record(conn, due_at, f"job.{kind}", target, error)

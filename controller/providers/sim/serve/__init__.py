@@ -1,0 +1,1 @@
+"""enictl sim serve: the simulated cloud behind Huawei Cloud's HTTP API, with request signing."""

@@ -1,0 +1,201 @@
+"""What a reviewer sees of a plan, whatever the format: the pieces every renderer shares.
+
+Pure functions from a `Plan` to small values: the summary line, steps grouped by server
+with each action's own arguments, changes grouped by `origin` (the manifests changed,
+or the cloud drifted: see `controller.planning.drift`) and folded into review rows, the ENIs
+that move between servers, and what happens to each orphan. Adoptions (existing
+unmanaged ENIs a manifest names, which apply tags as managed) are shown as such, not
+as a `managed` change. `controller.views.render` writes these out as text or markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.plan import Action, Change, Plan, Severity, Step
+
+# How each action reads in the summary line, singular and plural.
+_SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
+    Action.CREATE: ("to create", "to create"),
+    Action.UPDATE: ("to update", "to update"),
+    Action.UNBIND_EIP: ("EIP to unbind", "EIPs to unbind"),
+    Action.BIND_EIP: ("EIP to bind", "EIPs to bind"),
+    Action.DETACH: ("to detach", "to detach"),
+    Action.ATTACH: ("to attach", "to attach"),
+    Action.DELETE: ("to delete", "to delete"),
+}
+
+NO_CHANGES = "No changes. The cloud matches the manifests."
+ADOPT_NOTE = "tag as managed by enictl"
+PROTECT_NOTE = "mark as protected: prune never deletes it"
+UNPROTECT_NOTE = "clear the protect marker"
+INTERFACES_GROUP = "Interfaces (create, update, EIP, delete)"
+
+# Change groups by origin, in display order.
+ORIGIN_TITLES: tuple[tuple[str, str], ...] = (
+    ("manifest", "Changes from the manifests"),
+    ("drift", "Drift: the cloud changed outside enictl"),
+    ("", "Changes"),
+)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def error_count(plan: Plan) -> int:
+    return sum(1 for v in plan.violations if v.severity is Severity.ERROR)
+
+
+def summary_line(plan: Plan) -> str:
+    """One line: "Plan: 2 to create, 3 to attach, 1 to detach." or "No changes. ..."."""
+    counts = plan.summary()
+    parts = []
+    for action, (one, many) in _SUMMARY_WORDS.items():
+        n = counts.get(action.value, 0)
+        if n:
+            parts.append(f"{n} {one if n == 1 else many}")
+    if plan.adopt:
+        parts.append(f"{len(plan.adopt)} to adopt")
+    if plan.protect:
+        parts.append(f"{len(plan.protect)} protect marker(s) to set")
+    if not plan.applyable:
+        errors = error_count(plan)
+        head = f"Plan rejected: {plural(errors, 'error')}. Nothing will be applied."
+        return head if not parts else f"{head} It would have: {', '.join(parts)}."
+    if not parts:
+        return NO_CHANGES
+    return f"Plan: {', '.join(parts)}."
+
+
+def protect_notes(plan: Plan) -> list[tuple[str, str]]:
+    """(interface, what apply does to its protect marker), in plan order."""
+    return [(m.interface, PROTECT_NOTE if m.value else UNPROTECT_NOTE) for m in plan.protect]
+
+
+def format_value(value: Any) -> str:
+    """A change's before/after value, compactly: none, a name, or [a, b]."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in sorted(value.items())) + "}"
+    return str(value)
+
+
+def step_detail(step: Step) -> str:
+    """The action's own arguments, e.g. "to web-2" or "subnet-web 10.0.1.20 [sg-web]"."""
+    if step.action is Action.CREATE:
+        ip = step.private_ip or "ip chosen by the cloud"
+        sgs = format_value(step.security_groups or ())
+        return f"in {step.subnet or '?'}, {ip}, security groups {sgs}"
+    if step.action is Action.UPDATE:
+        return f"security groups {format_value(step.security_groups or ())}"
+    if step.action in (Action.BIND_EIP, Action.UNBIND_EIP):
+        return f"eip {step.eip or '?'}"
+    if step.action is Action.ATTACH:
+        return f"to {step.server}"
+    if step.action is Action.DETACH:
+        return f"from {step.server}"
+    return ""
+
+
+def step_groups(plan: Plan) -> list[tuple[str, list[Step]]]:
+    """Steps grouped for review: server-less steps first, then one group per server.
+
+    Within a group steps keep their plan order (ids).
+    """
+    loose: list[Step] = []
+    by_server: dict[str, list[Step]] = {}
+    for step in sorted(plan.steps, key=lambda s: s.id):
+        if step.server is None:
+            loose.append(step)
+        else:
+            by_server.setdefault(step.server, []).append(step)
+    groups: list[tuple[str, list[Step]]] = []
+    if loose:
+        groups.append((INTERFACES_GROUP, loose))
+    groups.extend((f"Server {name}", by_server[name]) for name in sorted(by_server))
+    return groups
+
+
+def change_groups(
+    changes: Iterable[Change], adopt: Iterable[str] = ()
+) -> list[tuple[str, list[Change]]]:
+    """Changes grouped by origin (manifest, drift, unknown), in their plan order; the
+    `managed` change of an ENI in `adopt` is left out (it is shown as an adoption)."""
+    adopted = {f"NetworkInterface/{name}" for name in adopt}
+    by_origin: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.field == "managed" and change.resource in adopted:
+            continue
+        origin = change.origin if change.origin in ("manifest", "drift") else ""
+        by_origin.setdefault(origin, []).append(change)
+    return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """One line of review: `+` a new resource (its declared fields in `after`), `-` a
+    deleted one, `~` one changed field of an existing one."""
+
+    mark: str
+    resource: str
+    field: str = ""
+    before: str = ""
+    after: str = ""
+
+
+def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
+    """Changes as review rows: a create's field changes fold into one `+` row, a
+    delete is one `-` row, every other change is a `~` row; plan order is kept."""
+    created = {c.resource for c in changes if c.field == "exists" and c.after is True}
+    fields: dict[str, list[str]] = {}
+    for c in changes:
+        if c.resource in created and c.field != "exists" and c.after not in (None, [], ()):
+            fields.setdefault(c.resource, []).append(f"{c.field} {format_value(c.after)}")
+    rows: list[ChangeRow] = []
+    for c in changes:
+        if c.field == "exists":
+            if c.after is True:
+                rows.append(ChangeRow("+", c.resource, after=", ".join(fields.get(c.resource, []))))
+            else:
+                rows.append(ChangeRow("-", c.resource))
+        elif c.resource not in created:
+            rows.append(
+                ChangeRow("~", c.resource, c.field, format_value(c.before), format_value(c.after))
+            )
+    return rows
+
+
+def moves(plan: Plan) -> list[tuple[str, str, str]]:
+    """(interface, from server, to server) for each ENI detached from one server and
+    attached to another in this plan, sorted by interface."""
+    detached: dict[str, str] = {}
+    attached: dict[str, str] = {}
+    for step in plan.steps:
+        if step.server is None:
+            continue
+        if step.action is Action.DETACH:
+            detached.setdefault(step.interface, step.server)
+        elif step.action is Action.ATTACH:
+            attached[step.interface] = step.server
+    return sorted(
+        (name, src, attached[name])
+        for name, src in detached.items()
+        if name in attached and attached[name] != src
+    )
+
+
+def orphan_notes(plan: Plan) -> list[tuple[str, str]]:
+    """(orphan, what happens to it) for each orphan, in plan order."""
+    deletes = {s.interface: s.id for s in plan.steps if s.action is Action.DELETE}
+    return [
+        (o, f"deleted by step #{deletes[o]}" if o in deletes else "kept; --prune would delete it")
+        for o in plan.orphans
+    ]

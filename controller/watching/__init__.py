@@ -1,0 +1,1 @@
+"""enictl watch: the level-triggered loop, file watching, and one reconcile."""
