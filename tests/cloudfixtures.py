@@ -1,23 +1,17 @@
-"""Run any test against `--provider huaweicloud` through `enictl sim serve`.
+"""The providers a suite runs on: the sim, and huaweicloud through `enictl sim serve`.
 
 `serve(state_dir)` starts the simulated cloud's HTTP API in this process, on a free
-loopback port, in a background thread, and returns the environment that points
+loopback port, in a background thread, and yields the environment that points
 `enictl --provider huaweicloud` (or `huaweicloud.from_environment(env)`) at it. The
 server opens the cloud per request, so it may start before `enictl sim init`.
 
-Fixtures:
-- `sim_serve`: a factory `sim_serve(state_dir, page_size=...) -> dict[str, str]`;
-  every server it started stops at teardown.
-- `cloud_provider`: parametrized over "sim" and "huaweicloud"; call
-  `cloud_provider.use(state_dir)` and the process environment (ENICTL_PROVIDER and
-  the Huawei settings) points enictl at that state dir's cloud through the chosen
-  provider. One suite, two providers:
+`CloudProvider` is one of the two providers and how to point enictl at a state dir's
+cloud through it. The fixtures built on these (`sim_serve`, `cloud_provider`, `cli`)
+are in conftest.py; a test only names them:
 
-      from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
-
-      def test_failover(cloud_provider, tmp_path):
-          cloud_provider.use(tmp_path / "state")
-          assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
+    def test_failover(cloud_provider, tmp_path):
+        cloud_provider.use(tmp_path / "state")
+        assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
 
 Page size 5 by default, so that every suite run through here also exercises
 pagination.
@@ -58,23 +52,6 @@ def serve(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> Iterator[dict[
         running.stop()
 
 
-@pytest.fixture
-def sim_serve() -> Iterator[Callable[..., dict[str, str]]]:
-    """A factory: start `sim serve` for a state dir, get the env pointing at it."""
-    running: list[httpserver.RunningServer] = []
-
-    def start(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> dict[str, str]:
-        server = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
-        running.append(server)
-        env = server.client_env()
-        env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)
-        return env
-
-    yield start
-    for server in running:
-        server.stop()
-
-
 @dataclass
 class CloudProvider:
     """Which provider a parametrized test runs with, and how to point enictl at it."""
@@ -99,13 +76,3 @@ class CloudProvider:
     def argv(self) -> list[str]:
         """`--provider NAME`, for tests that prefer the option to the environment."""
         return ["--provider", self.name]
-
-
-@pytest.fixture(params=PROVIDERS)
-def cloud_provider(
-    request: pytest.FixtureRequest,
-    sim_serve: Callable[..., dict[str, str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> CloudProvider:
-    """Each test using this runs twice: on the sim provider and on huaweicloud via sim serve."""
-    return CloudProvider(str(request.param), sim_serve, monkeypatch)

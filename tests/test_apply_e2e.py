@@ -15,10 +15,8 @@ from tests.applyhelpers import (
     Cli,
     cloud_log,
     identity,
-    provider_cli,  # noqa: F401 (the `cli` fixture)
     rejected,
 )
-from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 
 MOVES = [
     "failover-to-standby",

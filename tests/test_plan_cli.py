@@ -24,7 +24,7 @@ from controller.errors import StalePlan
 from controller.model import Topology
 from controller.plan import Plan
 from controller.storage import savedplan
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.cloudfixtures import CloudProvider
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -234,7 +234,7 @@ def _make_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cloud(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+    cloud_provider: CloudProvider,
 ) -> Path:
     """A simulated cloud with eni-a on web-1, and manifests in tmp_path/manifests; enictl
     reaches it through each provider in turn (the sim, and huaweicloud via sim serve)."""
@@ -282,7 +282,7 @@ def test_e2e_a_plan_saved_through_one_provider_applies_through_the_other(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> None:
     """One cloud, one fingerprint: observed through the sim or through huaweicloud (which
     cannot see deleteOnTermination), a saved plan is fresh either way and applies."""

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.cloudfixtures import CloudProvider
 
 CASES_DIR = Path(__file__).parent / "plans"
 UPDATE = os.environ.get("ENICTL_UPDATE_GOLDEN") == "1"
@@ -92,7 +92,7 @@ def test_golden_plan(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+    cloud_provider: CloudProvider,
 ) -> None:
     """The plan for the case's cloud and manifests is exactly its expected.json, whether the
     cloud is observed by the sim provider or by huaweicloud through `enictl sim serve`."""

@@ -19,9 +19,7 @@ from controller.views import render
 from tests.applyhelpers import (
     PLANS,
     Cli,
-    provider_cli,  # noqa: F401 (the `cli` fixture)
 )
-from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 from tests.fakecloud import FakeCloud, run_plan
 
 PROTECT = PLANS / "protect"

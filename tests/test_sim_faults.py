@@ -10,17 +10,8 @@ from controller.errors import ProviderError, TransientProviderError, UsageError
 from controller.providers.base import JobStatus
 from controller.providers.sim.cloud import SimCloud, init_cloud, open_cloud
 from controller.providers.sim.faults import Faults, roll
-from tests.sim_support import FakeClock, Ids, small_spec
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: FakeClock) -> SimCloud:
-    return init_cloud(tmp_path, small_spec(), clock=clock)
+from tests.fakeclock import FakeClock
+from tests.sim_support import Ids, small_spec
 
 
 def test_with_zero_latency_a_job_is_done_at_the_first_poll(cloud: SimCloud) -> None:

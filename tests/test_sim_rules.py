@@ -5,25 +5,14 @@ Each test pins one refusal and its exact cloud code, HTTP status and retry class
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
 from controller.providers.base import JobStatus, NewInterface, Provider
-from controller.providers.sim.cloud import SimCloud, init_cloud
+from controller.providers.sim.cloud import SimCloud
 from controller.providers.sim.faults import Faults
-from tests.sim_support import FakeClock, Ids, refused, small_spec
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: FakeClock) -> SimCloud:
-    return init_cloud(tmp_path, small_spec(), clock=clock)
+from tests.fakeclock import FakeClock
+from tests.sim_support import Ids, refused
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from controller.errors import ProviderError, UsageError
 from controller.providers.sim.cloud import SimCloud, init_cloud
 from controller.providers.sim.faults import Faults
 from controller.providers.sim.serve import httpserver, sigv4
-from tests.sim_support import FakeClock, Ids, small_spec
+from tests.fakeclock import FakeClock
+from tests.sim_support import Ids, small_spec
 
 P = httpserver.DEFAULT_PROJECT_ID
 ENICTL = (sys.executable, "-m", "controller")
