@@ -7,13 +7,17 @@ or a job latency takes no real time. A test moves time itself with `advance`, or
 `now` (scripted schedules). `on_sleep`, when given, runs after every sleep: a test's
 way to let something happen while the code waits (the lock holder letting go on the
 third poll). The `clock` fixture (conftest.py) is a fresh one at time 0.
+`patience(clock)` is the executor's default waiting (retries, polls) on a fake clock.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
+
+from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 
 
 class FakeClock:
@@ -41,3 +45,10 @@ class FakeClock:
         if self.on_sleep is not None:
             self.on_sleep()
         time.sleep(0)
+
+
+def patience(clock: FakeClock) -> Patience:
+    """The default retry and poll policies, waiting on `clock`, with jitter seed 1."""
+    return Patience(
+        RetryPolicy(), PollPolicy(), clock, clock.sleep, random.Random(1), DurationEstimator()
+    )

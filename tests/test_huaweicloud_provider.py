@@ -28,6 +28,7 @@ from controller.providers.sim.cloud import SimCloud
 from controller.providers.sim.faults import Faults
 from controller.providers.sim.serve import api, httpserver
 from tests.cloudfixtures import serve
+from tests.fakeclock import FakeClock
 from tests.sim_support import Ids, small_spec
 
 SECRET = "the-secret-key-nobody-may-see-0123456789"
@@ -35,6 +36,7 @@ SECRET = "the-secret-key-nobody-may-see-0123456789"
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[SimCloud]:
+    """The small cloud on the real clock (not conftest's fake one): `sim serve` keeps real time."""
     found = simcloud.init_cloud(tmp_path, small_spec())
     yield found
     found.close()
@@ -47,8 +49,8 @@ def env(tmp_path: Path, cloud: SimCloud) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def hw(env: dict[str, str]) -> Iterator[HuaweiCloud]:
-    provider = adapter.from_environment(env, sleep=lambda s: None)
+def hw(env: dict[str, str], clock: FakeClock) -> Iterator[HuaweiCloud]:
+    provider = adapter.from_environment(env, sleep=clock.sleep)
     yield provider
     provider.close()
 
@@ -323,7 +325,7 @@ def test_a_wrong_secret_is_refused_with_401(env: dict[str, str]) -> None:
 def test_an_unreachable_endpoint_is_transient(env: dict[str, str]) -> None:
     """Nothing listening: a transient error (the executor may retry)."""
     closed = {**env, "ENICTL_HUAWEICLOUD_ENDPOINT": "http://127.0.0.1:9"}
-    provider = adapter.from_environment(closed, sleep=lambda s: None)
+    provider = adapter.from_environment(closed, sleep=FakeClock().sleep)
     with pytest.raises(TransientProviderError):
         provider.delete_interface("x")
 

@@ -66,6 +66,7 @@ class Client:
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[SimCloud]:
+    """The small cloud on the real clock (not conftest's fake one): `sim serve` keeps real time."""
     found = init_cloud(tmp_path, small_spec())
     yield found
     found.close()
