@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from builders import as_declared, declared, desired, eni, standard
-
 from controller.plan import Change, NoOp
 from controller.planning import diff
+from tests.builders import as_declared, declared, desired, eni, standard
 
 
 def _noop(d: diff.Diff, resource: str) -> str:

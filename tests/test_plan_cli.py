@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sample_plans import empty_plan, rejected_plan, swap_plan
 
 from controller.apply import Prepared
 from controller.cli import main
@@ -25,6 +24,7 @@ from controller.model import Topology
 from controller.plan import Plan
 from controller.storage import savedplan
 from tests.cloudfixtures import CloudProvider
+from tests.sample_plans import empty_plan, rejected_plan, swap_plan
 
 Run = Callable[..., tuple[int, str, str]]
 

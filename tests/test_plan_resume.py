@@ -28,14 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from builders import Cloud, declared, eni
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_plan_properties import Scenario, clean_scenarios, expected_final, run_concurrently
 
 from controller.model import NetworkInterface, SubnetScope, Topology
 from controller.plan import Action, Plan, Step
 from controller.planning import planner, simulator
+from tests.builders import Cloud, declared, eni
+from tests.scenarios import Scenario, clean_scenarios, expected_final, run_concurrently
 
 ROOT = Path(__file__).parent
 MIXED = ROOT / "data" / "apply" / "mixed"

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builders import standard
-
 from controller.model import SubnetScope, Topology
 from controller.plan import Action, Code, Step
 from controller.planning import simulator
+from tests.builders import standard
 
 C, U, UB, B = Action.CREATE, Action.UPDATE, Action.UNBIND_EIP, Action.BIND_EIP
 A, D, X = Action.ATTACH, Action.DETACH, Action.DELETE

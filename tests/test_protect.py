@@ -9,8 +9,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from builders import as_declared, desired, eni, standard
-
 from controller import apply
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Code, Plan, ProtectMark, Step
@@ -20,6 +18,7 @@ from tests.applyhelpers import (
     PLANS,
     Cli,
 )
+from tests.builders import as_declared, desired, eni, standard
 from tests.fakecloud import FakeCloud, run_plan
 
 PROTECT = PLANS / "protect"

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from builders import as_declared, declared, desired, eni, moved, standard
 
 from controller.model import SubnetScope, Topology
 from controller.plan import Code, Severity, Violation
 from controller.planning import diff, invariants, planner, rules
+from tests.builders import as_declared, declared, desired, eni, moved, standard
 
 Case = Callable[[], tuple[Topology, Topology]]
 
