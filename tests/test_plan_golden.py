@@ -11,12 +11,12 @@ A case folder holds
 The test runs `enictl sim init` and `enictl plan manifests -o json` in process, from
 the case folder (so violation sources read `manifests/<file>:line:col`), in a fresh
 state dir. `ENICTL_UPDATE_GOLDEN=1` rewrites the expected files: review every change
-by hand, they must be right, not just current.
+by hand, they must be right, not just current. A missing or empty tests/plans/ fails
+the suite (tests/cases.py); it never passes by running nothing.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from controller.cli import main
+from tests import cases
 from tests.cloudfixtures import CloudProvider
 
 CASES_DIR = Path(__file__).parent / "plans"
@@ -34,20 +35,10 @@ UPDATE = os.environ.get("ENICTL_UPDATE_GOLDEN") == "1"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PLACEHOLDER = "sha256:..."
 
-_NEEDED = (
-    "controller.manifests.loader",
-    "controller.planning.planner",
-    "controller.providers.sim.cloud",
-)
-_MISSING = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
-
 
 def _cases() -> list[Any]:
-    return [
-        pytest.param(path, id=path.name)
-        for path in sorted(CASES_DIR.iterdir())
-        if path.is_dir() and (path / "inventory.yaml").exists()
-    ]
+    """One param per case folder; a missing or empty tests/plans/ fails the collection."""
+    return [pytest.param(path, id=path.name) for path in cases.folders(CASES_DIR)]
 
 
 def readme(case: Path) -> str:
@@ -76,7 +67,7 @@ def run_plan(case: Path, state: Path, capsys: pytest.CaptureFixture[str]) -> tup
 
 def test_every_case_is_complete() -> None:
     """Each case folder has a one-line README, an inventory and manifests."""
-    for case in sorted(p for p in CASES_DIR.iterdir() if p.is_dir()):
+    for case in cases.folders(CASES_DIR):
         assert (case / "README").exists(), f"{case.name}: no README"
         assert len(readme(case).splitlines()) == 1, f"{case.name}: README is not one line"
         assert (case / "inventory.yaml").exists(), f"{case.name}: no inventory.yaml"
@@ -85,7 +76,6 @@ def test_every_case_is_complete() -> None:
         assert sum(has) <= 1, f"{case.name}: both expected.json and expected.err"
 
 
-@pytest.mark.skipif(bool(_MISSING), reason=f"waiting for {', '.join(_MISSING)} to land")
 @pytest.mark.parametrize("case", _cases())
 def test_golden_plan(
     case: Path,
