@@ -14,7 +14,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,10 +25,10 @@ import pytest
 from controller.cli import main
 from controller.providers.sim.cloud import SimCloud, open_cloud
 from controller.storage import journal, lock
+from tests.applyhelpers import ENICTL
 from tests.cloudfixtures import CloudProvider
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
-ENICTL = Path(sys.executable).parent / "enictl"
 DEADLINE = 30.0
 
 Event = dict[str, Any]
