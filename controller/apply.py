@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.errors import EnictlError
+from controller.errors import ApplyFailed
 from controller.execution import executor, recovery
 from controller.execution.executor import OnEvent
 from controller.execution.results import ApplyResult
@@ -30,17 +30,6 @@ from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
 from controller.storage import journal, savedplan
-
-
-class ApplyFailed(EnictlError):
-    """Some steps failed or did not start, or the cloud does not match afterwards."""
-
-    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.details = tuple(details)
-
-    def error_lines(self) -> list[str]:
-        return [f"error: {self}", *(f"  {line}" for line in self.details)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,8 +205,18 @@ class Plan:
     protect: tuple[ProtectMark, ...] = ()
 
     @property
+    def errors(self) -> tuple[Violation, ...]:
+        """The error-severity violations: any one of them rejects the plan."""
+        return tuple(v for v in self.violations if v.severity is Severity.ERROR)
+
+    @property
     def applyable(self) -> bool:
-        return not any(v.severity is Severity.ERROR for v in self.violations)
+        return not self.errors
+
+    def rejection(self) -> str:
+        """Why a rejected plan is not applied, in one line: `plan rejected: 2 violations`."""
+        count = len(self.errors)
+        return f"plan rejected: {count} violation{'' if count == 1 else 's'}"
 
     @property
     def has_changes(self) -> bool:

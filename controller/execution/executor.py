@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from controller.errors import ProviderError
+from controller.errors import ProviderError, StepFailed
 from controller.execution import steps as stepping
 from controller.execution.results import AdoptResult, ApplyResult, StepResult
 from controller.execution.retry import (
@@ -54,7 +54,6 @@ Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
 
 NIC_ACTIONS = stepping.NIC_ACTIONS
-StepFailed = stepping.StepFailed
 
 
 def priorities(steps: tuple[Step, ...]) -> dict[int, float]:
@@ -259,7 +258,7 @@ class _Execution:
             return
         try:
             self.runner.protect(name, value)
-        except (stepping.StepFailed, ProviderError) as exc:
+        except (StepFailed, ProviderError) as exc:
             self._protected(AdoptResult(name, "failed", exc.code, exc.message, verb="protect"))
             self.emit("protect-failed", interface=name, code=exc.code, message=exc.message)
             return
@@ -276,7 +275,7 @@ class _Execution:
             return
         try:
             self.runner.adopt(name)
-        except (stepping.StepFailed, ProviderError) as exc:
+        except (StepFailed, ProviderError) as exc:
             self._adopted(AdoptResult(name, "failed", exc.code, exc.message))
             self.emit("adopt-failed", interface=name, code=exc.code, message=exc.message)
             return
@@ -335,7 +334,7 @@ class _Execution:
                 self.runner.protect(step.interface, self.marks[step.interface])
                 self._protected(AdoptResult(step.interface, "done", verb="protect"))
                 self.emit("protected", interface=step.interface, value=self.marks[step.interface])
-        except (stepping.StepFailed, ProviderError) as exc:
+        except (StepFailed, ProviderError) as exc:
             code = exc.code
             message = exc.message
             if self.journal is not None:

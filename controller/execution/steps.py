@@ -26,7 +26,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
+from controller.errors import (
+    PermanentProviderError,
+    ProviderError,
+    StepFailed,
+    TransientProviderError,
+)
 from controller.execution.retry import Patience
 from controller.model import READY_STATUSES, Topology
 from controller.plan import Action, Code, Step
@@ -36,15 +41,6 @@ from controller.storage.journal import RunJournal
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
 NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
 Emit = Callable[..., None]
-
-
-class StepFailed(Exception):
-    """A step could not be done; `code`/`message` are the cloud's when it refused."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class Ids:

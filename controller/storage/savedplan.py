@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import EnictlError, PlanRejected, StalePlan
-from controller.plan import FORMAT_VERSION, Plan, Severity
+from controller.errors import InvalidPlanFile, PlanRejected, StalePlan
+from controller.plan import FORMAT_VERSION, Plan
 from controller.storage import atomicfile
-
-
-class InvalidPlanFile(EnictlError):
-    """A saved plan file is missing, unreadable, corrupt or of another format version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +114,5 @@ def check_fresh(saved: SavedPlan, manifests_digest: str, observed_fingerprint: s
 
 def check_applyable(saved: SavedPlan) -> None:
     """Raise `PlanRejected` when the saved plan carries error-severity violations."""
-    errors = sum(1 for v in saved.plan.violations if v.severity is Severity.ERROR)
-    if errors:
-        noun = "violation" if errors == 1 else "violations"
-        raise PlanRejected(f"plan rejected: {errors} {noun}")
+    if not saved.plan.applyable:
+        raise PlanRejected(saved.plan.rejection())

@@ -150,7 +150,7 @@ class Reconciler:
             "drifted": _drifted(plan),
         }
         if not plan.applyable:
-            return result(Outcome.REJECTED, in_sync=False, error=_rejected(plan), **base)
+            return result(Outcome.REJECTED, in_sync=False, error=plan.rejection(), **base)
         if not plan.has_changes:
             self._record(desired)
             return result(Outcome.IN_SYNC, in_sync=True, **base)
@@ -269,8 +269,3 @@ def _one_line(error: EnictlError) -> str:
 
 def _strip(lines: list[str]) -> list[str]:
     return [line.removeprefix("error: ") for line in lines]
-
-
-def _rejected(plan: Plan) -> str:
-    errors = sum(1 for v in plan.violations if v.severity.value == "error")
-    return f"plan rejected: {errors} violation{'' if errors == 1 else 's'}"
