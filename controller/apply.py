@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.errors import ApplyFailed
+from controller.events import OnEvent
 from controller.execution import executor, recovery
-from controller.execution.executor import OnEvent
 from controller.execution.results import ApplyResult
 from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.model import Topology

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.errors import PermanentProviderError, TransientProviderError
+from controller.events import Event
 from controller.execution.results import ApplyResult
 from controller.model import (
     Catalog,
@@ -309,12 +310,12 @@ class FakeCloud:
         pass
 
 
-def run_plan(plan: Plan, cloud: FakeCloud, **kw: Any) -> tuple[ApplyResult, list[dict[str, Any]]]:
+def run_plan(plan: Plan, cloud: FakeCloud, **kw: Any) -> tuple[ApplyResult, list[Event]]:
     """Execute `plan` on `cloud` with no waiting and a fixed jitter seed; return the
     result and every event the executor emitted."""
     from controller.execution import executor
 
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     result = executor.execute(
         plan,
         cloud,

@@ -48,7 +48,7 @@ def test_apply_tags_each_adopted_eni_once_before_the_steps() -> None:
     assert sorted(cloud.calls_of("set_managed")) == ["a", "b"]
     assert cloud.interfaces["a"].managed and cloud.interfaces["b"].managed
     assert not cloud.interfaces["u"].managed  # unmanaged and not named: never touched
-    names = [e["event"] for e in events]
+    names = [e.kind for e in events]
     assert names.count("adopted") == 2
     assert max(i for i, n in enumerate(names) if n == "adopted") < names.index("step-started")
     assert result.as_json()["adopted"] == 2 and "2 adopted" in result.summary()
@@ -68,7 +68,7 @@ def test_transient_errors_on_the_tag_are_retried() -> None:
     cloud.transient_next["set_managed"] = 2
     result, events = execute(Plan("m", "o", adopt=("a",)), cloud)
     assert result.ok and cloud.interfaces["a"].managed
-    retries = [e for e in events if e["event"] == "retry"]
+    retries = [e for e in events if e.kind == "retry"]
     assert [(e["adopt"], e["call"], e["attempt"]) for e in retries] == [
         ("a", "set_managed", 1),
         ("a", "set_managed", 2),
@@ -83,7 +83,7 @@ def test_a_failed_adoption_fails_the_apply_but_not_the_steps() -> None:
     result, events = execute(plan, cloud)
     assert not result.ok and len(result.done) == 1 and result.adopted == ()
     assert [(a.interface, a.code) for a in result.adopt_failed] == [("a", "VPC.0202")]
-    assert any(e["event"] == "adopt-failed" and e["code"] == "VPC.0202" for e in events)
+    assert any(e.kind == "adopt-failed" and e["code"] == "VPC.0202" for e in events)
     assert result.as_json()["adoptFailed"] == [
         {"interface": "a", "status": "failed", "code": "VPC.0202", "message": "port gone"}
     ]

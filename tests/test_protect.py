@@ -106,7 +106,7 @@ def test_an_existing_eni_is_marked_before_the_steps() -> None:
     result, events = execute(plan, cloud)
     assert result.ok and cloud.interfaces["b"].protect
     assert cloud.calls_of("set_protected") == ["b"]
-    names = [e["event"] for e in events]
+    names = [e.kind for e in events]
     assert names.index("protected") < names.index("step-started")
 
 
@@ -134,7 +134,7 @@ def test_a_refused_mark_fails_the_apply() -> None:
     )
     result, events = execute(plan, cloud)
     assert not result.ok and len(result.done) == 1
-    assert any(e["event"] == "protect-failed" for e in events)
+    assert any(e.kind == "protect-failed" for e in events)
     error = apply.failure(result, None)
     assert error.details == ("failed: protect a: VPC.0202: port gone",)
 

@@ -18,13 +18,14 @@ from types import FrameType
 import click
 
 from controller import apply as applying
-from controller.cli import options
+from controller.cli import live, options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
 from controller.errors import UsageError
+from controller.events import Event, Kind, event
 from controller.plan import Plan
 from controller.storage import lock
-from controller.views import progress, render
+from controller.views import render
 
 
 def _stdin_is_terminal() -> bool:
@@ -129,7 +130,7 @@ def apply_command(
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
     ready_timeout = options.server_ready_timeout()
-    out = progress.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
+    out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
         if not out.json:
@@ -146,14 +147,14 @@ def apply_command(
             prepared = applying.prepare(provider, paths, prune=prune, state_dir=app.state_dir)
         plan = prepared.plan
         if out.json:
-            out({"event": "plan", **plan.as_json()})
+            out(Event(Kind.PLAN, plan.as_json()))
         else:
             click.echo(render.text(plan, color=use_color("text")), nl=False)
         if not plan.applyable:
             raise rejection(plan)
         if not plan.has_changes:
             applying.record_applied(app.state_dir, prepared)
-            out({"event": "apply-complete", "ok": True, "inSync": True, "done": 0})
+            out(event(Kind.APPLY_COMPLETE, ok=True, inSync=True, done=0))
             say("No changes. The cloud matches the manifests.")
             return 0
         if not prepared.saved and not yes:
@@ -179,15 +180,15 @@ def apply_command(
         remaining = applying.verify(provider, prepared)
         in_sync = not remaining.has_changes
         out(
-            {
-                "event": "apply-complete",
-                "ok": result.ok and in_sync,
-                "inSync": in_sync,
-                "remaining": len(remaining.steps),
-                "remainingAdopt": len(remaining.adopt),
-                "remainingProtect": len(remaining.protect),
+            event(
+                Kind.APPLY_COMPLETE,
+                ok=result.ok and in_sync,
+                inSync=in_sync,
+                remaining=len(remaining.steps),
+                remainingAdopt=len(remaining.adopt),
+                remainingProtect=len(remaining.protect),
                 **result.as_json(),
-            }
+            )
         )
         if not result.ok or not in_sync:
             say(f"\nApply failed: {result.summary()}.")

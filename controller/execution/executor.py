@@ -28,11 +28,12 @@ import heapq
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.errors import ProviderError, StepFailed
+from controller.events import Event, Kind, OnEvent
 from controller.execution import steps as stepping
 from controller.execution.results import AdoptResult, ApplyResult, StepResult
 from controller.execution.retry import (
@@ -50,8 +51,6 @@ from controller.storage.journal import RunJournal
 
 SERVER_READY_TIMEOUT = 300.0  # seconds a step waits for its server to become ready
 
-Event = dict[str, Any]
-OnEvent = Callable[[Event], None]
 
 NIC_ACTIONS = stepping.NIC_ACTIONS
 
@@ -135,12 +134,12 @@ class _Execution:
 
     # -- events and calls -------------------------------------------------------
 
-    def emit(self, name: str, **fields: Any) -> None:
+    def emit(self, kind: Kind, /, **fields: Any) -> None:
         if self._on_event is None:
             return
-        event = {"event": name, "elapsed": round(self.patience.clock() - self._start, 3), **fields}
+        elapsed = round(self.patience.clock() - self._start, 3)
         with self._lock:
-            self._on_event(event)
+            self._on_event(Event(kind, {"elapsed": elapsed, **fields}))
 
     # -- scheduling -------------------------------------------------------------
 
@@ -170,14 +169,14 @@ class _Execution:
             except Exception as exc:  # a bug must fail one step, never hang the run
                 message = f"{type(exc).__name__}: {exc}"
                 self._record(StepResult(step, "failed", "InternalError", message))
-                self.emit("step-failed", step=step.id, code="InternalError", message=message)
+                self.emit(Kind.STEP_FAILED, step=step.id, code="InternalError", message=message)
                 ok = False
             with cond:
                 finished.append((step.id, ok))
                 cond.notify()
 
         self.emit(
-            "apply-started",
+            Kind.APPLY_STARTED,
             steps=len(self.steps),
             adopt=len(self.plan.adopt),
             parallelism=self.parallelism,
@@ -219,7 +218,7 @@ class _Execution:
                         break
                     cond.wait(timeout=0.25 if self.stop is not None else None)
         if self.stop is not None and self.stop.is_set():
-            self.emit("interrupted", remaining=len(self.steps) - len(self.results))
+            self.emit(Kind.INTERRUPTED, remaining=len(self.steps) - len(self.results))
         for sid in self.steps:
             if sid not in self.results:
                 reason = "never became ready"  # only with a malformed plan
@@ -260,10 +259,10 @@ class _Execution:
             self.runner.protect(name, value)
         except (StepFailed, ProviderError) as exc:
             self._protected(AdoptResult(name, "failed", exc.code, exc.message, verb="protect"))
-            self.emit("protect-failed", interface=name, code=exc.code, message=exc.message)
+            self.emit(Kind.PROTECT_FAILED, interface=name, code=exc.code, message=exc.message)
             return
         self._protected(AdoptResult(name, "done", verb="protect"))
-        self.emit("protected", interface=name, value=value)
+        self.emit(Kind.PROTECTED, interface=name, value=value)
 
     def _protected(self, result: AdoptResult) -> None:
         with self._lock:
@@ -277,10 +276,10 @@ class _Execution:
             self.runner.adopt(name)
         except (StepFailed, ProviderError) as exc:
             self._adopted(AdoptResult(name, "failed", exc.code, exc.message))
-            self.emit("adopt-failed", interface=name, code=exc.code, message=exc.message)
+            self.emit(Kind.ADOPT_FAILED, interface=name, code=exc.code, message=exc.message)
             return
         self._adopted(AdoptResult(name, "done"))
-        self.emit("adopted", interface=name)
+        self.emit(Kind.ADOPTED, interface=name)
 
     def _adopted(self, result: AdoptResult) -> None:
         with self._lock:
@@ -294,7 +293,7 @@ class _Execution:
                 continue
             reason = f"depends on step {because}, which did not complete"
             self._record(StepResult(self.steps[sid], "not-started", "", reason))
-            self.emit("step-skipped", step=sid, because=because)
+            self.emit(Kind.STEP_SKIPPED, step=sid, because=because)
             stack.extend((d, sid) for d in dependents[sid])
 
     def _record(self, result: StepResult) -> None:
@@ -317,7 +316,7 @@ class _Execution:
                 if m.interface in self.protections
             ),
         )
-        self.emit("apply-done", ok=result.ok, **result.as_json())
+        self.emit(Kind.APPLY_DONE, ok=result.ok, **result.as_json())
         return result
 
     # -- one step ---------------------------------------------------------------
@@ -326,27 +325,29 @@ class _Execution:
         began = self.patience.clock()
         if self.journal is not None:
             self.journal.step_started(step)
-        self.emit("step-started", **_about(step))
+        self.emit(Kind.STEP_STARTED, **_about(step))
         job_id = ""
         try:
             job_id = self.runner.do(step)
             if step.action is Action.CREATE and step.interface in self.marks:
                 self.runner.protect(step.interface, self.marks[step.interface])
                 self._protected(AdoptResult(step.interface, "done", verb="protect"))
-                self.emit("protected", interface=step.interface, value=self.marks[step.interface])
+                self.emit(
+                    Kind.PROTECTED, interface=step.interface, value=self.marks[step.interface]
+                )
         except (StepFailed, ProviderError) as exc:
             code = exc.code
             message = exc.message
             if self.journal is not None:
                 self.journal.step_failed(step.id, code, message)
             self._record(StepResult(step, "failed", code, message, self._since(began), job_id))
-            self.emit("step-failed", **_about(step), code=code, message=message)
+            self.emit(Kind.STEP_FAILED, **_about(step), code=code, message=message)
             return False
         if self.journal is not None:
             self.journal.step_done(step.id)
         seconds = self._since(began)
         self._record(StepResult(step, "done", seconds=seconds, job_id=job_id))
-        self.emit("step-done", **_about(step), seconds=round(seconds, 3))
+        self.emit(Kind.STEP_DONE, **_about(step), seconds=round(seconds, 3))
         return True
 
     def _since(self, began: float) -> float:

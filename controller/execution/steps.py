@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from controller.errors import (
     PermanentProviderError,
@@ -32,6 +32,7 @@ from controller.errors import (
     StepFailed,
     TransientProviderError,
 )
+from controller.events import Kind
 from controller.execution.retry import Patience
 from controller.model import READY_STATUSES, Topology
 from controller.plan import Action, Code, Step
@@ -40,7 +41,12 @@ from controller.storage.journal import RunJournal
 
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
 NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
-Emit = Callable[..., None]
+
+
+class Emit(Protocol):
+    """Reports one event of a step (the executor adds the time and passes it on)."""
+
+    def __call__(self, kind: Kind, /, **fields: Any) -> None: ...
 
 
 class Ids:
@@ -121,7 +127,7 @@ class StepRunner:
 
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
-                "retry",
+                Kind.RETRY,
                 **where,
                 call=verb,
                 attempt=attempt,
@@ -197,7 +203,7 @@ class StepRunner:
                     return str(found.id)
                 delay = self.patience.retry.delay(retry, self.patience.rng)
                 self.emit(
-                    "retry",
+                    Kind.RETRY,
                     step=step.id,
                     call="create_interface",
                     attempt=retry + 1,
@@ -263,7 +269,7 @@ class StepRunner:
             break
         if self.journal is not None:
             self.journal.job_submitted(step.id, op, server_id, iface, job_id)
-        self.emit("job-submitted", step=step.id, job=job_id, server=server)
+        self.emit(Kind.JOB_SUBMITTED, step=step.id, job=job_id, server=server)
 
         def polled() -> None:
             with self._lock:
@@ -271,7 +277,7 @@ class StepRunner:
 
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
-                "retry",
+                Kind.RETRY,
                 step=step.id,
                 call="job",
                 attempt=attempt,
@@ -306,7 +312,7 @@ class StepRunner:
             return
         deadline = self.patience.clock() + self.server_ready_timeout
         delay = 0.5
-        self.emit("waiting-server", step=step.id, server=server, status=status)
+        self.emit(Kind.WAITING_SERVER, step=step.id, server=server, status=status)
         while True:
             observed = self._call("observe", step, self.provider.observe)
             found = observed.servers.get(server)

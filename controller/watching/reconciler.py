@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from controller import apply
 from controller.errors import EnictlError, ManifestError
+from controller.events import OnEvent
 from controller.execution import executor
 from controller.model import Topology
 from controller.plan import Plan
@@ -42,8 +43,6 @@ from controller.planning import drift, planner
 from controller.providers.base import Provider
 from controller.storage import journal, lastapplied, lock
 from controller.watching.loop import Outcome, ReconcileResult, Trigger
-
-OnEvent = Callable[[dict[str, Any]], None]
 
 
 class Desired(Protocol):
