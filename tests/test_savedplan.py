@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from sample_plans import DIGEST, FINGERPRINT, rejected_plan, swap_plan
+from sample_plans import DIGEST, FINGERPRINT, swap_plan
 
-from controller.errors import InvalidPlanFile, PlanRejected, StalePlan
+from controller.errors import InvalidPlanFile, StalePlan
 from controller.storage import savedplan
 
 
@@ -100,10 +100,3 @@ def test_check_fresh_names_both() -> None:
     saved = savedplan.SavedPlan(swap_plan(), ("m",), False)
     with pytest.raises(StalePlan, match="the manifests and the cloud changed"):
         savedplan.check_fresh(saved, "x", "y")
-
-
-def test_check_applyable_refuses_a_rejected_plan() -> None:
-    """A saved plan with error violations is refused with the rejection line."""
-    savedplan.check_applyable(savedplan.SavedPlan(swap_plan(), ("m",), False))
-    with pytest.raises(PlanRejected, match=r"^plan rejected: 1 violation$"):
-        savedplan.check_applyable(savedplan.SavedPlan(rejected_plan(), ("m",), False))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import InvalidPlanFile, PlanRejected, StalePlan
+from controller.errors import InvalidPlanFile, StalePlan
 from controller.plan import FORMAT_VERSION, Plan
 from controller.storage import atomicfile
 
@@ -110,9 +110,3 @@ def check_fresh(saved: SavedPlan, manifests_digest: str, observed_fingerprint: s
             f"({_short(plan.observed_fingerprint)} -> {_short(observed_fingerprint)}); "
             "make a new plan"
         )
-
-
-def check_applyable(saved: SavedPlan) -> None:
-    """Raise `PlanRejected` when the saved plan carries error-severity violations."""
-    if not saved.plan.applyable:
-        raise PlanRejected(saved.plan.rejection())
