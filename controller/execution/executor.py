@@ -9,14 +9,13 @@
   it, transitively; independent steps run to the end. `ApplyResult` lists the steps
   done, failed and not started.
 - Setting `stop` starts no further step; the steps in flight finish.
-- First, the plan's adoptions (`plan.adopt`: existing unmanaged ENIs a manifest names)
-  are tagged as managed, concurrently; each is one idempotent call, retried on
-  transient errors. A failed adoption fails the apply like a failed step, but no step
-  depends on it.
-- The plan's protect markers (`plan.protect`) are set the same way: an existing ENI's
-  with the adoptions, a created ENI's right after its create step (which fails when
-  the marker cannot be set: the step is retried by the next apply, which finds the
-  port by name), so no later prune can delete an ENI declared `protect: true`.
+- First, the plan's markers (`plan.marks`: `managed` on the existing unmanaged ENIs a
+  manifest names, `protect` where the cloud's marker differs from the manifest) are
+  set, concurrently; each is one idempotent call, retried on transient errors. A
+  marker that fails fails the apply like a failed step, but no step depends on it.
+  A created ENI's protect marker is set right after its create step instead (which
+  fails when the marker cannot be set: the step is retried by the next apply, which
+  finds the port by name), so no later prune can delete an ENI declared `protect: true`.
 
 How one step is carried out (ids, deleteOnTermination, jobs, retries, waiting for a
 server, the journal) is `controller.execution.steps`.
@@ -35,7 +34,7 @@ from typing import Any
 from controller.errors import ProviderError, StepFailed
 from controller.events import Event, Kind, OnEvent
 from controller.execution import steps as stepping
-from controller.execution.results import AdoptResult, ApplyResult, StepResult
+from controller.execution.results import ApplyResult, MarkResult, StepResult
 from controller.execution.retry import (
     Clock,
     DurationEstimator,
@@ -45,7 +44,7 @@ from controller.execution.retry import (
     Sleep,
 )
 from controller.model import Topology
-from controller.plan import Action, Plan, Step
+from controller.plan import Action, Mark, Marker, Plan, Step
 from controller.providers.base import Provider
 from controller.storage.journal import RunJournal
 
@@ -118,9 +117,10 @@ class _Execution:
         self.steps = {s.id: s for s in plan.steps}
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
-        self.adoptions: dict[str, AdoptResult] = {}
-        self.protections: dict[str, AdoptResult] = {}
-        self.marks = {m.interface: m.value for m in plan.protect}
+        self.marked: dict[Mark, MarkResult] = {}
+        created = {s.interface for s in plan.steps if s.action is Action.CREATE}
+        # a created ENI's protect marker goes with its create step; every other mark first
+        self.after_create = {m.interface: m for m in plan.protect if m.interface in created}
         self._lock = threading.Lock()  # results, events
         self._start = patience.clock()
         self.runner = stepping.StepRunner(
@@ -182,7 +182,7 @@ class _Execution:
             parallelism=self.parallelism,
         )
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="step") as pool:
-            self._adopt_all(pool)
+            self._mark_all(pool)
             while True:
                 with cond:
                     while finished:
@@ -227,63 +227,38 @@ class _Execution:
                 self._record(StepResult(self.steps[sid], "not-started", "", reason))
         return self._result()
 
-    def _adopt_all(self, pool: ThreadPoolExecutor) -> None:
-        """Tag every ENI of `plan.adopt` as managed and set the protect markers of the
-        existing ENIs of `plan.protect`, up to `parallelism` at once; none starts once
-        `stop` is set."""
-        names = list(self.plan.adopt)
-        futures = [pool.submit(self._adopt, name) for name in names]
-        created = {s.interface for s in self.plan.steps if s.action is Action.CREATE}
-        marks = [m for m in self.plan.protect if m.interface not in created]
-        protecting = [pool.submit(self._protect, m.interface, m.value) for m in marks]
-        for name, future in zip(names, futures, strict=True):
-            try:
-                future.result()
-            except Exception as exc:  # a bug must fail one adoption, never the run
-                message = f"{type(exc).__name__}: {exc}"
-                self._adopted(AdoptResult(name, "failed", "InternalError", message))
-        for mark, future in zip(marks, protecting, strict=True):
+    def _mark_all(self, pool: ThreadPoolExecutor) -> None:
+        """Set every marker of the plan but a created ENI's, up to `parallelism` at once;
+        none starts once `stop` is set."""
+        first = [m for m in self.plan.marks if self.after_create.get(m.interface) != m]
+        futures = [pool.submit(self._mark, mark) for mark in first]
+        for mark, future in zip(first, futures, strict=True):
             try:
                 future.result()
             except Exception as exc:  # a bug must fail one marker, never the run
                 message = f"{type(exc).__name__}: {exc}"
-                failed = AdoptResult(mark.interface, "failed", "InternalError", message, "protect")
-                self._protected(failed)
+                self._marked(MarkResult(mark, "failed", "InternalError", message))
 
-    def _protect(self, name: str, value: bool) -> None:
+    def _mark(self, mark: Mark) -> None:
         if self.stop is not None and self.stop.is_set():
-            reason = "interrupted before it started"
-            self._protected(AdoptResult(name, "not-started", "", reason, verb="protect"))
+            self._marked(MarkResult(mark, "not-started", "", "interrupted before it started"))
             return
+        done, failed = MARK_EVENTS[mark.marker]
         try:
-            self.runner.protect(name, value)
+            self.runner.mark(mark)
         except (StepFailed, ProviderError) as exc:
-            self._protected(AdoptResult(name, "failed", exc.code, exc.message, verb="protect"))
-            self.emit(Kind.PROTECT_FAILED, interface=name, code=exc.code, message=exc.message)
+            self._marked(MarkResult(mark, "failed", exc.code, exc.message))
+            self.emit(failed, interface=mark.interface, code=exc.code, message=exc.message)
             return
-        self._protected(AdoptResult(name, "done", verb="protect"))
-        self.emit(Kind.PROTECTED, interface=name, value=value)
+        self._marked(MarkResult(mark, "done"))
+        if mark.marker is Marker.PROTECT:
+            self.emit(done, interface=mark.interface, value=mark.value)
+        else:
+            self.emit(done, interface=mark.interface)
 
-    def _protected(self, result: AdoptResult) -> None:
+    def _marked(self, result: MarkResult) -> None:
         with self._lock:
-            self.protections[result.interface] = result
-
-    def _adopt(self, name: str) -> None:
-        if self.stop is not None and self.stop.is_set():
-            self._adopted(AdoptResult(name, "not-started", "", "interrupted before it started"))
-            return
-        try:
-            self.runner.adopt(name)
-        except (StepFailed, ProviderError) as exc:
-            self._adopted(AdoptResult(name, "failed", exc.code, exc.message))
-            self.emit(Kind.ADOPT_FAILED, interface=name, code=exc.code, message=exc.message)
-            return
-        self._adopted(AdoptResult(name, "done"))
-        self.emit(Kind.ADOPTED, interface=name)
-
-    def _adopted(self, result: AdoptResult) -> None:
-        with self._lock:
-            self.adoptions[result.interface] = result
+            self.marked[result.mark] = result
 
     def _skip_dependents(self, failed: int, dependents: Mapping[int, list[int]]) -> None:
         stack = [(d, failed) for d in dependents[failed]]
@@ -309,12 +284,7 @@ class _Execution:
             elapsed=self.patience.clock() - self._start,
             calls=dict(sorted(self.runner.calls.items())),
             created=dict(self.runner.ids.created),
-            adoptions=tuple(self.adoptions[name] for name in self.plan.adopt),
-            protections=tuple(
-                self.protections[m.interface]
-                for m in self.plan.protect
-                if m.interface in self.protections
-            ),
+            marks=tuple(self.marked[m] for m in self.plan.marks if m in self.marked),
         )
         self.emit(Kind.APPLY_DONE, ok=result.ok, **result.as_json())
         return result
@@ -329,12 +299,11 @@ class _Execution:
         job_id = ""
         try:
             job_id = self.runner.do(step)
-            if step.action is Action.CREATE and step.interface in self.marks:
-                self.runner.protect(step.interface, self.marks[step.interface])
-                self._protected(AdoptResult(step.interface, "done", verb="protect"))
-                self.emit(
-                    Kind.PROTECTED, interface=step.interface, value=self.marks[step.interface]
-                )
+            mark = self.after_create.get(step.interface)
+            if step.action is Action.CREATE and mark is not None:
+                self.runner.mark(mark)
+                self._marked(MarkResult(mark, "done"))
+                self.emit(Kind.PROTECTED, interface=mark.interface, value=mark.value)
         except (StepFailed, ProviderError) as exc:
             code = exc.code
             message = exc.message
@@ -352,6 +321,12 @@ class _Execution:
 
     def _since(self, began: float) -> float:
         return self.patience.clock() - began
+
+
+MARK_EVENTS = {
+    Marker.MANAGED: (Kind.ADOPTED, Kind.ADOPT_FAILED),
+    Marker.PROTECT: (Kind.PROTECTED, Kind.PROTECT_FAILED),
+}
 
 
 def _about(step: Step) -> dict[str, Any]:

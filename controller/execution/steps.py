@@ -35,7 +35,7 @@ from controller.errors import (
 from controller.events import Kind
 from controller.execution.retry import Patience
 from controller.model import READY_STATUSES, Topology
-from controller.plan import Action, Code, Step
+from controller.plan import Action, Code, Mark, Marker, Step
 from controller.providers.base import JobStatus, NewInterface, Provider
 from controller.storage.journal import RunJournal
 
@@ -115,15 +115,22 @@ class StepRunner:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()  # calls, status, attached_here
 
-    def _call(self, verb: str, step: Step | None, fn: Callable[[], Any], adopt: str = "") -> Any:
-        """`fn()` counted and retried; retry events name the step (or the adoption)."""
+    def _call(
+        self, verb: str, step: Step | None, fn: Callable[[], Any], mark: Mark | None = None
+    ) -> Any:
+        """`fn()` counted and retried; retry events name the step (or the marker's ENI)."""
 
         def counted() -> Any:
             with self._lock:
                 self.calls[verb] += 1
             return fn()
 
-        where: dict[str, Any] = {"step": step.id} if step is not None else {"adopt": adopt}
+        # a marker's call has no step: its retry events name the ENI as `adopt`
+        where: dict[str, Any] = (
+            {"step": step.id}
+            if step is not None
+            else {"adopt": mark.interface if mark is not None else ""}
+        )
 
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
@@ -172,17 +179,15 @@ class StepRunner:
             return self._nic_operation(step, iface)
         return ""
 
-    def adopt(self, name: str) -> None:
-        """Tag the existing ENI `name` as managed by enictl (idempotent)."""
-        iface = self.ids.interface(name)
-        self._call("set_managed", None, lambda: self.provider.set_managed(iface), adopt=name)
-
-    def protect(self, name: str, value: bool) -> None:
-        """Set (or clear) the protect marker of the ENI `name` (idempotent)."""
-        iface = self.ids.interface(name)
-        self._call(
-            "set_protected", None, lambda: self.provider.set_protected(iface, value), adopt=name
-        )
+    def mark(self, mark: Mark) -> None:
+        """Set (or clear) one marker on an ENI's port: `managed` (adoption: enictl
+        manages it from now on) or `protect`; idempotent."""
+        iface = self.ids.interface(mark.interface)
+        if mark.marker is Marker.MANAGED:
+            self._call("set_managed", None, lambda: self.provider.set_managed(iface), mark)
+        else:
+            call = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
+            self._call("set_protected", None, call, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; after a transient error, first look for it by name: the failed

@@ -228,17 +228,13 @@ OUTCOMES = {
 
 
 def _count(plan: Plan) -> int:
-    """Changes to the cloud: the steps, the ENIs to adopt (tag as managed) and the
-    protect markers to set."""
-    return len(plan.steps) + len(plan.adopt) + len(plan.protect)
+    """Changes to the cloud: the steps and the markers to set (adoptions, protect)."""
+    return len(plan.steps) + len(plan.marks)
 
 
 def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
-    if plan.adopt:
-        counts["adopt"] = len(plan.adopt)
-    if plan.protect:
-        counts["protect"] = len(plan.protect)
+    counts.update({verb: n for verb, n in plan.mark_counts().items() if n})
     return counts
 
 
