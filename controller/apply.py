@@ -1,46 +1,54 @@
-"""One `enictl apply`, as a library: what the CLI calls between parsing and rendering.
+"""One apply, as a library: the sequence `enictl apply` and every `watch` reconcile run.
 
-    with lock.acquire(state_dir):
-        recover(...)                      finish a crashed run's jobs (execution.recovery)
-        prepare(...) / prepare_saved(...)  observe, then plan, or check a saved plan is fresh
-        run(...)                          execute with the journal (execution.executor)
-        verify(...)                       observe again and re-plan: nothing left to do?
+    converge(state_dir, open_provider, Hooks(...), settings=...):
+        with lock.acquire(state_dir):
+            recover(...)        finish a crashed run's jobs (execution.recovery)
+            observe(...)        the cloud, transient errors retried
+            hooks.plan(...)     plan, or check that a saved plan is fresh
+            hooks.show(...)     the CLI renders the plan
+            -> rejected | in sync (record) | hooks.confirm(...) says no
+            run(...)            execute with the journal (execution.executor)
+            verify(...)         observe again and re-plan: nothing left to do?
+            record(...)         remember what was applied (drift labels)
 
-Every function here takes its collaborators (provider, state dir, event sink) as
-arguments; nothing reads the terminal or the environment.
+`converge` is the one place this order lives; the CLI and the watch reconciler
+differ only in their `Hooks` (how they plan, whether they ask, what they show) and
+in how they report the `Outcome`. Every function takes its collaborators (provider,
+state dir, event sink) as arguments; nothing reads the terminal or the environment.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from controller.errors import EnictlError
+from controller.errors import ApplyFailed
+from controller.events import OnEvent
 from controller.execution import executor, recovery
-from controller.execution.executor import OnEvent
 from controller.execution.results import ApplyResult
 from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
-from controller.storage import journal, savedplan
+from controller.storage import journal, lock, savedplan
 
 
-class ApplyFailed(EnictlError):
-    """Some steps failed or did not start, or the cloud does not match afterwards."""
+class Desired(Protocol):
+    """Loaded manifests (`controller.manifests.loader.Manifests`, or watch's cached copy)."""
 
-    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.details = tuple(details)
+    @property
+    def topology(self) -> Topology: ...
 
-    def error_lines(self) -> list[str]:
-        return [f"error: {self}", *(f"  {line}" for line in self.details)]
+    @property
+    def digest(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,116 @@ class Prepared:
     manifests_digest: str
     prune: bool
     saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
+
+
+class Status(enum.StrEnum):
+    """How one pass of the sequence ended."""
+
+    REJECTED = "rejected"  # the plan breaks a rule: nothing applied
+    IN_SYNC = "in-sync"  # nothing to change
+    HELD = "held"  # there were changes, and `Hooks.confirm` said not to apply them
+    APPLIED = "applied"  # every step ran and the cloud matches the manifests
+    FAILED = "failed"  # a step failed or did not start, or the cloud still differs
+    INTERRUPTED = "interrupted"  # stopped between steps; nothing failed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    prepared: Prepared
+    result: ApplyResult | None = None  # when steps ran
+    remaining: Plan | None = None  # the re-plan after they ran
+
+    @property
+    def in_sync(self) -> bool:
+        if self.remaining is not None:
+            return not self.remaining.has_changes
+        return self.status is Status.IN_SYNC
+
+    def failure(self) -> ApplyFailed:
+        """The error of a FAILED or INTERRUPTED run."""
+        assert self.result is not None
+        return failure(self.result, self.remaining)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    command: str = "enictl apply"  # named in the lock's holder record
+    kind: str = "apply"  # the journal's run kind
+    parallelism: int = 10
+    lock_timeout: float = 0.0
+    server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
+    resume_wait: float | None = None  # see `recovery.recover`'s `settle`
+    waits: Patience | None = None  # retries of the observations; None: `patience()`
+
+
+def _yes(prepared: Prepared) -> bool:
+    return True
+
+
+def _nothing(value: object) -> None:
+    return None
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What differs between `enictl apply` and a `watch` reconcile."""
+
+    plan: Callable[[Topology], Prepared]  # the observed cloud -> the plan to run
+    record: Callable[[Prepared], None]  # the cloud matches: remember what was applied
+    show: Callable[[Prepared], None] = _nothing  # the plan, before anything runs
+    confirm: Callable[[Prepared], bool] = _yes  # False: stop before any change
+    recovered: Callable[[recovery.Recovery], None] = _nothing  # a crashed run was finished
+    should_recover: Callable[[], bool] = _always  # False: the journal is known clean
+
+
+def converge(
+    state_dir: Path,
+    open_provider: Callable[[], Provider],
+    hooks: Hooks,
+    *,
+    settings: Settings = Settings(),
+    on_event: OnEvent | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Lock, recover, observe, plan, run, verify and record: one apply of the manifests."""
+    with lock.acquire(state_dir, timeout=settings.lock_timeout, command=settings.command):
+        provider = open_provider()
+        if hooks.should_recover():
+            found = recover(provider, state_dir, on_event=on_event, settle=settings.resume_wait)
+            if found is not None:
+                hooks.recovered(found)
+        prepared = hooks.plan(observe(provider, settings.waits))
+        hooks.show(prepared)
+        plan = prepared.plan
+        if not plan.applyable:
+            return Outcome(Status.REJECTED, prepared)
+        if not plan.has_changes:
+            hooks.record(prepared)
+            return Outcome(Status.IN_SYNC, prepared)
+        if not hooks.confirm(prepared):
+            return Outcome(Status.HELD, prepared)
+        result = run(
+            prepared,
+            provider,
+            state_dir,
+            parallelism=settings.parallelism,
+            on_event=on_event,
+            stop=stop,
+            kind=settings.kind,
+            server_ready_timeout=settings.server_ready_timeout,
+        )
+        remaining = verify(provider, prepared, settings.waits)
+        if stop is not None and stop.is_set() and not result.ok and not result.failed:
+            return Outcome(Status.INTERRUPTED, prepared, result, remaining)
+        if not result.ok or remaining.has_changes:
+            return Outcome(Status.FAILED, prepared, result, remaining)
+        hooks.record(prepared)
+        return Outcome(Status.APPLIED, prepared, result, remaining)
 
 
 def plan_digest(plan: Plan) -> str:
@@ -96,32 +214,35 @@ def recover(
         book.close()
 
 
-def prepare(
-    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+def planned(
+    desired: Desired, observed: Topology, *, prune: bool, state_dir: Path | None = None
 ) -> Prepared:
-    """Load the manifests, observe, plan (labelling drift when `state_dir` has a record)."""
-    from controller.manifests import loader
+    """Plan `desired` against `observed`; with `state_dir`, its changes are labelled as
+    edited manifests or drift (`planning.drift`) from the last-applied record there."""
     from controller.planning import drift, planner
     from controller.storage import lastapplied
 
-    loaded = loader.load(list(paths))
-    observed = observe(provider)
-    plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
-    if state_dir is not None:
-        plan = drift.label_plan(plan, loaded.topology, lastapplied.load_snapshot(state_dir))
-    return Prepared(plan, loaded.topology, observed, loaded.digest, prune, saved=False)
+    plan = planner.plan(desired.topology, observed, prune=prune, manifests_digest=desired.digest)
+    if state_dir is not None and plan.changes:
+        plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
+    return Prepared(plan, desired.topology, observed, desired.digest, prune, saved=False)
 
 
-def prepare_saved(provider: Provider, plan_file: str) -> Prepared:
-    """Load a saved plan and check, before anything runs, that it is not stale."""
+def prepare(
+    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+) -> Prepared:
+    """Load the manifests, observe and plan: `enictl plan`, which takes no lock."""
     from controller.manifests import loader
+
+    return planned(loader.load(list(paths)), observe(provider), prune=prune, state_dir=state_dir)
+
+
+def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
+    """A saved plan, once checked (before anything runs) not to be stale."""
     from controller.planning import planner
 
-    saved = savedplan.load(plan_file)
-    loaded = loader.load(list(saved.manifest_paths))
-    observed = observe(provider)
-    savedplan.check_fresh(saved, loaded.digest, planner.observed_fingerprint(observed))
-    return Prepared(saved.plan, loaded.topology, observed, loaded.digest, saved.prune, saved=True)
+    savedplan.check_fresh(saved, desired.digest, planner.observed_fingerprint(observed))
+    return Prepared(saved.plan, desired.topology, observed, desired.digest, saved.prune, saved=True)
 
 
 def run(
@@ -158,11 +279,11 @@ def run(
     return result
 
 
-def verify(provider: Provider, prepared: Prepared) -> Plan:
+def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller.planning import planner
 
-    observed = observe(provider)
+    observed = observe(provider, waits)
     return planner.plan(
         prepared.desired,
         observed,

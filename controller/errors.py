@@ -69,6 +69,31 @@ class StalePlan(EnictlError):
     """A saved plan no longer matches the manifests or the observed cloud."""
 
 
+class InvalidPlanFile(EnictlError):
+    """A saved plan file is missing, unreadable, corrupt or of another format version."""
+
+
+class ApplyFailed(EnictlError):
+    """Some steps failed or did not start, or the cloud does not match afterwards."""
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = tuple(details)
+
+    def error_lines(self) -> list[str]:
+        return [f"error: {self}", *(f"  {line}" for line in self.details)]
+
+
+class StepFailed(EnictlError):
+    """One plan step could not be done; `code`/`message` are the cloud's when it refused
+    (the executor records it in the step's result and goes on with independent steps)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class LockHeld(EnictlError):
     """Another enictl process holds the state dir's lock."""
 

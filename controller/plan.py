@@ -176,12 +176,29 @@ class NoOp:
     reason: str
 
 
+class Marker(enum.StrEnum):
+    """A marker enictl keeps on an ENI's port in the cloud (a tag, or a column in the sim)."""
+
+    MANAGED = "managed"  # enictl manages the ENI; set when an existing ENI is adopted
+    PROTECT = "protect"  # prune never deletes the ENI
+
+
+VERBS = {Marker.MANAGED: "adopt", Marker.PROTECT: "protect"}
+
+
 @dataclass(frozen=True, slots=True)
-class ProtectMark:
-    """The protect marker apply sets on an ENI's port (`value` True) or clears."""
+class Mark:
+    """A marker apply sets (`value` True) or clears on an ENI: a change to the cloud,
+    yet not a step (the actions stay the seven of SPEC section 5)."""
 
     interface: str
-    value: bool
+    marker: Marker
+    value: bool = True
+
+    @property
+    def verb(self) -> str:
+        """`adopt` or `protect`: how people and events name setting this marker."""
+        return VERBS[self.marker]
 
     def as_json(self) -> dict[str, Any]:
         return {"interface": self.interface, "value": self.value}
@@ -197,22 +214,46 @@ class Plan:
     unchanged: tuple[NoOp, ...] = ()
     orphans: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
-    # existing unmanaged ENIs a manifest names: apply tags them as managed (SPEC section 4);
-    # not a step (the seven actions stay), yet the cloud changes: `has_changes` counts them
-    adopt: tuple[str, ...] = ()
-    # desired ENIs whose cloud protect marker differs from the manifest's `protect`
-    # (created ones with protect: true included): apply sets the marker; not a step either
-    protect: tuple[ProtectMark, ...] = ()
+    # the markers apply sets: `managed` on each existing unmanaged ENI a manifest names
+    # (adoption, SPEC section 4), then `protect` where the cloud's marker differs from the
+    # manifest (a created ENI's right after its create); `has_changes` counts them
+    marks: tuple[Mark, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Violation, ...]:
+        """The error-severity violations: any one of them rejects the plan."""
+        return tuple(v for v in self.violations if v.severity is Severity.ERROR)
 
     @property
     def applyable(self) -> bool:
-        return not any(v.severity is Severity.ERROR for v in self.violations)
+        return not self.errors
+
+    def rejection(self) -> str:
+        """Why a rejected plan is not applied, in one line: `plan rejected: 2 violations`."""
+        count = len(self.errors)
+        return f"plan rejected: {count} violation{'' if count == 1 else 's'}"
 
     @property
     def has_changes(self) -> bool:
-        """Whether applying would change the cloud: steps to run, ENIs to adopt or
-        protect markers to set."""
-        return bool(self.steps) or bool(self.adopt) or bool(self.protect)
+        """Whether applying would change the cloud: steps to run or markers to set."""
+        return bool(self.steps) or bool(self.marks)
+
+    @property
+    def adopt(self) -> tuple[str, ...]:
+        """The ENIs to adopt (tag as managed), in plan order."""
+        return tuple(m.interface for m in self.marks if m.marker is Marker.MANAGED)
+
+    @property
+    def protect(self) -> tuple[Mark, ...]:
+        """The protect markers to set or clear, in plan order."""
+        return tuple(m for m in self.marks if m.marker is Marker.PROTECT)
+
+    def mark_counts(self) -> dict[str, int]:
+        """`{"adopt": 2, "protect": 1}`: the markers to set, by verb (none left out)."""
+        counts = {verb: 0 for verb in VERBS.values()}
+        for mark in self.marks:
+            counts[mark.verb] += 1
+        return counts
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in ACTIONS}
@@ -248,8 +289,11 @@ class Plan:
                 for c in data.get("changes", ())
             ),
             orphans=tuple(data.get("orphans", ())),
-            adopt=tuple(data.get("adopt", ())),
-            protect=tuple(
-                ProtectMark(m["interface"], bool(m["value"])) for m in data.get("protect", ())
+            marks=(
+                *(Mark(name, Marker.MANAGED) for name in data.get("adopt", ())),
+                *(
+                    Mark(m["interface"], Marker.PROTECT, bool(m["value"]))
+                    for m in data.get("protect", ())
+                ),
             ),
         )

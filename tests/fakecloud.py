@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.errors import PermanentProviderError, TransientProviderError
+from controller.events import Event
 from controller.execution.results import ApplyResult
 from controller.model import (
     Catalog,
@@ -312,14 +313,14 @@ class FakeCloud:
 
 def run_plan(
     plan: Plan, cloud: FakeCloud, *, clock: FakeClock | None = None, **kw: Any
-) -> tuple[ApplyResult, list[dict[str, Any]]]:
+) -> tuple[ApplyResult, list[Event]]:
     """Execute `plan` on `cloud` on a fake clock (no real waiting) with a fixed jitter seed
     (unless `rng` is given); return the result and every event the executor emitted."""
     from controller.execution import executor
 
     clock = clock or FakeClock()
     kw.setdefault("rng", random.Random(3))
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     result = executor.execute(
         plan, cloud, cloud.observe(), clock=clock, sleep=clock.sleep, on_event=events.append, **kw
     )

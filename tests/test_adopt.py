@@ -12,7 +12,7 @@ from pathlib import Path
 from controller import apply
 from controller.errors import PermanentProviderError
 from controller.execution import results
-from controller.plan import Action, Plan, Step
+from controller.plan import Action, Mark, Marker, Plan, Step
 from tests.applyhelpers import (
     PLANS,
     Cli,
@@ -40,13 +40,18 @@ execute = run_plan
 def test_apply_tags_each_adopted_eni_once_before_the_steps() -> None:
     """Every name in plan.adopt gets one set_managed call, before any step starts."""
     cloud = unmanaged(FakeCloud.build({"s1": 4}, {"a": None, "b": "s1", "u": "s1"}), "a", "b", "u")
-    plan = Plan("m", "o", steps=(Step(1, Action.ATTACH, "a", server="s1"),), adopt=("a", "b"))
+    plan = Plan(
+        "m",
+        "o",
+        steps=(Step(1, Action.ATTACH, "a", server="s1"),),
+        marks=(Mark("a", Marker.MANAGED), Mark("b", Marker.MANAGED)),
+    )
     result, events = execute(plan, cloud)
     assert result.ok and result.adopted == ("a", "b")
     assert sorted(cloud.calls_of("set_managed")) == ["a", "b"]
     assert cloud.interfaces["a"].managed and cloud.interfaces["b"].managed
     assert not cloud.interfaces["u"].managed  # unmanaged and not named: never touched
-    names = [e["event"] for e in events]
+    names = [e.kind for e in events]
     assert names.count("adopted") == 2
     assert max(i for i, n in enumerate(names) if n == "adopted") < names.index("step-started")
     assert result.as_json()["adopted"] == 2 and "2 adopted" in result.summary()
@@ -55,7 +60,7 @@ def test_apply_tags_each_adopted_eni_once_before_the_steps() -> None:
 def test_an_adoption_only_plan_runs_no_step() -> None:
     """A plan with adoptions and no steps tags the ENIs and is done."""
     cloud = unmanaged(FakeCloud.build({"s1": 3}, {"a": "s1"}), "a")
-    result, _ = execute(Plan("m", "o", adopt=("a",)), cloud)
+    result, _ = execute(Plan("m", "o", marks=(Mark("a", Marker.MANAGED),)), cloud)
     assert result.ok and result.adopted == ("a",) and result.done == ()
     assert [v for v, _ in cloud.calls if v != "observe"] == ["set_managed"]
 
@@ -64,9 +69,9 @@ def test_transient_errors_on_the_tag_are_retried() -> None:
     """A throttled tag call is retried like any call; retry events name the adoption."""
     cloud = unmanaged(FakeCloud.build({"s1": 3}, {"a": "s1"}), "a")
     cloud.transient_next["set_managed"] = 2
-    result, events = execute(Plan("m", "o", adopt=("a",)), cloud)
+    result, events = execute(Plan("m", "o", marks=(Mark("a", Marker.MANAGED),)), cloud)
     assert result.ok and cloud.interfaces["a"].managed
-    retries = [e for e in events if e["event"] == "retry"]
+    retries = [e for e in events if e.kind == "retry"]
     assert [(e["adopt"], e["call"], e["attempt"]) for e in retries] == [
         ("a", "set_managed", 1),
         ("a", "set_managed", 2),
@@ -77,11 +82,16 @@ def test_a_failed_adoption_fails_the_apply_but_not_the_steps() -> None:
     """A refused tag fails the apply (exit 1 like a failed step); every step still runs."""
     cloud = unmanaged(FakeCloud.build({"s1": 3, "s2": 3}, {"a": "s1", "b": None}), "a")
     cloud.fail_calls[("set_managed", "a")] = PermanentProviderError("VPC.0202", "port gone")
-    plan = Plan("m", "o", steps=(Step(1, Action.ATTACH, "b", server="s2"),), adopt=("a",))
+    plan = Plan(
+        "m",
+        "o",
+        steps=(Step(1, Action.ATTACH, "b", server="s2"),),
+        marks=(Mark("a", Marker.MANAGED),),
+    )
     result, events = execute(plan, cloud)
     assert not result.ok and len(result.done) == 1 and result.adopted == ()
     assert [(a.interface, a.code) for a in result.adopt_failed] == [("a", "VPC.0202")]
-    assert any(e["event"] == "adopt-failed" and e["code"] == "VPC.0202" for e in events)
+    assert any(e.kind == "adopt-failed" and e["code"] == "VPC.0202" for e in events)
     assert result.as_json()["adoptFailed"] == [
         {"interface": "a", "status": "failed", "code": "VPC.0202", "message": "port gone"}
     ]
@@ -95,15 +105,15 @@ def test_no_adoption_starts_once_stopped() -> None:
     cloud = unmanaged(FakeCloud.build({"s1": 3}, {"a": "s1"}), "a")
     stop = threading.Event()
     stop.set()
-    result, _ = execute(Plan("m", "o", adopt=("a",)), cloud, stop=stop)
+    result, _ = execute(Plan("m", "o", marks=(Mark("a", Marker.MANAGED),)), cloud, stop=stop)
     assert not result.ok and cloud.calls_of("set_managed") == []
-    assert [a.status for a in result.adoptions] == ["not-started"]
+    assert [a.status for a in result.marked(Marker.MANAGED)] == ["not-started"]
 
 
 def test_a_remaining_adoption_is_still_needed() -> None:
     """After an apply whose steps all ran, a pending adoption means it did not converge."""
     result = results.ApplyResult((), (), (), 0.0)
-    error = apply.failure(result, Plan("m", "o", adopt=("a",)))
+    error = apply.failure(result, Plan("m", "o", marks=(Mark("a", Marker.MANAGED),)))
     assert str(error).endswith("the cloud does not match the manifests: 1 adoption(s) still needed")
     assert error.details == ("still needed: adopt a",)
 

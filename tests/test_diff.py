@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.plan import Change, NoOp
+from controller.plan import Change, Mark, Marker, NoOp
 from controller.planning import diff
 from tests.builders import as_declared, declared, desired, eni, standard
 
@@ -68,7 +68,7 @@ def test_existing_interface_is_adopted_by_name() -> None:
     obs = standard().server("web-1").eni("a", server="web-1", managed=False).build()
     d = diff.diff(desired(obs, ["web-1"], as_declared(obs, "a")), obs)
     assert d.changes == (Change("NetworkInterface/a", "managed", False, True),)
-    assert d.deltas == () and d.adopted == ("a",)
+    assert d.deltas == () and d.marks == (Mark("a", Marker.MANAGED),)
     assert _noop(d, "NetworkInterface/a") == "in sync (adopted)"
 
 

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from controller.events import Event
 from controller.execution import executor, results
 from controller.execution.retry import RetryPolicy
 from controller.plan import Action, Plan, Step
@@ -22,7 +23,7 @@ def plan_of(*steps: Step) -> Plan:
 
 def run(
     plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[results.ApplyResult, list[dict[str, Any]], FakeClock]:
+) -> tuple[results.ApplyResult, list[Event], FakeClock]:
     """run_plan with jitter seed 7, also returning the fake clock it ran on."""
     clock = FakeClock()
     kw.setdefault("rng", random.Random(7))
@@ -42,7 +43,7 @@ def test_failover_detaches_then_attaches_and_keeps_the_eni() -> None:
     assert cloud.finished_order == [("detach", "a", "s1"), ("attach", "a", "s2")]
     assert cloud.interfaces["a"].server == "s2"
     assert cloud.interfaces["a"].eip == "e1"
-    names = [e["event"] for e in events]
+    names = [e.kind for e in events]
     assert names[0] == "apply-started" and names[-1] == "apply-done"
     assert names.count("step-done") == 2
 
@@ -123,7 +124,7 @@ def test_longest_chain_goes_first() -> None:
     )
     result, events, _ = run(plan, cloud, parallelism=1)
     assert result.ok
-    started = [e["step"] for e in events if e["event"] == "step-started"]
+    started = [e["step"] for e in events if e.kind == "step-started"]
     assert started[0] == 2  # then a tie (1 and 3 each head a chain of one): by id
     assert started == [2, 1, 3]
 
@@ -136,7 +137,7 @@ def test_transient_errors_are_retried_with_bounded_jittered_backoff() -> None:
     policy = RetryPolicy(attempts=5, base=0.1, cap=1.0)
     result, events, clock = run(plan, cloud, retry=policy)
     assert result.ok
-    retries = [e for e in events if e["event"] == "retry"]
+    retries = [e for e in events if e.kind == "retry"]
     assert [(e["call"], e["attempt"]) for e in retries] == [
         ("attach", 1),
         ("attach", 2),
@@ -194,7 +195,7 @@ def test_permanent_failure_stops_dependents_only() -> None:
     assert [r.step.id for r in result.done] == [4]
     assert "depends on step 1" in result.not_started[0].message
     assert "step 1: detach a on s1: Ecs.0507" in result.failed[0].line()
-    assert [e["step"] for e in events if e["event"] == "step-skipped"] == [2, 3]
+    assert [e["step"] for e in events if e.kind == "step-skipped"] == [2, 3]
 
 
 def test_a_refused_call_fails_with_the_clouds_code() -> None:
@@ -261,7 +262,7 @@ def test_waits_for_a_server_to_become_ready() -> None:
         on_event=events.append,
     )
     assert result.ok
-    assert [e["event"] for e in events if e["event"] == "waiting-server"] == ["waiting-server"]
+    assert [e.kind for e in events if e.kind == "waiting-server"] == ["waiting-server"]
 
 
 def test_a_server_that_stays_not_ready_fails_with_server_not_ready() -> None:
@@ -367,5 +368,5 @@ def test_a_create_retried_after_a_refusal_before_any_effect_creates_once() -> No
     cloud.transient_next["create_interface"] = 2
     result, events, _ = run(plan_of(Step(1, Action.CREATE, "n", subnet="net")), cloud)
     assert result.ok and "n" in cloud.interfaces
-    assert [e["attempt"] for e in events if e["event"] == "retry"] == [1, 2]
+    assert [e["attempt"] for e in events if e.kind == "retry"] == [1, 2]
     assert cloud.calls_of("create_interface") == ["n", "n", "n"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 
+from controller.cli import live
+from controller.events import Event, Kind
 from controller.views import progress
 
-EVENTS = [
+RAW = [
     {"event": "apply-started", "steps": 2, "parallelism": 10, "elapsed": 0.0},
     {
         "event": "step-started",
@@ -50,6 +52,9 @@ EVENTS = [
 ]
 
 
+EVENTS = [Event(Kind(e["event"]), {k: v for k, v in e.items() if k != "event"}) for e in RAW]
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -58,18 +63,18 @@ class Tty(io.StringIO):
 def test_json_progress_prints_one_object_per_line() -> None:
     """--json: each event is one line of JSON, in order."""
     out = io.StringIO()
-    sink = progress.for_output(out, as_json=True)
+    sink = live.for_output(out, as_json=True)
     for e in EVENTS:
         sink(e)
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == [
-        e["event"] for e in EVENTS
+        e["event"] for e in RAW
     ]
 
 
 def test_plain_progress_for_pipes_names_steps_codes_and_counts() -> None:
     """Not a terminal: readable lines with the step, the cloud's code and the retry."""
     out = io.StringIO()
-    sink = progress.for_output(out, as_json=False)
+    sink = live.for_output(out, as_json=False)
     assert isinstance(sink, progress.PlainProgress)
     for e in EVENTS:
         sink(e)
@@ -84,8 +89,8 @@ def test_plain_progress_for_pipes_names_steps_codes_and_counts() -> None:
 def test_live_progress_on_a_terminal_shows_the_panel_and_scrolls_results() -> None:
     """A terminal gets the live panel; the failure line is printed above it."""
     out = Tty()
-    sink = progress.for_output(out, as_json=False, color=False)
-    assert isinstance(sink, progress.LiveProgress)
+    sink = live.for_output(out, as_json=False, color=False)
+    assert isinstance(sink, live.LiveProgress)
     for e in EVENTS:
         sink(e)
     sink.close()

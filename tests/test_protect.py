@@ -11,7 +11,7 @@ from pathlib import Path
 
 from controller import apply
 from controller.errors import PermanentProviderError
-from controller.plan import Action, Code, Plan, ProtectMark, Step
+from controller.plan import Action, Code, Mark, Marker, Plan, Step
 from controller.planning import diff, planner
 from controller.views import render
 from tests.applyhelpers import (
@@ -31,14 +31,14 @@ def test_a_declared_protect_without_the_marker_is_to_be_set() -> None:
     obs = standard().server("web-1").eni("a", server="web-1").build()
     want = [replace(i, protect=True) for i in as_declared(obs, "a")]
     d = diff.diff(desired(obs, ["web-1"], want), obs)
-    assert d.protect == (ProtectMark("a", True),) and d.deltas == ()
+    assert d.marks == (Mark("a", Marker.PROTECT, True),) and d.deltas == ()
 
 
 def test_a_created_eni_with_protect_is_to_be_marked() -> None:
     """A new ENI with protect: true is created, then marked; one without is not."""
     obs = standard().server("web-1").build()
     d = diff.diff(desired(obs, ["web-1"], [eni("a", protect=True), eni("b")]), obs)
-    assert d.protect == (ProtectMark("a", True),)
+    assert d.marks == (Mark("a", Marker.PROTECT, True),)
 
 
 def test_a_marker_no_manifest_asks_for_is_cleared() -> None:
@@ -46,7 +46,7 @@ def test_a_marker_no_manifest_asks_for_is_cleared() -> None:
     obs = standard().server("web-1").eni("a", protect=True).eni("b", protect=True).build()
     kept = [replace(i, protect=True) for i in as_declared(obs, "b")]
     d = diff.diff(desired(obs, ["web-1"], as_declared(obs, "a") + kept), obs)
-    assert d.protect == (ProtectMark("a", False),)
+    assert d.marks == (Mark("a", Marker.PROTECT, False),)
 
 
 def test_the_plan_carries_the_marks_in_json_and_has_changes() -> None:
@@ -77,7 +77,9 @@ def test_a_marked_orphan_is_kept_by_prune_with_a_warning() -> None:
 
 def test_text_and_markdown_show_the_marks() -> None:
     """`Protect: NAME (...)` in text, a Protect section in markdown, and the summary."""
-    plan = Plan("m", "o", protect=(ProtectMark("svc-eni", True), ProtectMark("b", False)))
+    plan = Plan(
+        "m", "o", marks=(Mark("svc-eni", Marker.PROTECT, True), Mark("b", Marker.PROTECT, False))
+    )
     text = render.text(plan, color=False)
     assert text.startswith("Plan: 2 protect marker(s) to set.")
     assert "Protect: svc-eni (mark as protected: prune never deletes it)" in text
@@ -98,12 +100,12 @@ def test_an_existing_eni_is_marked_before_the_steps() -> None:
         "m",
         "o",
         steps=(Step(1, Action.ATTACH, "a", server="s1"),),
-        protect=(ProtectMark("b", True),),
+        marks=(Mark("b", Marker.PROTECT, True),),
     )
     result, events = execute(plan, cloud)
     assert result.ok and cloud.interfaces["b"].protect
     assert cloud.calls_of("set_protected") == ["b"]
-    names = [e["event"] for e in events]
+    names = [e.kind for e in events]
     assert names.index("protected") < names.index("step-started")
 
 
@@ -112,7 +114,7 @@ def test_a_created_eni_is_marked_right_after_its_create() -> None:
     cloud = FakeCloud.build({"s1": 4}, {})
     create = Step(1, Action.CREATE, "n", subnet="net")
     attach = Step(2, Action.ATTACH, "n", server="s1", depends_on=(1,))
-    plan = Plan("m", "o", steps=(create, attach), protect=(ProtectMark("n", True),))
+    plan = Plan("m", "o", steps=(create, attach), marks=(Mark("n", Marker.PROTECT, True),))
     result, _ = execute(plan, cloud)
     assert result.ok and cloud.interfaces["n"].protect
     verbs = [v for v, _ in cloud.calls if v in ("create_interface", "set_protected", "attach")]
@@ -127,11 +129,11 @@ def test_a_refused_mark_fails_the_apply() -> None:
         "m",
         "o",
         steps=(Step(1, Action.ATTACH, "b", server="s2"),),
-        protect=(ProtectMark("a", True),),
+        marks=(Mark("a", Marker.PROTECT, True),),
     )
     result, events = execute(plan, cloud)
     assert not result.ok and len(result.done) == 1
-    assert any(e["event"] == "protect-failed" for e in events)
+    assert any(e.kind == "protect-failed" for e in events)
     error = apply.failure(result, None)
     assert error.details == ("failed: protect a: VPC.0202: port gone",)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from controller.cli import main
 from controller.errors import TransientProviderError
+from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.manifests.cache import CachedManifests
 from controller.model import Topology
 from controller.planning import planner
@@ -36,31 +38,42 @@ def workdir(tmp_path: Path) -> Path:
 
 
 class Opener:
-    """Opens the simulated cloud, counting opens; can make the next observe fail."""
+    """Opens the simulated cloud, counting opens; can make the next cloud throttle its
+    first `throttled` observations."""
 
     def __init__(self, state: Path) -> None:
         self.state = state
         self.opened = 0
-        self.fail_next_observe = False
+        self.throttle_next = 0
 
     def __call__(self) -> Provider:
         self.opened += 1
         cloud = open_cloud(self.state)
-        if not self.fail_next_observe:
+        if not self.throttle_next:
             return cloud
-        self.fail_next_observe = False
-        return _FailingObserve(cloud)
+        throttled, self.throttle_next = self.throttle_next, 0
+        return _Throttled(cloud, throttled)
 
 
-class _FailingObserve:
-    def __init__(self, inner: SimCloud) -> None:
+class _Throttled:
+    def __init__(self, inner: SimCloud, times: int) -> None:
         self._inner = inner
+        self._left = times
 
     def observe(self) -> Topology:
-        raise TransientProviderError("APIGW.0308", "throttled")
+        if self._left > 0:
+            self._left -= 1
+            raise TransientProviderError("APIGW.0308", "throttled")
+        return self._inner.observe()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+NO_WAITS = Patience(
+    RetryPolicy(attempts=3), PollPolicy(), lambda: 0.0, lambda _: None, random.Random(1),
+    DurationEstimator(),
+)  # fmt: skip
 
 
 def _reconciler(workdir: Path, **options: Any) -> tuple[Reconciler, Opener]:
@@ -69,7 +82,7 @@ def _reconciler(workdir: Path, **options: Any) -> tuple[Reconciler, Opener]:
         state_dir=workdir / "state",
         desired=CachedManifests([workdir / "manifests"]),
         open_provider=opener,
-        options=ReconcileOptions(**options),
+        options=ReconcileOptions(waits=NO_WAITS, **options),
     )
     return rec, opener
 
@@ -164,13 +177,22 @@ def test_a_held_lock_is_a_failure_to_retry(workdir: Path) -> None:
 def test_a_provider_error_fails_and_the_next_reconcile_reconnects(workdir: Path) -> None:
     """A cloud error is FAILED; the provider is opened afresh for the retry."""
     rec, opener = _reconciler(workdir)
-    opener.fail_next_observe = True
+    opener.throttle_next = NO_WAITS.retry.attempts
     failed = rec(Trigger.START, NOTHING)
     assert failed.outcome is Outcome.FAILED
     assert "APIGW.0308" in failed.error
     assert not lock.is_locked(workdir / "state")
     assert rec(Trigger.RETRY, NOTHING).outcome is Outcome.IN_SYNC
     assert opener.opened == 2
+    rec.close()
+
+
+def test_a_throttled_observation_is_retried_as_enictl_apply_retries_it(workdir: Path) -> None:
+    """watch observes through the apply sequence: a throttled observe is retried, not FAILED."""
+    rec, opener = _reconciler(workdir)
+    opener.throttle_next = NO_WAITS.retry.attempts - 1
+    assert rec(Trigger.START, NOTHING).outcome is Outcome.IN_SYNC
+    assert opener.opened == 1
     rec.close()
 
 

@@ -25,7 +25,7 @@ def test_in_flight_job_is_polled_to_completion_not_resubmitted(tmp_path: Path) -
     assert cloud.calls_of("attach") == ["a"]
     assert cloud.interfaces["a"].server == "s1"
     assert book.unfinished() == []
-    assert [e["event"] for e in events] == ["resume", "resume-job"]
+    assert [e.kind for e in events] == ["resume", "resume-job"]
     assert recovery.recover(cloud, book, patience=patience(FakeClock())) is None
 
 

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from controller.plan import Action, Change, Plan, Step
+from controller.plan import Action, Change, Mark, Marker, Plan, Step
 from controller.views import planview, render
 from tests.sample_plans import empty_plan, rejected_plan, swap_plan
 
@@ -43,7 +43,7 @@ def _adoption_plan(*, with_step: bool) -> Plan:
             Change("NetworkInterface/eni-db", "server", None, "web-1", "manifest"),
             Change("NetworkInterface/eni-log", "managed", False, True, "drift"),
         ),
-        adopt=("eni-db", "eni-log"),
+        marks=(Mark("eni-db", Marker.MANAGED), Mark("eni-log", Marker.MANAGED)),
     )
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import PlanRejected, StalePlan
+from controller.errors import InvalidPlanFile, StalePlan
 from controller.storage import savedplan
-from tests.sample_plans import DIGEST, FINGERPRINT, rejected_plan, swap_plan
+from tests.sample_plans import DIGEST, FINGERPRINT, swap_plan
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_save_is_byte_identical_for_the_same_plan(tmp_path: Path) -> None:
 
 def test_save_into_a_missing_folder_is_a_clean_error(tmp_path: Path) -> None:
     """A plan cannot be written where no folder exists: one clean error."""
-    with pytest.raises(savedplan.InvalidPlanFile, match="cannot write the plan"):
+    with pytest.raises(InvalidPlanFile, match="cannot write the plan"):
         savedplan.save(
             tmp_path / "no" / "plan.json", swap_plan(), manifest_paths=["m"], prune=False
         )
@@ -65,7 +65,7 @@ def test_load_refuses_bad_files_cleanly(tmp_path: Path, content: str | None, mes
     target = tmp_path / "plan.json"
     if content is not None:
         target.write_text(content)
-    with pytest.raises(savedplan.InvalidPlanFile, match=message) as info:
+    with pytest.raises(InvalidPlanFile, match=message) as info:
         savedplan.load(target)
     lines = info.value.error_lines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {target}: ")
@@ -100,10 +100,3 @@ def test_check_fresh_names_both() -> None:
     saved = savedplan.SavedPlan(swap_plan(), ("m",), False)
     with pytest.raises(StalePlan, match="the manifests and the cloud changed"):
         savedplan.check_fresh(saved, "x", "y")
-
-
-def test_check_applyable_refuses_a_rejected_plan() -> None:
-    """A saved plan with error violations is refused with the rejection line."""
-    savedplan.check_applyable(savedplan.SavedPlan(swap_plan(), ("m",), False))
-    with pytest.raises(PlanRejected, match=r"^plan rejected: 1 violation$"):
-        savedplan.check_applyable(savedplan.SavedPlan(rejected_plan(), ("m",), False))

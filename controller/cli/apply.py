@@ -12,19 +12,23 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import click
 
 from controller import apply as applying
-from controller.cli import options
+from controller.cli import live, options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
 from controller.errors import UsageError
+from controller.events import Event, Kind, event
+from controller.manifests import loader
+from controller.model import Topology
 from controller.plan import Plan
-from controller.storage import lock
-from controller.views import progress, render
+from controller.storage import savedplan
+from controller.views import render
+from controller.views.progress import Progress
 
 
 def _stdin_is_terminal() -> bool:
@@ -40,26 +44,40 @@ def _resume_wait() -> float | None:
     return options.env_seconds("ENICTL_RESUME_WAIT")
 
 
-@contextlib.contextmanager
-def _graceful_stop() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM start no new step and let the steps in flight finish; a second
-    SIGINT stops at once (the journal lets the next apply resume)."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
+class _Stop:
+    """The stop signal of an apply. Until `arm()` (the plan is confirmed and steps are
+    about to run) SIGINT and SIGTERM end the process as usual; once armed they start no
+    new step and let the steps in flight finish, and a second SIGINT stops at once (the
+    journal lets the next apply resume)."""
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.armed = False
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if not self.armed or (self.event.is_set() and signum == signal.SIGINT):
+            if signum == signal.SIGTERM:
+                raise SystemExit(128 + signum)
             raise KeyboardInterrupt
-        stop.set()
+        self.event.set()
         click.echo(
             "\nstopping: no new step will start; waiting for the steps in flight "
             "(press Ctrl-C again to quit at once)",
             err=True,
         )
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+@contextlib.contextmanager
+def _graceful_stop() -> Iterator[_Stop]:
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, stop.handle) for sig in signals}
     try:
         yield stop
     finally:
@@ -128,73 +146,98 @@ def apply_command(
         raise UsageError("give the manifest PATHs to apply, or --plan FILE")
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
-    ready_timeout = options.server_ready_timeout()
-    out = progress.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
+    out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
         if not out.json:
             click.echo(text)
 
-    with lock.acquire(app.state_dir, timeout=lock_timeout, command="enictl apply"):
-        provider = app.provider()
-        recovered = applying.recover(provider, app.state_dir, on_event=out, settle=_resume_wait())
-        if recovered is not None:
-            say(recovered.line())
-        if plan_file is not None:
-            prepared = applying.prepare_saved(provider, plan_file)
-        else:
-            prepared = applying.prepare(provider, paths, prune=prune, state_dir=app.state_dir)
-        plan = prepared.plan
+    def show(prepared: applying.Prepared) -> None:
         if out.json:
-            out({"event": "plan", **plan.as_json()})
+            out(Event(Kind.PLAN, prepared.plan.as_json()))
         else:
-            click.echo(render.text(plan, color=use_color("text")), nl=False)
-        if not plan.applyable:
-            raise rejection(plan)
-        if not plan.has_changes:
-            applying.record_applied(app.state_dir, prepared)
-            out({"event": "apply-complete", "ok": True, "inSync": True, "done": 0})
-            say("No changes. The cloud matches the manifests.")
-            return 0
-        if not prepared.saved and not yes:
-            if not _stdin_is_terminal():
-                raise UsageError(
-                    "refusing to apply without confirmation: stdin is not a terminal; "
-                    "pass --yes (or review with `enictl plan --out FILE` and apply --plan FILE)"
-                )
-            if not click.confirm(f"\n{_question(plan)}", default=False, err=out.json):
-                say("Apply cancelled; nothing was changed.")
-                return 1
-        with _graceful_stop() as stop:
-            result = applying.run(
-                prepared,
-                provider,
-                app.state_dir,
-                parallelism=parallelism,
-                on_event=out,
-                stop=stop,
-                server_ready_timeout=ready_timeout,
+            click.echo(render.text(prepared.plan, color=use_color("text")), nl=False)
+
+    def confirmed(prepared: applying.Prepared) -> bool:
+        if prepared.saved or yes:
+            return True
+        if not _stdin_is_terminal():
+            raise UsageError(
+                "refusing to apply without confirmation: stdin is not a terminal; "
+                "pass --yes (or review with `enictl plan --out FILE` and apply --plan FILE)"
             )
-        out.close()
-        remaining = applying.verify(provider, prepared)
-        in_sync = not remaining.has_changes
-        out(
-            {
-                "event": "apply-complete",
-                "ok": result.ok and in_sync,
-                "inSync": in_sync,
-                "remaining": len(remaining.steps),
-                "remainingAdopt": len(remaining.adopt),
-                "remainingProtect": len(remaining.protect),
-                **result.as_json(),
-            }
+        return click.confirm(f"\n{_question(prepared.plan)}", default=False, err=out.json)
+
+    if plan_file is not None:
+        saved = savedplan.load(plan_file)
+        desired = loader.load(list(saved.manifest_paths))
+
+        def plan(observed: Topology) -> applying.Prepared:
+            return applying.still_fresh(saved, desired, observed)
+    else:
+        desired = loader.load(list(paths))
+
+        def plan(observed: Topology) -> applying.Prepared:
+            return applying.planned(desired, observed, prune=prune, state_dir=app.state_dir)
+
+    settings = applying.Settings(
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+        server_ready_timeout=options.server_ready_timeout(),
+        resume_wait=_resume_wait(),
+    )
+    with _graceful_stop() as stop:
+
+        def confirm(prepared: applying.Prepared) -> bool:
+            if not confirmed(prepared):
+                return False
+            stop.arm()  # from here on a signal lets the steps in flight finish
+            return True
+
+        hooks = applying.Hooks(
+            plan=plan,
+            record=lambda prepared: applying.record_applied(app.state_dir, prepared),
+            show=show,
+            confirm=confirm,
+            recovered=lambda found: say(found.line()),
         )
-        if not result.ok or not in_sync:
-            say(f"\nApply failed: {result.summary()}.")
-            raise applying.failure(result, remaining)
-        applying.record_applied(app.state_dir, prepared)
-        say(f"\nApply complete: {result.summary()}. The cloud matches the manifests.")
+        outcome = applying.converge(
+            app.state_dir, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
+        )
+    out.close()
+    return _report(outcome, out, say)
+
+
+def _report(outcome: applying.Outcome, out: Progress, say: Callable[[str], None]) -> int:
+    """The end of an apply: the last event, the last line, the exit code."""
+    status, plan, result = outcome.status, outcome.prepared.plan, outcome.result
+    if status is applying.Status.REJECTED:
+        raise rejection(plan)
+    if status is applying.Status.HELD:
+        say("Apply cancelled; nothing was changed.")
+        return 1
+    if result is None:
+        out(event(Kind.APPLY_COMPLETE, ok=True, inSync=True, done=0))
+        say("No changes. The cloud matches the manifests.")
         return 0
+    remaining = outcome.remaining
+    assert remaining is not None
+    out(
+        event(
+            Kind.APPLY_COMPLETE,
+            ok=status is applying.Status.APPLIED,
+            inSync=outcome.in_sync,
+            remaining=len(remaining.steps),
+            remainingAdopt=len(remaining.adopt),
+            remainingProtect=len(remaining.protect),
+            **result.as_json(),
+        )
+    )
+    if status is not applying.Status.APPLIED:
+        say(f"\nApply failed: {result.summary()}.")
+        raise outcome.failure()
+    say(f"\nApply complete: {result.summary()}. The cloud matches the manifests.")
+    return 0
 
 
 def _question(plan: Plan) -> str:

@@ -20,7 +20,7 @@ from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
 from controller.storage import savedplan
-from controller.views import planview, render
+from controller.views import render
 
 EXIT_CHANGES = 2
 
@@ -41,8 +41,7 @@ def use_color(output: str) -> bool:
 
 
 def rejection(plan: Plan) -> PlanRejected:
-    errors = planview.error_count(plan)
-    return PlanRejected(f"plan rejected: {errors} violation{'' if errors == 1 else 's'}")
+    return PlanRejected(plan.rejection())
 
 
 @click.command("plan")

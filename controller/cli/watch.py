@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import UsageError
+from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
@@ -94,8 +94,8 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _echo_json(event: dict[str, Any]) -> None:
-    click.echo(json.dumps(event, sort_keys=True, default=str))
+def _echo_json(event: Event) -> None:
+    click.echo(json.dumps(event.as_json(), sort_keys=True, default=str))
 
 
 @click.command("watch")
@@ -170,7 +170,7 @@ def watch_command(
             except OSError as exc:
                 raise UsageError(f"cannot write the status file {status_path}: {exc}") from exc
         if as_json:
-            _echo_json(result.as_json())
+            _echo_json(result.as_event())
             return
         click.echo(status_line(result, detect_only=detect_only))
         for problem in result.problems:
@@ -179,14 +179,14 @@ def watch_command(
     mode = "detect-only" if detect_only else "reconciling"
     if as_json:
         _echo_json(
-            {
-                "event": "watch-started",
-                "paths": list(paths),
-                "interval": interval,
-                "detectOnly": detect_only,
-                "prune": prune,
-                "pid": os.getpid(),
-            }
+            event(
+                Kind.WATCH_STARTED,
+                paths=list(paths),
+                interval=interval,
+                detectOnly=detect_only,
+                prune=prune,
+                pid=os.getpid(),
+            )
         )
     else:
         click.echo(f"watching {' '.join(paths)} every {interval:g}s ({mode}); Ctrl-C to stop")
@@ -200,7 +200,7 @@ def watch_command(
             for thread in threads:
                 thread.join(timeout=5)
     if as_json:
-        _echo_json({"event": "watch-stopped", "reconciles": count})
+        _echo_json(event(Kind.WATCH_STOPPED, reconciles=count))
     else:
         click.echo(f"stopped after {count} reconcile(s)")
     return 0

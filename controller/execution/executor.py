@@ -9,14 +9,13 @@
   it, transitively; independent steps run to the end. `ApplyResult` lists the steps
   done, failed and not started.
 - Setting `stop` starts no further step; the steps in flight finish.
-- First, the plan's adoptions (`plan.adopt`: existing unmanaged ENIs a manifest names)
-  are tagged as managed, concurrently; each is one idempotent call, retried on
-  transient errors. A failed adoption fails the apply like a failed step, but no step
-  depends on it.
-- The plan's protect markers (`plan.protect`) are set the same way: an existing ENI's
-  with the adoptions, a created ENI's right after its create step (which fails when
-  the marker cannot be set: the step is retried by the next apply, which finds the
-  port by name), so no later prune can delete an ENI declared `protect: true`.
+- First, the plan's markers (`plan.marks`: `managed` on the existing unmanaged ENIs a
+  manifest names, `protect` where the cloud's marker differs from the manifest) are
+  set, concurrently; each is one idempotent call, retried on transient errors. A
+  marker that fails fails the apply like a failed step, but no step depends on it.
+  A created ENI's protect marker is set right after its create step instead (which
+  fails when the marker cannot be set: the step is retried by the next apply, which
+  finds the port by name), so no later prune can delete an ENI declared `protect: true`.
 
 How one step is carried out (ids, deleteOnTermination, jobs, retries, waiting for a
 server, the journal) is `controller.execution.steps`.
@@ -28,13 +27,14 @@ import heapq
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from controller.errors import ProviderError
+from controller.errors import ProviderError, StepFailed
+from controller.events import Event, Kind, OnEvent
 from controller.execution import steps as stepping
-from controller.execution.results import AdoptResult, ApplyResult, StepResult
+from controller.execution.results import ApplyResult, MarkResult, StepResult
 from controller.execution.retry import (
     Clock,
     DurationEstimator,
@@ -44,17 +44,14 @@ from controller.execution.retry import (
     Sleep,
 )
 from controller.model import Topology
-from controller.plan import Action, Plan, Step
+from controller.plan import Action, Mark, Marker, Plan, Step
 from controller.providers.base import Provider
 from controller.storage.journal import RunJournal
 
 SERVER_READY_TIMEOUT = 300.0  # seconds a step waits for its server to become ready
 
-Event = dict[str, Any]
-OnEvent = Callable[[Event], None]
 
 NIC_ACTIONS = stepping.NIC_ACTIONS
-StepFailed = stepping.StepFailed
 
 
 def priorities(steps: tuple[Step, ...]) -> dict[int, float]:
@@ -120,9 +117,10 @@ class _Execution:
         self.steps = {s.id: s for s in plan.steps}
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
-        self.adoptions: dict[str, AdoptResult] = {}
-        self.protections: dict[str, AdoptResult] = {}
-        self.marks = {m.interface: m.value for m in plan.protect}
+        self.marked: dict[Mark, MarkResult] = {}
+        created = {s.interface for s in plan.steps if s.action is Action.CREATE}
+        # a created ENI's protect marker goes with its create step; every other mark first
+        self.after_create = {m.interface: m for m in plan.protect if m.interface in created}
         self._lock = threading.Lock()  # results, events
         self._start = patience.clock()
         self.runner = stepping.StepRunner(
@@ -136,12 +134,12 @@ class _Execution:
 
     # -- events and calls -------------------------------------------------------
 
-    def emit(self, name: str, **fields: Any) -> None:
+    def emit(self, kind: Kind, /, **fields: Any) -> None:
         if self._on_event is None:
             return
-        event = {"event": name, "elapsed": round(self.patience.clock() - self._start, 3), **fields}
+        elapsed = round(self.patience.clock() - self._start, 3)
         with self._lock:
-            self._on_event(event)
+            self._on_event(Event(kind, {"elapsed": elapsed, **fields}))
 
     # -- scheduling -------------------------------------------------------------
 
@@ -171,20 +169,20 @@ class _Execution:
             except Exception as exc:  # a bug must fail one step, never hang the run
                 message = f"{type(exc).__name__}: {exc}"
                 self._record(StepResult(step, "failed", "InternalError", message))
-                self.emit("step-failed", step=step.id, code="InternalError", message=message)
+                self.emit(Kind.STEP_FAILED, step=step.id, code="InternalError", message=message)
                 ok = False
             with cond:
                 finished.append((step.id, ok))
                 cond.notify()
 
         self.emit(
-            "apply-started",
+            Kind.APPLY_STARTED,
             steps=len(self.steps),
             adopt=len(self.plan.adopt),
             parallelism=self.parallelism,
         )
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="step") as pool:
-            self._adopt_all(pool)
+            self._mark_all(pool)
             while True:
                 with cond:
                     while finished:
@@ -220,7 +218,7 @@ class _Execution:
                         break
                     cond.wait(timeout=0.25 if self.stop is not None else None)
         if self.stop is not None and self.stop.is_set():
-            self.emit("interrupted", remaining=len(self.steps) - len(self.results))
+            self.emit(Kind.INTERRUPTED, remaining=len(self.steps) - len(self.results))
         for sid in self.steps:
             if sid not in self.results:
                 reason = "never became ready"  # only with a malformed plan
@@ -229,63 +227,38 @@ class _Execution:
                 self._record(StepResult(self.steps[sid], "not-started", "", reason))
         return self._result()
 
-    def _adopt_all(self, pool: ThreadPoolExecutor) -> None:
-        """Tag every ENI of `plan.adopt` as managed and set the protect markers of the
-        existing ENIs of `plan.protect`, up to `parallelism` at once; none starts once
-        `stop` is set."""
-        names = list(self.plan.adopt)
-        futures = [pool.submit(self._adopt, name) for name in names]
-        created = {s.interface for s in self.plan.steps if s.action is Action.CREATE}
-        marks = [m for m in self.plan.protect if m.interface not in created]
-        protecting = [pool.submit(self._protect, m.interface, m.value) for m in marks]
-        for name, future in zip(names, futures, strict=True):
-            try:
-                future.result()
-            except Exception as exc:  # a bug must fail one adoption, never the run
-                message = f"{type(exc).__name__}: {exc}"
-                self._adopted(AdoptResult(name, "failed", "InternalError", message))
-        for mark, future in zip(marks, protecting, strict=True):
+    def _mark_all(self, pool: ThreadPoolExecutor) -> None:
+        """Set every marker of the plan but a created ENI's, up to `parallelism` at once;
+        none starts once `stop` is set."""
+        first = [m for m in self.plan.marks if self.after_create.get(m.interface) != m]
+        futures = [pool.submit(self._mark, mark) for mark in first]
+        for mark, future in zip(first, futures, strict=True):
             try:
                 future.result()
             except Exception as exc:  # a bug must fail one marker, never the run
                 message = f"{type(exc).__name__}: {exc}"
-                failed = AdoptResult(mark.interface, "failed", "InternalError", message, "protect")
-                self._protected(failed)
+                self._marked(MarkResult(mark, "failed", "InternalError", message))
 
-    def _protect(self, name: str, value: bool) -> None:
+    def _mark(self, mark: Mark) -> None:
         if self.stop is not None and self.stop.is_set():
-            reason = "interrupted before it started"
-            self._protected(AdoptResult(name, "not-started", "", reason, verb="protect"))
+            self._marked(MarkResult(mark, "not-started", "", "interrupted before it started"))
             return
+        done, failed = MARK_EVENTS[mark.marker]
         try:
-            self.runner.protect(name, value)
-        except (stepping.StepFailed, ProviderError) as exc:
-            self._protected(AdoptResult(name, "failed", exc.code, exc.message, verb="protect"))
-            self.emit("protect-failed", interface=name, code=exc.code, message=exc.message)
+            self.runner.mark(mark)
+        except (StepFailed, ProviderError) as exc:
+            self._marked(MarkResult(mark, "failed", exc.code, exc.message))
+            self.emit(failed, interface=mark.interface, code=exc.code, message=exc.message)
             return
-        self._protected(AdoptResult(name, "done", verb="protect"))
-        self.emit("protected", interface=name, value=value)
+        self._marked(MarkResult(mark, "done"))
+        if mark.marker is Marker.PROTECT:
+            self.emit(done, interface=mark.interface, value=mark.value)
+        else:
+            self.emit(done, interface=mark.interface)
 
-    def _protected(self, result: AdoptResult) -> None:
+    def _marked(self, result: MarkResult) -> None:
         with self._lock:
-            self.protections[result.interface] = result
-
-    def _adopt(self, name: str) -> None:
-        if self.stop is not None and self.stop.is_set():
-            self._adopted(AdoptResult(name, "not-started", "", "interrupted before it started"))
-            return
-        try:
-            self.runner.adopt(name)
-        except (stepping.StepFailed, ProviderError) as exc:
-            self._adopted(AdoptResult(name, "failed", exc.code, exc.message))
-            self.emit("adopt-failed", interface=name, code=exc.code, message=exc.message)
-            return
-        self._adopted(AdoptResult(name, "done"))
-        self.emit("adopted", interface=name)
-
-    def _adopted(self, result: AdoptResult) -> None:
-        with self._lock:
-            self.adoptions[result.interface] = result
+            self.marked[result.mark] = result
 
     def _skip_dependents(self, failed: int, dependents: Mapping[int, list[int]]) -> None:
         stack = [(d, failed) for d in dependents[failed]]
@@ -295,7 +268,7 @@ class _Execution:
                 continue
             reason = f"depends on step {because}, which did not complete"
             self._record(StepResult(self.steps[sid], "not-started", "", reason))
-            self.emit("step-skipped", step=sid, because=because)
+            self.emit(Kind.STEP_SKIPPED, step=sid, because=because)
             stack.extend((d, sid) for d in dependents[sid])
 
     def _record(self, result: StepResult) -> None:
@@ -311,14 +284,9 @@ class _Execution:
             elapsed=self.patience.clock() - self._start,
             calls=dict(sorted(self.runner.calls.items())),
             created=dict(self.runner.ids.created),
-            adoptions=tuple(self.adoptions[name] for name in self.plan.adopt),
-            protections=tuple(
-                self.protections[m.interface]
-                for m in self.plan.protect
-                if m.interface in self.protections
-            ),
+            marks=tuple(self.marked[m] for m in self.plan.marks if m in self.marked),
         )
-        self.emit("apply-done", ok=result.ok, **result.as_json())
+        self.emit(Kind.APPLY_DONE, ok=result.ok, **result.as_json())
         return result
 
     # -- one step ---------------------------------------------------------------
@@ -327,31 +295,38 @@ class _Execution:
         began = self.patience.clock()
         if self.journal is not None:
             self.journal.step_started(step)
-        self.emit("step-started", **_about(step))
+        self.emit(Kind.STEP_STARTED, **_about(step))
         job_id = ""
         try:
             job_id = self.runner.do(step)
-            if step.action is Action.CREATE and step.interface in self.marks:
-                self.runner.protect(step.interface, self.marks[step.interface])
-                self._protected(AdoptResult(step.interface, "done", verb="protect"))
-                self.emit("protected", interface=step.interface, value=self.marks[step.interface])
-        except (stepping.StepFailed, ProviderError) as exc:
+            mark = self.after_create.get(step.interface)
+            if step.action is Action.CREATE and mark is not None:
+                self.runner.mark(mark)
+                self._marked(MarkResult(mark, "done"))
+                self.emit(Kind.PROTECTED, interface=mark.interface, value=mark.value)
+        except (StepFailed, ProviderError) as exc:
             code = exc.code
             message = exc.message
             if self.journal is not None:
                 self.journal.step_failed(step.id, code, message)
             self._record(StepResult(step, "failed", code, message, self._since(began), job_id))
-            self.emit("step-failed", **_about(step), code=code, message=message)
+            self.emit(Kind.STEP_FAILED, **_about(step), code=code, message=message)
             return False
         if self.journal is not None:
             self.journal.step_done(step.id)
         seconds = self._since(began)
         self._record(StepResult(step, "done", seconds=seconds, job_id=job_id))
-        self.emit("step-done", **_about(step), seconds=round(seconds, 3))
+        self.emit(Kind.STEP_DONE, **_about(step), seconds=round(seconds, 3))
         return True
 
     def _since(self, began: float) -> float:
         return self.patience.clock() - began
+
+
+MARK_EVENTS = {
+    Marker.MANAGED: (Kind.ADOPTED, Kind.ADOPT_FAILED),
+    Marker.PROTECT: (Kind.PROTECTED, Kind.PROTECT_FAILED),
+}
 
 
 def _about(step: Step) -> dict[str, Any]:

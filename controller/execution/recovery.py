@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.errors import PermanentProviderError
-from controller.execution.executor import OnEvent
+from controller.events import Kind, OnEvent, event
 from controller.storage.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
 
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
@@ -82,15 +82,15 @@ def recover(
     if not runs:
         return None
 
-    def emit(name: str, **fields: object) -> None:
+    def emit(kind: Kind, **fields: object) -> None:
         if on_event is not None:
-            on_event({"event": name, **fields})
+            on_event(event(kind, **fields))
 
     finished: list[tuple[str, str]] = []
     intents = unsettled = 0
     for run in runs:
         emit(
-            "resume",
+            Kind.RESUME,
             run=run.run,
             started=run.started,
             pid=run.pid,
@@ -109,12 +109,12 @@ def recover(
                 status = f"UNKNOWN ({exc.code})"
             records.job_finished(job.step, job.job_id, status)
             finished.append((job.job_id, status))
-            emit("resume-job", run=run.run, step=job.step, job=job.job_id, status=status)
+            emit(Kind.RESUME_JOB, run=run.run, step=job.step, job=job.job_id, status=status)
         if run.intents:
             intents += len(run.intents)
             left = _settle(provider, run, patience, settle)
             unsettled += left
-            emit("resume-settled", run=run.run, intents=len(run.intents), unsettled=left)
+            emit(Kind.RESUME_SETTLED, run=run.run, intents=len(run.intents), unsettled=left)
         records.finish("recovered")
     return Recovery(tuple(r.run for r in runs), tuple(finished), intents, unsettled)
 

@@ -1,4 +1,4 @@
-"""What an apply did: each step's and each adoption's result, and the run's summary.
+"""What an apply did: each step's and each marker's result, and the run's summary.
 
 Values the executor returns (`controller.execution.executor.execute`) and the CLI renders:
 `line()` for people, `as_json()` for the `--json` event stream and the watch status.
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.plan import Step
+from controller.plan import Mark, Marker, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +49,26 @@ class StepResult:
 
 
 @dataclass(frozen=True, slots=True)
-class AdoptResult:
-    """The adoption of one ENI: tagged as managed ("done"), "failed" or "not-started";
-    or (`verb` "protect") the setting of its protect marker."""
+class MarkResult:
+    """Setting one marker (`plan.marks`): "done", "failed" or "not-started"."""
 
-    interface: str
+    mark: Mark
     status: str
     code: str = ""
     message: str = ""
-    verb: str = "adopt"
+
+    @property
+    def interface(self) -> str:
+        return self.mark.interface
 
     def line(self) -> str:
+        """`adopt eni-a`, `protect eni-b: VPC.0202: ...`."""
+        head = f"{self.mark.verb} {self.interface}"
         if self.status == "failed":
-            return f"{self.verb} {self.interface}: {self.code}: {self.message}"
+            return f"{head}: {self.code}: {self.message}"
         if self.status == "not-started":
-            return f"{self.verb} {self.interface}: not started ({self.message})"
-        return f"{self.verb} {self.interface}"
+            return f"{head}: not started ({self.message})"
+        return head
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"interface": self.interface, "status": self.status}
@@ -81,37 +85,41 @@ class ApplyResult:
     elapsed: float
     calls: Mapping[str, int] = field(default_factory=dict)
     created: Mapping[str, str] = field(default_factory=dict)  # interface name -> new id
-    adoptions: tuple[AdoptResult, ...] = ()  # one per name in `plan.adopt`
-    protections: tuple[AdoptResult, ...] = ()  # one per mark in `plan.protect` that ran
+    marks: tuple[MarkResult, ...] = ()  # one per mark of the plan that was tried, in plan order
+
+    def marked(self, marker: Marker) -> tuple[MarkResult, ...]:
+        return tuple(m for m in self.marks if m.mark.marker is marker)
 
     @property
     def adopted(self) -> tuple[str, ...]:
-        return tuple(a.interface for a in self.adoptions if a.status == "done")
+        return tuple(m.interface for m in self.marked(Marker.MANAGED) if m.status == "done")
 
     @property
-    def adopt_failed(self) -> tuple[AdoptResult, ...]:
-        """Adoptions that failed or did not start."""
-        return tuple(a for a in self.adoptions + self.protections if a.status != "done")
+    def adopt_failed(self) -> tuple[MarkResult, ...]:
+        """Markers (adoptions, protect markers) that failed or did not start."""
+        return tuple(m for m in self.marks if m.status != "done")
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.not_started and not self.adopt_failed
 
     def summary(self) -> str:
-        adopted = ""
-        if self.adoptions:
-            adopted = f", {len(self.adopted)} adopted"
-            missed = sum(1 for a in self.adoptions if a.status != "done")
+        marks = ""
+        adoptions = self.marked(Marker.MANAGED)
+        if adoptions:
+            marks = f", {len(self.adopted)} adopted"
+            missed = len(adoptions) - len(self.adopted)
             if missed:
-                adopted += f", {missed} not adopted"
-        if self.protections:
-            marked = sum(1 for a in self.protections if a.status == "done")
-            adopted += f", {marked} protect marker(s) set"
-            if marked < len(self.protections):
-                adopted += f", {len(self.protections) - marked} not set"
+                marks += f", {missed} not adopted"
+        protections = self.marked(Marker.PROTECT)
+        if protections:
+            set_ = sum(1 for m in protections if m.status == "done")
+            marks += f", {set_} protect marker(s) set"
+            if set_ < len(protections):
+                marks += f", {len(protections) - set_} not set"
         return (
             f"{len(self.done)} done, {len(self.failed)} failed, "
-            f"{len(self.not_started)} not started{adopted} in {self.elapsed:.1f}s"
+            f"{len(self.not_started)} not started{marks} in {self.elapsed:.1f}s"
         )
 
     def as_json(self) -> dict[str, Any]:

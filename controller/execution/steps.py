@@ -24,27 +24,29 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
+from controller.errors import (
+    PermanentProviderError,
+    ProviderError,
+    StepFailed,
+    TransientProviderError,
+)
+from controller.events import Kind
 from controller.execution.retry import Patience
 from controller.model import READY_STATUSES, Topology
-from controller.plan import Action, Code, Step
+from controller.plan import Action, Code, Mark, Marker, Step
 from controller.providers.base import JobStatus, NewInterface, Provider
 from controller.storage.journal import RunJournal
 
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
 NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
-Emit = Callable[..., None]
 
 
-class StepFailed(Exception):
-    """A step could not be done; `code`/`message` are the cloud's when it refused."""
+class Emit(Protocol):
+    """Reports one event of a step (the executor adds the time and passes it on)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    def __call__(self, kind: Kind, /, **fields: Any) -> None: ...
 
 
 class Ids:
@@ -113,19 +115,26 @@ class StepRunner:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()  # calls, status, attached_here
 
-    def _call(self, verb: str, step: Step | None, fn: Callable[[], Any], adopt: str = "") -> Any:
-        """`fn()` counted and retried; retry events name the step (or the adoption)."""
+    def _call(
+        self, verb: str, step: Step | None, fn: Callable[[], Any], mark: Mark | None = None
+    ) -> Any:
+        """`fn()` counted and retried; retry events name the step (or the marker's ENI)."""
 
         def counted() -> Any:
             with self._lock:
                 self.calls[verb] += 1
             return fn()
 
-        where: dict[str, Any] = {"step": step.id} if step is not None else {"adopt": adopt}
+        # a marker's call has no step: its retry events name the ENI as `adopt`
+        where: dict[str, Any] = (
+            {"step": step.id}
+            if step is not None
+            else {"adopt": mark.interface if mark is not None else ""}
+        )
 
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
-                "retry",
+                Kind.RETRY,
                 **where,
                 call=verb,
                 attempt=attempt,
@@ -170,17 +179,15 @@ class StepRunner:
             return self._nic_operation(step, iface)
         return ""
 
-    def adopt(self, name: str) -> None:
-        """Tag the existing ENI `name` as managed by enictl (idempotent)."""
-        iface = self.ids.interface(name)
-        self._call("set_managed", None, lambda: self.provider.set_managed(iface), adopt=name)
-
-    def protect(self, name: str, value: bool) -> None:
-        """Set (or clear) the protect marker of the ENI `name` (idempotent)."""
-        iface = self.ids.interface(name)
-        self._call(
-            "set_protected", None, lambda: self.provider.set_protected(iface, value), adopt=name
-        )
+    def mark(self, mark: Mark) -> None:
+        """Set (or clear) one marker on an ENI's port: `managed` (adoption: enictl
+        manages it from now on) or `protect`; idempotent."""
+        iface = self.ids.interface(mark.interface)
+        if mark.marker is Marker.MANAGED:
+            self._call("set_managed", None, lambda: self.provider.set_managed(iface), mark)
+        else:
+            call = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
+            self._call("set_protected", None, call, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; after a transient error, first look for it by name: the failed
@@ -201,7 +208,7 @@ class StepRunner:
                     return str(found.id)
                 delay = self.patience.retry.delay(retry, self.patience.rng)
                 self.emit(
-                    "retry",
+                    Kind.RETRY,
                     step=step.id,
                     call="create_interface",
                     attempt=retry + 1,
@@ -267,7 +274,7 @@ class StepRunner:
             break
         if self.journal is not None:
             self.journal.job_submitted(step.id, op, server_id, iface, job_id)
-        self.emit("job-submitted", step=step.id, job=job_id, server=server)
+        self.emit(Kind.JOB_SUBMITTED, step=step.id, job=job_id, server=server)
 
         def polled() -> None:
             with self._lock:
@@ -275,7 +282,7 @@ class StepRunner:
 
         def retried(attempt: int, exc: TransientProviderError, delay: float) -> None:
             self.emit(
-                "retry",
+                Kind.RETRY,
                 step=step.id,
                 call="job",
                 attempt=attempt,
@@ -310,7 +317,7 @@ class StepRunner:
             return
         deadline = self.patience.clock() + self.server_ready_timeout
         delay = 0.5
-        self.emit("waiting-server", step=step.id, server=server, status=status)
+        self.emit(Kind.WAITING_SERVER, step=step.id, server=server, status=status)
         while True:
             observed = self._call("observe", step, self.provider.observe)
             found = observed.servers.get(server)

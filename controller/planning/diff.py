@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controller.model import NetworkInterface, Topology
-from controller.plan import Change, NoOp, ProtectMark
+from controller.plan import Change, Mark, Marker, NoOp
 
 IN_SYNC = "in sync"
 ADOPTED = "in sync (adopted)"
@@ -108,8 +108,9 @@ class Diff:
     protected: frozenset[str]  # every interface that must never be deleted
     observed_counts: Mapping[str, int]  # NICs attached per server, before
     target_counts: Mapping[str, int]  # and after
-    adopted: tuple[str, ...] = ()  # unmanaged extension ENIs a manifest names: to tag, by name
-    protect: tuple[ProtectMark, ...] = ()  # cloud protect markers to set or clear, by name
+    # markers to set: `managed` on the unmanaged extension ENIs a manifest names, by name,
+    # then the `protect` markers that differ from the manifests, by name
+    marks: tuple[Mark, ...] = ()
 
 
 def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
@@ -125,7 +126,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
     orphans: list[str] = []
     protected_orphans: list[str] = []
     adopted_names: list[str] = []
-    marks: list[ProtectMark] = []
+    marks: list[Mark] = []  # protect markers
 
     for name, have in seen.items():
         if have.server is not None:
@@ -157,7 +158,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             deltas[name] = Delta(name, None, after)
             changes.extend(_created(eni_ref(name), after))
             if want.protect:
-                marks.append(ProtectMark(name, True))
+                marks.append(Mark(name, Marker.PROTECT))
             continue
         have = found
         adopted = not have.managed and not have.primary
@@ -166,7 +167,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             changes.append(Change(eni_ref(name), "managed", False, True))
         in_sync = ADOPTED if adopted else IN_SYNC
         if want.protect != have.protect and not have.primary:
-            marks.append(ProtectMark(name, want.protect))
+            marks.append(Mark(name, Marker.PROTECT, want.protect))
             in_sync = PROTECT_MARKED if want.protect else PROTECT_CLEARED
         if (
             want.server == have.server
@@ -223,8 +224,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         protected=frozenset(protected),
         observed_counts=counts,
         target_counts=after_counts,
-        adopted=tuple(adopted_names),
-        protect=tuple(marks),
+        marks=(*(Mark(n, Marker.MANAGED) for n in adopted_names), *marks),
     )
 
 

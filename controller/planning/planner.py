@@ -60,8 +60,7 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
         changes=d.changes,
         unchanged=d.unchanged,
         orphans=d.orphans,
-        adopt=d.adopted,
-        protect=d.protect,
+        marks=d.marks,
     )
 
 

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import EnictlError, PlanRejected, StalePlan
-from controller.plan import FORMAT_VERSION, Plan, Severity
+from controller.errors import InvalidPlanFile, StalePlan
+from controller.plan import FORMAT_VERSION, Plan
 from controller.storage import atomicfile
-
-
-class InvalidPlanFile(EnictlError):
-    """A saved plan file is missing, unreadable, corrupt or of another format version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +110,3 @@ def check_fresh(saved: SavedPlan, manifests_digest: str, observed_fingerprint: s
             f"({_short(plan.observed_fingerprint)} -> {_short(observed_fingerprint)}); "
             "make a new plan"
         )
-
-
-def check_applyable(saved: SavedPlan) -> None:
-    """Raise `PlanRejected` when the saved plan carries error-severity violations."""
-    errors = sum(1 for v in saved.plan.violations if v.severity is Severity.ERROR)
-    if errors:
-        noun = "violation" if errors == 1 else "violations"
-        raise PlanRejected(f"plan rejected: {errors} {noun}")

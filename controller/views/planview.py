@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.plan import Action, Change, Plan, Severity, Step
+from controller.plan import Action, Change, Plan, Step
 
 # How each action reads in the summary line, singular and plural.
 _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
@@ -45,10 +45,6 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def error_count(plan: Plan) -> int:
-    return sum(1 for v in plan.violations if v.severity is Severity.ERROR)
-
-
 def summary_line(plan: Plan) -> str:
     """One line: "Plan: 2 to create, 3 to attach, 1 to detach." or "No changes. ..."."""
     counts = plan.summary()
@@ -62,7 +58,7 @@ def summary_line(plan: Plan) -> str:
     if plan.protect:
         parts.append(f"{len(plan.protect)} protect marker(s) to set")
     if not plan.applyable:
-        errors = error_count(plan)
+        errors = len(plan.errors)
         head = f"Plan rejected: {plural(errors, 'error')}. Nothing will be applied."
         return head if not parts else f"{head} It would have: {', '.join(parts)}."
     if not parts:

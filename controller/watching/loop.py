@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller.events import Event, Kind
 from controller.plan import Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -84,24 +85,30 @@ class ReconcileResult:
         return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "event": "reconcile",
-            "time": self.iso_time(),
-            "trigger": self.trigger.value,
-            "outcome": self.outcome.value,
-            "manifestsDigest": self.manifests_digest,
-            "observedFingerprint": self.observed_fingerprint,
-            "changes": self.changes,
-            "applied": self.applied,
-            "summary": dict(self.summary),
-            "inSync": self.in_sync,
-            "drifted": list(self.drifted),
-            "violations": [v.as_json() for v in self.violations],
-            "problems": list(self.problems),
-            "durationSeconds": round(self.duration, 4),
-            "filesReread": self.files_reread,
-            "error": self.error,
-        }
+        """The `reconcile` event's JSON (the `--json` line and the status file)."""
+        return self.as_event().as_json()
+
+    def as_event(self) -> Event:
+        return Event(
+            Kind.RECONCILE,
+            {
+                "time": self.iso_time(),
+                "trigger": self.trigger.value,
+                "outcome": self.outcome.value,
+                "manifestsDigest": self.manifests_digest,
+                "observedFingerprint": self.observed_fingerprint,
+                "changes": self.changes,
+                "applied": self.applied,
+                "summary": dict(self.summary),
+                "inSync": self.in_sync,
+                "drifted": list(self.drifted),
+                "violations": [v.as_json() for v in self.violations],
+                "problems": list(self.problems),
+                "durationSeconds": round(self.duration, 4),
+                "filesReread": self.files_reread,
+                "error": self.error,
+            },
+        )
 
 
 Reconcile = Callable[[Trigger, frozenset[str]], ReconcileResult]

@@ -1,11 +1,12 @@
 """One reconcile of `enictl watch`: desired state in, a `ReconcileResult` out.
 
-    load (or reuse) desired -> take the lock -> finish a crashed run's jobs
-        -> observe -> plan -> if changes and not detect-only: execute (journalled)
-        -> observe again -> record the applied state -> result
+    load (or reuse) desired -> controller.apply.converge (the lock, recovery,
+        observe, plan, execute unless detect-only, verify, record) -> result
 
-It uses `controller.apply` for the steps an `enictl apply` shares (recovery, the
-journalled run, the failure summary), so both commands behave alike.
+The sequence is the one `enictl apply` runs, so both commands behave alike; a
+reconcile only brings its own hooks (a cached plan, no prompt, detect-only holds
+the changes, the journal is checked only when it changed) and tells the outcome as
+a `ReconcileResult`.
 
 - Invalid manifests: the errors go into the result, the last good desired state is
   kept (its digest is reported), and nothing is reconciled: the cloud is not touched.
@@ -34,26 +35,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller import apply
+from controller.apply import Desired
 from controller.errors import EnictlError, ManifestError
+from controller.events import OnEvent
 from controller.execution import executor
+from controller.execution.retry import Patience
 from controller.model import Topology
 from controller.plan import Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
-from controller.storage import journal, lastapplied, lock
+from controller.storage import journal
 from controller.watching.loop import Outcome, ReconcileResult, Trigger
-
-OnEvent = Callable[[dict[str, Any]], None]
-
-
-class Desired(Protocol):
-    """What loading the manifests gives (`controller.manifests.loader.Manifests`)."""
-
-    @property
-    def topology(self) -> Topology: ...
-
-    @property
-    def digest(self) -> str: ...
 
 
 class DesiredSource(Protocol):
@@ -76,6 +68,7 @@ class ReconcileOptions:
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
+    waits: Patience | None = None  # retries of the observations (default: apply.patience())
 
 
 @dataclass
@@ -119,10 +112,7 @@ class Reconciler:
             return result(Outcome.INVALID, problems=lines, error=error)
         self.last_good = desired
         try:
-            with lock.acquire(
-                self.state_dir, timeout=self.options.lock_timeout, command="enictl watch"
-            ):
-                return self._locked(desired, result)
+            return self._converge(desired, result)
         except EnictlError as exc:
             self._drop_provider()
             return result(Outcome.FAILED, error="; ".join(_strip(exc.error_lines())))
@@ -133,92 +123,88 @@ class Reconciler:
     def close(self) -> None:
         self._drop_provider()
 
-    # -- under the lock ---------------------------------------------------------
-
-    def _locked(self, desired: Desired, result: Callable[..., ReconcileResult]) -> ReconcileResult:
-        provider = self._open()
-        self._recover(provider)
-        observed = provider.observe()
-        fingerprint = planner.observed_fingerprint(observed)
-        plan = self._plan(desired, observed, fingerprint)
+    def _converge(
+        self, desired: Desired, result: Callable[..., ReconcileResult]
+    ) -> ReconcileResult:
+        """One pass of the apply sequence (`controller.apply.converge`), told as a result."""
+        hooks = apply.Hooks(
+            plan=lambda observed: self._plan(desired, observed),
+            record=self._record,
+            confirm=lambda prepared: not self.options.detect_only,
+            should_recover=self._journal_changed,
+        )
+        settings = apply.Settings(
+            command="enictl watch",
+            kind="watch",
+            parallelism=self.options.parallelism,
+            lock_timeout=self.options.lock_timeout,
+            server_ready_timeout=self.options.server_ready_timeout,
+            waits=self.options.waits,
+        )
+        outcome = apply.converge(
+            self.state_dir,
+            self._open,
+            hooks,
+            settings=settings,
+            on_event=self.on_event,
+            stop=self.stop,
+        )
+        self._journal_seen = _stat(self._journal_path())
+        plan = outcome.prepared.plan
+        after = outcome.remaining
         base: dict[str, Any] = {
             "manifests_digest": desired.digest,
-            "observed_fingerprint": fingerprint,
+            "observed_fingerprint": (after or plan).observed_fingerprint,
             "changes": _count(plan),
             "summary": _summary(plan),
             "violations": plan.violations,
             "drifted": _drifted(plan),
+            "in_sync": outcome.in_sync,
         }
-        if not plan.applyable:
-            return result(Outcome.REJECTED, in_sync=False, error=_rejected(plan), **base)
-        if not plan.has_changes:
-            self._record(desired)
-            return result(Outcome.IN_SYNC, in_sync=True, **base)
-        if self.options.detect_only:
-            return result(Outcome.DRIFT, in_sync=False, **base)
-        prepared = apply.Prepared(
-            plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
-        )
-        applied = apply.run(
-            prepared,
-            provider,
-            self.state_dir,
-            parallelism=self.options.parallelism,
-            on_event=self.on_event,
-            stop=self.stop,
-            kind="watch",
-            server_ready_timeout=self.options.server_ready_timeout,
-        )
-        self._journal_seen = _stat(self._journal_path())
-        after = provider.observe()
-        base["observed_fingerprint"] = planner.observed_fingerprint(after)
-        remaining = self._plan(desired, after, base["observed_fingerprint"])
-        base["applied"] = len(applied.done)
-        if self.stop.is_set() and not applied.ok and not applied.failed:
-            return result(Outcome.INTERRUPTED, in_sync=not remaining.has_changes, **base)
-        if not applied.ok:
-            failure = apply.failure(applied, remaining)
-            return result(Outcome.FAILED, in_sync=False, error=_one_line(failure), **base)
-        if remaining.has_changes:
-            message = f"did not converge: {_count(remaining)} change(s) still needed"
-            return result(Outcome.FAILED, in_sync=False, error=message, **base)
-        self._record(desired)
-        return result(Outcome.APPLIED, in_sync=True, **base)
+        if outcome.result is not None:
+            base["applied"] = len(outcome.result.done)
+        status = outcome.status
+        if status is apply.Status.REJECTED:
+            return result(Outcome.REJECTED, error=plan.rejection(), **base)
+        if status is apply.Status.HELD:
+            return result(Outcome.DRIFT, **base)
+        if status is apply.Status.FAILED and outcome.result is not None and not outcome.result.ok:
+            return result(Outcome.FAILED, error=_one_line(outcome.failure()), **base)
+        if status is apply.Status.FAILED:
+            assert after is not None
+            message = f"did not converge: {_count(after)} change(s) still needed"
+            return result(Outcome.FAILED, error=message, **base)
+        return result(OUTCOMES[status], **base)
 
-    def _recover(self, provider: Provider) -> None:
-        """Finish a crashed run's jobs first; skipped while the journal is unchanged."""
+    def _journal_changed(self) -> bool:
+        """Whether a crashed run may need finishing: skipped while the journal is unchanged."""
         seen = _stat(self._journal_path())
-        if seen is not None and seen == self._journal_seen:
-            return
-        apply.recover(provider, self.state_dir, on_event=self.on_event)
-        self._journal_seen = _stat(self._journal_path())
+        return seen is None or seen != self._journal_seen
 
     def _journal_path(self) -> Path:
         return self.state_dir / journal.JOURNAL_FILE
 
-    def _plan(self, desired: Desired, observed: Topology, fingerprint: str) -> Plan:
-        key = (desired.digest, fingerprint)
+    def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
+        """Plan, or reuse the last plan when the manifests and the cloud are those it was
+        made from (the planner is deterministic)."""
+        key = (desired.digest, planner.observed_fingerprint(observed))
         if self._last_plan is not None and self._last_plan[0] == key:
-            return self._last_plan[1]
-        plan = planner.plan(
-            desired.topology,
-            observed,
-            prune=self.options.prune,
-            manifests_digest=desired.digest,
-        )
-        if plan.has_changes:
-            plan = drift.label_plan(
-                plan, desired.topology, lastapplied.load_snapshot(self.state_dir)
+            plan = self._last_plan[1]
+            return apply.Prepared(
+                plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
             )
-        self._last_plan = (key, plan)
-        return plan
+        prepared = apply.planned(
+            desired, observed, prune=self.options.prune, state_dir=self.state_dir
+        )
+        self._last_plan = (key, prepared.plan)
+        return prepared
 
-    def _record(self, desired: Desired) -> None:
+    def _record(self, prepared: apply.Prepared) -> None:
         """Remember what was applied (for drift labels), once per manifests digest."""
-        if self.options.detect_only or self._recorded_digest == desired.digest:
+        if self.options.detect_only or self._recorded_digest == prepared.manifests_digest:
             return
-        lastapplied.record(self.state_dir, desired.topology, manifests_digest=desired.digest)
-        self._recorded_digest = desired.digest
+        apply.record_applied(self.state_dir, prepared)
+        self._recorded_digest = prepared.manifests_digest
 
     def _open(self) -> Provider:
         if self._provider is None:
@@ -234,18 +220,21 @@ class Reconciler:
                 self._provider = None
 
 
+OUTCOMES = {
+    apply.Status.IN_SYNC: Outcome.IN_SYNC,
+    apply.Status.APPLIED: Outcome.APPLIED,
+    apply.Status.INTERRUPTED: Outcome.INTERRUPTED,
+}
+
+
 def _count(plan: Plan) -> int:
-    """Changes to the cloud: the steps, the ENIs to adopt (tag as managed) and the
-    protect markers to set."""
-    return len(plan.steps) + len(plan.adopt) + len(plan.protect)
+    """Changes to the cloud: the steps and the markers to set (adoptions, protect)."""
+    return len(plan.steps) + len(plan.marks)
 
 
 def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
-    if plan.adopt:
-        counts["adopt"] = len(plan.adopt)
-    if plan.protect:
-        counts["protect"] = len(plan.protect)
+    counts.update({verb: n for verb, n in plan.mark_counts().items() if n})
     return counts
 
 
@@ -269,8 +258,3 @@ def _one_line(error: EnictlError) -> str:
 
 def _strip(lines: list[str]) -> list[str]:
     return [line.removeprefix("error: ") for line in lines]
-
-
-def _rejected(plan: Plan) -> str:
-    errors = sum(1 for v in plan.violations if v.severity.value == "error")
-    return f"plan rejected: {errors} violation{'' if errors == 1 else 's'}"
