@@ -165,16 +165,19 @@ def interface_attachments(index: Index, srv: Server) -> JsonDict:
     """ListServerInterfaces: a server's attachments and how many more NICs it can take."""
     attached = index.interfaces_on(srv.name)
     flavor = index.topology.catalog.flavors.get(srv.flavor)
-    limit = flavor.max_interfaces if flavor else None
-    free = max((limit or 0) - len(attached), 0)
-    return {
-        "attachableQuantity": {"free_nic": free},
+    limit = flavor.max_interfaces if flavor else 0
+    out: JsonDict = {
         "interfaceAttachments": [interface_attachment(index, iface) for iface in attached],
     }
+    if limit is not None:  # a simulated flavor without a NIC limit: the cloud does not say
+        out["attachableQuantity"] = {"free_nic": max(limit - len(attached), 0)}
+    return out
 
 
 def flavor(index: Index, name: str) -> JsonDict:
     found = index.topology.catalog.flavors[name]
+    specs = {} if found.max_interfaces is None else {"quota:vif_max_num": str(found.max_interfaces)}
+    specs["ecs:performancetype"] = "normal"  # a simulated flavor may state no NIC limit
     return {
         "id": found.id or name,
         "name": found.name,
@@ -183,10 +186,7 @@ def flavor(index: Index, name: str) -> JsonDict:
         "disk": "0",
         "os-flavor-access:is_public": True,
         "links": [],
-        "os_extra_specs": {
-            "quota:vif_max_num": str(found.max_interfaces),
-            "ecs:performancetype": "normal",
-        },
+        "os_extra_specs": specs,
     }
 
 
