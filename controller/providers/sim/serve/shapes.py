@@ -102,10 +102,6 @@ class Index:
             found = self.json_memo[names] = _array(_q(i) for i in self.sg_ids(names))
         return found
 
-    def interface_vpc(self, iface: NetworkInterface) -> str:
-        subnet = self.topology.catalog.subnets.get(iface.subnet)
-        return self.vpc_id(subnet.vpc) if subnet else ""
-
     def interfaces_on(self, server: str) -> Sequence[NetworkInterface]:
         return self.attached.get(server, ())
 
