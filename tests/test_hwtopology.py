@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from controller.errors import PermanentProviderError
 from controller.providers.huaweicloud import topology
 from controller.providers.huaweicloud.topology import Listings
 
@@ -131,15 +130,14 @@ def test_flavor_limit_from_extra_specs(specs: dict[str, str], limit: int | None)
     assert topology.flavor_limit({"os_extra_specs": specs}) == limit
 
 
-def test_a_server_on_a_flavor_without_limit_is_a_clear_error() -> None:
-    """enictl cannot check NIC limits blind: it names the flavor, the server and the specs."""
+def test_a_flavor_without_limit_is_observed_with_an_unknown_limit() -> None:
+    """A flavor without NIC specs is kept with max_interfaces None (the planner refuses
+    to attach to its servers), whether a server uses it or not."""
     bare = {"id": "f1", "name": "c7.large", "os_extra_specs": {}}
-    with pytest.raises(PermanentProviderError, match=r"c7\.large \(of server web-1\).*vif_max_num"):
-        topology.topology(listings(flavors=[bare], servers=[server("i1", "web-1")]))
-
-
-def test_flavors_without_limit_that_no_server_uses_are_left_out() -> None:
-    """An old flavor without NIC specs, unused, does not break observing."""
     old = {"id": "f0", "name": "old.tiny", "os_extra_specs": {}}
-    topo = topology.topology(listings(flavors=[FLAVOR, old]))
-    assert list(topo.catalog.flavors) == ["c7.large"]
+    topo = topology.topology(listings(flavors=[bare, old], servers=[server("i1", "web-1")]))
+    assert {n: f.max_interfaces for n, f in topo.catalog.flavors.items()} == {
+        "c7.large": None,
+        "old.tiny": None,
+    }
+    assert topo.servers["web-1"].flavor == "c7.large"

@@ -41,7 +41,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         for g in s.security_groups or ():
             if g not in cat.security_groups:
                 out.add(("UnknownSecurityGroup", ref))
-            elif real is not None and cat.security_groups[g].vpc != real.vpc:
+            elif real is not None and cat.security_groups[g].vpc not in ("", real.vpc):
                 out.add(("SecurityGroupVpcMismatch", ref))
     final = expected_final(desired, observed, prune).interfaces
     for name, want in desired.interfaces.items():
@@ -52,7 +52,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         for g in want.security_groups:
             if g not in cat.security_groups:
                 out.add(("UnknownSecurityGroup", ref))
-            elif sn is not None and cat.security_groups[g].vpc != sn.vpc:
+            elif sn is not None and cat.security_groups[g].vpc not in ("", sn.vpc):
                 out.add(("SecurityGroupVpcMismatch", ref))
         if want.eip is not None and want.eip not in cat.eips:
             out.add(("UnknownEip", ref))
@@ -62,7 +62,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         elif real is not None and sn is not None:
             if sn.vpc != real.vpc:
                 out.add(("VpcMismatch", ref))
-            if sn.availability_zone != real.availability_zone:
+            if sn.availability_zone not in ("", real.availability_zone):  # pinned elsewhere
                 out.add(("AvailabilityZoneMismatch", ref))
             if (
                 desired.policy.subnet_scope is SubnetScope.SERVER_SUBNET
@@ -78,9 +78,14 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         ip = want.private_ip
         new_ip = ip is not None and (have is None or have.private_ip != ip)
         moved = ip is not None and have is not None and have.subnet != want.subnet
-        if ip is not None and sn is not None and (new_ip or moved) and _outside(ip, sn.cidr):
-            out.add(("IpOutOfSubnet", ref))
-        if new_ip and sn is not None:
+        place = _place(ip, sn.cidr) if ip is not None and sn is not None else "usable"
+        if (new_ip or moved) and place != "usable":
+            out.add(("IpOutOfSubnet" if place == "outside" else "IpReserved", ref))
+        if new_ip and sn is not None and place == "usable":
+            for port in cat.ports:
+                psn = cat.subnets[port.subnet]
+                if port.private_ip == ip and psn.vpc == sn.vpc:
+                    out.add(("IpInUse", ref))
             for other, iface in final.items():
                 osn = cat.subnets.get(iface.subnet)
                 if (
@@ -97,17 +102,26 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         real = observed.servers.get(name)
         if real is None or real.flavor not in cat.flavors:
             continue
+        limit = cat.flavors[real.flavor].max_interfaces or real.nic_limit
         count = sum(1 for i in final.values() if i.server == name)
-        if count > cat.flavors[real.flavor].max_interfaces:
+        attaching = any(
+            i.server == name and getattr(observed.interfaces.get(n), "server", None) != name
+            for n, i in final.items()
+        )
+        if limit is None and attaching:
+            out.add(("UnknownFlavor", f"Server/{name}"))
+        if limit is not None and count > limit:
             out.add(("FlavorLimitExceeded", f"Server/{name}"))
     return out
 
 
-def _outside(ip: str, cidr: str) -> bool:
-    return ipaddress.ip_address(ip) not in ipaddress.ip_network(cidr)
-
-
-# -- the properties -------------------------------------------------------------------
+def _place(ip: str, cidr: str) -> str:
+    """usable, reserved (the first two and the last three) or outside the CIDR."""
+    net, address = ipaddress.ip_network(cidr), ipaddress.ip_address(ip)
+    if address not in net:
+        return "outside"
+    offset = int(address) - int(net.network_address)
+    return "reserved" if offset < 2 or offset > net.num_addresses - 4 else "usable"
 
 
 def check_scenario(observed: Topology, desired: Topology, prune: bool, seed: int) -> None:

@@ -43,13 +43,18 @@ def sim() -> None:
 def init(app: AppContext, inventory: Path, force: bool) -> None:
     """Create the simulated cloud from a CloudInventory file.
 
+    The file is checked first, every problem located at file:line:col (as `enictl
+    validate` does). Subnets and security groups may be pinned to an AZ or a VPC,
+    flavors may state no NIC limit, `ports` hold addresses enictl never manages: see
+    docs/manifests.md, "CloudInventory".
+
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
     """
-    spec = loader.load_inventory(inventory)
-    cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
+    seeded = loader.load_inventory(inventory)
+    cloud = simcloud.init_cloud(app.state_dir, seeded, force=force, source=str(inventory))
     try:
         topology = cloud.snapshot()
     finally:
@@ -64,6 +69,8 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
         (len(catalog.security_groups), "security group"),
         (len(catalog.eips), "EIP"),
     ]
+    if catalog.ports:
+        counts.append((len(catalog.ports), "other port"))
     summary = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts)
     click.echo(f"simulated cloud created in {app.state_dir}: {summary}")
 

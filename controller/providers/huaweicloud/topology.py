@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from controller.errors import PermanentProviderError
 from controller.model import (
     Catalog,
     Eip,
@@ -57,7 +56,6 @@ MANAGED_TAG_VALUE = "true"
 PROTECT_TAG_KEY = "enictl-protect"  # value "true": prune never deletes the port
 VIF_MAX_SPEC = "quota:vif_max_num"
 VNIC_MAX_SPEC = "instance_vnic:max_count"
-FLAVOR_LIMIT_UNKNOWN = "FlavorLimitUnknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +153,6 @@ def topology(listings: Listings) -> Topology:
     for name, server in servers.items():
         flavor = server.get("flavor") or {}
         flavor_key = str(flavor.get("name") or flavor_name.get(str(flavor.get("id")), ""))
-        if flavor_key in flavors and flavor_limit(flavors[flavor_key]) is None:
-            raise PermanentProviderError(
-                FLAVOR_LIMIT_UNKNOWN,
-                f"flavor {flavor_key} (of server {name}) states no NIC limit: neither "
-                f"{VIF_MAX_SPEC} nor {VNIC_MAX_SPEC} is among its extra specs",
-            )
         primary = primaries.get(name)
         vpc_id = str((server.get("metadata") or {}).get("vpc_id") or "")
         observed_servers[name] = Server(
@@ -175,11 +167,7 @@ def topology(listings: Listings) -> Topology:
         )
 
     catalog = Catalog(
-        flavors={
-            name: Flavor(name, limit, _id(f))
-            for name, f in flavors.items()
-            if (limit := flavor_limit(f)) is not None
-        },
+        flavors={name: Flavor(name, flavor_limit(f), _id(f)) for name, f in flavors.items()},
         vpcs={name: Vpc(name, str(v.get("cidr") or ""), _id(v)) for name, v in vpcs.items()},
         subnets={
             name: Subnet(

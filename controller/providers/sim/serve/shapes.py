@@ -102,10 +102,6 @@ class Index:
             found = self.json_memo[names] = _array(_q(i) for i in self.sg_ids(names))
         return found
 
-    def interface_vpc(self, iface: NetworkInterface) -> str:
-        subnet = self.topology.catalog.subnets.get(iface.subnet)
-        return self.vpc_id(subnet.vpc) if subnet else ""
-
     def interfaces_on(self, server: str) -> Sequence[NetworkInterface]:
         return self.attached.get(server, ())
 
@@ -165,15 +161,19 @@ def interface_attachments(index: Index, srv: Server) -> JsonDict:
     """ListServerInterfaces: a server's attachments and how many more NICs it can take."""
     attached = index.interfaces_on(srv.name)
     flavor = index.topology.catalog.flavors.get(srv.flavor)
-    free = max((flavor.max_interfaces if flavor else 0) - len(attached), 0)
-    return {
-        "attachableQuantity": {"free_nic": free},
+    limit = flavor.max_interfaces if flavor else 0
+    out: JsonDict = {
         "interfaceAttachments": [interface_attachment(index, iface) for iface in attached],
     }
+    if limit is not None:  # a simulated flavor without a NIC limit: the cloud does not say
+        out["attachableQuantity"] = {"free_nic": max(limit - len(attached), 0)}
+    return out
 
 
 def flavor(index: Index, name: str) -> JsonDict:
     found = index.topology.catalog.flavors[name]
+    specs = {} if found.max_interfaces is None else {"quota:vif_max_num": str(found.max_interfaces)}
+    specs["ecs:performancetype"] = "normal"  # a simulated flavor may state no NIC limit
     return {
         "id": found.id or name,
         "name": found.name,
@@ -182,10 +182,7 @@ def flavor(index: Index, name: str) -> JsonDict:
         "disk": "0",
         "os-flavor-access:is_public": True,
         "links": [],
-        "os_extra_specs": {
-            "quota:vif_max_num": str(found.max_interfaces),
-            "ecs:performancetype": "normal",
-        },
+        "os_extra_specs": specs,
     }
 
 
