@@ -22,6 +22,7 @@ from controller.backoff import Backoff
 from controller.errors import TransientProviderError
 from controller.providers.huaweicloud import errors, topology
 from controller.providers.huaweicloud.errors import JsonDict
+from controller.providers.huaweicloud.ratelimit import RateLimits
 from controller.providers.huaweicloud.settings import Clients
 
 SERVER_PAGE_MAX = 1000  # ECS ListServersDetails: at most 1000 per page
@@ -40,8 +41,10 @@ class Reader:
         sleep: Callable[[float], None],
         clock: Callable[[], float],
         rng: random.Random,
+        limits: RateLimits | None = None,
     ) -> None:
         self._c = clients
+        self._limits = limits
         self._page = page_size
         self._retry = retry
         self._sleep = sleep
@@ -122,9 +125,10 @@ class Reader:
     def _read(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
         """One page read, kept as JSON (`hwerrors.as_json`), retried on transient errors
         as `self._retry` allows."""
+        bucket = self._limits.bucket(call) if self._limits is not None else None
         call = errors.as_json(call)
         return backoff.retry(
-            lambda: errors.call_json(call, request, self._c.sdk_exceptions),
+            lambda: errors.call_json(call, request, self._c.sdk_exceptions, bucket),
             self._retry,
             retry_on=TransientProviderError,
             sleep=self._sleep,

@@ -9,6 +9,10 @@
 
 The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
 `ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing.
+`ENICTL_HUAWEICLOUD_RATE_LIMIT` (default 10) is the most calls per second enictl
+makes to each service (ECS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
+not publish its ECS/VPC quotas per user (unconfirmed): 10 is a cautious guess, raise
+it to what your account's quota allows.
 
 Every problem is a `UsageError` in one line. The SDK is imported only in
 `Clients.build`, when the provider is used; its clients never retry
@@ -32,9 +36,11 @@ ENV_PROJECT = "HUAWEICLOUD_PROJECT_ID"
 ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
 ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
+ENV_RATE_LIMIT = "ENICTL_HUAWEICLOUD_RATE_LIMIT"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_RATE_LIMIT = 10.0  # calls per second per service (unconfirmed quota: a cautious guess)
 POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
 
@@ -48,6 +54,7 @@ class Settings:
     region: str | None = None
     endpoint: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
+    rate_limit: float = DEFAULT_RATE_LIMIT  # calls per second per service; 0: none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -79,7 +86,33 @@ class Settings:
         page = env.get(ENV_PAGE_SIZE, "").strip() or str(DEFAULT_PAGE_SIZE)
         if not page.isdigit() or int(page) < 1:
             raise UsageError(f"{ENV_PAGE_SIZE} must be a positive integer, got {page!r}")
-        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page))
+        rate = env.get(ENV_RATE_LIMIT, "").strip() or str(DEFAULT_RATE_LIMIT)
+        try:
+            rate_limit = float(rate)
+        except ValueError:
+            rate_limit = -1.0
+        if not rate_limit >= 0 or rate_limit == float("inf"):
+            raise UsageError(
+                f"{ENV_RATE_LIMIT} must be a number of calls per second (0: no limit), got {rate!r}"
+            )
+        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page), rate_limit)
+
+
+def without_status_retries(client: Any) -> Any:
+    """`client`, its HTTP session answering 429 like any other status.
+
+    The SDK mounts urllib3 retries that treat a 429 to a GET, PUT or DELETE as a
+    retry (none: `retry_times` is 0) and raise "too many 429 error responses", losing
+    the body and its `APIGW.0308` (a POST's 429 comes through as an answer). Without
+    them every 429 reaches the exception handler with its body, and the rate limiter
+    and the executor's backoff do the waiting. Reaches into the SDK's session
+    (huaweicloudsdkcore 3.1.x); an SDK without it keeps its own behaviour."""
+    from urllib3.util.retry import Retry
+
+    session = getattr(getattr(client, "_http_client", None), "_session", None)
+    for mounted in getattr(session, "adapters", {}).values():
+        mounted.max_retries = Retry(total=0, status_forcelist=(), raise_on_status=False)
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +170,7 @@ class Clients:
                 .with_exception_handler(errors.keeping_bodies(DefaultExceptionHandler))
             )
             if settings.endpoint is not None:
-                return builder.with_endpoints([settings.endpoint]).build()
+                return without_status_retries(builder.with_endpoints([settings.endpoint]).build())
             try:
                 region = regions.value_of(settings.region)
             except KeyError:
@@ -145,7 +178,7 @@ class Clients:
                     f"{ENV_REGION}={settings.region!r} is not a region of Huawei Cloud's "
                     f"{client_name.removesuffix('Client')} service"
                 ) from None
-            return builder.with_region(region).build()
+            return without_status_retries(builder.with_region(region).build())
 
         return cls(
             ecs=client(ecs, "EcsClient", EcsRegion),
