@@ -4,8 +4,9 @@ The simulated cloud gets a quota and slow jobs (`enictl sim faults --rate-limit 
 --job-ms J`: at most R calls per second per service, each attach job J ms), is served
 over Huawei's HTTP API by `enictl sim serve` (its own process), and `enictl
 --provider huaweicloud apply --yes` (its own process, real-cloud waits, client-side
-rate limit R) attaches N unattached ENIs, one to each of N servers. Measured in the
-same run, from the simulated cloud's call log:
+rate limit R, or --client-rate C to see it adapt to a quota below its own) attaches
+N unattached ENIs, one to each of N servers. Measured in the same run, from the
+simulated cloud's call log:
 
 - makespan: the apply process's wall time (observe, plan, steps, verify);
 - the quota's own bound: the calls the busiest service had to let through during the
@@ -18,7 +19,7 @@ same run, from the simulated cloud's call log:
 Goals: makespan <= 1.2x the quota's bound, <= 3 calls per step, 429s near 0.
 
     .venv/bin/python bench/bench_ratelimit.py [--attaches 1000] [--rate-limit 20]
-        [--job-ms 2000] [--parallelism 50]
+        [--job-ms 2000] [--parallelism 50] [--client-rate C]
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def calls_by_service(entries: list[LogEntry]) -> Counter[str]:
     )
 
 
-def run(attaches: int, rate: int, job_ms: int, parallelism: int) -> None:
+def run(attaches: int, rate: int, job_ms: int, parallelism: int, client_rate: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         state = folder / "state"
@@ -99,7 +100,7 @@ def run(attaches: int, rate: int, job_ms: int, parallelism: int) -> None:
             client = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("ENICTL_")},
                 **env,
-                "ENICTL_HUAWEICLOUD_RATE_LIMIT": str(rate),
+                "ENICTL_HUAWEICLOUD_RATE_LIMIT": str(client_rate),
             }
             mark = max((e.seq for e in cloud.log()), default=0)
             apply = [*enictl, "--provider", "huaweicloud", "apply", str(manifests), "--yes"]
@@ -121,8 +122,8 @@ def run(attaches: int, rate: int, job_ms: int, parallelism: int) -> None:
     kinds = Counter(e.operation for e in entries)
     per_step = len(entries) / attaches
     print(
-        f"{attaches} attaches, quota {rate} calls/s per service, jobs {job_ms} ms, "
-        f"parallelism {parallelism}\n"
+        f"{attaches} attaches, quota {rate} calls/s per service, client limit "
+        f"{client_rate}/s, jobs {job_ms} ms, parallelism {parallelism}\n"
         f"  makespan        {makespan:7.1f} s\n"
         f"  quota's bound   {bound:7.1f} s  ({needed} {busiest} calls / {rate}/s): "
         f"{makespan / bound:.2f}x\n"
@@ -141,9 +142,11 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=20)
     parser.add_argument("--job-ms", type=int, default=2000)
     parser.add_argument("--parallelism", type=int, default=50)
+    parser.add_argument("--client-rate", type=int, help="the client's limit (default: the quota)")
     args = parser.parse_args()
+    client_rate = args.rate_limit if args.client_rate is None else args.client_rate
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    run(args.attaches, args.rate_limit, args.job_ms, args.parallelism)
+    run(args.attaches, args.rate_limit, args.job_ms, args.parallelism, client_rate)
 
 
 if __name__ == "__main__":
