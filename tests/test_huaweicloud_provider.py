@@ -270,7 +270,7 @@ def test_primary_detach_and_port_attached_elsewhere(hw: HuaweiCloud, cloud: SimC
 
 
 def test_injected_transient_errors_are_transient(hw: HuaweiCloud, cloud: SimCloud) -> None:
-    """Ecs.0603 (409) and throttling (429) become TransientProviderError, code kept."""
+    """Ecs.0603 (501) and throttling (429) become TransientProviderError, code kept."""
     ids = Ids(cloud)
     cloud.set_faults(Faults(error_rate=1.0, seed=1))
     seen = set()
@@ -278,7 +278,7 @@ def test_injected_transient_errors_are_transient(hw: HuaweiCloud, cloud: SimClou
         with pytest.raises(TransientProviderError) as excinfo:
             hw.attach(ids.server("web-1"), ids.port("spare-1"))
         seen.add((excinfo.value.code, excinfo.value.status))
-    assert seen == {("Ecs.0603", 409), ("APIGW.0308", 429)}
+    assert seen == {("Ecs.0603", 501), ("APIGW.0308", 429)}
 
 
 def test_observe_retries_pages_through_transient_errors(hw: HuaweiCloud, cloud: SimCloud) -> None:
@@ -355,7 +355,7 @@ def error(status: int, code: str) -> sdk.ServiceResponseException:
     [
         (error(429, "APIGW.0308"), True, "APIGW.0308"),
         (error(400, "Common.1503"), True, "Common.1503"),
-        (error(409, "Ecs.0603"), True, "Ecs.0603"),
+        (error(501, "Ecs.0603"), True, "Ecs.0603"),
         (error(400, "Ecs.1002"), True, "Ecs.1002"),
         (error(500, "Ecs.0500"), True, "Ecs.0500"),
         (error(503, ""), True, "503"),

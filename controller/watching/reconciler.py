@@ -39,7 +39,7 @@ from controller.apply import Desired
 from controller.errors import EnictlError, ManifestError
 from controller.events import OnEvent
 from controller.execution import executor
-from controller.execution.retry import Patience
+from controller.execution.retry import Waits
 from controller.model import Topology
 from controller.plan import Plan
 from controller.planning import drift, planner
@@ -68,7 +68,7 @@ class ReconcileOptions:
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
-    waits: Patience | None = None  # retries of the observations (default: apply.patience())
+    waits: Waits = field(default_factory=Waits)  # transient retries and job polls
 
 
 @dataclass

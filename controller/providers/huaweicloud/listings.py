@@ -17,9 +17,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from controller import backoff
+from controller.backoff import Backoff
 from controller.errors import TransientProviderError
 from controller.providers.huaweicloud import errors, topology
 from controller.providers.huaweicloud.errors import JsonDict
+from controller.providers.huaweicloud.ratelimit import RateLimits
 from controller.providers.huaweicloud.settings import Clients
 
 SERVER_PAGE_MAX = 1000  # ECS ListServersDetails: at most 1000 per page
@@ -27,21 +30,25 @@ PORT_PAGE_MAX = 2000  # VPC v3 ListPorts: 0-2000
 
 
 class Reader:
-    """Reads every listing, page by page, each page retried up to `attempts` tries."""
+    """Reads every listing, page by page, each page retried as `retry` allows."""
 
     def __init__(
         self,
         clients: Clients,
         *,
         page_size: int,
-        attempts: int,
+        retry: Backoff,
         sleep: Callable[[float], None],
+        clock: Callable[[], float],
         rng: random.Random,
+        limits: RateLimits | None = None,
     ) -> None:
         self._c = clients
+        self._limits = limits
         self._page = page_size
-        self._attempts = attempts
+        self._retry = retry
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng
 
     def listings(self) -> topology.Listings:
@@ -116,14 +123,15 @@ class Reader:
             marker = str(items[-1]["id"])
 
     def _read(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """One page read, kept as JSON (`hwerrors.as_json`), retried (bounded, with jitter) on
-        transient errors."""
+        """One page read, kept as JSON (`hwerrors.as_json`), retried on transient errors
+        as `self._retry` allows."""
+        bucket = self._limits.bucket(call) if self._limits is not None else None
         call = errors.as_json(call)
-        for attempt in range(self._attempts):
-            try:
-                return errors.call_json(call, request, self._c.sdk_exceptions)
-            except TransientProviderError:
-                if attempt + 1 == self._attempts:
-                    raise
-                self._sleep(self._rng.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
-        raise AssertionError("unreachable")
+        return backoff.retry(
+            lambda: errors.call_json(call, request, self._c.sdk_exceptions, bucket),
+            self._retry,
+            retry_on=TransientProviderError,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self._rng,
+        )
