@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -89,6 +90,32 @@ def test_unsigned_or_wrongly_signed_requests_get_401(client: Client) -> None:
         assert status == 401
         assert body["error_code"] == httpserver.AUTH_FAILED
         assert httpserver.DEFAULT_SK not in json.dumps(body)
+
+
+def test_a_replayed_request_with_another_body_is_refused(client: Client, cloud: SimCloud) -> None:
+    """A captured signed request sent again with another body, the old body's hash in an
+    unsigned X-Sdk-Content-Sha256 header, gets 401 and changes nothing."""
+    path = f"/v1/{P}/ports"
+    original = json.dumps({"port": {"name": "a", "network_id": Ids(cloud).subnet("subnet-web")}})
+    headers = {
+        "host": client.netloc,
+        "content-type": "application/json",
+        "x-sdk-date": datetime.now(UTC).strftime(sigv4.DATE_FORMAT),
+    }
+    headers["authorization"] = sigv4.sign(
+        client.ak, client.sk, "POST", path, "", headers, original.encode()
+    )
+    headers[sigv4.CONTENT_HASH_HEADER] = hashlib.sha256(original.encode()).hexdigest()
+    forged = original.replace('"a"', '"evil"').encode()
+    conn = http.client.HTTPConnection(client.netloc, timeout=30)
+    try:
+        conn.request("POST", path, forged, headers)
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+    assert (response.status, body["error_code"]) == (401, httpserver.AUTH_FAILED)
+    assert "evil" not in cloud.snapshot().interfaces
 
 
 def test_signed_request_is_answered(client: Client) -> None:
