@@ -21,7 +21,7 @@ from controller.errors import (
 )
 from controller.model import Topology
 from controller.providers.base import JobStatus, NewInterface
-from controller.providers.huaweicloud import adapter
+from controller.providers.huaweicloud import adapter, listings
 from controller.providers.huaweicloud.adapter import HuaweiCloud
 from controller.providers.sim import cloud as simcloud
 from controller.providers.sim.cloud import SimCloud
@@ -31,6 +31,7 @@ from tests.cloudfixtures import serve
 from tests.sim_support import Ids, small_spec
 
 SECRET = "the-secret-key-nobody-may-see-0123456789"
+OTHER_EP = "6bb4d2f6-0d0b-4d35-9c60-1d2a1fb1c0de"
 
 
 @pytest.fixture
@@ -106,10 +107,10 @@ def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimClo
     hw.observe()
     catalog = truth.catalog
     expected = (
-        len(truth.servers) // 2  # ECS pages by count: no empty page after a full one
+        -(-len(truth.servers) // 2)  # ECS pages by marker until `count` servers are seen
         + -(-len(truth.interfaces) // 2)  # v3 ports: next_marker only when more follow
         + sum(
-            n // 2 + 1  # v1 lists: a short (maybe empty) page ends the listing
+            -(-n // 2) + 1  # v1 lists: only an empty page ends the listing
             for n in (
                 len(catalog.flavors),
                 len(catalog.vpcs),
@@ -164,11 +165,68 @@ def test_a_2000_server_cloud_costs_pages_not_servers(tmp_path: Path) -> None:
             topology = provider.observe()
             provider.close()
         assert len(topology.servers) == 2000 and len(topology.interfaces) == 2500
-        # ceil(2000 / 1000) server pages + ceil(2500 / 1000) port pages + five catalog
-        # listings of one short page each: 10 calls, where a per-server loop would be 2,000+
-        assert observes(big, before) == 2 + 3 + 5
+        # ceil(2000 / 1000) server pages + ceil(2500 / 1000) port pages + four catalog
+        # listings of one page and the empty page that ends it + the empty EIP page:
+        # 14 calls, where a per-server loop would be 2,000+
+        assert observes(big, before) == 2 + 3 + 4 * 2 + 1
     finally:
         big.close()
+
+
+def test_a_page_size_above_an_apis_maximum_still_reads_everything(tmp_path: Path) -> None:
+    """ENICTL_HUAWEICLOUD_PAGE_SIZE=3000: the limit is capped at each API's maximum (2,000
+    security groups a page) and all 2,105 groups are read, not the first page alone."""
+    spec = big_spec(3, 0)
+    spec["securityGroups"] = [{"name": f"sg-{i:04d}", "vpc": "vpc-big"} for i in range(2105)]
+    big = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=3000) as env:
+            provider = adapter.from_environment(env)
+            topology = provider.observe()
+            provider.close()
+        assert len(topology.catalog.security_groups) == 2105
+    finally:
+        big.close()
+
+
+@pytest.mark.parametrize(
+    ("paging", "body", "items", "seen", "marker"),
+    [
+        (listings.PAGING["security_groups"], {}, [{"id": "b"}], 1, "b"),  # short, not last
+        (listings.PAGING["security_groups"], {}, [], 5, None),
+        (listings.PAGING["servers"], {"count": 3}, [{"id": "s2"}], 2, "s2"),
+        (listings.PAGING["servers"], {"count": 3}, [{"id": "s3"}], 3, None),
+        (listings.PAGING["servers"], {}, [{"id": "s3"}], 3, "s3"),  # no count: on to empty
+        (listings.PAGING["ports"], {"page_info": {"next_marker": "p9"}}, [{"id": "p1"}], 1, "p9"),
+        (listings.PAGING["ports"], {"page_info": {"current_count": 2}}, [{"id": "p2"}], 9, None),
+    ],
+)
+def test_where_the_next_page_starts(
+    paging: listings.Paging, body: dict[str, Any], items: list[Any], seen: int, marker: str | None
+) -> None:
+    """A short page never ends a listing: an empty page, `count` or no next_marker does."""
+    assert listings.next_marker(paging, body, items, seen) == marker
+
+
+@pytest.mark.parametrize(
+    ("project", "sees"),
+    [("", True), ("all_granted_eps", True), ("0", True), ("none", True), (OTHER_EP, False)],
+)
+def test_listings_ask_for_the_enterprise_project(
+    tmp_path: Path, env: dict[str, str], cloud: SimCloud, project: str, sees: bool
+) -> None:
+    """enterprise_project_id goes to the listings that take it: all_granted_eps by default,
+    or the one configured (another project's resources are not listed)."""
+    provider = adapter.from_environment(
+        {**env, "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID": project}
+    )
+    seen = provider.observe()
+    provider.close()
+    truth = cloud.snapshot()
+    assert bool(seen.servers) is sees and bool(seen.catalog.security_groups) is sees
+    assert set(seen.catalog.subnets) == set(truth.catalog.subnets)  # subnets take none
+    if sees:
+        assert seen == without_dot(truth)
 
 
 # ------------------------------------------------------------------ mutations
@@ -414,6 +472,7 @@ BASE = {
         ({"ENICTL_HUAWEICLOUD_ENDPOINT": "localhost:8080"}, "must be an http(s) URL"),
         ({"HUAWEICLOUD_PROJECT_ID": "a b"}, "is not a project id"),
         ({"ENICTL_HUAWEICLOUD_PAGE_SIZE": "0"}, "positive integer"),
+        ({"ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID": "a b"}, "an enterprise project id"),
     ],
 )
 def test_bad_settings_are_one_clear_line(change: dict[str, str], says: str) -> None:

@@ -151,6 +151,33 @@ def test_servers_page_by_number_with_count(client: Client, cloud: SimCloud) -> N
     assert [a["addr"] for a in primaries] == ["10.0.1.10"]
 
 
+def test_servers_page_by_marker(client: Client, cloud: SimCloud) -> None:
+    """ECS detail by `marker` (the last server's id): each server exactly once, `count` the
+    total on every page, and a page after the last is empty."""
+    seen: list[str] = []
+    query: dict[str, Any] = {"limit": 3}
+    while True:
+        status, body = client.call("GET", f"/v1/{P}/cloudservers/detail", query)
+        assert status == 200 and body["count"] == 4
+        if not body["servers"]:
+            break
+        seen += [s["name"] for s in body["servers"]]
+        query["marker"] = body["servers"][-1]["id"]
+    assert sorted(seen) == sorted(cloud.snapshot().servers)
+
+
+def test_enterprise_project_scopes_the_listings_that_take_it(client: Client) -> None:
+    """All of the simulated cloud is in enterprise project "0": all_granted_eps and 0 list
+    it, another project lists nothing, a malformed id is a 400."""
+    other = "6bb4d2f6-0d0b-4d35-9c60-1d2a1fb1c0de"
+    for path, key in (("cloudservers/detail", "servers"), ("security-groups", "security_groups")):
+        for project, expect_some in (("all_granted_eps", True), ("0", True), (other, False)):
+            status, body = client.call("GET", f"/v1/{P}/{path}", {"enterprise_project_id": project})
+            assert status == 200 and bool(body[key]) is expect_some, (path, project)
+        status, body = client.call("GET", f"/v1/{P}/{path}", {"enterprise_project_id": "x y"})
+        assert status == 400
+
+
 def _all_servers(client: Client) -> list[dict[str, Any]]:
     return list(client.call("GET", f"/v1/{P}/cloudservers/detail", {"limit": 100})[1]["servers"])
 

@@ -39,7 +39,12 @@ from controller.model import Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
-from controller.providers.huaweicloud.settings import DEFAULT_PAGE_SIZE, Clients, Settings
+from controller.providers.huaweicloud.settings import (
+    DEFAULT_ENTERPRISE_PROJECT,
+    DEFAULT_PAGE_SIZE,
+    Clients,
+    Settings,
+)
 from controller.providers.huaweicloud.topology import (
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
@@ -69,7 +74,12 @@ def from_environment(
     """The provider configured from `env` (default: the process environment)."""
     settings = Settings.from_env(os.environ if env is None else env)
     pages = settings.page_size if page_size is None else page_size
-    return HuaweiCloud(Clients.build(settings), page_size=pages, sleep=sleep)
+    return HuaweiCloud(
+        Clients.build(settings),
+        page_size=pages,
+        sleep=sleep,
+        enterprise_project=settings.enterprise_project,
+    )
 
 
 class HuaweiCloud:
@@ -83,6 +93,7 @@ class HuaweiCloud:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         sleep: Callable[[float], None] = time.sleep,
+        enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         if page_size < 1:
             raise UsageError(f"page size must be at least 1, got {page_size}")
@@ -90,7 +101,12 @@ class HuaweiCloud:
         self._sleep = sleep
         self._rng = random.Random()
         self._reader = listings.Reader(
-            clients, page_size=page_size, attempts=READ_ATTEMPTS, sleep=sleep, rng=self._rng
+            clients,
+            page_size=page_size,
+            attempts=READ_ATTEMPTS,
+            sleep=sleep,
+            rng=self._rng,
+            enterprise_project=enterprise_project,
         )
 
     def observe(self) -> Topology:

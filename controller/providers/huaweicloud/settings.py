@@ -8,7 +8,11 @@
 | `ENICTL_HUAWEICLOUD_ENDPOINT` | one endpoint for every service, e.g. `http://127.0.0.1:8080` |
 
 The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
-`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing.
+`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing
+(capped at each API's maximum). `ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID` (default
+`all_granted_eps`: every enterprise project the user may see) goes to the listings that
+take `enterprise_project_id`; an enterprise project id narrows them to that project,
+`none` sends no such parameter.
 
 Every problem is a `UsageError` in one line. The SDK is imported only in
 `Clients.build`, when the provider is used; its clients never retry
@@ -31,9 +35,12 @@ ENV_PROJECT = "HUAWEICLOUD_PROJECT_ID"
 ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
 ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
+ENV_ENTERPRISE_PROJECT = "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_ENTERPRISE_PROJECT = "all_granted_eps"
+NO_ENTERPRISE_PROJECT = "none"
 POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
 
@@ -47,6 +54,7 @@ class Settings:
     region: str | None = None
     endpoint: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
+    enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -78,7 +86,21 @@ class Settings:
         page = env.get(ENV_PAGE_SIZE, "").strip() or str(DEFAULT_PAGE_SIZE)
         if not page.isdigit() or int(page) < 1:
             raise UsageError(f"{ENV_PAGE_SIZE} must be a positive integer, got {page!r}")
-        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page))
+        enterprise = env.get(ENV_ENTERPRISE_PROJECT, "").strip() or DEFAULT_ENTERPRISE_PROJECT
+        if any(c.isspace() or c in "/?#&=" for c in enterprise) or len(enterprise) > 36:
+            raise UsageError(
+                f"{ENV_ENTERPRISE_PROJECT} must be an enterprise project id, "
+                f"{DEFAULT_ENTERPRISE_PROJECT} or {NO_ENTERPRISE_PROJECT}, got {enterprise!r}"
+            )
+        return cls(
+            values[ENV_AK],
+            values[ENV_SK],
+            project,
+            region,
+            endpoint,
+            int(page),
+            None if enterprise == NO_ENTERPRISE_PROJECT else enterprise,
+        )
 
 
 @dataclass(frozen=True, slots=True)

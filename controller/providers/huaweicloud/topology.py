@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from controller.errors import PermanentProviderError
@@ -71,6 +71,7 @@ class Listings:
     subnets: Sequence[JsonDict] = ()
     security_groups: Sequence[JsonDict] = ()
     publicips: Sequence[JsonDict] = ()
+    nic_limits: Mapping[str, int] = field(default_factory=dict)  # server id -> from os-interface
 
 
 def unique_names(
@@ -94,6 +95,31 @@ def flavor_limit(flavor: JsonDict) -> int | None:
         if value is not None and str(value).strip().isdigit():
             return int(str(value).strip())
     return None
+
+
+def nic_limit(os_interface: JsonDict) -> int | None:
+    """A server's NIC limit from its ECS `os-interface` answer: the NICs it has plus
+    `attachableQuantity.free_nic`, or None when the answer does not say."""
+    free = (os_interface.get("attachableQuantity") or {}).get("free_nic")
+    if not isinstance(free, int) or isinstance(free, bool) or free < 0:
+        return None
+    return len(os_interface.get("interfaceAttachments") or ()) + free
+
+
+def _flavor_key(server: JsonDict, flavor_name: Mapping[str, str]) -> str:
+    """The flavor a server's `flavor` names: its name, else the flavor with its id (ECS
+    shows a flavor's name as its id, too)."""
+    flavor = server.get("flavor") or {}
+    name = str(flavor.get("name") or "")
+    return name or flavor_name.get(str(flavor.get("id") or ""), str(flavor.get("id") or ""))
+
+
+def servers_without_limit(servers: Sequence[JsonDict], flavors: Sequence[JsonDict]) -> list[str]:
+    """The ids of the servers whose flavor is listed but states no NIC limit: only
+    their own `os-interface` can tell."""
+    unknown = {_name(f) for f in flavors if flavor_limit(f) is None}
+    by_id = {_id(f): _name(f) for f in flavors}
+    return sorted(_id(s) for s in servers if _flavor_key(s, by_id) in unknown)
 
 
 def is_managed(port: JsonDict) -> bool:
@@ -153,8 +179,7 @@ def topology(listings: Listings) -> Topology:
     primaries = {i.server: i for i in interfaces.values() if i.primary and i.server}
     observed_servers: dict[str, Server] = {}
     for name, server in servers.items():
-        flavor = server.get("flavor") or {}
-        flavor_key = str(flavor.get("name") or flavor_name.get(str(flavor.get("id")), ""))
+        flavor_key = _flavor_key(server, flavor_name)
         if flavor_key in flavors and flavor_limit(flavors[flavor_key]) is None:
             raise PermanentProviderError(
                 FLAVOR_LIMIT_UNKNOWN,

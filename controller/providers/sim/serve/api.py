@@ -55,9 +55,18 @@ from controller.providers.sim.serve import shapes as shapes
 JsonDict = dict[str, Any]
 Query = Mapping[str, Sequence[str]]
 
+# Page sizes: (default, maximum); a larger limit is silently capped, as the real APIs do.
 SERVER_PAGE_DEFAULT, SERVER_PAGE_MAX = 25, 1000
 PORT_PAGE_DEFAULT, PORT_PAGE_MAX = 2000, 2000
 LIST_PAGE_DEFAULT, LIST_PAGE_MAX = 2000, 2000
+FLAVOR_PAGE_DEFAULT, FLAVOR_PAGE_MAX = 1000, 1000  # the flavors maximum is (unconfirmed)
+# Every resource of the simulated cloud is in the default enterprise project, "0".
+DEFAULT_ENTERPRISE_PROJECT = "0"
+ALL_ENTERPRISE_PROJECTS = "all_granted_eps"
+ENTERPRISE_SCOPED = frozenset({"vpcs", "security_groups", "publicips"})
+_ENTERPRISE_PROJECT_ID = re.compile(
+    r"^(0|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
 NO_SUCH_API = "APIGW.0101"
 UNSUPPORTED = "Sim.0002"
 BAD_REQUEST = {
@@ -151,14 +160,22 @@ class HuaweiApi:
     # -- ECS -------------------------------------------------------------------------
 
     def list_servers(self, req: _Request) -> Reply:
+        """ECS pages by `marker` (the last server's id) or, documented as discarded but
+        still answered, by `offset` (a 1-based page number); `count` is the total."""
         limit = req.int_arg("limit", SERVER_PAGE_DEFAULT, SERVER_PAGE_MAX)
-        page = req.int_arg("offset", 1)
         servers = self._view(req.cloud).listing("servers")
-        array = servers.array(servers.page_start(page, limit), limit)
+        if not _in_enterprise_scope(req):
+            return Reply(200, raw=listings.envelope({"count": 0}, "servers", b"[]"))
+        marker = req.arg("marker")
+        if marker:
+            start = servers.after(marker)
+        else:
+            start = servers.page_start(req.int_arg("offset", 1), limit)
+        array = servers.array(start, limit)
         return Reply(200, raw=listings.envelope({"count": len(servers)}, "servers", array))
 
     def list_flavors(self, req: _Request) -> Reply:
-        return self._catalog_page(req, "flavors", default=1000)
+        return self._catalog_page(req, "flavors", FLAVOR_PAGE_DEFAULT, FLAVOR_PAGE_MAX)
 
     def attach(self, req: _Request) -> Reply:
         nics = _list(req.body, "nics")
@@ -222,10 +239,19 @@ class HuaweiApi:
     def list_publicips(self, req: _Request) -> Reply:
         return self._catalog_page(req, "publicips")
 
-    def _catalog_page(self, req: _Request, key: str, default: int = LIST_PAGE_DEFAULT) -> Reply:
-        """A page of a listing that pages by marker and says nothing else."""
-        limit = req.int_arg("limit", default, LIST_PAGE_MAX)
+    def _catalog_page(
+        self,
+        req: _Request,
+        key: str,
+        default: int = LIST_PAGE_DEFAULT,
+        maximum: int = LIST_PAGE_MAX,
+    ) -> Reply:
+        """A page of a listing that pages by marker and says nothing else: the caller
+        reads on after the last id until a page comes back empty."""
+        limit = req.int_arg("limit", default, maximum)
         items = self._view(req.cloud).listing(key)
+        if key in ENTERPRISE_SCOPED and not _in_enterprise_scope(req):
+            return Reply(200, raw=listings.envelope({}, key, b"[]"))
         array = items.array(items.after(req.arg("marker")), limit)
         return Reply(200, raw=listings.envelope({}, key, array))
 
@@ -386,6 +412,21 @@ def _json_body(body: bytes) -> JsonDict:
     if not isinstance(parsed, dict):
         raise ApiError(400, "", "the request body must be a JSON object")
     return parsed
+
+
+def _in_enterprise_scope(req: _Request) -> bool:
+    """Whether the listing's `enterprise_project_id` (none: every project) takes in the
+    default enterprise project, where all of the simulated cloud is."""
+    wanted = req.arg("enterprise_project_id")
+    if wanted is None or wanted in (ALL_ENTERPRISE_PROJECTS, DEFAULT_ENTERPRISE_PROJECT):
+        return True
+    if not _ENTERPRISE_PROJECT_ID.match(wanted):
+        raise ApiError(
+            400,
+            "",
+            f"enterprise_project_id must be a UUID, 0 or {ALL_ENTERPRISE_PROJECTS}, got {wanted!r}",
+        )
+    return False
 
 
 def _object(body: JsonDict, key: str) -> JsonDict:
