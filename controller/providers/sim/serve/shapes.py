@@ -165,7 +165,8 @@ def interface_attachments(index: Index, srv: Server) -> JsonDict:
     """ListServerInterfaces: a server's attachments and how many more NICs it can take."""
     attached = index.interfaces_on(srv.name)
     flavor = index.topology.catalog.flavors.get(srv.flavor)
-    free = max((flavor.max_interfaces if flavor else 0) - len(attached), 0)
+    limit = flavor.max_interfaces if flavor else None
+    free = max((limit or 0) - len(attached), 0)
     return {
         "attachableQuantity": {"free_nic": free},
         "interfaceAttachments": [interface_attachment(index, iface) for iface in attached],
