@@ -325,7 +325,7 @@ def _insert(
         return {name: store.named_id(kind, name) for name in names}
 
     flavor_ids, vpc_ids, subnet_ids = (
-        ids("flavor", flavors),
+        {name: name for name in flavors},  # a flavor's id is its name, as on Huawei Cloud
         ids("vpc", vpcs),
         ids("subnet", subnets),
     )
