@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from controller.errors import ProviderError
-from controller.providers.sim.cloud import SimCloud
+from controller.providers.sim.cloud import SimCloud, init_cloud
 
 DATA = Path(__file__).parent / "data" / "sim"
 SMALL = DATA / "small.yaml"
@@ -18,6 +19,14 @@ SMALL = DATA / "small.yaml"
 def small_spec() -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load(SMALL.read_text())["spec"]
     return spec
+
+
+@pytest.fixture(name="cloud")
+def small_cloud(tmp_path: Path) -> Iterator[SimCloud]:
+    """The small simulated cloud in the test's tmp_path (import it to use `cloud`)."""
+    found = init_cloud(tmp_path, small_spec())
+    yield found
+    found.close()
 
 
 class FakeClock:

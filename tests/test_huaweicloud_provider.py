@@ -29,17 +29,13 @@ from controller.providers.sim.cloud import SimCloud
 from controller.providers.sim.faults import Faults
 from controller.providers.sim.serve import api, httpserver
 from tests.cloudfixtures import serve
-from tests.sim_support import Ids, small_spec
+from tests.sim_support import (
+    Ids,
+    small_cloud,  # noqa: F401 (the `cloud` fixture)
+)
 
 SECRET = "the-secret-key-nobody-may-see-0123456789"
 OTHER_EP = "6bb4d2f6-0d0b-4d35-9c60-1d2a1fb1c0de"
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[SimCloud]:
-    found = simcloud.init_cloud(tmp_path, small_spec())
-    yield found
-    found.close()
 
 
 @pytest.fixture

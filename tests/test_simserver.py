@@ -21,7 +21,12 @@ from controller.errors import ProviderError, UsageError
 from controller.providers.sim.cloud import SimCloud, init_cloud
 from controller.providers.sim.faults import Faults
 from controller.providers.sim.serve import httpserver, sigv4
-from tests.sim_support import FakeClock, Ids, small_spec
+from tests.sim_support import (
+    FakeClock,
+    Ids,
+    small_cloud,  # noqa: F401 (the `cloud` fixture)
+    small_spec,
+)
 
 P = httpserver.DEFAULT_PROJECT_ID
 ENICTL = (sys.executable, "-m", "controller")
@@ -62,13 +67,6 @@ class Client:
         finally:
             conn.close()
         return response.status, json.loads(data) if data else None
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[SimCloud]:
-    found = init_cloud(tmp_path, small_spec())
-    yield found
-    found.close()
 
 
 @pytest.fixture
@@ -398,3 +396,13 @@ def test_data_version_changes_with_the_cloud_and_only_then(tmp_path: Path) -> No
     again = init_cloud(tmp_path, small_spec(), force=True)
     assert again.observe_unless(console)[0] != console
     again.close()
+
+
+def test_other_ports_show_an_owner_the_provider_reads_back() -> None:
+    """Each kind of other port sim serve lists has the device_owner a real one has, and the
+    huaweicloud provider reads that owner back as the same kind."""
+    from controller.providers.huaweicloud import topology
+    from controller.providers.sim.serve import network
+
+    for owner, device_owner in network.DEVICE_OWNERS.items():
+        assert topology.port_owner(device_owner) == owner

@@ -314,7 +314,7 @@ class HuaweiApi:
         names = {e.id: n for n, e in index.topology.catalog.eips.items()} if index else {}
         if index is None or eip_id not in names:
             return Reply(200, {"publicip": {"id": eip_id, "port_id": port_id or None}})
-        return Reply(200, {"publicip": network.publicip(index, names[eip_id])})
+        return Reply(200, {"publicip": network.publicip(index, names[eip_id], updated=True)})
 
     def _view(self, cloud: ServedCloud) -> listings.View:
         """The cloud as it is now: one `observe` call, and a new observation only when

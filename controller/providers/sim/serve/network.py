@@ -286,8 +286,9 @@ def _port_v3_text(
 # ---------------------------------------------------------------- EIP v1
 
 
-def publicip(index: Index, name: str) -> JsonDict:
-    """An EIP as EIP v1 shows it (listings and the answer to UpdatePublicip)."""
+def publicip(index: Index, name: str, *, updated: bool = False) -> JsonDict:
+    """An EIP as EIP v1 shows it: in listings, or (`updated`) in the answer to
+    UpdatePublicip, which leaves out the listing's border group, bandwidth types and tags."""
     found = index.topology.catalog.eips[name]
     bound = index.eip_ports.get(name)
     shown: JsonDict = {
@@ -311,4 +312,7 @@ def publicip(index: Index, name: str) -> JsonDict:
     if bound is not None:
         shown["port_id"] = bound.id
         shown["private_ip_address"] = bound.private_ip
+    if updated:
+        for listing_only in ("public_border_group", "allow_share_bandwidth_types", "tags"):
+            del shown[listing_only]
     return shown
