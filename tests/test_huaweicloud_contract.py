@@ -332,6 +332,7 @@ def test_port_create_tag_update_rename_delete(clients: Clients, cloud: SimCloud)
         vpc.CreatePortRequest(body=vpc.CreatePortRequestBody(port=option))
     )
     conforms(created, "vpc")
+    assert created.status_code == 201
     port_id = created.port.id
     tag = vpc3.CreatePortTagRequest(
         port_id=port_id,

@@ -13,8 +13,9 @@ servers by `marker` or `offset` with `count`, VPC v3 ports by `marker` with
 `page_info`, the rest by `marker` alone; a limit above an API's maximum is capped, as
 the real APIs do (`PAGE_SIZES`).
 
-Answers have the real shapes (`compute`, `network`): UpdateServerInterface answers with
-no body, UpdatePublicip with the whole public IP, UpdatePort honours a rename.
+Answers have the real shapes (`compute`, `network`) and statuses: CreatePort is a 201,
+UpdateServerInterface answers with no body, UpdatePublicip with the whole public IP,
+UpdatePort honours a rename.
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ class HuaweiApi:
             managed=False,
         )
         port_id = req.cloud.create_interface(spec)
-        return Reply(200, {"port": self._port_v1(req.cloud, port_id, spec)})
+        return Reply(201, {"port": self._port_v1(req.cloud, port_id, spec)})
 
     def update_port(self, req: Request) -> Reply:
         """UpdatePort changes a port's name and security groups (both at once, too)."""
