@@ -25,7 +25,7 @@ from controller.errors import EnictlError
 from controller.execution import executor, recovery
 from controller.execution.executor import OnEvent
 from controller.execution.results import ApplyResult
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution.retry import DurationEstimator, Patience, Waits
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
@@ -61,11 +61,12 @@ def plan_digest(plan: Plan) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def patience(seed: int | None = None) -> Patience:
-    """The default retry and poll settings, with the real clock."""
+def patience(seed: int | None = None, waits: Waits | None = None) -> Patience:
+    """The retry and poll settings (`waits`, default `Waits()`), with the real clock."""
+    waits = waits or Waits()
     return Patience(
-        retry=RetryPolicy(),
-        poll=PollPolicy(),
+        retry=waits.retry,
+        poll=waits.poll,
         clock=time.monotonic,
         sleep=time.sleep,
         rng=random.Random(seed),
@@ -85,19 +86,25 @@ def recover(
     *,
     on_event: OnEvent | None = None,
     settle: float | None = None,
+    waits: Waits | None = None,
 ) -> recovery.Recovery | None:
     """Finish any run a crashed apply left in the state dir's journal."""
     book = journal.Journal.open(state_dir)
     try:
         return recovery.recover(
-            provider, book, patience=patience(), on_event=on_event, settle=settle
+            provider, book, patience=patience(waits=waits), on_event=on_event, settle=settle
         )
     finally:
         book.close()
 
 
 def prepare(
-    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+    provider: Provider,
+    paths: Sequence[str],
+    *,
+    prune: bool,
+    state_dir: Path | None = None,
+    waits: Waits | None = None,
 ) -> Prepared:
     """Load the manifests, observe, plan (labelling drift when `state_dir` has a record)."""
     from controller.manifests import loader
@@ -105,21 +112,21 @@ def prepare(
     from controller.storage import lastapplied
 
     loaded = loader.load(list(paths))
-    observed = observe(provider)
+    observed = observe(provider, patience(waits=waits))
     plan = planner.plan(loaded.topology, observed, prune=prune, manifests_digest=loaded.digest)
     if state_dir is not None:
         plan = drift.label_plan(plan, loaded.topology, lastapplied.load_snapshot(state_dir))
     return Prepared(plan, loaded.topology, observed, loaded.digest, prune, saved=False)
 
 
-def prepare_saved(provider: Provider, plan_file: str) -> Prepared:
+def prepare_saved(provider: Provider, plan_file: str, waits: Waits | None = None) -> Prepared:
     """Load a saved plan and check, before anything runs, that it is not stale."""
     from controller.manifests import loader
     from controller.planning import planner
 
     saved = savedplan.load(plan_file)
     loaded = loader.load(list(saved.manifest_paths))
-    observed = observe(provider)
+    observed = observe(provider, patience(waits=waits))
     savedplan.check_fresh(saved, loaded.digest, planner.observed_fingerprint(observed))
     return Prepared(saved.plan, loaded.topology, observed, loaded.digest, saved.prune, saved=True)
 
@@ -134,9 +141,12 @@ def run(
     stop: threading.Event | None = None,
     kind: str = "apply",
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT,
+    waits: Waits | None = None,
 ) -> ApplyResult:
     """Execute the plan, journalling every step and job id under the state dir; a step
-    waits up to `server_ready_timeout` seconds for a server that is not ready."""
+    waits up to `server_ready_timeout` seconds for a server that is not ready, and
+    retries and polls as `waits` says."""
+    waits = waits or Waits()
     book = journal.Journal.open(state_dir)
     try:
         records = book.begin_run(
@@ -151,6 +161,8 @@ def run(
             on_event=on_event,
             stop=stop,
             server_ready_timeout=server_ready_timeout,
+            retry=waits.retry,
+            poll=waits.poll,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -158,11 +170,11 @@ def run(
     return result
 
 
-def verify(provider: Provider, prepared: Prepared) -> Plan:
+def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller.planning import planner
 
-    observed = observe(provider)
+    observed = observe(provider, patience(waits=waits))
     return planner.plan(
         prepared.desired,
         observed,

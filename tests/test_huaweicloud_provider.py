@@ -416,7 +416,7 @@ def error(status: int, code: str) -> sdk.ServiceResponseException:
     [
         (error(429, "APIGW.0308"), True, "APIGW.0308"),
         (error(400, "Common.1503"), True, "Common.1503"),
-        (error(409, "Ecs.0603"), True, "Ecs.0603"),
+        (error(501, "Ecs.0603"), True, "Ecs.0603"),
         (error(400, "Ecs.1002"), True, "Ecs.1002"),
         (error(500, "Ecs.0500"), True, "Ecs.0500"),
         (error(503, ""), True, "503"),

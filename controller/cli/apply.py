@@ -67,7 +67,7 @@ def _graceful_stop() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-@click.command("apply")
+@click.command("apply", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--plan",
@@ -129,6 +129,7 @@ def apply_command(
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
     ready_timeout = options.server_ready_timeout()
+    waits = options.waits(app.provider_name)
     out = progress.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
@@ -137,13 +138,17 @@ def apply_command(
 
     with lock.acquire(app.state_dir, timeout=lock_timeout, command="enictl apply"):
         provider = app.provider()
-        recovered = applying.recover(provider, app.state_dir, on_event=out, settle=_resume_wait())
+        recovered = applying.recover(
+            provider, app.state_dir, on_event=out, settle=_resume_wait(), waits=waits
+        )
         if recovered is not None:
             say(recovered.line())
         if plan_file is not None:
-            prepared = applying.prepare_saved(provider, plan_file)
+            prepared = applying.prepare_saved(provider, plan_file, waits)
         else:
-            prepared = applying.prepare(provider, paths, prune=prune, state_dir=app.state_dir)
+            prepared = applying.prepare(
+                provider, paths, prune=prune, state_dir=app.state_dir, waits=waits
+            )
         plan = prepared.plan
         if out.json:
             out({"event": "plan", **plan.as_json()})
@@ -174,9 +179,10 @@ def apply_command(
                 on_event=out,
                 stop=stop,
                 server_ready_timeout=ready_timeout,
+                waits=waits,
             )
         out.close()
-        remaining = applying.verify(provider, prepared)
+        remaining = applying.verify(provider, prepared, waits)
         in_sync = not remaining.has_changes
         out(
             {

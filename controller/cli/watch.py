@@ -98,7 +98,7 @@ def _echo_json(event: dict[str, Any]) -> None:
     click.echo(json.dumps(event, sort_keys=True, default=str))
 
 
-@click.command("watch")
+@click.command("watch", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--interval",
@@ -157,6 +157,7 @@ def watch_command(
             prune=prune,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
+            waits=options.waits(app.provider_name),
         ),
         stop=inbox.stopped,
         on_event=_echo_json if as_json else None,

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller import backoff
 from controller.plan import Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -108,22 +109,14 @@ Reconcile = Callable[[Trigger, frozenset[str]], ReconcileResult]
 """One reconcile: the trigger and the manifest paths that changed since the last one."""
 
 
-@dataclass
-class Backoff:
-    """Exponential delays for retries: initial, initial*factor, ... capped; reset on success."""
+class Backoff(backoff.Streak):
+    """Pauses before retrying a failed reconcile: initial, initial*factor, ... up to cap
+    (the one backoff policy, without jitter); a success starts over."""
 
-    initial: float = 1.0
-    cap: float = 60.0
-    factor: float = 2.0
-    failures: int = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * self.factor**self.failures)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
+    def __init__(self, initial: float = 1.0, cap: float = 60.0, factor: float = 2.0) -> None:
+        super().__init__(
+            backoff.Backoff(base=initial, cap=cap, factor=factor, jitter=False, timeout=None)
+        )
 
 
 class Wakeups(Protocol):

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from controller import apply
 from controller.errors import EnictlError, ManifestError
 from controller.execution import executor
+from controller.execution.retry import Waits
 from controller.model import Topology
 from controller.plan import Plan
 from controller.planning import drift, planner
@@ -76,6 +77,7 @@ class ReconcileOptions:
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
+    waits: Waits = field(default_factory=Waits)  # transient retries and job polls
 
 
 @dataclass
@@ -168,6 +170,7 @@ class Reconciler:
             stop=self.stop,
             kind="watch",
             server_ready_timeout=self.options.server_ready_timeout,
+            waits=self.options.waits,
         )
         self._journal_seen = _stat(self._journal_path())
         after = provider.observe()
@@ -190,7 +193,7 @@ class Reconciler:
         seen = _stat(self._journal_path())
         if seen is not None and seen == self._journal_seen:
             return
-        apply.recover(provider, self.state_dir, on_event=self.on_event)
+        apply.recover(provider, self.state_dir, on_event=self.on_event, waits=self.options.waits)
         self._journal_seen = _stat(self._journal_path())
 
     def _journal_path(self) -> Path:

@@ -26,8 +26,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from controller import backoff
+from controller.backoff import Backoff
 from controller.errors import (
     PermanentProviderError,
     ProviderError,
@@ -63,6 +66,7 @@ __all__ = [
 
 READ_ATTEMPTS = 6  # tries of one page read (the first included)
 TAG_ATTEMPTS = 6
+QUICK_RETRY = Backoff(base=0.05, cap=2.0)  # page reads and the tag of a fresh port
 
 
 def from_environment(
@@ -70,6 +74,7 @@ def from_environment(
     *,
     page_size: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> HuaweiCloud:
     """The provider configured from `env` (default: the process environment)."""
     settings = Settings.from_env(os.environ if env is None else env)
@@ -78,6 +83,7 @@ def from_environment(
         Clients.build(settings),
         page_size=pages,
         sleep=sleep,
+        clock=clock,
         enterprise_project=settings.enterprise_project,
     )
 
@@ -93,18 +99,21 @@ class HuaweiCloud:
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         if page_size < 1:
             raise UsageError(f"page size must be at least 1, got {page_size}")
         self._c = clients
         self._sleep = sleep
+        self._clock = clock
         self._rng = random.Random()
         self._reader = listings.Reader(
             clients,
             page_size=page_size,
-            attempts=READ_ATTEMPTS,
+            retry=replace(QUICK_RETRY, attempts=READ_ATTEMPTS),
             sleep=sleep,
+            clock=clock,
             rng=self._rng,
             enterprise_project=enterprise_project,
         )
@@ -152,18 +161,18 @@ class HuaweiCloud:
     def _tag_managed(self, port_id: str) -> None:
         """Tag a port just created; retried here, and the port deleted when it cannot be."""
         request = self._tag_request(port_id)
-        for attempt in range(TAG_ATTEMPTS):
-            try:
-                self._json(self._c.vpc3.create_port_tag, request)
-                return
-            except TransientProviderError as exc:
-                if attempt + 1 < TAG_ATTEMPTS:
-                    self._sleep(self._rng.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
-                    continue
-                failure: ProviderError = exc
-            except PermanentProviderError as exc:
-                failure = exc
-            break
+        try:
+            backoff.retry(
+                lambda: self._json(self._c.vpc3.create_port_tag, request),
+                replace(QUICK_RETRY, attempts=TAG_ATTEMPTS),
+                retry_on=TransientProviderError,
+                sleep=self._sleep,
+                clock=self._clock,
+                rng=self._rng,
+            )
+            return
+        except ProviderError as exc:
+            failure = exc
         try:  # leave no unmarked port behind: the executor will create it again
             self.delete_interface(port_id)
         except ProviderError:

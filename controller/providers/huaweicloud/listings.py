@@ -42,6 +42,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from controller import backoff
+from controller.backoff import Backoff
 from controller.errors import PermanentProviderError, TransientProviderError
 from controller.providers.huaweicloud import errors, topology
 from controller.providers.huaweicloud.errors import JsonDict
@@ -94,22 +96,24 @@ def next_marker(paging: Paging, body: JsonDict, items: Sequence[JsonDict], seen:
 
 
 class Reader:
-    """Reads every listing, page by page, each page retried up to `attempts` tries."""
+    """Reads every listing, page by page, each page retried as `retry` allows."""
 
     def __init__(
         self,
         clients: Clients,
         *,
         page_size: int,
-        attempts: int,
+        retry: Backoff,
         sleep: Callable[[float], None],
+        clock: Callable[[], float],
         rng: random.Random,
         enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         self._c = clients
         self._page = page_size
-        self._attempts = attempts
+        self._retry = retry
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng
         self._enterprise_project = enterprise_project
 
@@ -193,14 +197,14 @@ class Reader:
         return limits
 
     def _read(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """One page read, kept as JSON (`hwerrors.as_json`), retried (bounded, with jitter) on
-        transient errors."""
+        """One page read, kept as JSON (`hwerrors.as_json`), retried on transient errors
+        as `self._retry` allows."""
         call = errors.as_json(call)
-        for attempt in range(self._attempts):
-            try:
-                return errors.call_json(call, request, self._c.sdk_exceptions)
-            except TransientProviderError:
-                if attempt + 1 == self._attempts:
-                    raise
-                self._sleep(self._rng.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
-        raise AssertionError("unreachable")
+        return backoff.retry(
+            lambda: errors.call_json(call, request, self._c.sdk_exceptions),
+            self._retry,
+            retry_on=TransientProviderError,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self._rng,
+        )

@@ -16,7 +16,8 @@ take `enterprise_project_id`; an enterprise project id narrows them to that proj
 
 Every problem is a `UsageError` in one line. The SDK is imported only in
 `Clients.build`, when the provider is used; its clients never retry
-(HttpConfig.retry_times is 0) and log nothing on stderr.
+(HttpConfig.retry_times is 0), log nothing on stderr, and keep each error's body for
+`errors.classify` (nested codes).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ class Clients:
         try:
             from huaweicloudsdkcore.auth.credentials import BasicCredentials
             from huaweicloudsdkcore.exceptions import exceptions as sdk_exceptions
+            from huaweicloudsdkcore.exceptions.exception_handler import DefaultExceptionHandler
             from huaweicloudsdkcore.http.http_config import HttpConfig
             from huaweicloudsdkecs import v2 as ecs
             from huaweicloudsdkecs.v2.region.ecs_region import EcsRegion
@@ -135,6 +137,8 @@ class Clients:
             raise UsageError(
                 f"the huaweicloud provider needs the Huawei Cloud SDK: {INSTALL_HINT}"
             ) from None
+
+        from controller.providers.huaweicloud import errors  # it imports this module
 
         def client(module: Any, client_name: str, regions: Any) -> Any:
             # The SDK logs failures on its own logger, which has no handler: Python's
@@ -152,6 +156,7 @@ class Clients:
                 .new_builder()
                 .with_http_config(config)
                 .with_credentials(credentials)
+                .with_exception_handler(errors.keeping_bodies(DefaultExceptionHandler))
             )
             if settings.endpoint is not None:
                 return builder.with_endpoints([settings.endpoint]).build()

@@ -7,7 +7,7 @@ it. Each draw is a pure function of (seed, call number).
 
 Three kinds of fault:
 - latency: every attach/detach job stays RUNNING for `latency_ms` before its effect;
-- transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 409,
+- transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 501,
   other operations running) or `APIGW.0308` (HTTP 429, throttled), half each, at
   `error_rate`;
 - failed jobs: an accepted attach/detach job ends FAIL (`Ecs.0217` / `Ecs.0507`),

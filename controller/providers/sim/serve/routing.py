@@ -48,11 +48,10 @@ BAD_REQUEST = {
 }
 # A refusal of the simulated cloud -> (status, code) as Huawei Cloud answers it: the
 # primary NIC's detach is a 403 (BatchDeleteServerNics), which must not say Ecs.0003
-# ("no permission"); an unknown job is 400 Common.0011 and Ecs.0603 is a 501 (ECS table).
+# ("no permission"); an unknown job is 400 Common.0011 (ECS table).
 SERVED = {
     refusals.PRIMARY_NIC: (403, PRIMARY_NIC_REFUSED),
     refusals.JOB_NOT_FOUND: (400, refusals.JOB_NOT_FOUND),
-    refusals.BUSY: (501, refusals.BUSY),
 }
 
 
