@@ -48,8 +48,8 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
     """
-    spec = loader.load_inventory(inventory)
-    cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
+    seeded = loader.load_inventory(inventory)
+    cloud = simcloud.init_cloud(app.state_dir, seeded, force=force, source=str(inventory))
     try:
         topology = cloud.snapshot()
     finally:
@@ -64,6 +64,8 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
         (len(catalog.security_groups), "security group"),
         (len(catalog.eips), "EIP"),
     ]
+    if catalog.ports:
+        counts.append((len(catalog.ports), "other port"))
     summary = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts)
     click.echo(f"simulated cloud created in {app.state_dir}: {summary}")
 

@@ -49,13 +49,15 @@ Clock = Callable[[], float]
 
 def init_cloud(
     state_dir: Path,
-    inventory_spec: Mapping[str, Any],
+    inventory_spec: Mapping[str, Any] | Topology,
     *,
     force: bool = False,
     source: str = "inventory",
     clock: Clock = time.time,
 ) -> SimCloud:
-    """Create the simulated cloud in `state_dir` from a CloudInventory spec.
+    """Create the simulated cloud in `state_dir` from a CloudInventory spec (a dict,
+    checked here: ManifestError with every problem) or the Topology the CloudInventory
+    checker made of one (`controller.cloudinventory.checks`, as `enictl sim init` does).
 
     Refuses to replace an existing cloud unless `force`. `source` names the inventory
     (its file) in error messages. The new database is built beside the old one and
