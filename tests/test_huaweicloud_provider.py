@@ -32,6 +32,7 @@ from tests.cloudfixtures import serve
 from tests.sim_support import (
     Ids,
     small_cloud,  # noqa: F401 (the `cloud` fixture)
+    small_spec,
 )
 
 SECRET = "the-secret-key-nobody-may-see-0123456789"
@@ -103,6 +104,29 @@ def test_observe_after_changes_shows_the_cloud_as_it_is_now(
     assert seen == through_the_api(cloud.snapshot())
     assert seen.interfaces["eni-new"].id == port_id and "legacy-1" not in seen.interfaces
     assert seen.servers["web-1"].security_groups == ("sg-db",)
+
+
+def test_other_ports_are_observed_with_their_addresses(tmp_path: Path) -> None:
+    """DHCP, virtual IP, load balancer and NAT ports of the simulated cloud come back
+    through the API as Catalog.ports, owner and address kept, none of them an ENI."""
+    spec = small_spec()
+    spec["ports"] = [
+        {"subnet": "subnet-web", "privateIp": "10.0.1.254", "owner": "dhcp"},
+        {"subnet": "subnet-web", "privateIp": "10.0.1.100", "owner": "vip"},
+        {"subnet": "subnet-db", "privateIp": "10.0.2.30", "owner": "loadbalancer"},
+        {"subnet": "subnet-db", "privateIp": "10.0.2.9", "owner": "nat"},
+    ]
+    other = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=2) as env:
+            provider = adapter.from_environment(env)
+            seen = provider.observe()
+            provider.close()
+        truth = other.snapshot()
+        assert len(truth.catalog.ports) == 4
+        assert seen == through_the_api(truth)
+    finally:
+        other.close()
 
 
 def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimCloud) -> None:

@@ -313,7 +313,7 @@ def _ports(
             delete_on_termination=attached_to is not None,
             id=port_id,
         )
-    others.sort(key=lambda p: (p.subnet, p.private_ip, p.id))
+    others.sort(key=lambda p: (p.subnet, _address_key(p.private_ip), p.id))
     return interfaces, tuple(others)
 
 
@@ -332,9 +332,19 @@ def _ipv4s(port: JsonDict) -> list[str]:
     found = []
     for ip in port.get("private_ips") or ():
         address = ip.get("ip_address") if isinstance(ip, Mapping) else None
-        if address and ":" not in str(address):
+        if address and _is_ipv4(str(address)):
             found.append(str(address))
     return found
+
+
+def _is_ipv4(address: str) -> bool:
+    """Cheap, for every port of the project: an IPv6 address has colons, an IPv4 one
+    three dots."""
+    return ":" not in address and address.count(".") == 3
+
+
+def _address_key(address: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in address.split("."))
 
 
 def _ipv4(port: JsonDict) -> str | None:
