@@ -20,24 +20,38 @@ from controller.plan import Action, Plan, Severity
 from controller.planning import planner, simulator
 
 AZS = ("az1", "az2")
+OWNERS = ("dhcp", "vip", "loadbalancer")
 
 
 Scenario = tuple[Topology, Topology, bool]
 
 
-def _catalog(draw: st.DrawFn, *, flavors: int, smallest: int, eips: int) -> Cloud:
-    """Up to `flavors` flavors (max NICs from `smallest` to 4), one or two VPCs of one or
-    two subnets each (AZs drawn) with two security groups each, up to `eips` EIPs."""
+def _catalog(
+    draw: st.DrawFn, *, flavors: int, smallest: int, eips: int, unknown: bool = False
+) -> Cloud:
+    """Up to `flavors` flavors (max NICs from `smallest` to 4; with `unknown`, sometimes
+    none stated), one or two VPCs of one or two subnets each (each pinned to a drawn AZ
+    or to none) with two security groups each (the second pinned or regional), up to
+    `eips` EIPs, and up to two other ports (DHCP, VIP, ...) holding addresses."""
     cloud = Cloud()
     for i in range(draw(st.integers(1, flavors))):
-        cloud.flavor(f"f{i}", draw(st.integers(smallest, 4)))
+        limit = draw(st.integers(smallest, 4))
+        cloud.flavor(f"f{i}", None if unknown and draw(st.integers(0, 4)) == 0 else limit)
     for v in range(draw(st.integers(1, 2))):
         for s in range(draw(st.integers(1, 2))):
-            cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(AZS)))
-        cloud.sg(f"sg{v}a", vpc=f"vpc{v}").sg(f"sg{v}b", vpc=f"vpc{v}")
+            cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(("", *AZS))))
+        cloud.sg(f"sg{v}a", vpc=f"vpc{v}").sg(f"sg{v}b", vpc=draw(st.sampled_from((f"vpc{v}", ""))))
     for e in range(draw(st.integers(0, eips))):
         cloud.eip(f"eip{e}")
+    for _ in range(draw(st.integers(0, 2))):
+        subnet = draw(st.sampled_from(sorted(cloud.subnets)))
+        cloud.port(subnet, cloud.next_ip(subnet), draw(st.sampled_from(OWNERS)))
     return cloud
+
+
+def _groups(cloud: Cloud, vpc: str) -> list[str]:
+    """The security groups an ENI of `vpc` may use: pinned to it, or regional."""
+    return [g for g in sorted(cloud.sgs) if cloud.sgs[g].vpc in ("", vpc)]
 
 
 @st.composite
@@ -48,15 +62,17 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
     cloud = _catalog(draw, flavors=2, smallest=2, eips=4)
     subnets, flavors, eips = sorted(cloud.subnets), sorted(cloud.flavors), sorted(cloud.eips)
     for s in range(draw(st.integers(2, 5))):
-        cloud.server(f"s{s}", draw(st.sampled_from(flavors)), draw(st.sampled_from(subnets)))
+        cloud.server(f"s{s}", draw(st.sampled_from(flavors)), draw(st.sampled_from(subnets)),
+                     az=draw(st.sampled_from(AZS)))  # fmt: skip
     servers = sorted(cloud.servers)
 
     def limit(server: str) -> int:
-        return cloud.flavors[cloud.servers[server].flavor].max_interfaces
+        found = cloud.flavors[cloud.servers[server].flavor].max_interfaces
+        assert found is not None
+        return found
 
     def groups_of(subnet: str) -> tuple[str, ...]:
-        vpc = cloud.subnets[subnet].vpc
-        pool = [g for g in sorted(cloud.sgs) if cloud.sgs[g].vpc == vpc]
+        pool = _groups(cloud, cloud.subnets[subnet].vpc)
         return tuple(draw(st.lists(st.sampled_from(pool), max_size=2, unique=True)))
 
     spare_eips = list(eips)
@@ -156,22 +172,30 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
 @st.composite
 def wild_scenarios(draw: st.DrawFn) -> Scenario:
     """(observed, desired, prune): a valid cloud and manifests that break rules often."""
-    cloud = _catalog(draw, flavors=3, smallest=1, eips=3)
+    cloud = _catalog(draw, flavors=3, smallest=1, eips=3, unknown=True)
     subnets, flavors = sorted(cloud.subnets), sorted(cloud.flavors)
     sgs, eips = sorted(cloud.sgs), sorted(cloud.eips)
     for s in range(draw(st.integers(1, 4))):
         status = draw(st.sampled_from(("ACTIVE",) * 6 + ("SHUTOFF", "BUILD")))
         cloud.server(
-            f"s{s}", draw(st.sampled_from(flavors)), draw(st.sampled_from(subnets)), status
-        )
+            f"s{s}", draw(st.sampled_from(flavors)), draw(st.sampled_from(subnets)), status,
+            az=draw(st.sampled_from(AZS)),
+        )  # fmt: skip
+    for s, server in list(cloud.servers.items()):  # the cloud may tell a server's own limit
+        if cloud.flavors[server.flavor].max_interfaces is None and draw(st.booleans()):
+            cloud.servers[s] = replace(server, nic_limit=draw(st.integers(1, 4)))
     servers = sorted(cloud.servers)
 
+    def room(server: str) -> int:
+        real = cloud.servers[server]
+        found = cloud.flavors[real.flavor].max_interfaces or real.nic_limit
+        return 9 if found is None else found  # the cloud knows a limit enictl does not
+
     def groups_of(subnet: str) -> tuple[str, ...]:
-        vpc = cloud.subnets[subnet].vpc
         if draw(st.integers(0, 19)) == 0:
-            return (draw(st.sampled_from(sgs)),)  # maybe of another VPC
-        return tuple(draw(st.lists(st.sampled_from([g for g in sgs if cloud.sgs[g].vpc == vpc]),
-                                   max_size=2, unique=True)))  # fmt: skip
+            return (draw(st.sampled_from(sgs)),)  # maybe pinned to another VPC
+        pool = _groups(cloud, cloud.subnets[subnet].vpc)
+        return tuple(draw(st.lists(st.sampled_from(pool), max_size=2, unique=True)))
 
     free_eips = list(eips)
     counts = {s: 1 for s in servers}
@@ -181,9 +205,9 @@ def wild_scenarios(draw: st.DrawFn) -> Scenario:
         fits = [
             s
             for s in servers
-            if (cloud.servers[s].vpc, cloud.servers[s].availability_zone)
-            == (sn.vpc, sn.availability_zone)
-            and counts[s] < cloud.flavors[cloud.servers[s].flavor].max_interfaces
+            if cloud.servers[s].vpc == sn.vpc
+            and sn.availability_zone in ("", cloud.servers[s].availability_zone)
+            and counts[s] < room(s)
         ]
         server = draw(st.sampled_from([None, *fits]))
         if server is not None:
@@ -216,13 +240,19 @@ def wild_scenarios(draw: st.DrawFn) -> Scenario:
         pool = draw(st.sampled_from([good or names, near or names, names, ["nowhere"]]))
         return draw(st.sampled_from([None, *pool])) if pool else None
 
+    held = [p.private_ip for p in cloud.ports]
+
     def address(subnet: str, current: str | None) -> str | None:
-        choice = draw(st.integers(0, 9))
+        choice = draw(st.integers(0, 11))
         if choice < 6:
             return None if choice < 4 else current
         net = ipaddress.ip_network(cloud.subnets[subnet].cidr)
         if choice == 9:
             return "192.0.2.7"
+        if choice == 10:  # reserved: the first two, the last three
+            return str(net.network_address + draw(st.sampled_from((0, 1, 253, 254, 255))))
+        if choice == 11 and held:
+            return draw(st.sampled_from(held))  # another port's (maybe of another subnet)
         return str(net.network_address + draw(st.integers(10, 13)))
 
     wanted: list[NetworkInterface] = []
@@ -293,7 +323,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         for g in s.security_groups or ():
             if g not in cat.security_groups:
                 out.add(("UnknownSecurityGroup", ref))
-            elif real is not None and cat.security_groups[g].vpc != real.vpc:
+            elif real is not None and cat.security_groups[g].vpc not in ("", real.vpc):
                 out.add(("SecurityGroupVpcMismatch", ref))
     final = expected_final(desired, observed, prune).interfaces
     for name, want in desired.interfaces.items():
@@ -304,7 +334,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         for g in want.security_groups:
             if g not in cat.security_groups:
                 out.add(("UnknownSecurityGroup", ref))
-            elif sn is not None and cat.security_groups[g].vpc != sn.vpc:
+            elif sn is not None and cat.security_groups[g].vpc not in ("", sn.vpc):
                 out.add(("SecurityGroupVpcMismatch", ref))
         if want.eip is not None and want.eip not in cat.eips:
             out.add(("UnknownEip", ref))
@@ -314,7 +344,7 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         elif real is not None and sn is not None:
             if sn.vpc != real.vpc:
                 out.add(("VpcMismatch", ref))
-            if sn.availability_zone != real.availability_zone:
+            if sn.availability_zone not in ("", real.availability_zone):  # pinned elsewhere
                 out.add(("AvailabilityZoneMismatch", ref))
             if (
                 desired.policy.subnet_scope is SubnetScope.SERVER_SUBNET
@@ -330,9 +360,14 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         ip = want.private_ip
         new_ip = ip is not None and (have is None or have.private_ip != ip)
         moved = ip is not None and have is not None and have.subnet != want.subnet
-        if ip is not None and sn is not None and (new_ip or moved) and _outside(ip, sn.cidr):
-            out.add(("IpOutOfSubnet", ref))
-        if new_ip and sn is not None:
+        place = _place(ip, sn.cidr) if ip is not None and sn is not None else "usable"
+        if (new_ip or moved) and place != "usable":
+            out.add(("IpOutOfSubnet" if place == "outside" else "IpReserved", ref))
+        if new_ip and sn is not None and place == "usable":
+            for port in cat.ports:
+                psn = cat.subnets[port.subnet]
+                if port.private_ip == ip and psn.vpc == sn.vpc:
+                    out.add(("IpInUse", ref))
             for other, iface in final.items():
                 osn = cat.subnets.get(iface.subnet)
                 if (
@@ -349,14 +384,26 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         real = observed.servers.get(name)
         if real is None or real.flavor not in cat.flavors:
             continue
+        limit = cat.flavors[real.flavor].max_interfaces or real.nic_limit
         count = sum(1 for i in final.values() if i.server == name)
-        if count > cat.flavors[real.flavor].max_interfaces:
+        attaching = any(
+            i.server == name and getattr(observed.interfaces.get(n), "server", None) != name
+            for n, i in final.items()
+        )
+        if limit is None and attaching:
+            out.add(("UnknownFlavor", f"Server/{name}"))
+        if limit is not None and count > limit:
             out.add(("FlavorLimitExceeded", f"Server/{name}"))
     return out
 
 
-def _outside(ip: str, cidr: str) -> bool:
-    return ipaddress.ip_address(ip) not in ipaddress.ip_network(cidr)
+def _place(ip: str, cidr: str) -> str:
+    """usable, reserved (the first two and the last three) or outside the CIDR."""
+    net, address = ipaddress.ip_network(cidr), ipaddress.ip_address(ip)
+    if address not in net:
+        return "outside"
+    offset = int(address) - int(net.network_address)
+    return "reserved" if offset < 2 or offset > net.num_addresses - 4 else "usable"
 
 
 def run_concurrently(observed: Topology, plan: Plan, rng: random.Random) -> None:
@@ -365,9 +412,9 @@ def run_concurrently(observed: Topology, plan: Plan, rng: random.Random) -> None
     steps = {s.id: s for s in plan.steps}
     occupied = observed.attached_counts()
     limits = {
-        name: observed.catalog.flavors[s.flavor].max_interfaces
+        name: observed.catalog.flavors[s.flavor].max_interfaces or s.nic_limit or 0
         for name, s in observed.servers.items()
-    }
+    }  # 0: nothing tells the limit, so no plan attaches there
     done: set[int] = set()
     running: list[int] = []
     waiting = sorted(steps)

@@ -43,6 +43,11 @@ def sim() -> None:
 def init(app: AppContext, inventory: Path, force: bool) -> None:
     """Create the simulated cloud from a CloudInventory file.
 
+    The file is checked first, every problem located at file:line:col (as `enictl
+    validate` does). Subnets and security groups may be pinned to an AZ or a VPC,
+    flavors may state no NIC limit, `ports` hold addresses enictl never manages: see
+    docs/manifests.md, "CloudInventory".
+
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml

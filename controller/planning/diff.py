@@ -65,17 +65,6 @@ def same_groups(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a == b or sorted(a) == sorted(b)
 
 
-def differs(a: NetworkInterface, b: NetworkInterface) -> bool:
-    """Whether two states of one interface differ in anything a step changes."""
-    return (
-        a.server != b.server
-        or a.eip != b.eip
-        or a.subnet != b.subnet
-        or a.private_ip != b.private_ip
-        or not same_groups(a.security_groups, b.security_groups)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Delta:
     """One interface whose state must change: observed `before` (None = create) to

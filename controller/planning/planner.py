@@ -83,9 +83,10 @@ def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
 
 
 def observed_fingerprint(observed: Topology) -> str:
-    """sha256 over what planning depends on: the catalog, servers (ids, flavors,
-    placement, status) and interfaces (ids, subnets, ips, groups, EIPs, attachments,
-    ownership). Stable across runs: sorted by name, no hash randomisation.
+    """sha256 over what planning depends on: the catalog (the other ports too), servers
+    (ids, flavors, placement, status, their own NIC limit) and interfaces (ids, subnets,
+    ips, groups, EIPs, attachments, ownership). Stable across runs: sorted by name, no
+    hash randomisation.
 
     Not an attachment's deleteOnTermination: no step depends on it (the executor reads
     it afresh before every detach), and the huaweicloud provider cannot see it while
@@ -104,11 +105,15 @@ def observed_fingerprint(observed: Topology) -> str:
         add(repr(("sg", g.name, g.id, g.vpc)))
     for e in sorted(cat.eips.values(), key=lambda v: v.name):
         add(repr(("eip", e.name, e.id, e.address)))
+    for p in sorted(cat.ports, key=lambda v: (v.subnet, v.private_ip, v.id)):
+        add(repr(("port", p.id, p.subnet, p.private_ip, p.owner)))
     for name in sorted(observed.servers):
         sv = observed.servers[name]
         sgs = "\x00" if sv.security_groups is None else "\x1e".join(sv.security_groups)
         add("\x1f".join((name, sv.id, sv.flavor, sv.availability_zone, sv.vpc, sv.subnet,
                           sv.status, sgs)))  # fmt: skip
+        if sv.nic_limit is not None:
+            add(repr(("nic_limit", name, sv.nic_limit)))
     interfaces = observed.interfaces
     for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]

@@ -3,11 +3,13 @@
 `simulate()` is pure. It applies the steps one by one, in id order, to a copy of the
 observed state (a create gives the interface the placeholder id `new:<name>`) and
 checks after each step the invariants the step may have touched, with the local rules
-of `controller.planning.rules`: flavor limits (an attach counts from the moment it starts),
-placement (AZ, VPC, subnet scope), security groups in the ENI's VPC, primary ENIs
-never detached/moved/deleted, protected ENIs never deleted, EIP and address
-uniqueness, and that each step makes sense in the state it meets (no attach of an
-attached ENI, no delete of an attached one, ...). Every invariant is local to one
+of `controller.planning.invariants`: flavor limits (an attach counts from the moment it
+starts; no attach where no limit is known), placement (VPC, subnet scope, pinned AZ),
+security groups in the ENI's VPC (pinned ones), primary ENIs never
+detached/moved/deleted, protected ENIs never deleted, a declared address usable in
+its subnet, EIP and address uniqueness (other ports' addresses are taken), and that
+each step makes sense in the state it meets (no attach of an attached ENI, no delete
+of an attached one, ...). Every invariant is local to one
 server, interface, EIP or address, so checking what a step touched is checking the
 whole state, in O(1) per step.
 
@@ -135,9 +137,10 @@ class _Sim:
 
     @property
     def address_of(self) -> dict[tuple[str, str], str]:
-        """Who holds each (vpc, address): built on first use (creates and deletes)."""
+        """Who holds each (vpc, address), the other ports included: built on first use
+        (creates and deletes)."""
         if self._address_of is None:
-            self._address_of = {}
+            self._address_of = invariants.taken_addresses(self.cat)
             for iface in self.ifaces.values():
                 key = invariants.address_key(iface, self.cat)
                 if key is not None:
@@ -203,7 +206,7 @@ class _Sim:
                 )
         key = invariants.address_key(new, self.cat)
         if key is not None and step.private_ip is not None:
-            found = invariants.ip_in_subnet(name, step.private_ip, subnet, "")
+            found = invariants.ip_usable(name, step.private_ip, subnet, "")
             if found is not None:
                 self.fail(found.code, found.message)
             if key in self.address_of:
@@ -279,6 +282,8 @@ class _Sim:
         count = self.counts.get(server.name, 0) + 1
         self.counts[server.name] = count
         over = invariants.flavor_limit(server, count, self.cat, "")
+        if over is None:
+            over = invariants.unknown_limit(server, self.cat, "", (name,))
         if over is not None:
             self.fail(over.code, over.message)
         subnet = self.cat.subnets.get(iface.subnet)
