@@ -131,10 +131,6 @@ class Index:
             found = self.json_memo[names] = array(q(i) for i in self.sg_ids(names))
         return found
 
-    def interface_vpc(self, iface: NetworkInterface) -> str:
-        subnet = self.subnet(iface.subnet)
-        return self.vpc_id(subnet.vpc) if subnet else ""
-
     def interfaces_on(self, server: str) -> Sequence[NetworkInterface]:
         return self.attached.get(server, ())
 
