@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from huaweicloudsdkcore.exceptions import exceptions as sdk
 
 from controller.errors import (
@@ -565,6 +566,56 @@ def test_get_interfaces_is_the_same_through_both_providers(
     assert main(["--provider", "huaweicloud", *args]) == 0
     via_huaweicloud = json.loads(capsys.readouterr().out)
     assert via_huaweicloud == [{**row, "availabilityZone": ""} for row in via_sim]
+
+
+REPO = Path(__file__).parent.parent
+DEMO_CLOUD = REPO / "manifests" / "inventory" / "demo-cloud.yaml"
+
+
+def without_pins(inventory: Path, target: Path) -> Path:
+    """The inventory as a Huawei Cloud account has it: regional groups, AZ-less subnets."""
+    document = yaml.safe_load(inventory.read_text())
+    for subnet in document["spec"]["subnets"]:
+        subnet.pop("availabilityZone", None)
+    for group in document["spec"]["securityGroups"]:
+        group.pop("vpc", None)
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+@pytest.mark.parametrize("pins", ["as in the demo", "none, as on Huawei Cloud"])
+def test_the_demo_plans_through_huaweicloud_as_on_the_sim(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    pins: str,
+) -> None:
+    """`enictl --provider huaweicloud plan manifests/demo` is not rejected (no false
+    SecurityGroupVpcMismatch or AvailabilityZoneMismatch from answers without pins) and
+    plans the sim's steps; on a pin-free cloud the two plans are the same bytes."""
+    from controller.cli import main
+
+    monkeypatch.chdir(REPO)
+    state = tmp_path / "state"
+    inventory = DEMO_CLOUD if pins.startswith("as") else without_pins(DEMO_CLOUD, tmp_path / "c")
+    assert main(["--state-dir", str(state), "sim", "init", str(inventory)]) == 0
+    with serve(state) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        plan = ["--state-dir", str(state), "plan", "manifests/demo", "-o", "json"]
+        capsys.readouterr()
+        outputs = []
+        for name in ("sim", "huaweicloud"):
+            assert main(["--provider", name, *plan]) == 0, capsys.readouterr()
+            outputs.append(capsys.readouterr().out)
+    via_sim, via_huaweicloud = outputs
+    huawei = json.loads(via_huaweicloud)
+    assert huawei["applyable"] and huawei["steps"] and not huawei["violations"]
+    if pins.startswith("none"):
+        assert via_huaweicloud == via_sim
+    else:
+        fingerprint = {"observedFingerprint": None}
+        assert {**huawei, **fingerprint} == {**json.loads(via_sim), **fingerprint}
 
 
 def test_simserver_default_credentials_are_what_the_fixture_uses(env: dict[str, str]) -> None:
