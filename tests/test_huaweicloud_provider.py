@@ -203,6 +203,32 @@ def test_a_2000_server_cloud_costs_pages_not_servers(tmp_path: Path) -> None:
         big.close()
 
 
+def test_os_interface_is_asked_only_for_servers_whose_flavor_states_no_limit(
+    tmp_path: Path,
+) -> None:
+    """A flavor without quota:vif_max_num costs one os-interface call per server of it,
+    no call for the others; without free_nic there either, the limit stays unknown."""
+    spec = big_spec(6, 0)
+    spec["flavors"].append({"name": "x1.custom.2"})  # states no NIC limit
+    for server in spec["servers"][:2]:
+        server["flavor"] = "x1.custom.2"
+    big = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=1000) as env:
+            provider = adapter.from_environment(env)
+            before = last_seq(big)
+            seen = provider.observe()
+            provider.close()
+        # one page of each of the 7 listings, the empty page after 4 of them, and 2
+        # os-interface calls (servers and ports end on count and next_marker, EIPs empty)
+        assert observes(big, before) == 7 + 4 + 2
+        assert seen.catalog.flavors["x1.custom.2"].max_interfaces is None
+        assert [s.nic_limit for s in seen.servers.values()] == [None] * 6
+        assert seen == through_the_api(big.snapshot())
+    finally:
+        big.close()
+
+
 def test_a_page_size_above_an_apis_maximum_still_reads_everything(tmp_path: Path) -> None:
     """ENICTL_HUAWEICLOUD_PAGE_SIZE=3000: the limit is capped at each API's maximum (2,000
     security groups a page) and all 2,105 groups are read, not the first page alone."""
