@@ -406,3 +406,10 @@ def test_other_ports_show_an_owner_the_provider_reads_back() -> None:
 
     for owner, device_owner in network.DEVICE_OWNERS.items():
         assert topology.port_owner(device_owner) == owner
+
+
+def test_a_filter_the_simulated_cloud_does_not_apply_is_refused(client: Client) -> None:
+    """A listing asked to filter (by name, device, ...) answers 400 rather than every item."""
+    for path, key in (("/v3/{}/ports", "error_code"), ("/v1/{}/cloudservers/detail", "error")):
+        status, body = client.call("GET", path.format(P), {"limit": 5, "device_id": "x"})
+        assert status == 400 and key in body

@@ -197,7 +197,7 @@ class Reader:
         return limits
 
     def _read(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """One page read, kept as JSON (`hwerrors.as_json`), retried on transient errors
+        """One page read, kept as JSON (`errors.as_json`), retried on transient errors
         as `self._retry` allows."""
         call = errors.as_json(call)
         return backoff.retry(

@@ -62,6 +62,7 @@ PAGE_SIZES = {
     "security_groups": (2000, 2000),
     "publicips": (2000, 2000),
 }
+PAGING_PARAMETERS = frozenset({"limit", "marker", "offset", "enterprise_project_id"})
 ALL_ENTERPRISE_PROJECTS = "all_granted_eps"
 ENTERPRISE_SCOPED = frozenset({"servers", "vpcs", "security_groups", "publicips"})
 _ENTERPRISE_PROJECT_ID = re.compile(r"^(0|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$")
@@ -187,7 +188,11 @@ class HuaweiApi:
 
     def _listing(self, req: Request, name: str) -> tuple[listings.Listing, int, bool]:
         """The listing, the page size asked for (capped), and whether the request's
-        enterprise project takes in the simulated cloud (all in project "0")."""
+        enterprise project takes in the simulated cloud (all in project "0"). A filter
+        the simulated cloud does not apply is refused, not ignored."""
+        filters = sorted(set(req.query) - PAGING_PARAMETERS)
+        if filters:
+            raise ApiError(400, UNSUPPORTED, f"the simulated cloud does not filter by {filters}")
         default, maximum = PAGE_SIZES[name]
         limit = req.int_arg("limit", default, maximum)
         found = self._view(req.cloud).listing(name)
