@@ -21,7 +21,7 @@ Fixtures:
 
 Page size 5 by default, so that every suite run through here also exercises
 pagination. The served cloud's jobs are local, so its client polls them as the sim
-provider does (`SIM_PACE`), not with a real cloud's delays.
+provider does and does not limit its rate (`SIM_PACE`), unlike for a real cloud.
 """
 
 from __future__ import annotations
@@ -45,7 +45,11 @@ HUAWEI_VARIABLES = (
     "ENICTL_HUAWEICLOUD_ENDPOINT",
     "ENICTL_HUAWEICLOUD_PAGE_SIZE",
 )
-SIM_PACE = {"ENICTL_JOB_POLL_DELAY": "0", "ENICTL_JOB_POLL_INTERVAL": "1"}
+SIM_PACE = {
+    "ENICTL_JOB_POLL_DELAY": "0",
+    "ENICTL_JOB_POLL_INTERVAL": "1",
+    "ENICTL_HUAWEICLOUD_RATE_LIMIT": "0",
+}
 
 
 @contextmanager

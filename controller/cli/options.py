@@ -17,6 +17,7 @@ import click
 
 from controller.errors import UsageError
 from controller.execution import retry
+from controller.providers.huaweicloud.settings import DEFAULT_RATE_LIMIT  # not the SDK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,13 +87,14 @@ JOB_TIMEOUT = "ENICTL_JOB_TIMEOUT"
 
 _SIM, _CLOUD, _RETRY = retry.PollPolicy(), retry.CLOUD_POLL, retry.RetryPolicy()
 WAITS_HELP = f"""\b
-Environment (seconds; the local sim's default where it differs):
+Environment (times in seconds; the local sim's default where it differs):
   ENICTL_RETRY_TIMEOUT         retry a call that fails transiently for this long ({_RETRY.timeout:g})
   ENICTL_RETRY_MAX_DELAY       longest pause between two tries ({_RETRY.cap:g}; jittered)
   ENICTL_JOB_POLL_DELAY        first poll of a job, after its submission ({_CLOUD.first:g}; sim {_SIM.first:g})
   ENICTL_JOB_POLL_INTERVAL     longest pause between two polls ({_CLOUD.interval.cap:g}; sim {_SIM.interval.cap:g})
   ENICTL_JOB_TIMEOUT           a job still running after this fails its step ({_CLOUD.timeout:g})
-  ENICTL_SERVER_READY_TIMEOUT  wait for a server not ACTIVE/SHUTOFF (300)"""  # noqa: E501
+  ENICTL_SERVER_READY_TIMEOUT  wait for a server not ACTIVE/SHUTOFF (300)
+  ENICTL_HUAWEICLOUD_RATE_LIMIT  calls per second per service, huaweicloud ({DEFAULT_RATE_LIMIT:g}; 0: none)"""  # noqa: E501
 
 
 def waits(provider: str) -> retry.Waits:

@@ -2,10 +2,10 @@
 
 Both wait by the one backoff policy, `controller.backoff.Backoff`:
 
-- `Patience.call()` runs one provider call, retrying `TransientProviderError` as `RetryPolicy`
-  says (by default: full jitter from 0.1 s up to a minute, for ten minutes); a
-  `PermanentProviderError` goes straight through.
-- `wait_job()` polls a job until it finishes. Its first poll goes out when jobs of
+- `Patience.call()` runs one provider call, retrying `TransientProviderError` as
+  `RetryPolicy` says (by default: full jitter from 0.1 s up to a minute, for ten
+  minutes); a `PermanentProviderError` goes straight through.
+- `Patience.wait_job()` polls a job until it finishes. Its first poll goes out when jobs of
   the same kind are expected to be done (`DurationEstimator`), or `PollPolicy.first`
   seconds after submission while no such job has finished; after a miss it waits for
   the time similar jobs were seen done, then polls with the pauses of
@@ -41,7 +41,6 @@ ANY_KIND = "*"
 
 RetryPolicy = Backoff
 """The policy of transient errors: the one backoff, whose defaults are that policy's."""
-
 
 SIM_POLL_INTERVAL = Backoff(base=0.05, cap=1.0, factor=1.5, jitter=False, timeout=None)
 

@@ -3,7 +3,8 @@
 `from_environment()` builds it from the environment (`hwsettings`: the variables, the
 SDK clients). Observing reads seven paged listings (`hwlistings`) and translates them
 in `hwtopology` (pure). Every SDK call goes through `hwerrors.call_json`, where SDK
-failures become `TransientProviderError` or `PermanentProviderError` (`classify`).
+failures become `TransientProviderError` or `PermanentProviderError` (`classify`),
+after a token from its service's rate limit (`ratelimit`).
 
 Mutations are the API's own: a port is created in VPC v1 and then tagged
 `enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
@@ -42,9 +43,11 @@ from controller.model import Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
+from controller.providers.huaweicloud.ratelimit import RateLimits
 from controller.providers.huaweicloud.settings import (
     DEFAULT_ENTERPRISE_PROJECT,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_RATE_LIMIT,
     Clients,
     Settings,
 )
@@ -82,6 +85,7 @@ def from_environment(
     return HuaweiCloud(
         Clients.build(settings),
         page_size=pages,
+        rate_limit=settings.rate_limit,
         sleep=sleep,
         clock=clock,
         enterprise_project=settings.enterprise_project,
@@ -98,6 +102,7 @@ class HuaweiCloud:
         clients: Clients,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
@@ -108,6 +113,7 @@ class HuaweiCloud:
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
+        self.limits = RateLimits(clients, rate_limit, clock=clock, sleep=sleep)
         self._reader = listings.Reader(
             clients,
             page_size=page_size,
@@ -115,6 +121,7 @@ class HuaweiCloud:
             sleep=sleep,
             clock=clock,
             rng=self._rng,
+            limits=self.limits,
             enterprise_project=enterprise_project,
         )
 
@@ -251,8 +258,9 @@ class HuaweiCloud:
             client.close()
 
     def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """Call the SDK (`hwerrors.call_json`): the JSON body, or our error."""
-        return errors.call_json(call, request, self._c.sdk_exceptions)
+        """Call the SDK (`hwerrors.call_json`), paced by the call's service: the JSON
+        body, or our error."""
+        return errors.call_json(call, request, self._c.sdk_exceptions, self.limits.bucket(call))
 
 
 def job_from_json(job_id: str, body: Mapping[str, Any]) -> Job:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
+from controller.providers.huaweicloud import ratelimit
 from controller.providers.huaweicloud.settings import ENV_AK, ENV_PROJECT, ENV_SK
 
 JsonDict = dict[str, Any]
@@ -107,14 +108,25 @@ def throttled(error: ProviderError) -> bool:
     return error.status == 429 or error.code in THROTTLED
 
 
-def call_json(call: Callable[[Any], Any], request: Any, sdk_exceptions: Any) -> JsonDict:
-    """Call the SDK; return the response's JSON body ({} when empty)."""
+def call_json(
+    call: Callable[[Any], Any],
+    request: Any,
+    sdk_exceptions: Any,
+    bucket: ratelimit.Bucket | None = None,
+) -> JsonDict:
+    """Call the SDK, after a token from the service's `bucket` (when limited); return
+    the response's JSON body ({} when empty). A throttled call slows the bucket down."""
     import requests
 
+    if bucket is not None:
+        bucket.take()
     try:
         response = call(request)
     except (sdk_exceptions.SdkException, requests.exceptions.RequestException) as exc:
-        raise classify(exc, sdk_exceptions) from exc
+        error = classify(exc, sdk_exceptions)
+        if bucket is not None and throttled(error):
+            bucket.throttled()
+        raise error from exc
     if isinstance(response, JsonBody):
         if isinstance(response.body, dict):
             return response.body

@@ -47,6 +47,7 @@ from controller.backoff import Backoff
 from controller.errors import PermanentProviderError, TransientProviderError
 from controller.providers.huaweicloud import errors, topology
 from controller.providers.huaweicloud.errors import JsonDict
+from controller.providers.huaweicloud.ratelimit import RateLimits
 from controller.providers.huaweicloud.settings import DEFAULT_ENTERPRISE_PROJECT, Clients
 
 
@@ -107,9 +108,11 @@ class Reader:
         sleep: Callable[[float], None],
         clock: Callable[[], float],
         rng: random.Random,
+        limits: RateLimits | None = None,
         enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         self._c = clients
+        self._limits = limits
         self._page = page_size
         self._retry = retry
         self._sleep = sleep
@@ -199,9 +202,10 @@ class Reader:
     def _read(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
         """One page read, kept as JSON (`errors.as_json`), retried on transient errors
         as `self._retry` allows."""
+        bucket = self._limits.bucket(call) if self._limits is not None else None
         call = errors.as_json(call)
         return backoff.retry(
-            lambda: errors.call_json(call, request, self._c.sdk_exceptions),
+            lambda: errors.call_json(call, request, self._c.sdk_exceptions, bucket),
             self._retry,
             retry_on=TransientProviderError,
             sleep=self._sleep,

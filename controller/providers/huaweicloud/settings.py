@@ -13,6 +13,10 @@ The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
 `all_granted_eps`: every enterprise project the user may see) goes to the listings that
 take `enterprise_project_id`; an enterprise project id narrows them to that project,
 `none` sends no such parameter.
+`ENICTL_HUAWEICLOUD_RATE_LIMIT` (default 10) is the most calls per second enictl
+makes to each service (ECS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
+not publish its ECS/VPC quotas per user (unconfirmed): 10 is a cautious guess, raise
+it to what your account's quota allows.
 
 Every problem is a `UsageError` in one line. The SDK is imported only in
 `Clients.build`, when the provider is used; its clients never retry
@@ -37,11 +41,13 @@ ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
 ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
 ENV_ENTERPRISE_PROJECT = "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID"
+ENV_RATE_LIMIT = "ENICTL_HUAWEICLOUD_RATE_LIMIT"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_ENTERPRISE_PROJECT = "all_granted_eps"
 NO_ENTERPRISE_PROJECT = "none"
+DEFAULT_RATE_LIMIT = 10.0  # calls per second per service (unconfirmed quota: a cautious guess)
 POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
 
@@ -56,6 +62,7 @@ class Settings:
     endpoint: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT
+    rate_limit: float = DEFAULT_RATE_LIMIT  # calls per second per service; 0: none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -93,6 +100,15 @@ class Settings:
                 f"{ENV_ENTERPRISE_PROJECT} must be an enterprise project id, "
                 f"{DEFAULT_ENTERPRISE_PROJECT} or {NO_ENTERPRISE_PROJECT}, got {enterprise!r}"
             )
+        rate = env.get(ENV_RATE_LIMIT, "").strip() or str(DEFAULT_RATE_LIMIT)
+        try:
+            rate_limit = float(rate)
+        except ValueError:
+            rate_limit = -1.0
+        if not rate_limit >= 0 or rate_limit == float("inf"):
+            raise UsageError(
+                f"{ENV_RATE_LIMIT} must be a number of calls per second (0: no limit), got {rate!r}"
+            )
         return cls(
             values[ENV_AK],
             values[ENV_SK],
@@ -101,7 +117,25 @@ class Settings:
             endpoint,
             int(page),
             None if enterprise == NO_ENTERPRISE_PROJECT else enterprise,
+            rate_limit,
         )
+
+
+def without_status_retries(client: Any) -> Any:
+    """`client`, its HTTP session answering 429 like any other status.
+
+    The SDK mounts urllib3 retries that treat a 429 to a GET, PUT or DELETE as a
+    retry (none: `retry_times` is 0) and raise "too many 429 error responses", losing
+    the body and its `APIGW.0308` (a POST's 429 comes through as an answer). Without
+    them every 429 reaches the exception handler with its body, and the rate limiter
+    and the executor's backoff do the waiting. Reaches into the SDK's session
+    (huaweicloudsdkcore 3.1.x); an SDK without it keeps its own behaviour."""
+    from urllib3.util.retry import Retry
+
+    session = getattr(getattr(client, "_http_client", None), "_session", None)
+    for mounted in getattr(session, "adapters", {}).values():
+        mounted.max_retries = Retry(total=0, status_forcelist=(), raise_on_status=False)
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +193,7 @@ class Clients:
                 .with_exception_handler(errors.keeping_bodies(DefaultExceptionHandler))
             )
             if settings.endpoint is not None:
-                return builder.with_endpoints([settings.endpoint]).build()
+                return without_status_retries(builder.with_endpoints([settings.endpoint]).build())
             try:
                 region = regions.value_of(settings.region)
             except KeyError:
@@ -167,7 +201,7 @@ class Clients:
                     f"{ENV_REGION}={settings.region!r} is not a region of Huawei Cloud's "
                     f"{client_name.removesuffix('Client')} service"
                 ) from None
-            return builder.with_region(region).build()
+            return without_status_retries(builder.with_region(region).build())
 
         return cls(
             ecs=client(ecs, "EcsClient", EcsRegion),
