@@ -45,6 +45,7 @@ from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
 from controller.providers.huaweicloud.ratelimit import RateLimits
 from controller.providers.huaweicloud.settings import (
+    DEFAULT_ENTERPRISE_PROJECT,
     DEFAULT_PAGE_SIZE,
     DEFAULT_RATE_LIMIT,
     Clients,
@@ -87,6 +88,7 @@ def from_environment(
         rate_limit=settings.rate_limit,
         sleep=sleep,
         clock=clock,
+        enterprise_project=settings.enterprise_project,
     )
 
 
@@ -103,6 +105,7 @@ class HuaweiCloud:
         rate_limit: float = DEFAULT_RATE_LIMIT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         if page_size < 1:
             raise UsageError(f"page size must be at least 1, got {page_size}")
@@ -119,6 +122,7 @@ class HuaweiCloud:
             clock=clock,
             rng=self._rng,
             limits=self.limits,
+            enterprise_project=enterprise_project,
         )
 
     def observe(self) -> Topology:

@@ -85,6 +85,7 @@ CODES: dict[str, Code] = {
         Code("VPC.2500", 400, False, "invalid port parameters (create port)", VPC_DOC),
         Code("VPC.0704", 404, False, "the port does not exist", VPC_DOC),
         Code("VPC.0707", 409, False, "the port is in use", VPC_DOC),
+        Code("VPC.2500", 400, False, "invalid create-port parameters", VPC_DOC),
         Code("APIGW.0101", 404, False, "no such API", APIGW_DOC),
         Code("APIGW.0301", 401, False, "authentication failed", APIGW_DOC),
         Code("APIGW.0308", 429, True, "throttled: over the API's request quota", APIGW_DOC),

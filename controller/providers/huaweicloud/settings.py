@@ -8,7 +8,11 @@
 | `ENICTL_HUAWEICLOUD_ENDPOINT` | one endpoint for every service, e.g. `http://127.0.0.1:8080` |
 
 The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
-`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing.
+`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing
+(capped at each API's maximum). `ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID` (default
+`all_granted_eps`: every enterprise project the user may see) goes to the listings that
+take `enterprise_project_id`; an enterprise project id narrows them to that project,
+`none` sends no such parameter.
 `ENICTL_HUAWEICLOUD_RATE_LIMIT` (default 10) is the most calls per second enictl
 makes to each service (ECS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
 not publish its ECS/VPC quotas per user (unconfirmed): 10 is a cautious guess, raise
@@ -38,10 +42,13 @@ BODY = "enictl_body"  # where `keeping_bodies()` leaves the parsed error body on
 ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
 ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
+ENV_ENTERPRISE_PROJECT = "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID"
 ENV_RATE_LIMIT = "ENICTL_HUAWEICLOUD_RATE_LIMIT"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_ENTERPRISE_PROJECT = "all_granted_eps"
+NO_ENTERPRISE_PROJECT = "none"
 DEFAULT_RATE_LIMIT = 10.0  # calls per second per service (unconfirmed quota: a cautious guess)
 POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
@@ -56,6 +63,7 @@ class Settings:
     region: str | None = None
     endpoint: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
+    enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT
     rate_limit: float = DEFAULT_RATE_LIMIT  # calls per second per service; 0: none
 
     @classmethod
@@ -88,6 +96,12 @@ class Settings:
         page = env.get(ENV_PAGE_SIZE, "").strip() or str(DEFAULT_PAGE_SIZE)
         if not page.isdigit() or int(page) < 1:
             raise UsageError(f"{ENV_PAGE_SIZE} must be a positive integer, got {page!r}")
+        enterprise = env.get(ENV_ENTERPRISE_PROJECT, "").strip() or DEFAULT_ENTERPRISE_PROJECT
+        if any(c.isspace() or c in "/?#&=" for c in enterprise) or len(enterprise) > 36:
+            raise UsageError(
+                f"{ENV_ENTERPRISE_PROJECT} must be an enterprise project id, "
+                f"{DEFAULT_ENTERPRISE_PROJECT} or {NO_ENTERPRISE_PROJECT}, got {enterprise!r}"
+            )
         rate = env.get(ENV_RATE_LIMIT, "").strip() or str(DEFAULT_RATE_LIMIT)
         try:
             rate_limit = float(rate)
@@ -97,7 +111,16 @@ class Settings:
             raise UsageError(
                 f"{ENV_RATE_LIMIT} must be a number of calls per second (0: no limit), got {rate!r}"
             )
-        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page), rate_limit)
+        return cls(
+            values[ENV_AK],
+            values[ENV_SK],
+            project,
+            region,
+            endpoint,
+            int(page),
+            None if enterprise == NO_ENTERPRISE_PROJECT else enterprise,
+            rate_limit,
+        )
 
 
 def without_status_retries(client: Any) -> Any:

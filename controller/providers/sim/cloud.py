@@ -248,6 +248,22 @@ class SimCloud:
 
         self._run("set_protected", act, target=interface_id)
 
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        """Rename a port (VPC UpdatePort, as `sim serve` receives it). Names are unique in
+        the simulated cloud (Huawei Cloud's need not be): a taken one is refused."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = f"{prt.name} -> {name}"
+            taken = call.conn.execute(
+                "SELECT 1 FROM ports WHERE name = ? AND id != ?", (name, prt.id)
+            ).fetchone()
+            if taken:
+                raise refuse(refusals.DUPLICATE_NAME, f"a port is named {name} already")
+            call.conn.execute("UPDATE ports SET name = ? WHERE id = ?", (name, prt.id))
+
+        self._run("rename_interface", act, target=interface_id)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
