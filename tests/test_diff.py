@@ -146,3 +146,44 @@ def test_noops_and_changes_are_sorted_by_resource() -> None:
     d = diff.diff(desired(cloud.build(), ["web-1"]), cloud.build())
     resources = [n.resource for n in d.unchanged]
     assert resources == sorted(resources)
+
+
+# -- the detail of a changed list or mapping field (deepdiff) ------------------------
+
+
+def test_detail_of_security_groups_is_the_groups_added_and_removed() -> None:
+    """A security-group change names the groups added and removed, order ignored."""
+    change = Change("NetworkInterface/a", "securityGroups", ("sg-c", "sg-a"), ("sg-a", "sg-b"))
+    assert diff.detail(change) == diff.Detail(added=("sg-b",), removed=("sg-c",))
+    grown = Change("NetworkInterface/a", "securityGroups", ["sg-a"], ["sg-b", "sg-a", "sg-c"])
+    assert diff.detail(grown) == diff.Detail(added=("sg-b", "sg-c"))
+
+
+def test_detail_of_labels_is_the_keys_added_removed_and_changed() -> None:
+    """A mapping change (labels) names the keys added, removed and whose value changed."""
+    change = Change(
+        "Server/web-1",
+        "labels",
+        {"role": "web", "env": "dev", "team": "a"},
+        {"role": "db", "tier": "1", "team": "a", "zone": "x"},
+    )
+    assert diff.detail(change) == diff.Detail(
+        added=("tier", "zone"), removed=("env",), changed=("role",)
+    )
+    nested = Change("Server/web-1", "labels", {"a": {"x": "1"}}, {"a": {"x": "2", "y": "3"}})
+    assert diff.detail(nested) == diff.Detail(changed=("a",))
+
+
+def test_scalar_creates_and_deletes_have_no_detail() -> None:
+    """An EIP or server change, and a field of a created or deleted ENI, have no detail:
+    before and after say it all."""
+    assert diff.detail(Change("NetworkInterface/a", "eip", "eip-1", "eip-2")) is None
+    assert diff.detail(Change("NetworkInterface/a", "server", None, "web-1")) is None
+    assert diff.detail(Change("NetworkInterface/a", "securityGroups", None, ("sg-a",))) is None
+    assert diff.detail(Change("NetworkInterface/a", "exists", True, False)) is None
+
+
+def test_detail_of_unhashable_list_items_is_none() -> None:
+    """A hand-edited saved plan with lists of mappings gets no detail, not an error."""
+    change = Change("NetworkInterface/a", "securityGroups", [{"a": 1}], [{"b": 2}])
+    assert diff.detail(change) is None

@@ -3,18 +3,21 @@
 Pure functions from a `Plan` to small values: the summary line, steps grouped by server
 with each action's own arguments, changes grouped by `origin` (the manifests changed,
 or the cloud drifted: see `controller.planning.drift`) and folded into review rows, the ENIs
-that move between servers, and what happens to each orphan. Adoptions (existing
+that move between servers, and what happens to each orphan. A changed list or mapping
+field also says what was added, removed or changed in it (`detail_text`, from
+`controller.planning.diff.detail`: deepdiff, for the shown changes only). Adoptions (existing
 unmanaged ENIs a manifest names, which apply tags as managed) are shown as such, not
 as a `managed` change. `controller.views.render` writes these out as text or markdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controller.plan import Action, Change, Plan, Severity, Step
+from controller.planning import diff
 
 # How each action reads in the summary line, singular and plural.
 _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
@@ -139,16 +142,47 @@ def change_groups(
     return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
 
 
+def detail_text(change: Change) -> str:
+    """What a change of a list or mapping field added, removed and changed, e.g.
+    "added sg-b; removed sg-c" or "added tier: 1; changed role: web -> db"; "" for a
+    scalar field, and when one side is empty (the values already say it all)."""
+    before, after = change.before, change.after
+    if not before or not after:
+        return ""
+    found = diff.detail(change)
+    if found is None:
+        return ""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        parts = [
+            ("added", [f"{k}: {format_value(after[k])}" for k in found.added]),
+            ("removed", [f"{k}: {format_value(before[k])}" for k in found.removed]),
+            (
+                "changed",
+                [
+                    f"{k}: {format_value(before[k])} -> {format_value(after[k])}"
+                    for k in found.changed
+                ],
+            ),
+        ]
+    else:
+        parts = [
+            ("added", [format_value(v) for v in found.added]),
+            ("removed", [format_value(v) for v in found.removed]),
+        ]
+    return "; ".join(f"{verb} {', '.join(items)}" for verb, items in parts if items)
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeRow:
     """One line of review: `+` a new resource (its declared fields in `after`), `-` a
-    deleted one, `~` one changed field of an existing one."""
+    deleted one, `~` one changed field of an existing one (with `detail_text`)."""
 
     mark: str
     resource: str
     field: str = ""
     before: str = ""
     after: str = ""
+    detail: str = ""
 
 
 def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
@@ -167,9 +201,8 @@ def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
             else:
                 rows.append(ChangeRow("-", c.resource))
         elif c.resource not in created:
-            rows.append(
-                ChangeRow("~", c.resource, c.field, format_value(c.before), format_value(c.after))
-            )
+            before, after = format_value(c.before), format_value(c.after)
+            rows.append(ChangeRow("~", c.resource, c.field, before, after, detail_text(c)))
     return rows
 
 
