@@ -3,6 +3,8 @@ and that deepdiff runs only for the resources that changed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -177,3 +179,13 @@ def test_unchanged_resources_get_no_deepdiff_call(deepdiff_calls: list[tuple[Any
     deepdiff_calls.clear()
     render.json_text(plan)
     assert deepdiff_calls == []
+
+
+def test_deepdiff_is_imported_only_when_a_detail_is_needed() -> None:
+    """Planning and rendering modules load without deepdiff (60-100 ms of imports)."""
+    code = (
+        "import sys\n"
+        "import controller.cli.plan, controller.cli.watch, controller.planning.planner\n"
+        "assert 'deepdiff' not in sys.modules, 'deepdiff imported at start'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -123,6 +123,12 @@ def label_changes(
     return tuple(dataclasses.replace(c, origin=origin(c, desired, last_applied)) for c in changes)
 
 
+def drifted(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """The changes made outside enictl (labelled "drift"), in their plan order: what a
+    `watch --detect-only` report lists, field by field."""
+    return tuple(c for c in changes if c.origin == DRIFT)
+
+
 def label_plan(plan: Plan, desired: Topology, last_applied: Snapshot | None) -> Plan:
     """The plan with its changes labelled manifest or drift (see the module docstring)."""
     if last_applied is None or not plan.changes:

@@ -172,6 +172,15 @@ def detail_text(change: Change) -> str:
     return "; ".join(f"{verb} {', '.join(items)}" for verb, items in parts if items)
 
 
+def change_text(change: Change) -> str:
+    """One change as one plain line, for logs and status lines: "NetworkInterface/eni-a
+    securityGroups: [sg-a] -> [sg-a, sg-b] (added sg-b)"."""
+    before, after = format_value(change.before), format_value(change.after)
+    line = f"{change.resource} {change.field}: {before} -> {after}"
+    detail = detail_text(change)
+    return f"{line} ({detail})" if detail else line
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeRow:
     """One line of review: `+` a new resource (its declared fields in `after`), `-` a

@@ -147,7 +147,7 @@ class Reconciler:
             "changes": _count(plan),
             "summary": _summary(plan),
             "violations": plan.violations,
-            "drifted": _drifted(plan),
+            "drift": drift.drifted(plan.changes),
         }
         if not plan.applyable:
             return result(Outcome.REJECTED, in_sync=False, error=_rejected(plan), **base)
@@ -247,11 +247,6 @@ def _summary(plan: Plan) -> dict[str, int]:
     if plan.protect:
         counts["protect"] = len(plan.protect)
     return counts
-
-
-def _drifted(plan: Plan) -> tuple[str, ...]:
-    """The resources whose differences come from the cloud changing outside enictl."""
-    return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
