@@ -61,7 +61,7 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
     if result.drift:
-        shown = ", ".join(planview.change_text(c) for c in result.drift[:3])
+        shown = ", ".join(planview.change_texts(result.drift[:3]))
         notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")

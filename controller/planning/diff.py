@@ -32,15 +32,16 @@ adoption of an unmanaged ENI as `managed: False -> True`.
 Which resources and fields differ is found by comparing the fields directly (about
 1 µs a resource). What changed *inside* a list or mapping field of an existing
 resource (security groups added and removed, labels added, removed or changed) is
-`detail(change)`, computed by deepdiff from a `Change`'s before and after: deepdiff
-costs about 0.2 ms a call and 60-100 ms to import, so it is imported on first use and
-called only for the changes a renderer shows, never for a resource that did not change.
+`details(changes)`, computed by deepdiff from each `Change`'s before and after: deepdiff
+costs about 0.1 ms a change and 60-100 ms to import, so it is imported on first use
+and called only for the changes a renderer shows, never for a resource that did not
+change.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -283,33 +284,49 @@ class Detail:
     changed: tuple[Any, ...] = ()
 
 
-def detail(change: Change) -> Detail | None:
-    """What a change of a list or mapping field added, removed and changed, by deepdiff;
-    None when before or after is not a list or mapping (a scalar field, or one side of a
-    create or delete), or when list items cannot form a set."""
-    before, after = change.before, change.after
+def details(changes: Sequence[Change]) -> tuple[Detail | None, ...]:
+    """What each change of a list or mapping field added, removed and changed; None for
+    a change whose before or after is not a list or mapping (a scalar field, or one side
+    of a create or delete), or whose list items cannot form a set. One deepdiff call for
+    all of them: a call's fixed cost is most of its cost (a batch of 2,000 takes half
+    the time of 2,000 calls)."""
+    old: dict[int, Any] = {}
+    new: dict[int, Any] = {}
+    for index, change in enumerate(changes):
+        pair = _comparable(change.before, change.after)
+        if pair is not None:
+            old[index], new[index] = pair
+    found: dict[int, dict[str, set[Any]]] = {i: {k: set() for k in _PARTS} for i in old}
+    for kind, levels in (_deepdiff(old, new) if old else {}).items():
+        for level in levels:
+            index, *path = _path(level)
+            if isinstance(old[index], frozenset):  # a set: items added or removed
+                added = kind == "set_item_added"
+                found[index]["added" if added else "removed"].add(level.t2 if added else level.t1)
+            elif len(path) == 1 and kind in _KEY_PARTS:
+                found[index][_KEY_PARTS[kind]].add(path[0])
+            elif path:  # a value changed, maybe deep inside: its top-level key changed
+                found[index]["changed"].add(path[0])
+    return tuple(
+        Detail(*(_sorted(found[i][k]) for k in _PARTS)) if i in found else None
+        for i in range(len(changes))
+    )
+
+
+_PARTS = ("added", "removed", "changed")
+_KEY_PARTS = {"dictionary_item_added": "added", "dictionary_item_removed": "removed"}
+
+
+def _comparable(before: Any, after: Any) -> tuple[Any, Any] | None:
+    """Before and after as deepdiff should compare them: lists as frozensets, mappings
+    as dicts; None when they are not both lists or both mappings."""
     if isinstance(before, list | tuple) and isinstance(after, list | tuple):
         try:
-            old, new = frozenset(before), frozenset(after)
+            return frozenset(before), frozenset(after)
         except TypeError:  # unhashable items: a hand-edited saved plan
             return None
-        found = _deepdiff(old, new)
-        return Detail(
-            added=_sorted(level.t2 for level in found.get("set_item_added", ())),
-            removed=_sorted(level.t1 for level in found.get("set_item_removed", ())),
-        )
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        keys: dict[str, set[Any]] = {"added": set(), "removed": set(), "changed": set()}
-        for kind, levels in _deepdiff(dict(before), dict(after)).items():
-            for level in levels:
-                path = level.path(output_format="list")
-                if len(path) == 1 and kind == "dictionary_item_added":
-                    keys["added"].add(path[0])
-                elif len(path) == 1 and kind == "dictionary_item_removed":
-                    keys["removed"].add(path[0])
-                else:  # a value changed, maybe deep inside: its top-level key changed
-                    keys["changed"].add(path[0])
-        return Detail(*(_sorted(keys[k]) for k in ("added", "removed", "changed")))
+        return dict(before), dict(after)
     return None
 
 
@@ -319,6 +336,18 @@ def _deepdiff(before: Any, after: Any) -> Mapping[str, Any]:
 
     found: Mapping[str, Any] = DeepDiff(before, after, view="tree")
     return found
+
+
+def _path(level: Any) -> list[Any]:
+    """The keys from the root to a deepdiff tree level, read from its parents' child
+    relations (`level.path(output_format="list")` re-parses the path text, 10x dearer)."""
+    keys = []
+    while level.up is not None:
+        rel = level.up.t1_child_rel or level.up.t2_child_rel
+        keys.append(None if rel is None else rel.param)
+        level = level.up
+    keys.reverse()
+    return keys
 
 
 def _sorted(values: Iterable[Any]) -> tuple[Any, ...]:

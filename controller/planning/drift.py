@@ -12,6 +12,10 @@ The last applied desired state is a `Snapshot`: a plain JSON-able mapping from
 resource ("Server/web-1", "NetworkInterface/eni-a") to its declared fields, made
 by `snapshot(topology)`. `controller.storage.lastapplied` stores it in the state dir after
 each successful apply; this module only compares values.
+
+`label_plan` sets each change's origin; `drifted` picks the drift ones, which a
+`watch --detect-only` reconcile reports field by field (what a changed list gained
+and lost is `controller.planning.diff.detail`, shown by the views).
 """
 
 from __future__ import annotations
