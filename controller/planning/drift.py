@@ -15,7 +15,7 @@ each successful apply; this module only compares values.
 
 `label_plan` sets each change's origin; `drifted` picks the drift ones, which a
 `watch --detect-only` reconcile reports field by field (what a changed list gained
-and lost is `controller.planning.diff.detail`, shown by the views).
+and lost is `controller.planning.diff.details`, shown by the views).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ with each action's own arguments, changes grouped by `origin` (the manifests cha
 or the cloud drifted: see `controller.planning.drift`) and folded into review rows, the ENIs
 that move between servers, and what happens to each orphan. A changed list or mapping
 field also says what was added, removed or changed in it (`detail_texts`, from
-`controller.planning.diff.details`: deepdiff, once for the shown changes only). Adoptions (existing
-unmanaged ENIs a manifest names, which apply tags as managed) are shown as such, not
-as a `managed` change. `controller.views.render` writes these out as text or markdown.
+`controller.planning.diff.details`: one deepdiff call for the shown changes only).
+Adoptions (existing unmanaged ENIs a manifest names, which apply tags as managed) are
+shown as such, not as a `managed` change. `controller.views.render` writes these out
+as text or markdown.
 """
 
 from __future__ import annotations
