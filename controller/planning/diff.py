@@ -299,7 +299,7 @@ def details(changes: Sequence[Change]) -> tuple[Detail | None, ...]:
     found: dict[int, dict[str, set[Any]]] = {i: {k: set() for k in _PARTS} for i in old}
     for kind, levels in (_deepdiff(old, new) if old else {}).items():
         for level in levels:
-            index, *path = _path(level)
+            index, *path = level.path(output_format="list")
             if isinstance(old[index], frozenset):  # a set: items added or removed
                 added = kind == "set_item_added"
                 found[index]["added" if added else "removed"].add(level.t2 if added else level.t1)
@@ -336,18 +336,6 @@ def _deepdiff(before: Any, after: Any) -> Mapping[str, Any]:
 
     found: Mapping[str, Any] = DeepDiff(before, after, view="tree")
     return found
-
-
-def _path(level: Any) -> list[Any]:
-    """The keys from the root to a deepdiff tree level, read from its parents' child
-    relations (`level.path(output_format="list")` re-parses the path text, 10x dearer)."""
-    keys = []
-    while level.up is not None:
-        rel = level.up.t1_child_rel or level.up.t2_child_rel
-        keys.append(None if rel is None else rel.param)
-        level = level.up
-    keys.reverse()
-    return keys
 
 
 def _sorted(values: Iterable[Any]) -> tuple[Any, ...]:
