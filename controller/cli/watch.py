@@ -26,6 +26,7 @@ from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
+from controller.views import planview
 from controller.watching import loop
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
@@ -38,6 +39,7 @@ _STATUS_KEYS = (
     "observedFingerprint",
     "inSync",
     "drifted",
+    "drift",
     "changes",
     "applied",
     "violations",
@@ -58,9 +60,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     notes: list[str] = []
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
-    if result.drifted:
-        shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
-        notes.append(f"drift: {shown}")
+    if result.drift:
+        shown = ", ".join(planview.change_texts(result.drift[:3]))
+        notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
     if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:

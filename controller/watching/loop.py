@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from controller import backoff
 from controller.events import Event, Kind
-from controller.plan import Violation
+from controller.plan import Change, Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
@@ -76,7 +76,12 @@ class ReconcileResult:
     error: str = ""
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
-    drifted: tuple[str, ...] = ()  # resources changed outside enictl ("Kind/name")
+    drift: tuple[Change, ...] = ()  # the plan's changes made outside enictl, field by field
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        """The resources changed outside enictl ("Kind/name"), sorted."""
+        return tuple(sorted({c.resource for c in self.drift}))
 
     @property
     def failed(self) -> bool:
@@ -103,6 +108,7 @@ class ReconcileResult:
                 "summary": dict(self.summary),
                 "inSync": self.in_sync,
                 "drifted": list(self.drifted),
+                "drift": [c.as_json() for c in self.drift],
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
                 "durationSeconds": round(self.duration, 4),

@@ -158,7 +158,7 @@ class Reconciler:
             "changes": _count(plan),
             "summary": _summary(plan),
             "violations": plan.violations,
-            "drifted": _drifted(plan),
+            "drift": drift.drifted(plan.changes),
             "in_sync": outcome.in_sync,
         }
         if outcome.result is not None:
@@ -236,11 +236,6 @@ def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
     counts.update({verb: n for verb, n in plan.mark_counts().items() if n})
     return counts
-
-
-def _drifted(plan: Plan) -> tuple[str, ...]:
-    """The resources whose differences come from the cloud changing outside enictl."""
-    return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
