@@ -1,8 +1,8 @@
 """The `huaweicloud` provider: Huawei Cloud ECS, VPC and EIP through the official SDK.
 
-`from_environment()` builds it from the environment (`hwsettings`: the variables, the
-SDK clients). Observing reads seven paged listings (`hwlistings`) and translates them
-in `hwtopology` (pure). Every SDK call goes through `hwerrors.call_json`, where SDK
+`from_environment()` builds it from the environment (`settings`: the variables, the
+SDK clients). Observing reads seven paged listings (`listings`) and translates them
+in `topology` (pure). Every SDK call goes through `errors.call_json`, where SDK
 failures become `TransientProviderError` or `PermanentProviderError` (`classify`),
 after a token from its service's rate limit (`ratelimit`).
 
@@ -258,7 +258,7 @@ class HuaweiCloud:
             client.close()
 
     def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """Call the SDK (`hwerrors.call_json`), paced by the call's service: the JSON
+        """Call the SDK (`errors.call_json`), paced by the call's service: the JSON
         body, or our error."""
         return errors.call_json(call, request, self._c.sdk_exceptions, self.limits.bucket(call))
 

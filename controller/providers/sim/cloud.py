@@ -2,9 +2,9 @@
 
 A `SimCloud` is a SQLite file under the state dir (`<state_dir>/cloud.db`) that
 behaves like Huawei Cloud's ECS/VPC APIs: attach and detach are asynchronous jobs,
-the cloud enforces its own rules with the real error codes (`simrules`, `simerrors`),
+the cloud enforces its own rules with the real error codes (`rules`, `refusals`),
 faults can be injected reproducibly (`faults`), and every call is logged. Several
-processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`simcall`).
+processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`transaction`).
 
 Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (by
 the injectable clock, `time.time` by default) have their effect applied atomically,
@@ -405,7 +405,7 @@ class SimCloud:
     def _run(
         self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call, one transaction (`simcall.run`); one thread of this process at a time."""
+        """One call, one transaction (`transaction.run`); one thread of this process at a time."""
         with self._lock:
             return transaction.run(
                 self._db(), self._clock, operation, action, target=target, inject=inject
