@@ -46,14 +46,24 @@ class PlacementPolicy:
     source: Source | None = None
 
 
+class ServerKind(enum.StrEnum):
+    """What a server is: an ECS virtual machine, or a BMS bare-metal server (which takes
+    extension NICs only through its own API, creating each port as it attaches it)."""
+
+    ECS = "ecs"
+    BMS = "bms"
+
+
 @dataclass(frozen=True, slots=True)
 class Flavor:
     """A flavor; `max_interfaces` counts the primary NIC and is None when the flavor
-    does not say (then a server's own `nic_limit` may)."""
+    does not say (then a server's own `nic_limit` may). `bare_metal`: a BMS flavor (its
+    limit is Huawei Cloud's `baremetal:net_num`)."""
 
     name: str
     max_interfaces: int | None
     id: str = ""
+    bare_metal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,8 @@ class Server:
     primary ENI's security groups (then they are left alone); `status` is only
     meaningful in observed state. `nic_limit` is the server's own NIC limit (primary
     included) as the cloud reports it where the flavor does not say (Huawei Cloud:
-    the attached NICs plus `attachableQuantity.free_nic`); None when unknown.
+    the attached NICs plus `attachableQuantity.free_nic`); None when unknown. `kind`
+    is observed (ECS or BMS); a manifest never states it.
     """
 
     name: str
@@ -114,10 +125,15 @@ class Server:
     id: str = ""
     source: Source | None = None
     nic_limit: int | None = None
+    kind: ServerKind = ServerKind.ECS
 
     @property
     def ready(self) -> bool:
         return self.status in READY_STATUSES
+
+    @property
+    def bare_metal(self) -> bool:
+        return self.kind is ServerKind.BMS
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ class Code(enum.StrEnum):
     IP_RESERVED = "IpReserved"
     IP_IN_USE = "IpInUse"
     EIP_IN_USE = "EipInUse"
+    BARE_METAL_MOVE = "BareMetalMove"
     DUPLICATE_NAME = "DuplicateName"
     PROTECTED_INTERFACE = "ProtectedInterface"
 
@@ -95,6 +96,8 @@ class Step:
     - update: security_groups (the new full list)
     - bind-eip / unbind-eip: eip
     - attach / detach: server
+    - attach that creates the port (a new ENI on a BMS: the BMS API creates the port as
+      it attaches it): server, subnet, private_ip, security_groups (`creates_port`)
     - delete: nothing more
     """
 
@@ -120,13 +123,18 @@ class Step:
         }
         if self.subnet is not None:
             out["subnet"] = self.subnet
-        if self.action is Action.CREATE:
+        if self.action is Action.CREATE or self.creates_port:
             out["privateIp"] = self.private_ip
         if self.security_groups is not None:
             out["securityGroups"] = list(self.security_groups)
         if self.eip is not None:
             out["eip"] = self.eip
         return out
+
+    @property
+    def creates_port(self) -> bool:
+        """An attach that creates its port (a new ENI on a BMS, through the BMS API)."""
+        return self.action is Action.ATTACH and self.subnet is not None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Step:

@@ -115,7 +115,7 @@ class _Execution:
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
         self.marked: dict[Mark, MarkResult] = {}
-        created = {s.interface for s in plan.steps if s.action is Action.CREATE}
+        created = {s.interface for s in plan.steps if s.action is Action.CREATE or s.creates_port}
         # a created ENI's protect marker goes with its create step; every other mark first
         self.after_create = {m.interface: m for m in plan.protect if m.interface in created}
         self._lock = threading.Lock()  # results, events
@@ -297,7 +297,7 @@ class _Execution:
         try:
             job_id = self.runner.do(step)
             mark = self.after_create.get(step.interface)
-            if step.action is Action.CREATE and mark is not None:
+            if (step.action is Action.CREATE or step.creates_port) and mark is not None:
                 self.runner.mark(mark)
                 self._marked(MarkResult(mark, "done"))
                 self.emit(Kind.PROTECTED, interface=mark.interface, value=mark.value)

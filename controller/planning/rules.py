@@ -3,10 +3,11 @@
 `check(desired, observed, diff)` checks the target of a diff (the desired state
 applied to the observed cloud, i.e. the final state a plan must reach): references
 resolve, declared servers match the cloud, placement and security groups (pins only
-where the cloud has them), immutable fields, primary ENIs, addresses usable in their
-subnet (not reserved) and in use by no other port (ENI or not), EIPs in use, flavor
-limits (unmanaged ENIs count; an attach where no limit is known is refused), plus the
-plan-time warnings (`ServerNotReady`, `ProtectedInterface`). Each
+where the cloud has them), immutable fields, no existing ENI moved onto or off a BMS,
+primary ENIs, addresses usable in their subnet (not reserved) and in use by no other
+port (ENI or not), EIPs in use, flavor limits (unmanaged ENIs count; an attach where
+no limit is known is refused), plus the plan-time warnings (`ServerNotReady`,
+`ProtectedInterface`). Each
 violation names the resource (`Server/web-1`, `NetworkInterface/eni-a`), the
 manifest `source` (file:line:col, "" for a resource no manifest declares), a message
 a person understands and a hint. The per-resource checks live in `invariants`, which
@@ -26,6 +27,7 @@ from controller.planning.diff import Diff, eni_ref, server_ref
 from controller.planning.invariants import (
     Where,
     address_key,
+    bare_metal_move,
     did_you_mean,
     eip_in_use,
     flavor_limit,
@@ -214,6 +216,15 @@ def _interfaces(
                 server = servers.get(want.server)
                 if server is not None and subnet is not None:
                     out += placement(name, subnet, server, policy, src)
+        if have is not None and want.server != have.server and not have.primary:
+            moved = bare_metal_move(
+                name,
+                src,
+                servers.get(have.server) if have.server else None,
+                servers.get(want.server) if want.server else None,
+            )
+            if moved is not None:
+                out.append(moved)
         if have is not None and (
             have.subnet != want.subnet
             or want.private_ip not in (None, have.private_ip)

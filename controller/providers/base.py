@@ -3,8 +3,9 @@
 Every implementation (the embedded simulator, Huawei Cloud) maps its failures onto
 `TransientProviderError` (retry later) or `PermanentProviderError` (the step fails),
 once, here at the edge. Attach and detach are asynchronous jobs, as in ECS: they
-return a job id that the caller polls with `job()`. The other verbs are synchronous,
-as the VPC API's port and EIP calls are.
+return a job id that the caller polls with `job()`. A BMS (bare-metal server) has its
+own verbs, as it has its own API: its attach creates the port it attaches. The other
+verbs are synchronous, as the VPC API's port and EIP calls are.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ class JobStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """An asynchronous job; `interface_id` is the port a finished BMS attach created
+    (BMS jobs name it), "" where the job does not say."""
+
     id: str
     status: JobStatus
     error_code: str = ""
     error_message: str = ""
+    interface_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,26 @@ class Provider(Protocol):
 
     def detach(self, server_id: str, interface_id: str) -> str:
         """Start detaching a port from a server; returns a job id."""
+        ...
+
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
+        """Start creating a port (subnet, address, groups; the name is not the API's) and
+        attaching it to a BMS in one BMS job, the only way a BMS takes a NIC; returns the
+        job id. The finished Job names the new port (`Job.interface_id`)."""
+        ...
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        """Start detaching a port from a BMS (BMS API); returns a job id."""
+        ...
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        """`set_delete_on_termination` for a NIC of a BMS (BMS API)."""
+        ...
+
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        """Set a port's name (a port a BMS attach created has none of enictl's)."""
         ...
 
     def set_managed(self, interface_id: str) -> None:

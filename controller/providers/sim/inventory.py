@@ -70,8 +70,11 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
     server_ids, eip_ids = ids("server", cloud.servers), ids("eip", cat.eips)
     port_ids = ids("port", cloud.interfaces)
     conn.executemany(
-        "INSERT INTO flavors VALUES (?, ?, ?)",
-        [(flavor_ids[f.name], f.name, f.max_interfaces) for f in cat.flavors.values()],
+        "INSERT INTO flavors VALUES (?, ?, ?, ?)",
+        [
+            (flavor_ids[f.name], f.name, f.max_interfaces, int(f.bare_metal))
+            for f in cat.flavors.values()
+        ],
     )
     conn.executemany(
         "INSERT INTO vpcs VALUES (?, ?, ?)",

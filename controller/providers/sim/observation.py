@@ -9,7 +9,7 @@ id -> name dicts.
 The pins come back as they are stored: a subnet's `availability_zone` "" fits any AZ,
 a security group's `vpc` "" is regional; a flavor without a NIC limit has
 `max_interfaces` None, and the simulated cloud knows no per-server limit either
-(`Server.nic_limit` stays None).
+(`Server.nic_limit` stays None). A server of a `bare_metal` flavor is a BMS.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from controller.model import (
     Port,
     SecurityGroup,
     Server,
+    ServerKind,
     Subnet,
     Topology,
     Vpc,
@@ -54,9 +55,9 @@ def catalog(conn: sqlite3.Connection) -> Catalog:
     subnet_names = dict(conn.execute("SELECT id, name FROM subnets").fetchall())
     return Catalog(
         flavors={
-            name: Flavor(name=name, max_interfaces=limit, id=id_)
-            for id_, name, limit in conn.execute(
-                "SELECT id, name, max_interfaces FROM flavors ORDER BY name"
+            name: Flavor(name=name, max_interfaces=limit, id=id_, bare_metal=bool(bms))
+            for id_, name, limit, bms in conn.execute(
+                "SELECT id, name, max_interfaces, bare_metal FROM flavors ORDER BY name"
             )
         },
         vpcs={
@@ -107,6 +108,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     subnet_names = {s.id: s.name for s in cat.subnets.values()}
     group_names = {g.id: g.name for g in cat.security_groups.values()}
     flavor_names = {f.id: f.name for f in cat.flavors.values()}
+    bare_metal = {f.id for f in cat.flavors.values() if f.bare_metal}
     vpc_names = {v.id: v.name for v in cat.vpcs.values()}
     server_rows = conn.execute(_SERVERS).fetchall()
     server_names = {row[0]: row[1] for row in server_rows}
@@ -150,6 +152,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             security_groups=primary_groups,
             status=status,
             id=id_,
+            kind=ServerKind.BMS if flavor_id in bare_metal else ServerKind.ECS,
         )
     return Topology(servers=servers, interfaces=interfaces, catalog=cat)
 
