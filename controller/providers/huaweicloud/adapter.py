@@ -1,7 +1,7 @@
-"""The `huaweicloud` provider: Huawei Cloud ECS, VPC and EIP through the official SDK.
+"""The `huaweicloud` provider: Huawei Cloud ECS, BMS, VPC and EIP through the official SDK.
 
 `from_environment()` builds it from the environment (`settings`: the variables, the
-SDK clients). Observing reads seven paged listings (`listings`) and translates them
+SDK clients). Observing reads nine paged listings (`listings`) and translates them
 in `topology` (pure). Every SDK call goes through `errors.call_json`, where SDK
 failures become `TransientProviderError` or `PermanentProviderError` (`classify`),
 after a token from its service's rate limit (`ratelimit`).
@@ -12,9 +12,12 @@ and if it still fails the fresh port is deleted so no unmarked twin is left behi
 `set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
 sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
-polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
-security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
-unbind). Mutations are not retried here: the executor does it.
+polled with ShowJob; on a BMS, BMS AddServerNics (by subnet, address and groups: it
+creates the port) / DeleteServerNics jobs polled with ShowJobInfos, the new port's id in
+its sub-job's `nic_id`, and UpdateBaremetalServerInterfaceAttachments for
+`delete_on_termination`; an ECS's `delete_on_termination` is set with
+UpdateServerInterface; names and security groups with VPC UpdatePort; EIPs with
+UpdatePublicip (`port_id` empty to unbind). Mutations are not retried here: the executor does it.
 
 Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
 `tags`; an EIP is unbound with `"port_id": ""`; BatchAddServerNics accepts a NIC given
@@ -68,6 +71,7 @@ __all__ = [
 ]
 
 READ_ATTEMPTS = 6  # tries of one page read (the first included)
+BMS_JOB = "bms:"  # the prefix of the job ids of BMS calls (ShowJobInfos on the BMS host)
 TAG_ATTEMPTS = 6
 QUICK_RETRY = Backoff(base=0.05, cap=2.0)  # page reads and the tag of a fresh port
 
@@ -238,6 +242,43 @@ class HuaweiCloud:
         )
         return self._job_id(self._json(self._c.ecs.batch_delete_server_nics, request))
 
+    # -- the BMS API: a NIC is added by subnet (the port is made then), never by port --
+
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
+        bms = self._c.bms_models
+        nic = bms.ServerNicsReq(
+            subnet_id=spec.subnet_id,
+            ip_address=spec.private_ip,
+            security_groups=[bms.SecurityGroupInfo(id=g) for g in spec.security_group_ids],
+        )
+        request = bms.AddServerNicsRequest(
+            server_id=server_id, body=bms.AddServerNicsReq(nics=[nic])
+        )
+        return BMS_JOB + self._job_id(self._json(self._c.bms.add_server_nics, request))
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        bms = self._c.bms_models
+        body = bms.DeleteServerNicsReq(nics=[bms.ServerNics(id=interface_id)])
+        request = bms.DeleteServerNicsRequest(server_id=server_id, body=body)
+        return BMS_JOB + self._job_id(self._json(self._c.bms.delete_server_nics, request))
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        bms = self._c.bms_models
+        body = bms.UpdateBaremetalServerInterfaceAttachmentsReq(
+            interface_attachment=bms.InterfaceAttachmentsReq(delete_on_termination=value)
+        )
+        request = bms.UpdateBaremetalServerInterfaceAttachmentsRequest(
+            server_id=server_id, port_id=interface_id, body=body
+        )
+        self._json(self._c.bms.update_baremetal_server_interface_attachments, request)
+
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        vpc = self._c.vpc_models
+        body = vpc.UpdatePortRequestBody(port=vpc.UpdatePortOption(name=name))
+        self._json(self._c.vpc.update_port, vpc.UpdatePortRequest(port_id=interface_id, body=body))
+
     @staticmethod
     def _job_id(body: JsonDict) -> str:
         job_id = body.get("job_id")
@@ -246,6 +287,11 @@ class HuaweiCloud:
         return str(job_id)
 
     def job(self, job_id: str) -> Job:
+        """ECS ShowJob, or BMS ShowJobInfos for a job id the BMS verbs returned (their
+        jobs live on the BMS host: `BMS_JOB` marks them)."""
+        if job_id.startswith(BMS_JOB):
+            request = self._c.bms_models.ShowJobInfosRequest(job_id=job_id[len(BMS_JOB) :])
+            return job_from_json(job_id, self._json(self._c.bms.show_job_infos, request))
         request = self._c.ecs_models.ShowJobRequest(job_id=job_id)
         return job_from_json(job_id, self._json(self._c.ecs.show_job, request))
 
@@ -254,8 +300,9 @@ class HuaweiCloud:
         self._json(self._c.vpc.delete_port, vpc.DeletePortRequest(port_id=interface_id))
 
     def close(self) -> None:
-        for client in (self._c.ecs, self._c.vpc, self._c.vpc3, self._c.eip):
-            client.close()
+        for client in (self._c.ecs, self._c.bms, self._c.vpc, self._c.vpc3, self._c.eip):
+            if client is not None:
+                client.close()
 
     def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
         """Call the SDK (`errors.call_json`), paced by the call's service: the JSON
@@ -283,4 +330,6 @@ def job_from_json(job_id: str, body: Mapping[str, Any]) -> Job:
                 break
     if status is JobStatus.FAIL and not reason:
         reason = "the job failed"
-    return Job(id=job_id, status=status, error_code=code, error_message=reason)
+    subs = (body.get("entities") or {}).get("sub_jobs") or ()
+    nic = str(((subs[0].get("entities") or {}) if subs else {}).get("nic_id") or "")
+    return Job(job_id, status, code, reason, nic if status is JobStatus.SUCCESS else "")
