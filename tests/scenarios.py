@@ -32,8 +32,9 @@ def _catalog(
 ) -> Cloud:
     """Up to `flavors` flavors (max NICs from `smallest` to 4; with `unknown`, sometimes
     none stated; a third of them BMS flavors), one or two VPCs of one or two subnets
-    each (each pinned to a drawn AZ or to none) with two security groups each (the second pinned or regional), up to
-    `eips` EIPs, and up to two other ports (DHCP, VIP, ...) holding addresses."""
+    each (each pinned to a drawn AZ or to none) with two security groups each (the
+    second pinned or regional), up to `eips` EIPs, and up to two other ports (DHCP,
+    VIP, ...) holding addresses."""
     cloud = Cloud()
     for i in range(draw(st.integers(1, flavors))):
         limit = draw(st.integers(smallest, 4))
