@@ -88,6 +88,12 @@ def _duplicate() -> tuple[Topology, Topology]:
     return obs, replace(want, interfaces={"eni-a": first, "eni-a#2": second})
 
 
+def _bare_metal_move() -> tuple[Topology, Topology]:
+    cloud = standard().flavor("bm3", 3, bare_metal=True).server("web-1").server("bm-1", "bm3")
+    obs = cloud.eni("eni-a", server="web-1").build()
+    return obs, desired(obs, ["web-1", "bm-1"], [eni("eni-a", server="bm-1")])
+
+
 def _protected() -> tuple[Topology, Topology]:
     obs = standard().server("web-1").eni("old", server="web-1", protect=True).build()
     return obs, desired(obs, ["web-1"])
@@ -102,6 +108,7 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.SECURITY_GROUP_VPC_MISMATCH: (_sg_vpc, "NetworkInterface/eni-a"),
     Code.IMMUTABLE_FIELD: (_immutable, "NetworkInterface/eni-a"),
     Code.SERVER_MISMATCH: (_server_mismatch, "Server/web-1"),
+    Code.BARE_METAL_MOVE: (_bare_metal_move, "NetworkInterface/eni-a"),
     Code.SERVER_NOT_READY: (_not_ready, "Server/web-1"),
     Code.UNKNOWN_SERVER: (_unknown_server, "NetworkInterface/eni-a"),
     Code.UNKNOWN_SUBNET: (_unknown(subnet="sn-nope"), "NetworkInterface/eni-a"),

@@ -170,6 +170,9 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 def get(app: AppContext, kind: str, output: str) -> None:
     """List what the cloud holds: KIND is interfaces (default), servers or flavors.
 
+    Servers show their KIND: ecs, or bms (a bare-metal server: new ENIs are created
+    on it by the BMS API, existing ones never move onto or off it).
+
     \b
     Example:
       enictl get servers
