@@ -44,7 +44,8 @@ from controller.model import Topology
 from controller.plan import Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
-from controller.storage import journal
+from controller.storage.backend import StateBackend
+from controller.storage.statedir import StateDirBackend
 from controller.watching.loop import Outcome, ReconcileResult, Trigger
 
 
@@ -87,7 +88,17 @@ class Reconciler:
     _provider: Provider | None = None
     _last_plan: tuple[tuple[str, str], Plan] | None = None
     _recorded_digest: str = ""
-    _journal_seen: tuple[int, int] | None = None
+    backend: StateBackend | None = None  # default: the state dir's files
+    _journal_seen: object = None
+
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            self.backend = StateDirBackend(self.state_dir)
+
+    @property
+    def store(self) -> StateBackend:
+        assert self.backend is not None
+        return self.backend
 
     def __call__(self, trigger: Trigger, changed: frozenset[str]) -> ReconcileResult:
         began, t0 = self.wall(), self.clock()
@@ -142,14 +153,14 @@ class Reconciler:
             waits=self.options.waits,
         )
         outcome = apply.converge(
-            self.state_dir,
+            self.store,
             self._open,
             hooks,
             settings=settings,
             on_event=self.on_event,
             stop=self.stop,
         )
-        self._journal_seen = _stat(self._journal_path())
+        self._journal_seen = self.store.journal_mark()
         plan = outcome.prepared.plan
         after = outcome.remaining
         base: dict[str, Any] = {
@@ -178,11 +189,8 @@ class Reconciler:
 
     def _journal_changed(self) -> bool:
         """Whether a crashed run may need finishing: skipped while the journal is unchanged."""
-        seen = _stat(self._journal_path())
+        seen = self.store.journal_mark()
         return seen is None or seen != self._journal_seen
-
-    def _journal_path(self) -> Path:
-        return self.state_dir / journal.JOURNAL_FILE
 
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
         """Plan, or reuse the last plan when the manifests and the cloud are those it was
@@ -193,9 +201,7 @@ class Reconciler:
             return apply.Prepared(
                 plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
             )
-        prepared = apply.planned(
-            desired, observed, prune=self.options.prune, state_dir=self.state_dir
-        )
+        prepared = apply.planned(desired, observed, prune=self.options.prune, backend=self.store)
         self._last_plan = (key, prepared.plan)
         return prepared
 
@@ -203,7 +209,7 @@ class Reconciler:
         """Remember what was applied (for drift labels), once per manifests digest."""
         if self.options.detect_only or self._recorded_digest == prepared.manifests_digest:
             return
-        apply.record_applied(self.state_dir, prepared)
+        apply.record_applied(self.store, prepared)
         self._recorded_digest = prepared.manifests_digest
 
     def _open(self) -> Provider:
@@ -241,14 +247,6 @@ def _summary(plan: Plan) -> dict[str, int]:
 def _drifted(plan: Plan) -> tuple[str, ...]:
     """The resources whose differences come from the cloud changing outside enictl."""
     return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 def _one_line(error: EnictlError) -> str:
