@@ -36,7 +36,7 @@ def shared(
     """Every enictl of this test uses `pg_url` as its state backend; the cloud's folder."""
     monkeypatch.setenv("ENICTL_STATE_BACKEND", pg_url)
     monkeypatch.setenv("ENICTL_LEASE_TTL", str(TTL))
-    monkeypatch.setenv("ENICTL_RESUME_WAIT", "1")
+    monkeypatch.setenv("ENICTL_RESUME_WAIT", "0.3")  # a call that never left shows no effect
     cloud = tmp_path / "cloud"
     yield pg_url, cloud
 
@@ -100,7 +100,7 @@ def _kill_and_take_over(
     rng = random.Random(seed)
     init = Cli(cloud, cli._capsys)
     init.init(MIXED / "inventory.yaml")
-    assert init("sim", "faults", "--latency-ms", "60").code == 0
+    assert init("sim", "faults", "--latency-ms", "40").code == 0
     expected = identity(cli.interfaces())
     victim = _fork_apply(victim_dir, *argv)
     if rng.random() < 0.8:  # mostly after its first cloud job was journalled
