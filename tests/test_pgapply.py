@@ -19,8 +19,12 @@ import psycopg
 import pytest
 
 from controller.cli import main
+from controller.errors import LeaseLost
+from controller.providers.sim.cloud import open_cloud
+from controller.storage.postgresql.store import PostgresBackend
 from tests.applyhelpers import MIXED, Cli, cloud_log, identity, rejected, spawn, wait_for
 from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
+from tests.conftest import Postgres
 
 TTL = 0.9  # seconds: renew every 0.3, stop after 0.6 without a renewal
 MANIFESTS = str(MIXED / "manifests")
@@ -191,3 +195,76 @@ def test_a_frozen_holder_makes_no_call_after_the_takeover(
     assert [call for call in late if call[0] not in READS] == []
     assert other.in_sync(MANIFESTS)
     assert rejected(cloud) == []
+
+
+def test_the_database_lost_mid_apply_stops_it_and_the_next_apply_resumes(
+    shared: tuple[str, Path], postgres: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The database stops under a running apply: it makes no further change to the
+    cloud, says the state backend is unreachable, exits 1; once the database is back
+    the next apply finishes the job it left and converges."""
+    url, cloud = shared
+    cli = Cli(cloud, capsys)
+    cli.init(MIXED / "inventory.yaml")
+    assert cli("sim", "faults", "--latency-ms", "300").code == 0
+    victim = spawn(cloud, "apply", MANIFESTS, "--yes", "--parallelism", "1")
+    wait_for(lambda: _journal_started(url, "job-submitted"), what="the first job")
+    postgres.stop()
+    try:
+        code = victim.wait(timeout=30)
+        _out, err = victim.communicate()
+    finally:
+        postgres.start()
+    assert code == 1, err
+    line = _one_line(err)
+    assert "state backend postgresql://postgres@127.0.0.1" in line and "unreachable" in line
+    ran = cli("apply", MANIFESTS, "--yes", "--lock-timeout", "10")
+    assert ran.code == 0, (ran.out, ran.err)
+    assert "Resumed interrupted run" in ran.out
+    assert cli.in_sync(MANIFESTS)
+    assert rejected(cloud) == []
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
+    return lines[0]
+
+
+def test_plan_on_another_machine_labels_drift_from_the_shared_record(
+    shared: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One machine applies; the cloud is changed by hand; a plan on another machine
+    calls it drift, from the backend's last-applied record (no file in the folder)."""
+    _url, cloud = shared
+    cli = Cli(cloud, capsys)
+    cli.init(MIXED / "inventory.yaml")
+    assert cli("apply", MANIFESTS, "--yes").code == 0
+    by_hand = open_cloud(cloud)
+    by_hand.force_detach("eni-2")
+    by_hand.close()
+    planned = cli("plan", MANIFESTS)
+    assert "Drift: the cloud changed outside enictl" in planned.out, planned.out
+    assert sorted(p.name for p in cloud.iterdir() if not p.name.startswith("cloud.db")) == []
+
+
+def test_force_unlock_and_bad_urls_from_the_command_line(
+    shared: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """force-unlock breaks the lease by its id; a wrong scheme and an unreachable
+    database are one error line each."""
+    url, cloud = shared
+    backend = PostgresBackend(url)
+    held = backend.acquire(command="someone")
+    cli = Cli(tmp_path / "machine", capsys)
+    broke = cli("force-unlock", held.holder.lock_id)
+    assert broke.code == 0 and f"Unlocked {backend.describe()}" in broke.out
+    with pytest.raises(LeaseLost):
+        held.confirm()
+    backend.close()
+    wrong = cli("--state-backend", "mysql://db/x", "plan", MANIFESTS)
+    assert wrong.code == 1 and "must be a postgresql://" in _one_line(wrong.err)
+    gone = Cli(cloud, capsys)
+    gone.init(MIXED / "inventory.yaml")
+    ran = gone("--state-backend", "postgresql://127.0.0.1:1/x", "apply", MANIFESTS, "--yes")
+    assert ran.code == 1 and "is unreachable" in _one_line(ran.err)

@@ -79,6 +79,7 @@ def cli(ctx: click.Context, provider: str, state_dir: str, state_backend: str) -
     ctx.obj = AppContext(
         provider_name=provider, state_dir_arg=state_dir, state_backend_arg=state_backend
     )
+    ctx.obj.backend()  # a wrong --state-backend is refused before anything else (no I/O yet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
