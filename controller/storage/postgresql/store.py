@@ -139,6 +139,8 @@ class PostgresBackend:
         began = self._clock()
         deadline = began + max(timeout, 0.0)
         while True:
+            if timeout > 0:
+                self._listen()  # before trying: a release between try and wait is heard
             sent = self._clock()
             epoch = self._query(
                 "take the lease", lambda c: leasing.try_acquire(c, holder, self.timings)
@@ -172,19 +174,32 @@ class PostgresBackend:
         if self._lease is held:
             self._lease = None
 
+    def _listen(self) -> Any:
+        """The connection that LISTENs for releases (None while it cannot connect)."""
+        if self._listener is not None and (self._listener.closed or self._listener.broken):
+            self._listener = None
+        if self._listener is None:
+            try:
+                listener = self._open("standby")
+                listener.execute(f"LISTEN {leasing.CHANNEL}")
+            except (StateError, connection.driver().Error):
+                return None
+            self._listener = listener
+        return self._listener
+
     def _wait(self, seconds: float, stop: threading.Event | None) -> None:
         """Sleep up to `seconds`, waking on a release NOTIFY or `stop`."""
         end = self._clock() + seconds
         while (left := end - self._clock()) > 0 and not (stop is not None and stop.is_set()):
+            listener = self._listen()
             try:
-                if self._listener is None or self._listener.closed:
-                    self._listener = self._open("standby")
-                    self._listener.execute(f"LISTEN {leasing.CHANNEL}")
-                for _note in self._listener.notifies(timeout=min(left, _WAIT_SLICE), stop_after=1):
-                    return
-            except (StateError, connection.driver().Error):
+                if listener is not None:
+                    for _note in listener.notifies(timeout=min(left, _WAIT_SLICE), stop_after=1):
+                        return
+                    continue
+            except connection.driver().Error:
                 self._listener = None
-                time.sleep(min(left, _WAIT_SLICE))
+            time.sleep(min(left, _WAIT_SLICE))
 
     def holder(self) -> Holder | None:
         _epoch, holder, _left = self._query("read the lease", leasing.current)
