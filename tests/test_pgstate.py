@@ -17,6 +17,7 @@ from controller.model import Topology
 from controller.planning import drift
 from controller.storage import open_backend
 from controller.storage.backend import LeaseTimings
+from controller.storage.postgresql import store
 from controller.storage.postgresql.store import PostgresBackend
 from tests.builders import standard
 from tests.conftest import Postgres
@@ -230,3 +231,28 @@ def test_last_applied_is_shared_by_every_machine(pg_url: str) -> None:
     assert reader.last_applied() == drift.snapshot(_desired())
     writer.close()
     reader.close()
+
+
+def test_the_journal_table_forgets_old_finished_runs_only(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past twice KEEP_ROWS records, a run's start deletes the oldest records of
+    finished runs; an unfinished run keeps every record, however old."""
+    monkeypatch.setattr(store, "KEEP_ROWS", 4)
+    backend = PostgresBackend(pg_url, timings=FAST)
+    held = backend.acquire()
+    book = backend.journal()
+    open_run = book.begin_run("sha256:open", steps=1)
+    open_run.job_submitted(1, "attach", "s", "p", "job-old")
+    for _ in range(5):
+        book.begin_run("sha256:done", steps=0).finish("ok")
+    book.begin_run("sha256:last", steps=0).finish("ok")
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT run FROM enictl_journal ORDER BY seq").fetchall()
+    runs = [r[0] for r in rows]
+    assert runs[:2] == [open_run.run_id, open_run.run_id]
+    assert len(runs) < 2 + 6 * 2
+    [still] = book.unfinished()
+    assert [j.job_id for j in still.jobs] == ["job-old"]
+    held.release()
+    backend.close()

@@ -70,6 +70,17 @@ ON CONFLICT (name) DO UPDATE
 RETURNING revision"""
 )
 
+TRIM = (
+    _FENCE
+    + """, unfinished AS (
+    SELECT run FROM enictl_journal WHERE kind = 'run-started'
+    EXCEPT SELECT run FROM enictl_journal WHERE kind = 'run-finished')
+DELETE FROM enictl_journal
+ WHERE seq < %(below)s AND EXISTS (SELECT 1 FROM lease)
+   AND run NOT IN (SELECT run FROM unfinished)"""
+)
+
+KEEP_ROWS = 100_000  # journal records kept; older ones of finished runs go at a run's start
 DEFAULT_TIMINGS = LeaseTimings()
 _WAIT_SLICE = 0.2  # seconds a waiter sleeps between looks at its stop event
 
@@ -314,7 +325,20 @@ class PgJournal:
         return unfinished_runs(row[0] for row in rows)
 
     def begin_run(self, plan_digest: str, *, steps: int, kind: str = "apply") -> RunJournal:
+        self._trim()
         return start_run(self, plan_digest, steps=steps, kind=kind)
+
+    def _trim(self) -> None:
+        """Forget the oldest records of finished runs once the table holds 2 x KEEP_ROWS."""
+
+        def trim(conn: Any) -> None:
+            low, high = conn.execute("SELECT min(seq), max(seq) FROM enictl_journal").fetchone()
+            if low is None or high - low < 2 * KEEP_ROWS:
+                return
+            fence = {"epoch": self.held.epoch, "lock_id": self.held.holder.lock_id}
+            conn.execute(TRIM, {**fence, "below": high - KEEP_ROWS})
+
+        self.backend._query("trim the apply journal", trim)
 
     def close(self) -> None:
         return None
