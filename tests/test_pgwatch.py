@@ -229,3 +229,33 @@ def test_the_database_stopped_under_a_watch_stops_it_mutating_until_it_is_back(
     )  # fmt: skip
     assert rejected(workdir / "state") == []
     assert watch.stop() == 0
+
+
+def test_a_frozen_leader_is_replaced_and_stands_by_when_it_wakes(
+    workdir: Path, pg_url: str, replicas: list[Replica]
+) -> None:
+    """SIGSTOP the leader: the standby takes over and applies a change; SIGCONT the old
+    leader: it finds its lease gone, changes nothing and reports standby."""
+    first = Replica(workdir, "--interval", "0.3")
+    replicas.append(first)
+    first.wait_for(lambda e: e.get("outcome") == "in-sync", "the leader's first reconcile")
+    second = Replica(workdir, "--interval", "0.3")
+    replicas.append(second)
+    second.wait_for(lambda e: e.get("role") == "standby", "the standby")
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        _place(workdir, "web-2")
+        second.wait_for(
+            lambda e: e.get("role") == "leader" and _on(workdir, "eni-a") == "web-2",
+            "the takeover and the move",
+        )
+        seen = len(cloud_log(workdir / "state"))
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    first.wait_for(lambda e: e.get("role") == "standby", "the old leader standing by")
+    late = [e.operation for e in cloud_log(workdir / "state")[seen:]]
+    epochs = _journal_epochs(pg_url)
+    assert epochs == sorted(epochs) and _lease(pg_url)[1] == second.proc.pid
+    assert rejected(workdir / "state") == []
+    assert second.stop() == 0 and first.stop() == 0
+    assert [op for op in late if op not in READS] == []
