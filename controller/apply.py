@@ -31,14 +31,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from controller.errors import ApplyFailed, LeaseLost
 from controller.events import OnEvent
 from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution.retry import DurationEstimator, Patience, Waits
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
@@ -106,7 +106,7 @@ class Settings:
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
     resume_wait: float | None = None  # see `recovery.recover`'s `settle`
-    waits: Patience | None = None  # retries of the observations; None: `patience()`
+    waits: Waits = field(default_factory=Waits)  # retries and job polls
 
 
 def _yes(prepared: Prepared) -> bool:
@@ -167,10 +167,16 @@ def _converge(
     provider = fencing.FencedProvider(open_provider(), held)
     try:
         if hooks.should_recover():
-            found = recover(provider, backend, on_event=on_event, settle=settings.resume_wait)
+            found = recover(
+                provider,
+                backend,
+                on_event=on_event,
+                settle=settings.resume_wait,
+                waits=settings.waits,
+            )
             if found is not None:
                 hooks.recovered(found)
-        prepared = hooks.plan(observe(provider, settings.waits))
+        prepared = hooks.plan(observe(provider, patience(waits=settings.waits)))
         hooks.show(prepared)
         plan = prepared.plan
         if not plan.applyable:
@@ -189,6 +195,7 @@ def _converge(
             stop=_Halt(stop, held.lost),
             kind=settings.kind,
             server_ready_timeout=settings.server_ready_timeout,
+            waits=settings.waits,
         )
         held.check()  # lost mid-run: no step started since, the next holder resumes
         remaining = verify(provider, prepared, settings.waits)
@@ -221,11 +228,12 @@ def plan_digest(plan: Plan) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def patience(seed: int | None = None) -> Patience:
-    """The default retry and poll settings, with the real clock."""
+def patience(seed: int | None = None, waits: Waits | None = None) -> Patience:
+    """The retry and poll settings (`waits`, default `Waits()`), with the real clock."""
+    waits = waits or Waits()
     return Patience(
-        retry=RetryPolicy(),
-        poll=PollPolicy(),
+        retry=waits.retry,
+        poll=waits.poll,
         clock=time.monotonic,
         sleep=time.sleep,
         rng=random.Random(seed),
@@ -245,12 +253,13 @@ def recover(
     *,
     on_event: OnEvent | None = None,
     settle: float | None = None,
+    waits: Waits | None = None,
 ) -> recovery.Recovery | None:
     """Finish any run a crashed (or cut off) holder left in the backend's journal."""
     book = backend.journal()
     try:
         return recovery.recover(
-            provider, book, patience=patience(), on_event=on_event, settle=settle
+            provider, book, patience=patience(waits=waits), on_event=on_event, settle=settle
         )
     finally:
         book.close()
@@ -275,11 +284,14 @@ def prepare(
     *,
     prune: bool,
     backend: StateBackend | None = None,
+    waits: Waits | None = None,
 ) -> Prepared:
     """Load the manifests, observe and plan: `enictl plan`, which takes no lock."""
     from controller.manifests import loader
 
-    return planned(loader.load(list(paths)), observe(provider), prune=prune, backend=backend)
+    loaded = loader.load(list(paths))
+    observed = observe(provider, patience(waits=waits))
+    return planned(loaded, observed, prune=prune, backend=backend)
 
 
 def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
@@ -300,9 +312,12 @@ def run(
     stop: threading.Event | None = None,
     kind: str = "apply",
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT,
+    waits: Waits | None = None,
 ) -> ApplyResult:
     """Execute the plan, journalling every step and job id in the backend's journal; a
-    step waits up to `server_ready_timeout` seconds for a server that is not ready."""
+    step waits up to `server_ready_timeout` seconds for a server that is not ready, and
+    retries and polls as `waits` says."""
+    waits = waits or Waits()
     book = backend.journal()
     try:
         records = book.begin_run(
@@ -317,6 +332,8 @@ def run(
             on_event=on_event,
             stop=stop,
             server_ready_timeout=server_ready_timeout,
+            retry=waits.retry,
+            poll=waits.poll,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -324,11 +341,11 @@ def run(
     return result
 
 
-def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None) -> Plan:
+def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller.planning import planner
 
-    observed = observe(provider, waits)
+    observed = observe(provider, patience(waits=waits))
     return planner.plan(
         prepared.desired,
         observed,

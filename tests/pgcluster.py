@@ -8,6 +8,7 @@ reason when the server binaries are missing or the cluster does not start.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -92,10 +93,8 @@ class Cluster:
 
 def start(*, fsync: bool = False) -> Cluster:
     """initdb and start a cluster (fsync off unless asked: tests need no durability)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        raise Unavailable("psycopg is not installed (pip install -e '.[postgresql]')") from None
+    if importlib.util.find_spec("psycopg") is None:
+        raise Unavailable("psycopg is not installed (pip install -e '.[postgresql]')")
     initdb, pg_ctl = binary("initdb"), binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise Unavailable("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")

@@ -23,8 +23,8 @@ from controller.errors import LeaseLost
 from controller.providers.sim.cloud import open_cloud
 from controller.storage.postgresql.store import PostgresBackend
 from tests.applyhelpers import MIXED, Cli, cloud_log, identity, rejected, spawn, wait_for
-from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
-from tests.conftest import Postgres
+from tests.cloudfixtures import CloudProvider
+from tests.pgcluster import Cluster as Postgres
 
 TTL = 0.9  # seconds: renew every 0.3, stop after 0.6 without a renewal
 MANIFESTS = str(MIXED / "manifests")
@@ -75,7 +75,7 @@ def test_two_applies_on_two_machines_exactly_one_runs(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> None:
     """Two machines apply at once through `sim serve`: one runs, the other fails fast
     naming the holder; then the other's plan agrees that nothing is left to do."""
@@ -153,7 +153,7 @@ def test_kill_9_soak_through_sim_serve(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> None:
     """Many more seeds, each machine with its own state dir, the cloud through sim serve."""
     url, cloud = shared
@@ -167,7 +167,7 @@ def test_a_frozen_holder_makes_no_call_after_the_takeover(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> None:
     """SIGSTOP the holder mid-apply past its lease, let another machine take over and
     converge, SIGCONT the first: the cloud's log shows no call from it after the

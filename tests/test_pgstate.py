@@ -20,8 +20,8 @@ from controller.storage.backend import LeaseTimings
 from controller.storage.postgresql import store
 from controller.storage.postgresql.store import PostgresBackend
 from tests.builders import standard
-from tests.conftest import Postgres
-from tests.sim_support import FakeClock
+from tests.fakeclock import FakeClock
+from tests.pgcluster import Cluster as Postgres
 
 FAST = LeaseTimings.scaled(0.9)  # ttl 0.9 s, renew every 0.3 s, deadline 0.6 s
 

@@ -26,7 +26,7 @@ import pytest
 from controller.providers.sim.cloud import open_cloud
 from controller.storage.postgresql.store import PostgresBackend
 from tests.applyhelpers import ENICTL, cloud_log, rejected, wait_for
-from tests.conftest import Postgres
+from tests.pgcluster import Cluster as Postgres
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
 TTL = 0.9

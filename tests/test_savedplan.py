@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from sample_plans import DIGEST, FINGERPRINT, swap_plan
 
 from controller.errors import InvalidPlanFile, StalePlan
 from controller.storage import savedplan
+from tests.sample_plans import DIGEST, FINGERPRINT, swap_plan
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from controller.errors import StateError
 from controller.storage import journal
 from controller.storage.journal import JOURNAL_FILE, Journal
 from tests.applyhelpers import MIXED, Cli, cloud_log
-from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
+from tests.cloudfixtures import CloudProvider
 
 MANIFESTS = str(MIXED / "manifests")
 
@@ -48,7 +48,7 @@ def served(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> Path:
     """A simulated cloud in tmp_path/cloud, reached as --provider huaweicloud."""
     cloud = tmp_path / "cloud"

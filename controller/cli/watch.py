@@ -27,6 +27,7 @@ from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
 from controller.storage.backend import LeaseTimings
+from controller.views import planview
 from controller.watching import loop
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
@@ -39,6 +40,7 @@ _STATUS_KEYS = (
     "observedFingerprint",
     "inSync",
     "drifted",
+    "drift",
     "changes",
     "applied",
     "violations",
@@ -62,9 +64,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     notes: list[str] = []
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
-    if result.drifted:
-        shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
-        notes.append(f"drift: {shown}")
+    if result.drift:
+        shown = ", ".join(planview.change_texts(result.drift[:3]))
+        notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
     if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:
@@ -106,7 +108,7 @@ def _echo_json(event: Event) -> None:
     click.echo(json.dumps(event.as_json(), sort_keys=True, default=str))
 
 
-@click.command("watch")
+@click.command("watch", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--interval",
@@ -173,6 +175,7 @@ def watch_command(
             prune=prune,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
+            waits=options.waits(app.provider_name),
             standby_wait=LeaseTimings.from_env().renew_every,
         ),
         stop=inbox.stopped,
