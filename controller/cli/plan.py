@@ -27,7 +27,7 @@ EXIT_CHANGES = 2
 
 def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
-    return applying.prepare(app.provider(), paths, prune=prune, state_dir=app.state_dir)
+    return applying.prepare(app.provider(), paths, prune=prune, backend=app.backend())
 
 
 def use_color(output: str) -> bool:

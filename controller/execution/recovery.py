@@ -30,8 +30,8 @@ from controller.errors import PermanentProviderError
 from controller.events import Kind, OnEvent, event
 from controller.execution import baremetal
 from controller.storage.journal import (
+    Book,
     DanglingIntent,
-    Journal,
     NewPort,
     RunJournal,
     UnfinishedRun,
@@ -87,7 +87,7 @@ def visible(observed: Topology, intent: DanglingIntent) -> bool:
 
 def recover(
     provider: Provider,
-    journal: Journal,
+    journal: Book,
     *,
     patience: Patience,
     on_event: OnEvent | None = None,
