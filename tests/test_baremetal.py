@@ -134,11 +134,14 @@ def test_kill_9_during_a_bms_attach_never_makes_a_second_nic(
     victim = spawn(state, *cloud.argv(), "apply", wanted, "--yes")
 
     def submitted() -> bool:
-        return any(
+        """The cloud took the BMS attach and the journal has its job id (the moment
+        between the two is the dangling-call case, pinned by the recovery test below)."""
+        took = any(
             e.operation == "attach_bare_metal" and e.result == "ok" for e in cloud_log(state)
         )
+        return took and any(r.jobs for r in Journal.open(state).unfinished())
 
-    wait_for(submitted, what="the BMS attach to be submitted")
+    wait_for(submitted, what="the BMS attach to be submitted and journalled")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     assert any(r.jobs for r in Journal.open(state).unfinished())  # it died mid-job
