@@ -108,9 +108,10 @@ class PoolServer(socketserver.TCPServer):
         self._waker.setblocking(False)
         self._work: queue.SimpleQueue[ConnectionHandler | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[ConnectionHandler, Outcome]] = queue.SimpleQueue()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # once set, never cleared: a server serves once
         self._stopped = threading.Event()
         self._stopped.set()
+        self._starting = threading.Lock()
         # Owned by the serve_forever thread:
         self._parked: dict[ConnectionHandler, float] = {}  # in order of parking = of expiry
         self._lingering: dict[ConnectionHandler, _Lingering] = {}
@@ -119,8 +120,11 @@ class PoolServer(socketserver.TCPServer):
         self._sink = bytearray(READ_SIZE)
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        self._stop.clear()
-        self._stopped.clear()
+        """Serve until `shutdown()` (or an exception such as KeyboardInterrupt)."""
+        with self._starting:
+            if self._stop.is_set():
+                return
+            self._stopped.clear()
         workers = [
             threading.Thread(target=self._work_loop, name=f"sim-serve-{n}", daemon=True)
             for n in range(self.limits.workers)
@@ -141,7 +145,9 @@ class PoolServer(socketserver.TCPServer):
             self._stopped.set()
 
     def shutdown(self) -> None:
-        self._stop.set()
+        """Stop `serve_forever` (also one not started yet) and wait until it has."""
+        with self._starting:
+            self._stop.set()
         self._wake()
         self._stopped.wait()
 
