@@ -33,7 +33,7 @@ P = httpserver.DEFAULT_PROJECT_ID
 ENICTL = (sys.executable, "-m", "controller")
 WORKERS = 4
 IDLE_TIMEOUT = 0.5
-REQUEST_TIMEOUT = 1.0
+REQUEST_TIMEOUT = 0.5
 GIB = 1 << 30
 MIB = 1 << 20
 
