@@ -122,11 +122,23 @@ def request_head(
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def read_answers(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """Status, headers and body of the next `count` answers on `sock`, through one buffer
+    (answers to pipelined requests arrive back to back). A 1xx answer counts as one."""
+    stream = sock.makefile("rb")
+    answers = []
+    for _ in range(count):
+        status_line = stream.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection without an answer")
+        headers = {k.lower(): v for k, v in http.client.parse_headers(stream).items()}
+        body = stream.read(int(headers.get("content-length", "0")))
+        answers.append((int(status_line.split()[1]), headers, body))
+    return answers
+
+
 def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of one answer (Content-Length framed), read from `sock`."""
-    response = http.client.HTTPResponse(sock)
-    response.begin()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    return read_answers(sock, 1)[0]
 
 
 def wait_closed(sock: socket.socket, within: float) -> float:
@@ -328,6 +340,40 @@ def test_many_connections_take_no_more_threads_than_the_pool(served: Served, qui
     assert peak <= WORKERS + 1
 
 
+def test_pipelined_requests_are_all_answered_in_order(served: Served, quiet: None) -> None:
+    """Requests sent back to back before any answer (HTTP/1.1 pipelining) are each
+    answered, in order, on the one connection."""
+    sock = served.connect()
+    good = request_head("GET", f"/v1/{P}/vpcs", served.port, signed_body=b"")
+    other_project = request_head("GET", "/v1/other/vpcs", served.port, signed_body=b"")
+    sock.sendall(good + other_project + good)
+    statuses = [status for status, _, _ in read_answers(sock, 3)]
+    sock.close()
+    assert statuses == [200, 404, 200]
+
+
+def test_at_the_connection_cap_the_longest_idle_connection_makes_room(tmp_path: Path) -> None:
+    """With --max-connections 2 and both idle, a third client is answered and the
+    connection idle longest is closed to make room for it."""
+    init_cloud(tmp_path, small_spec()).close()
+    limits = pool.Limits(max_connections=2, idle_timeout=30)
+    running = httpserver.start(tmp_path, httpserver.ServeSettings.from_env({}), limits=limits)
+    address = ("127.0.0.1", int(running.url.rsplit(":", 1)[1]))
+    try:
+        oldest = socket.create_connection(address, timeout=10)  # both silent: parked
+        newer = socket.create_connection(address, timeout=10)  # in the order they came
+        third = socket.create_connection(address, timeout=10)
+        third.sendall(request_head("GET", f"/v1/{P}/vpcs", address[1], signed_body=b""))
+        assert read_answer(third)[0] == 200
+        wait_closed(oldest, within=5)
+        newer.sendall(request_head("GET", f"/v1/{P}/vpcs", address[1], signed_body=b""))
+        assert read_answer(newer)[0] == 200  # still open
+        for sock in (oldest, newer, third):
+            sock.close()
+    finally:
+        running.stop()
+
+
 def sdk_clients(env: dict[str, str]) -> Clients:
     settings = Settings(
         env["HUAWEICLOUD_SDK_AK"],
@@ -360,10 +406,9 @@ def test_the_sdk_pool_works_over_fewer_workers_and_idle_closes(tmp_path: Path) -
             thread.join(timeout=60)
         assert len(answers) == 40 and all(answers)
         # A connection opened after the SDK's last call closes after theirs did.
-        probe = socket.create_connection(running.server.server_address[:2], timeout=10)
-        probe.sendall(
-            request_head("GET", f"/v1/{P}/vpcs", running.server.server_address[1], signed_body=b"")
-        )
+        address = ("127.0.0.1", int(running.url.rsplit(":", 1)[1]))
+        probe = socket.create_connection(address, timeout=10)
+        probe.sendall(request_head("GET", f"/v1/{P}/vpcs", address[1], signed_body=b""))
         read_answer(probe)
         wait_closed(probe, within=10)
         probe.close()

@@ -180,14 +180,14 @@ class _Handler(ConnectionHandler):
         query = parse_qs(split.query, keep_blank_values=True)
         self._send(self._answer(split.path, query, payload))
 
-    def _answer(self, path: str, query: dict[str, list[str]], body: bytes) -> Reply:
+    def _answer(self, path: str, query: dict[str, list[str]], payload: bytes) -> Reply:
         try:
             cloud = self.server.open_cloud(self.server.state_dir)
         except EnictlError as exc:
             return Reply(503, {"error": {"code": "Sim.0004", "message": str(exc)}})
         try:
-            return self.server.api.handle(cloud, self.command, path, query, body)
-        except Exception as exc:  # never kill the connection thread with a traceback
+            return self.server.api.handle(cloud, self.command, path, query, payload)
+        except Exception as exc:  # never kill the worker with a traceback
             message = f"internal error: {type(exc).__name__}: {exc}"
             return Reply(500, {"error": {"code": "Sim.0500", "message": message}})
         finally:

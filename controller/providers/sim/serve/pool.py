@@ -175,9 +175,10 @@ class PoolServer(socketserver.TCPServer):
             self._listen(selector)
 
     def _next_expiry(self) -> float:
-        expiries = [next(iter(self._parked.values()), float("inf"))]
-        expiries += [state.deadline for state in list(self._lingering.values())[:1]]
-        return min(expiries)
+        """When the first parked or lingering connection is due (each dict is in order)."""
+        idle = next(iter(self._parked.values()), float("inf"))
+        lingering = next(iter(self._lingering.values()), None)
+        return idle if lingering is None else min(idle, lingering.deadline)
 
     def _listen(self, selector: selectors.BaseSelector) -> None:
         selector.register(self.socket, selectors.EVENT_READ, _LISTENER)
@@ -190,8 +191,8 @@ class PoolServer(socketserver.TCPServer):
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(64):  # a burst per turn, so parked connections get their turn too
-            if self._open >= self.max_connections and not self._evict(selector):
-                self._pause(selector)
+            if self._open >= self.max_connections and not (self._lingering or self._parked):
+                self._pause(selector)  # every connection is being served
                 return
             try:
                 sock, address = self.socket.accept()
@@ -205,15 +206,15 @@ class PoolServer(socketserver.TCPServer):
             except OSError:  # reset before we got to it
                 sock.close()
                 continue
+            if self._open >= self.max_connections:
+                self._evict(selector)
             self._open += 1
             self._park(selector, handler)
 
-    def _evict(self, selector: selectors.BaseSelector) -> bool:
-        for waiting in (self._lingering, self._parked):
-            if waiting:
-                self._close(selector, next(iter(waiting)))
-                return True
-        return False
+    def _evict(self, selector: selectors.BaseSelector) -> None:
+        """Close the connection that has lingered, or else idled, longest."""
+        waiting = self._lingering or self._parked
+        self._close(selector, next(iter(waiting)))
 
     def _park(self, selector: selectors.BaseSelector, handler: ConnectionHandler) -> None:
         self._parked[handler] = time.monotonic() + self.limits.idle_timeout
