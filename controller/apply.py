@@ -26,7 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -237,12 +237,35 @@ def prepare(
     return planned(loader.load(list(paths)), observe(provider), prune=prune, state_dir=state_dir)
 
 
-def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
-    """A saved plan, once checked (before anything runs) not to be stale."""
+def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
+    """Save a plan for `apply --plan`, with the records of its part of the cloud."""
     from controller.planning import planner
 
-    savedplan.check_fresh(saved, desired.digest, planner.observed_fingerprint(observed))
-    return Prepared(saved.plan, desired.topology, observed, desired.digest, saved.prune, saved=True)
+    records = planner.part_of_cloud(
+        prepared.desired, prepared.observed, prepared.plan, prune=prepared.prune
+    )
+    return savedplan.save(
+        path, prepared.plan, manifest_paths=manifest_paths, prune=prepared.prune, records=records
+    )
+
+
+def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
+    """A saved plan's inputs planned again, before anything runs: refused when the
+    manifests or the plan's part of the cloud changed, or when the file says anything
+    the plan made again does not (`savedplan.check`). What runs is the plan made again."""
+    from controller.planning import planner, scope
+
+    savedplan.check_manifests(saved, desired.digest)
+    fresh = planned(desired, observed, prune=saved.prune)
+    top, plan = desired.topology, fresh.plan
+    now = planner.part_of_cloud(top, observed, plan, prune=saved.prune, also=saved.records)
+    savedplan.check(
+        saved,
+        changed=scope.changes(saved.records, now),
+        fresh=plan,
+        fresh_records=planner.part_of_cloud(top, observed, plan, prune=saved.prune),
+    )
+    return replace(fresh, saved=True)
 
 
 def run(

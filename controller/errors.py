@@ -7,8 +7,9 @@ their violations, provider errors say whether a retry may help.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class EnictlError(Exception):
@@ -19,6 +20,10 @@ class EnictlError(Exception):
     def error_lines(self) -> list[str]:
         """The lines to print on stderr, each starting with `error: `."""
         return [f"error: {self}"]
+
+    def as_json(self) -> dict[str, Any]:
+        """The error as a `--json` event's fields: its kind, its message, its details."""
+        return {"error": type(self).__name__, "message": str(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,16 @@ class PlanRejected(EnictlError):
 
 
 class StalePlan(EnictlError):
-    """A saved plan no longer matches the manifests or the observed cloud."""
+    """A saved plan no longer matches the manifests or its part of the cloud; `changes`
+    says what changed in the cloud (each a `Change`'s JSON: resource, field, before,
+    after)."""
+
+    def __init__(self, message: str, changes: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.changes = tuple(changes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "changes": [dict(c) for c in self.changes]}
 
 
 class InvalidPlanFile(EnictlError):

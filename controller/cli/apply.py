@@ -21,7 +21,7 @@ from controller import apply as applying
 from controller.cli import live, options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
-from controller.errors import UsageError
+from controller.errors import EnictlError, UsageError
 from controller.events import Event, Kind, event
 from controller.manifests import loader
 from controller.model import Topology
@@ -91,7 +91,7 @@ def _graceful_stop() -> Iterator[_Stop]:
     "--plan",
     "plan_file",
     type=click.Path(dir_okay=False),
-    help="Run a plan saved by `enictl plan --out FILE` (refused when stale; no prompt).",
+    help="Run a plan saved by `enictl plan --out FILE` (refused when stale or edited; no prompt).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking for confirmation.")
 @options.parallelism(
@@ -122,8 +122,10 @@ def apply_command(
 
     Plans first and shows the plan; on a terminal it asks before changing anything,
     elsewhere it needs --yes. A plan saved with `enictl plan --out FILE` was reviewed
-    already: `--plan FILE` runs it without asking, but refuses it (before any step)
-    when the manifests or the cloud changed since it was made.
+    already: `--plan FILE` plans again from its manifests and runs that plan without
+    asking, but refuses it (before any step) when the manifests or the plan's part of
+    the cloud changed since it was made (naming what changed), or when the file says
+    anything the plan made again does not (edited, damaged, another version).
 
     Steps run concurrently across servers, one NIC operation per server at a time;
     transient cloud errors are retried, a failed step stops only the steps that depend
@@ -168,44 +170,54 @@ def apply_command(
             )
         return click.confirm(f"\n{_question(prepared.plan)}", default=False, err=out.json)
 
-    if plan_file is not None:
-        saved = savedplan.load(plan_file)
-        desired = loader.load(list(saved.manifest_paths))
+    def run() -> int:
+        if plan_file is not None:
+            saved = savedplan.load(plan_file)
+            desired = loader.load(list(saved.manifest_paths))
+            savedplan.check_manifests(saved, desired.digest)  # before any cloud call
 
-        def plan(observed: Topology) -> applying.Prepared:
-            return applying.still_fresh(saved, desired, observed)
-    else:
-        desired = loader.load(list(paths))
+            def plan(observed: Topology) -> applying.Prepared:
+                return applying.still_fresh(saved, desired, observed)
+        else:
+            desired = loader.load(list(paths))
 
-        def plan(observed: Topology) -> applying.Prepared:
-            return applying.planned(desired, observed, prune=prune, state_dir=app.state_dir)
+            def plan(observed: Topology) -> applying.Prepared:
+                return applying.planned(desired, observed, prune=prune, state_dir=app.state_dir)
 
-    settings = applying.Settings(
-        parallelism=parallelism,
-        lock_timeout=lock_timeout,
-        server_ready_timeout=options.server_ready_timeout(),
-        resume_wait=_resume_wait(),
-    )
-    with _graceful_stop() as stop:
-
-        def confirm(prepared: applying.Prepared) -> bool:
-            if not confirmed(prepared):
-                return False
-            stop.arm()  # from here on a signal lets the steps in flight finish
-            return True
-
-        hooks = applying.Hooks(
-            plan=plan,
-            record=lambda prepared: applying.record_applied(app.state_dir, prepared),
-            show=show,
-            confirm=confirm,
-            recovered=lambda found: say(found.line()),
+        settings = applying.Settings(
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            server_ready_timeout=options.server_ready_timeout(),
+            resume_wait=_resume_wait(),
         )
-        outcome = applying.converge(
-            app.state_dir, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
-        )
-    out.close()
-    return _report(outcome, out, say)
+        with _graceful_stop() as stop:
+
+            def confirm(prepared: applying.Prepared) -> bool:
+                if not confirmed(prepared):
+                    return False
+                stop.arm()  # from here on a signal lets the steps in flight finish
+                return True
+
+            hooks = applying.Hooks(
+                plan=plan,
+                record=lambda prepared: applying.record_applied(app.state_dir, prepared),
+                show=show,
+                confirm=confirm,
+                recovered=lambda found: say(found.line()),
+            )
+            outcome = applying.converge(
+                app.state_dir, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
+            )
+        out.close()
+        return _report(outcome, out, say)
+
+    try:
+        return run()
+    except EnictlError as exc:  # a refused plan, a held lock, ...: with --json, an event too
+        out(Event(Kind.ERROR, exc.as_json()))
+        raise
+    finally:
+        out.close()
 
 
 def _report(outcome: applying.Outcome, out: Progress, say: Callable[[str], None]) -> int:

@@ -19,7 +19,6 @@ from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
-from controller.storage import savedplan
 from controller.views import render
 
 EXIT_CHANGES = 2
@@ -91,7 +90,7 @@ def plan_command(
     if not plan.applyable:
         raise rejection(plan)
     if out_file is not None:
-        saved = savedplan.save(out_file, plan, manifest_paths=paths, prune=prune)
+        saved = applying.save_plan(result, out_file, paths)
         if output == "text":
             click.echo(f"\nSaved the plan to {saved}. Apply it with: enictl apply --plan {saved}")
     if detailed_exitcode and plan.has_changes:

@@ -27,13 +27,13 @@ that is not a step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Topology
 from controller.plan import Action, Plan, Severity, Step
 from controller.planning import diff as diffing
-from controller.planning import invariants, ordering, rules, simulator
+from controller.planning import invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
 
 
@@ -52,9 +52,10 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
     if not any(v.severity is Severity.ERROR for v in violations):
         steps = order(d, observed)
         prove(observed, steps, d)
+    part = scope.of(desired, observed, orphans=d.orphans, prune=prune)
     return Plan(
         manifests_digest=manifests_digest,
-        observed_fingerprint=observed_fingerprint(observed),
+        observed_fingerprint=scope.fingerprint(part, prune=prune),
         steps=steps,
         violations=tuple(violations),
         changes=d.changes,
@@ -62,6 +63,14 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
         orphans=d.orphans,
         marks=d.marks,
     )
+
+
+def part_of_cloud(
+    desired: Topology, observed: Topology, plan: Plan, *, prune: bool, also: Iterable[str] = ()
+) -> scope.Scope:
+    """The records of `plan`'s part of `observed` (`planning.scope`), whose fingerprint
+    is its `observedFingerprint`; `also` adds the records of more keys."""
+    return scope.of(desired, observed, orphans=plan.orphans, prune=prune, also=also)
 
 
 def order(d: diffing.Diff, observed: Topology) -> tuple[Step, ...]:
@@ -82,7 +91,8 @@ def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
 
 
 def observed_fingerprint(observed: Topology) -> str:
-    """sha256 over what planning depends on: the catalog, servers (ids, flavors,
+    """sha256 over the whole cloud (a plan's `observedFingerprint` covers only its part,
+    `planning.scope`): the catalog, servers (ids, flavors,
     placement, status) and interfaces (ids, subnets, ips, groups, EIPs, attachments,
     ownership). Stable across runs: sorted by name, no hash randomisation.
 
