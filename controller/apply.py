@@ -239,11 +239,12 @@ def prepare(
 
 def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
     """Save a plan for `apply --plan`, with the records of its part of the cloud."""
-    from controller.planning import planner
+    from controller.planning import planner, scope
 
-    records = planner.part_of_cloud(
+    part = planner.part_of_cloud(
         prepared.desired, prepared.observed, prepared.plan, prune=prepared.prune
     )
+    records = scope.records(part)
     return savedplan.save(
         path, prepared.plan, manifest_paths=manifest_paths, prune=prepared.prune, records=records
     )
@@ -263,7 +264,7 @@ def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology
         saved,
         changed=scope.changes(saved.records, now),
         fresh=plan,
-        fresh_records=planner.part_of_cloud(top, observed, plan, prune=saved.prune),
+        fresh_records=scope.records(planner.part_of_cloud(top, observed, plan, prune=saved.prune)),
     )
     return replace(fresh, saved=True)
 

@@ -68,8 +68,8 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
 def part_of_cloud(
     desired: Topology, observed: Topology, plan: Plan, *, prune: bool, also: Iterable[str] = ()
 ) -> scope.Scope:
-    """The records of `plan`'s part of `observed` (`planning.scope`), whose fingerprint
-    is its `observedFingerprint`; `also` adds the records of more keys."""
+    """The rows of `plan`'s part of `observed` (`planning.scope`), whose fingerprint is
+    its `observedFingerprint`; `also` adds the rows of more keys."""
     return scope.of(desired, observed, orphans=plan.orphans, prune=prune, also=also)
 
 
