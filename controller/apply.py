@@ -36,7 +36,7 @@ from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
 from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.model import Topology
-from controller.plan import Plan, Step
+from controller.plan import DEFAULT_PRUNE_LIMIT, Plan, Step
 from controller.providers.base import Provider
 from controller.storage import journal, lock, savedplan
 
@@ -61,6 +61,7 @@ class Prepared:
     manifests_digest: str
     prune: bool
     saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
+    prune_limit: int = DEFAULT_PRUNE_LIMIT  # the most ENIs the plan may delete
 
 
 class Status(enum.StrEnum):
@@ -215,26 +216,45 @@ def recover(
 
 
 def planned(
-    desired: Desired, observed: Topology, *, prune: bool, state_dir: Path | None = None
+    desired: Desired,
+    observed: Topology,
+    *,
+    prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    state_dir: Path | None = None,
 ) -> Prepared:
     """Plan `desired` against `observed`; with `state_dir`, its changes are labelled as
     edited manifests or drift (`planning.drift`) from the last-applied record there."""
     from controller.planning import drift, planner
     from controller.storage import lastapplied
 
-    plan = planner.plan(desired.topology, observed, prune=prune, manifests_digest=desired.digest)
+    plan = planner.plan(
+        desired.topology,
+        observed,
+        prune=prune,
+        prune_limit=prune_limit,
+        manifests_digest=desired.digest,
+    )
     if state_dir is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
-    return Prepared(plan, desired.topology, observed, desired.digest, prune, saved=False)
+    return Prepared(plan, desired.topology, observed, desired.digest, prune, False, prune_limit)
 
 
 def prepare(
-    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+    provider: Provider,
+    paths: Sequence[str],
+    *,
+    prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    state_dir: Path | None = None,
 ) -> Prepared:
     """Load the manifests, observe and plan: `enictl plan`, which takes no lock."""
     from controller.manifests import loader
 
-    return planned(loader.load(list(paths)), observe(provider), prune=prune, state_dir=state_dir)
+    desired = loader.load(list(paths))
+    return planned(
+        desired, observe(provider), prune=prune, prune_limit=prune_limit, state_dir=state_dir
+    )
 
 
 def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
@@ -246,7 +266,12 @@ def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str
     )
     records = scope.records(part)
     return savedplan.save(
-        path, prepared.plan, manifest_paths=manifest_paths, prune=prepared.prune, records=records
+        path,
+        prepared.plan,
+        manifest_paths=manifest_paths,
+        prune=prepared.prune,
+        prune_limit=prepared.prune_limit,
+        records=records,
     )
 
 
@@ -257,7 +282,7 @@ def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology
     from controller.planning import planner, scope
 
     savedplan.check_manifests(saved, desired.digest)
-    fresh = planned(desired, observed, prune=saved.prune)
+    fresh = planned(desired, observed, prune=saved.prune, prune_limit=saved.prune_limit)
     top, plan = desired.topology, fresh.plan
     now = planner.part_of_cloud(top, observed, plan, prune=saved.prune, also=saved.records)
     savedplan.check(
@@ -312,6 +337,7 @@ def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None
         prepared.desired,
         observed,
         prune=prepared.prune,
+        prune_limit=prepared.prune_limit,
         manifests_digest=prepared.manifests_digest,
     )
 

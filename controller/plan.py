@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT_VERSION = "1"
+DEFAULT_PRUNE_LIMIT = 10  # `--prune-limit`: the most ENIs one plan may delete (SPEC section 4)
 
 
 class Action(enum.StrEnum):
@@ -53,6 +54,7 @@ class Code(enum.StrEnum):
     EIP_IN_USE = "EipInUse"
     DUPLICATE_NAME = "DuplicateName"
     PROTECTED_INTERFACE = "ProtectedInterface"
+    PRUNE_LIMIT_EXCEEDED = "PruneLimitExceeded"
 
 
 @dataclass(frozen=True, slots=True)

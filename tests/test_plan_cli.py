@@ -38,9 +38,11 @@ def run(
     def with_plan(plan: Plan) -> Run:
         seen: dict[str, object] = {}
 
-        def fake_make_plan(app: object, paths: tuple[str, ...], *, prune: bool) -> object:
+        def fake_make_plan(
+            app: object, paths: tuple[str, ...], *, prune: bool, prune_limit: int
+        ) -> object:
             seen.update(paths=paths, prune=prune)
-            return Prepared(plan, Topology(), Topology(), "", prune, saved=False)
+            return Prepared(plan, Topology(), Topology(), "", prune, False, prune_limit)
 
         monkeypatch.setattr(plan_cli, "make_plan", fake_make_plan)
 

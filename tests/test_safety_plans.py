@@ -220,6 +220,9 @@ TAMPERS: dict[str, Callable[[Doc], bytes]] = {
     "orphans-added": _set(("orphans",), ["legacy-monitor"]),
     "prune-turned-on": _set(("prune",), True),
     "prune-as-text": _set(("prune",), "yes"),
+    "prune-limit-raised": _set(("pruneLimit",), 100),
+    "prune-limit-negative": _set(("pruneLimit",), -1),
+    "prune-limit-missing": _delete("pruneLimit"),
     "manifests-narrowed": _edit(
         lambda d: d["manifests"].__setitem__(0, d["manifests"][0] + "/traffic.yaml")
     ),

@@ -14,7 +14,7 @@ from controller.plan import Change, Plan
 from controller.storage import savedplan
 
 RECORDS = {"Server/web-1": {"status": "ACTIVE", "interfaces": ["web-1-primary"]}}
-INPUTS = '"manifests": ["m"], "prune": false, "scope": {}'
+INPUTS = '"manifests": ["m"], "prune": false, "pruneLimit": 10, "scope": {}'
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:
@@ -36,7 +36,8 @@ def test_file_is_the_plan_json_plus_manifests_and_prune(tmp_path: Path) -> None:
     savedplan.save(target, swap_plan(), manifest_paths=["m"], prune=False, records=RECORDS)
     text = target.read_text()
     data = json.loads(text)
-    expected = {**swap_plan().as_json(), "manifests": ["m"], "prune": False, "scope": RECORDS}
+    expected = {**swap_plan().as_json(), "manifests": ["m"], "prune": False, "pruneLimit": 10,
+                "scope": RECORDS}  # fmt: skip
     assert data == expected
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp file left
@@ -68,7 +69,11 @@ def test_save_into_a_missing_folder_is_a_clean_error(tmp_path: Path) -> None:
         ('{"formatVersion": "9", "manifests": ["m"]}', "plan format version 9 is not supported"),
         ('{"formatVersion": "1"}', "no manifest paths"),
         ('{"formatVersion": "1", "manifests": ["m"], "prune": 1}', "prune is not true or false"),
-        ('{"formatVersion": "1", "manifests": ["m"], "prune": false}', "no record of its part"),
+        ('{"formatVersion": "1", "manifests": ["m"], "prune": false}', "pruneLimit is not a count"),
+        (
+            '{"formatVersion": "1", "manifests": ["m"], "prune": false, "pruneLimit": 10}',
+            "no record of its part",
+        ),
         (f'{{"formatVersion": "1", {INPUTS}, "steps": [{{"id": 1}}]}}', "corrupt plan file"),
         (f'{{"formatVersion": "1", {INPUTS}, "steps": ["x"]}}', "corrupt plan file"),
         (f'{{"formatVersion": "1", {INPUTS}, "steps": 3}}', "corrupt plan file"),

@@ -98,6 +98,7 @@ def _graceful_stop() -> Iterator[_Stop]:
     "Steps in flight at once (always at most one NIC operation per server).", maximum=1000
 )
 @options.prune
+@options.prune_limit
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -115,6 +116,7 @@ def apply_command(
     yes: bool,
     parallelism: int,
     prune: bool,
+    prune_limit: int,
     lock_timeout: float,
     as_json: bool,
 ) -> int:
@@ -148,6 +150,9 @@ def apply_command(
         raise UsageError("give the manifest PATHs to apply, or --plan FILE")
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
+    given = click.get_current_context().get_parameter_source("prune_limit")
+    if plan_file is not None and given is not click.core.ParameterSource.DEFAULT:
+        raise UsageError("--prune-limit is part of a saved plan; make the plan with it instead")
     out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
@@ -182,7 +187,13 @@ def apply_command(
             desired = loader.load(list(paths))
 
             def plan(observed: Topology) -> applying.Prepared:
-                return applying.planned(desired, observed, prune=prune, state_dir=app.state_dir)
+                return applying.planned(
+                    desired,
+                    observed,
+                    prune=prune,
+                    prune_limit=prune_limit,
+                    state_dir=app.state_dir,
+                )
 
         settings = applying.Settings(
             parallelism=parallelism,

@@ -1,4 +1,4 @@
-"""The options several commands share, spelled once: `--prune`, `--parallelism`,
+"""The options several commands share, spelled once: `--prune`, `--prune-limit`, `--parallelism`,
 `--json` and `-o/--output`, and the environment variables that tune apply's waits.
 
 Each option is a click decorator; the ones whose range or help differ by command take
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from controller.errors import UsageError
+from controller.plan import DEFAULT_PRUNE_LIMIT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +22,16 @@ prune = click.option(
     "--prune",
     is_flag=True,
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
+)
+
+prune_limit = click.option(
+    "--prune-limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_PRUNE_LIMIT,
+    show_default=True,
+    metavar="N",
+    help="Reject a plan that would delete more than N ENIs (PruneLimitExceeded): a brake "
+    "for a manifest file that is missing, empty or unread.",
 )
 
 

@@ -24,9 +24,13 @@ from controller.views import render
 EXIT_CHANGES = 2
 
 
-def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying.Prepared:
+def make_plan(
+    app: AppContext, paths: Sequence[str], *, prune: bool, prune_limit: int
+) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
-    return applying.prepare(app.provider(), paths, prune=prune, state_dir=app.state_dir)
+    return applying.prepare(
+        app.provider(), paths, prune=prune, prune_limit=prune_limit, state_dir=app.state_dir
+    )
 
 
 def use_color(output: str) -> bool:
@@ -62,6 +66,7 @@ def rejection(plan: Plan) -> PlanRejected:
     help="Exit 2 when the plan has changes, 0 when it has none (1 is always an error).",
 )
 @options.prune
+@options.prune_limit
 @click.pass_obj
 def plan_command(
     app: AppContext,
@@ -70,6 +75,7 @@ def plan_command(
     out_file: str | None,
     detailed_exitcode: bool,
     prune: bool,
+    prune_limit: int,
 ) -> int:
     """Show the steps that would make the cloud match the manifests in PATH...
 
@@ -84,7 +90,7 @@ def plan_command(
       enictl plan manifests/demo --out plan.json && enictl apply --plan plan.json
       enictl plan manifests/demo --detailed-exitcode         # 0 in sync, 2 changes, 1 error
     """
-    result = make_plan(app, paths, prune=prune)
+    result = make_plan(app, paths, prune=prune, prune_limit=prune_limit)
     plan = result.plan
     click.echo(render.render(plan, output, color=use_color(output)), nl=False)
     if not plan.applyable:

@@ -113,6 +113,7 @@ def _echo_json(event: Event) -> None:
     help="Report drift and manifest changes; never change the cloud.",
 )
 @options.prune
+@options.prune_limit
 @options.json_events("One JSON event per line on stdout.")
 @click.option(
     "--status-file",
@@ -127,6 +128,7 @@ def watch_command(
     interval: float,
     detect_only: bool,
     prune: bool,
+    prune_limit: int,
     as_json: bool,
     status_file: str | None,
     parallelism: int,
@@ -155,6 +157,7 @@ def watch_command(
         options=ReconcileOptions(
             detect_only=detect_only,
             prune=prune,
+            prune_limit=prune_limit,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
         ),

@@ -31,23 +31,31 @@ from collections.abc import Callable, Iterable, Sequence
 
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Topology
-from controller.plan import Action, Plan, Severity, Step
+from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
 from controller.planning import diff as diffing
 from controller.planning import invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
 
 
 def plan(
-    desired: Topology, observed: Topology, *, prune: bool = False, manifests_digest: str = ""
+    desired: Topology,
+    observed: Topology,
+    *,
+    prune: bool = False,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    manifests_digest: str = "",
 ) -> Plan:
-    """Diff, check and order; see the module docstring."""
+    """Diff, check and order; see the module docstring. A plan that would delete more
+    than `prune_limit` ENIs is rejected (PruneLimitExceeded)."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, manifests_digest)
 
 
-def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: str) -> Plan:
+def _plan(
+    desired: Topology, observed: Topology, prune: bool, prune_limit: int, manifests_digest: str
+) -> Plan:
     d = diffing.diff(desired, observed, prune=prune)
-    violations = rules.check(desired, observed, d)
+    violations = rules.check(desired, observed, d, prune_limit=prune_limit)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
         steps = order(d, observed)
@@ -55,7 +63,7 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
     part = scope.of(desired, observed, orphans=d.orphans, prune=prune)
     return Plan(
         manifests_digest=manifests_digest,
-        observed_fingerprint=scope.fingerprint(part, prune=prune),
+        observed_fingerprint=scope.fingerprint(part, prune=prune, prune_limit=prune_limit),
         steps=steps,
         violations=tuple(violations),
         changes=d.changes,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from controller.model import Catalog, NetworkInterface, Server, Topology
-from controller.plan import Code, Violation
+from controller.plan import DEFAULT_PRUNE_LIMIT, Code, Violation
 from controller.planning.diff import Diff, eni_ref, server_ref
 from controller.planning.invariants import (
     Where,
@@ -65,10 +65,13 @@ def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
 # -- the desired state ---------------------------------------------------------------
 
 
-def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+def check(
+    desired: Topology, observed: Topology, diff: Diff, *, prune_limit: int = DEFAULT_PRUNE_LIMIT
+) -> list[Violation]:
     """Every rule over the diff's target state (the desired state applied to the
     observed one), and the plan-time warnings; errors first, in a stable order."""
-    out = _names(desired)
+    out = pruning_brake(diff, prune_limit)
+    out += _names(desired)
     out += _servers(desired, observed)
     askers: list[str] = []
     out += _interfaces(desired, observed, askers)
@@ -76,6 +79,25 @@ def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
+
+
+def pruning_brake(diff: Diff, limit: int) -> list[Violation]:
+    """PruneLimitExceeded when the plan would delete more than `limit` ENIs: the last
+    brake when a manifest file is missing, empty or unread and --prune sees orphans."""
+    doomed = [d.name for d in diff.deltas if d.after is None and d.before is not None]
+    if len(doomed) <= limit:
+        return []
+    shown = ", ".join(doomed[:5]) + (f" and {len(doomed) - 5} more" if len(doomed) > 5 else "")
+    return [
+        violation(
+            Code.PRUNE_LIMIT_EXCEEDED,
+            "Plan/prune",
+            None,
+            f"the plan would delete {len(doomed)} ENIs ({shown}), more than --prune-limit {limit}",
+            "check that no manifest file is missing, empty or unreadable; if these ENIs "
+            f"must go, run again with --prune-limit {len(doomed)}",
+        )
+    ]
 
 
 def _names(desired: Topology) -> list[Violation]:

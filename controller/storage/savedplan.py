@@ -2,7 +2,7 @@
 
 The file is the plan's JSON (SPEC section 5) with the inputs it was made from:
 `manifests` (the paths as given on the command line, read again by `apply --plan`
-relative to its working directory), `prune`, and `scope`, the records of the plan's
+relative to its working directory), `prune`, `pruneLimit`, and `scope`, the records of the plan's
 part of the cloud when it was made (`controller.planning.scope`, fingerprinted as
 `observedFingerprint`).
 
@@ -28,13 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import InvalidPlanFile, StalePlan
-from controller.plan import FORMAT_VERSION, Change, Plan
+from controller.plan import DEFAULT_PRUNE_LIMIT, FORMAT_VERSION, Change, Plan
 from controller.planning import scope
 from controller.storage import atomicfile
 
 Records = Mapping[str, Mapping[str, Any]]  # a `planning.scope.Scope`, as read or to write
-# the keys a saved plan has: the plan's JSON and the inputs it was made from
-INPUT_KEYS = ("manifests", "prune", "scope")
 _SHOWN = 3  # differences named in a refusal
 _SHOWN_CHANGES = 5  # changes of the cloud named in a stale plan's message
 
@@ -44,28 +42,47 @@ class SavedPlan:
     plan: Plan
     manifest_paths: tuple[str, ...]
     prune: bool
+    prune_limit: int = DEFAULT_PRUNE_LIMIT
     records: Records = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)  # the file as read
     source: str = ""  # the file's path, for messages
 
 
 def document(
-    plan: Plan, *, manifest_paths: Sequence[str], prune: bool, records: Records
+    plan: Plan,
+    *,
+    manifest_paths: Sequence[str],
+    prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    records: Records,
 ) -> dict[str, Any]:
     """The saved file's JSON document."""
     data = plan.as_json()
     data["manifests"] = [str(p) for p in manifest_paths]
     data["prune"] = bool(prune)
+    data["pruneLimit"] = int(prune_limit)
     data["scope"] = {key: dict(record) for key, record in records.items()}
     return data
 
 
 def save(
-    path: str | Path, plan: Plan, *, manifest_paths: Sequence[str], prune: bool, records: Records
+    path: str | Path,
+    plan: Plan,
+    *,
+    manifest_paths: Sequence[str],
+    prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    records: Records,
 ) -> Path:
     """Write the plan to `path` atomically (sorted keys, like `-o json`)."""
     target = Path(path)
-    data = document(plan, manifest_paths=manifest_paths, prune=prune, records=records)
+    data = document(
+        plan,
+        manifest_paths=manifest_paths,
+        prune=prune,
+        prune_limit=prune_limit,
+        records=records,
+    )
     try:
         atomicfile.write_json(target, data)
     except OSError as exc:
@@ -105,9 +122,11 @@ def load(path: str | Path) -> SavedPlan:
         raise InvalidPlanFile(
             f"{source}: not a saved plan (no manifest paths; save one with `enictl plan --out`)"
         )
-    prune, records = data.get("prune"), data.get("scope")
+    prune, limit, records = data.get("prune"), data.get("pruneLimit"), data.get("scope")
     if not isinstance(prune, bool):
         raise InvalidPlanFile(f"{source}: corrupt plan file (prune is not true or false)")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise InvalidPlanFile(f"{source}: corrupt plan file (pruneLimit is not a count)")
     if not isinstance(records, dict) or not all(isinstance(r, dict) for r in records.values()):
         raise InvalidPlanFile(
             f"{source}: not a plan this enictl saved (no record of its part of the cloud); "
@@ -119,7 +138,7 @@ def load(path: str | Path) -> SavedPlan:
         raise InvalidPlanFile(
             f"{source}: corrupt plan file ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-    return SavedPlan(plan, tuple(manifests), prune, records, data, str(source))
+    return SavedPlan(plan, tuple(manifests), prune, limit, records, data, str(source))
 
 
 def check_manifests(saved: SavedPlan, manifests_digest: str) -> None:
@@ -142,7 +161,11 @@ def check(
     if changed:
         raise StalePlan(stale_message(changed), changes=[c.as_json() for c in changed])
     expected = document(
-        fresh, manifest_paths=saved.manifest_paths, prune=saved.prune, records=fresh_records
+        fresh,
+        manifest_paths=saved.manifest_paths,
+        prune=saved.prune,
+        prune_limit=saved.prune_limit,
+        records=fresh_records,
     )
     found = differences(saved.document, expected)
     if found:

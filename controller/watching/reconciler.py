@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from controller.events import OnEvent
 from controller.execution import executor
 from controller.execution.retry import Patience
 from controller.model import Topology
-from controller.plan import Plan
+from controller.plan import DEFAULT_PRUNE_LIMIT, Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
 from controller.storage import journal
@@ -65,6 +65,7 @@ class DesiredSource(Protocol):
 class ReconcileOptions:
     detect_only: bool = False
     prune: bool = False
+    prune_limit: int = DEFAULT_PRUNE_LIMIT  # a plan deleting more ENIs is rejected
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
@@ -85,7 +86,7 @@ class Reconciler:
     wall: Callable[[], float] = time.time
     last_good: Desired | None = None
     _provider: Provider | None = None
-    _last_plan: tuple[tuple[str, str], Plan] | None = None
+    _last_plan: tuple[tuple[str, str], apply.Prepared] | None = None
     _recorded_digest: str = ""
     _journal_seen: tuple[int, int] | None = None
 
@@ -189,14 +190,15 @@ class Reconciler:
         made from (the planner is deterministic)."""
         key = (desired.digest, planner.observed_fingerprint(observed))
         if self._last_plan is not None and self._last_plan[0] == key:
-            plan = self._last_plan[1]
-            return apply.Prepared(
-                plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
-            )
+            return replace(self._last_plan[1], observed=observed)
         prepared = apply.planned(
-            desired, observed, prune=self.options.prune, state_dir=self.state_dir
+            desired,
+            observed,
+            prune=self.options.prune,
+            prune_limit=self.options.prune_limit,
+            state_dir=self.state_dir,
         )
-        self._last_plan = (key, prepared.plan)
+        self._last_plan = (key, prepared)
         return prepared
 
     def _record(self, prepared: apply.Prepared) -> None:
