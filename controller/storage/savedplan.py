@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import InvalidPlanFile, StalePlan
+from controller.manifests import discovery
 from controller.plan import DEFAULT_PRUNE_LIMIT, FORMAT_VERSION, Change, Plan
 from controller.planning import scope
 from controller.storage import atomicfile
@@ -93,14 +94,14 @@ def save(
 def load(path: str | Path) -> SavedPlan:
     """Read a saved plan; a clean `InvalidPlanFile` for anything that is not one."""
     source = Path(path)
-    if source.exists() and not source.is_file():
-        raise InvalidPlanFile(f"{source}: not a plan file (not a regular file)")
+    if not source.exists():
+        raise InvalidPlanFile(f"{source}: no such plan file")
     try:
-        raw = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidPlanFile(f"{source}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidPlanFile(f"{source}: cannot read the plan file: {exc}") from None
+        raw = discovery.read(source).decode("utf-8")
+    except discovery.Unreadable as exc:
+        raise InvalidPlanFile(f"{source}: not a plan file: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidPlanFile(f"{source}: not a plan file (not UTF-8: {exc.reason})") from None
     try:
         data = json.loads(raw)
     except ValueError as exc:
