@@ -62,6 +62,7 @@ class Prepared:
     prune: bool
     saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
     prune_limit: int = DEFAULT_PRUNE_LIMIT  # the most ENIs the plan may delete
+    prunable: frozenset[str] | None = None  # the orphans --prune may delete (None: all)
 
 
 class Status(enum.StrEnum):
@@ -221,10 +222,12 @@ def planned(
     *,
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    prunable: frozenset[str] | None = None,
     state_dir: Path | None = None,
 ) -> Prepared:
     """Plan `desired` against `observed`; with `state_dir`, its changes are labelled as
-    edited manifests or drift (`planning.drift`) from the last-applied record there."""
+    edited manifests or drift (`planning.drift`) from the last-applied record there.
+    With `prunable`, --prune deletes only those orphans (watch's --prune-grace)."""
     from controller.planning import drift, planner
     from controller.storage import lastapplied
 
@@ -233,11 +236,14 @@ def planned(
         observed,
         prune=prune,
         prune_limit=prune_limit,
+        prunable=prunable,
         manifests_digest=desired.digest,
     )
     if state_dir is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
-    return Prepared(plan, desired.topology, observed, desired.digest, prune, False, prune_limit)
+    return Prepared(
+        plan, desired.topology, observed, desired.digest, prune, False, prune_limit, prunable
+    )
 
 
 def prepare(
@@ -338,6 +344,7 @@ def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None
         observed,
         prune=prepared.prune,
         prune_limit=prepared.prune_limit,
+        prunable=prepared.prunable,
         manifests_digest=prepared.manifests_digest,
     )
 

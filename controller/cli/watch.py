@@ -26,7 +26,7 @@ from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
-from controller.watching import loop
+from controller.watching import grace, loop
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
 
@@ -61,6 +61,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     if result.drifted:
         shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
         notes.append(f"drift: {shown}")
+    if result.in_grace:
+        shown = ", ".join(result.in_grace[:3]) + (" ..." if len(result.in_grace) > 3 else "")
+        notes.append(f"orphans kept until --prune-grace: {shown}")
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
     if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:
@@ -113,6 +116,15 @@ def _echo_json(event: Event) -> None:
     help="Report drift and manifest changes; never change the cloud.",
 )
 @options.prune
+@click.option(
+    "--prune-grace",
+    type=click.FloatRange(min=0),
+    default=grace.DEFAULT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --prune, delete an orphan only once it has stayed an orphan this long across "
+    "reconciles (a manifest file briefly empty or missing while it is saved deletes nothing).",
+)
 @options.prune_limit
 @options.json_events("One JSON event per line on stdout.")
 @click.option(
@@ -128,6 +140,7 @@ def watch_command(
     interval: float,
     detect_only: bool,
     prune: bool,
+    prune_grace: float,
     prune_limit: int,
     as_json: bool,
     status_file: str | None,
@@ -138,9 +151,12 @@ def watch_command(
     Reconciles at start, whenever a manifest changes (a burst of saves gives one
     reconcile) and every --interval seconds to catch drift made outside enictl.
     Invalid manifests are reported and nothing is reconciled until they are fixed;
-    failures are retried after 1 s, 2 s, 4 s ... up to 60 s. Each reconcile takes
-    the state dir's lock only while it runs. On SIGINT/SIGTERM the steps in flight
-    finish, no new step starts, the lock is released and enictl exits 0.
+    failures are retried after 1 s, 2 s, 4 s ... up to 60 s. With --prune, an orphan
+    is deleted only once it has stayed an orphan for --prune-grace seconds, and a
+    reconcile that would delete more than --prune-limit ENIs deletes none. Each
+    reconcile takes the state dir's lock only while it runs. On SIGINT/SIGTERM the
+    steps in flight finish, no new step starts, the lock is released and enictl
+    exits 0.
 
     \b
     Examples:
@@ -158,6 +174,7 @@ def watch_command(
             detect_only=detect_only,
             prune=prune,
             prune_limit=prune_limit,
+            prune_grace=prune_grace,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
         ),
@@ -188,6 +205,7 @@ def watch_command(
                 interval=interval,
                 detectOnly=detect_only,
                 prune=prune,
+                pruneGrace=prune_grace,
                 pid=os.getpid(),
             )
         )

@@ -11,7 +11,7 @@ Ownership (SPEC section 4):
   unmanaged one is listed in `Diff.adopted`: apply tags it as managed (not a step);
 - a managed extension ENI that no manifest mentions is an orphan: kept, unless
   `prune` is set, then it is detached and deleted; an orphan marked `protect` in the
-  cloud is never deleted;
+  cloud is never deleted, nor one outside `prunable` (watch's grace period);
 - unmanaged ENIs that no manifest mentions are never touched (they still count
   toward flavor limits: they stay in the target topology);
 - a desired ENI whose cloud protect marker differs from its `protect` (a created one
@@ -35,7 +35,7 @@ used here: these are five flat fields, and deepdiff costs about 0.5 ms per resou
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from controller.model import NetworkInterface, Topology
@@ -48,6 +48,7 @@ PROTECT_CLEARED = "in sync (apply clears its protect marker)"
 UNMANAGED = "unmanaged, left alone"
 ORPHAN_KEPT = "orphan kept: run with --prune to delete"
 ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
+ORPHAN_IN_GRACE = "orphan kept for now: --prune deletes it once --prune-grace has passed"
 SERVER_GROUPS_LEFT = "in sync (primary security groups not declared, left alone)"
 _RESOURCE = operator.attrgetter("resource")
 
@@ -113,8 +114,16 @@ class Diff:
     marks: tuple[Mark, ...] = ()
 
 
-def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
-    """Compare desired with observed by name; see the module docstring."""
+def diff(
+    desired: Topology,
+    observed: Topology,
+    *,
+    prune: bool = False,
+    prunable: Collection[str] | None = None,
+) -> Diff:
+    """Compare desired with observed by name; see the module docstring. With `prune`,
+    the orphans in `prunable` are deleted (all of them when it is None); the others
+    are kept for now (`watch --prune-grace`: not orphans for long enough yet)."""
     seen = observed.interfaces
     wanted = desired.interfaces
     target = dict(seen)
@@ -144,6 +153,8 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         elif have.protect:
             protected_orphans.append(name)
             unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        elif prunable is not None and name not in prunable:
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_IN_GRACE))
         else:
             del target[name]
             deltas[name] = Delta(name, have, None)

@@ -27,7 +27,7 @@ that is not a step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Topology
@@ -43,18 +43,25 @@ def plan(
     *,
     prune: bool = False,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    prunable: Collection[str] | None = None,
     manifests_digest: str = "",
 ) -> Plan:
     """Diff, check and order; see the module docstring. A plan that would delete more
-    than `prune_limit` ENIs is rejected (PruneLimitExceeded)."""
+    than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`, --prune
+    deletes only those orphans (`diff.diff`)."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, prune_limit, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, prunable, manifests_digest)
 
 
 def _plan(
-    desired: Topology, observed: Topology, prune: bool, prune_limit: int, manifests_digest: str
+    desired: Topology,
+    observed: Topology,
+    prune: bool,
+    prune_limit: int,
+    prunable: Collection[str] | None,
+    manifests_digest: str,
 ) -> Plan:
-    d = diffing.diff(desired, observed, prune=prune)
+    d = diffing.diff(desired, observed, prune=prune, prunable=prunable)
     violations = rules.check(desired, observed, d, prune_limit=prune_limit)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):

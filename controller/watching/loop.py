@@ -76,6 +76,7 @@ class ReconcileResult:
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
     drifted: tuple[str, ...] = ()  # resources changed outside enictl ("Kind/name")
+    in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
 
     @property
     def failed(self) -> bool:
@@ -102,6 +103,7 @@ class ReconcileResult:
                 "summary": dict(self.summary),
                 "inSync": self.in_sync,
                 "drifted": list(self.drifted),
+                "orphansInGrace": list(self.in_grace),
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
                 "durationSeconds": round(self.duration, 4),

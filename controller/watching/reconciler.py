@@ -11,6 +11,9 @@ a `ReconcileResult`.
 - Invalid manifests: the errors go into the result, the last good desired state is
   kept (its digest is reported), and nothing is reconciled: the cloud is not touched.
 - The lock is held for one reconcile only, so `enictl apply` can run between two.
+- With --prune, an orphan is deleted only once it has been an orphan for
+  --prune-grace seconds across reconciles (`watching.grace`), so a manifest file that
+  is briefly empty, missing or half-written while it is saved never deletes anything.
 - An idle interval is cheap: the desired source re-reads only the files that
   changed, and when the manifests digest and the observed fingerprint are those of
   the last plan, that plan is reused instead of planning again (the planner is
@@ -45,6 +48,7 @@ from controller.plan import DEFAULT_PRUNE_LIMIT, Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
 from controller.storage import journal
+from controller.watching import grace
 from controller.watching.loop import Outcome, ReconcileResult, Trigger
 
 
@@ -66,6 +70,7 @@ class ReconcileOptions:
     detect_only: bool = False
     prune: bool = False
     prune_limit: int = DEFAULT_PRUNE_LIMIT  # a plan deleting more ENIs is rejected
+    prune_grace: float = grace.DEFAULT_SECONDS  # an orphan is pruned once it is this old
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
@@ -86,9 +91,10 @@ class Reconciler:
     wall: Callable[[], float] = time.time
     last_good: Desired | None = None
     _provider: Provider | None = None
-    _last_plan: tuple[tuple[str, str], apply.Prepared] | None = None
+    _last_plan: tuple[tuple[str, str, frozenset[str] | None], apply.Prepared] | None = None
     _recorded_digest: str = ""
     _journal_seen: tuple[int, int] | None = None
+    _grace: grace.PruneGrace | None = None
 
     def __call__(self, trigger: Trigger, changed: frozenset[str]) -> ReconcileResult:
         began, t0 = self.wall(), self.clock()
@@ -164,6 +170,8 @@ class Reconciler:
         }
         if outcome.result is not None:
             base["applied"] = len(outcome.result.done)
+        if self.options.prune:
+            base["in_grace"] = self._orphans().waiting()
         status = outcome.status
         if status is apply.Status.REJECTED:
             return result(Outcome.REJECTED, error=plan.rejection(), **base)
@@ -186,20 +194,33 @@ class Reconciler:
         return self.state_dir / journal.JOURNAL_FILE
 
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
-        """Plan, or reuse the last plan when the manifests and the cloud are those it was
-        made from (the planner is deterministic)."""
-        key = (desired.digest, planner.observed_fingerprint(observed))
+        """Plan, or reuse the last plan when the manifests, the cloud and the orphans
+        past their --prune-grace are those it was made from (the planner is
+        deterministic). With --prune, the orphans the plan saw start (or keep) their
+        grace period (`watching.grace`)."""
+        prune = self.options.prune
+        prunable = self._orphans().prunable(observed) if prune else None
+        key = (desired.digest, planner.observed_fingerprint(observed), prunable)
         if self._last_plan is not None and self._last_plan[0] == key:
-            return replace(self._last_plan[1], observed=observed)
-        prepared = apply.planned(
-            desired,
-            observed,
-            prune=self.options.prune,
-            prune_limit=self.options.prune_limit,
-            state_dir=self.state_dir,
-        )
-        self._last_plan = (key, prepared)
+            prepared = replace(self._last_plan[1], observed=observed)
+        else:
+            prepared = apply.planned(
+                desired,
+                observed,
+                prune=prune,
+                prune_limit=self.options.prune_limit,
+                prunable=prunable,
+                state_dir=self.state_dir,
+            )
+            self._last_plan = (key, prepared)
+        if prune:
+            self._orphans().saw(prepared.plan.orphans, observed)
         return prepared
+
+    def _orphans(self) -> grace.PruneGrace:
+        if self._grace is None:
+            self._grace = grace.PruneGrace(self.options.prune_grace, self.clock)
+        return self._grace
 
     def _record(self, prepared: apply.Prepared) -> None:
         """Remember what was applied (for drift labels), once per manifests digest."""
