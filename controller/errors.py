@@ -11,6 +11,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+ECHO_LIMIT = 200  # characters of user input a message echoes (a name, a value)
+LINE_LIMIT = 2000  # characters of one error line, whatever it holds
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text`, or its start and how much was left out: input echoed in a message stays
+    small however big the input (a 50 MB name printed five times made 250 MB of stderr)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
 
 class EnictlError(Exception):
     """Root of every error enictl reports to a user (exit code 1 unless stated)."""
@@ -37,17 +48,18 @@ class Problem:
     field: str = ""  # dotted path inside the document, e.g. "spec.privateIp"
 
     def line(self) -> str:
-        where = f" {self.resource}" if self.resource else ""
-        at = f" {self.field}:" if self.field else ""
-        return f"{self.location}:{where}{at} {self.message}".replace(":  ", ": ")
+        where = f" {shorten(self.resource)}" if self.resource else ""
+        at = f" {shorten(self.field)}:" if self.field else ""
+        text = f"{shorten(self.location)}:{where}{at} {shorten(self.message, LINE_LIMIT)}"
+        return text.replace(":  ", ": ")
 
     def as_json(self) -> dict[str, str]:
         return {
-            "location": self.location,
+            "location": shorten(self.location),
             "code": self.code,
-            "resource": self.resource,
-            "field": self.field,
-            "message": self.message,
+            "resource": shorten(self.resource),
+            "field": shorten(self.field),
+            "message": shorten(self.message, LINE_LIMIT),
         }
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ManifestError, Problem
+from controller.errors import ManifestError, Problem, shorten
 from controller.gcpause import gc_paused
 from controller.manifests import analysis, discovery, inventory, schema, yamlsource
 from controller.manifests.analysis import ALL_KINDS, INVENTORY_KIND, Doc, FileResult
@@ -275,7 +275,7 @@ class _Analysis:
             for doc, server in result.references:
                 if server in declared:
                     continue
-                message = f"server '{server}' is not declared in the manifests"
+                message = f"server '{shorten(server)}' is not declared in the manifests"
                 close = difflib.get_close_matches(server, servers, n=1)
                 message += f" (did you mean '{close[0]}'?)" if close else ""
                 pending.append(
