@@ -52,7 +52,7 @@ ENICTL = Path(sys.executable).parent / "enictl"
 
 def build(servers: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The inventory spec and the manifest files (name -> documents) that match it."""
-    size = 32 - max(8, (-(-servers // SUBNETS) * (1 + PER_SERVER) + 2).bit_length())
+    size = 32 - max(8, (-(-servers // SUBNETS) * (1 + PER_SERVER) + 4).bit_length())  # 5 reserved
     nets = list(ipaddress.IPv4Network("10.0.0.0/8").subnets(new_prefix=size))[:SUBNETS]
     cursor = [int(n.network_address) + 2 for n in nets]
     spec: dict[str, Any] = {

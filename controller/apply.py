@@ -26,7 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -34,7 +34,7 @@ from controller.errors import ApplyFailed
 from controller.events import OnEvent
 from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution.retry import DurationEstimator, Patience, Waits
 from controller.model import Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Plan, Step
 from controller.providers.base import Provider
@@ -103,7 +103,7 @@ class Settings:
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
     resume_wait: float | None = None  # see `recovery.recover`'s `settle`
-    waits: Patience | None = None  # retries of the observations; None: `patience()`
+    waits: Waits = field(default_factory=Waits)  # retries and job polls
 
 
 def _yes(prepared: Prepared) -> bool:
@@ -143,10 +143,16 @@ def converge(
     with lock.acquire(state_dir, timeout=settings.lock_timeout, command=settings.command):
         provider = open_provider()
         if hooks.should_recover():
-            found = recover(provider, state_dir, on_event=on_event, settle=settings.resume_wait)
+            found = recover(
+                provider,
+                state_dir,
+                on_event=on_event,
+                settle=settings.resume_wait,
+                waits=settings.waits,
+            )
             if found is not None:
                 hooks.recovered(found)
-        prepared = hooks.plan(observe(provider, settings.waits))
+        prepared = hooks.plan(observe(provider, patience(waits=settings.waits)))
         hooks.show(prepared)
         plan = prepared.plan
         if not plan.applyable:
@@ -165,6 +171,7 @@ def converge(
             stop=stop,
             kind=settings.kind,
             server_ready_timeout=settings.server_ready_timeout,
+            waits=settings.waits,
         )
         remaining = verify(provider, prepared, settings.waits)
         if stop is not None and stop.is_set() and not result.ok and not result.failed:
@@ -181,11 +188,12 @@ def plan_digest(plan: Plan) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def patience(seed: int | None = None) -> Patience:
-    """The default retry and poll settings, with the real clock."""
+def patience(seed: int | None = None, waits: Waits | None = None) -> Patience:
+    """The retry and poll settings (`waits`, default `Waits()`), with the real clock."""
+    waits = waits or Waits()
     return Patience(
-        retry=RetryPolicy(),
-        poll=PollPolicy(),
+        retry=waits.retry,
+        poll=waits.poll,
         clock=time.monotonic,
         sleep=time.sleep,
         rng=random.Random(seed),
@@ -205,12 +213,13 @@ def recover(
     *,
     on_event: OnEvent | None = None,
     settle: float | None = None,
+    waits: Waits | None = None,
 ) -> recovery.Recovery | None:
     """Finish any run a crashed apply left in the state dir's journal."""
     book = journal.Journal.open(state_dir)
     try:
         return recovery.recover(
-            provider, book, patience=patience(), on_event=on_event, settle=settle
+            provider, book, patience=patience(waits=waits), on_event=on_event, settle=settle
         )
     finally:
         book.close()
@@ -253,14 +262,14 @@ def prepare(
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
     state_dir: Path | None = None,
+    waits: Waits | None = None,
 ) -> Prepared:
     """Load the manifests, observe and plan: `enictl plan`, which takes no lock."""
     from controller.manifests import loader
 
-    desired = loader.load(list(paths))
-    return planned(
-        desired, observe(provider), prune=prune, prune_limit=prune_limit, state_dir=state_dir
-    )
+    loaded = loader.load(list(paths))
+    observed = observe(provider, patience(waits=waits))
+    return planned(loaded, observed, prune=prune, prune_limit=prune_limit, state_dir=state_dir)
 
 
 def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
@@ -310,9 +319,12 @@ def run(
     stop: threading.Event | None = None,
     kind: str = "apply",
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT,
+    waits: Waits | None = None,
 ) -> ApplyResult:
     """Execute the plan, journalling every step and job id under the state dir; a step
-    waits up to `server_ready_timeout` seconds for a server that is not ready."""
+    waits up to `server_ready_timeout` seconds for a server that is not ready, and
+    retries and polls as `waits` says."""
+    waits = waits or Waits()
     book = journal.Journal.open(state_dir)
     try:
         records = book.begin_run(
@@ -327,6 +339,8 @@ def run(
             on_event=on_event,
             stop=stop,
             server_ready_timeout=server_ready_timeout,
+            retry=waits.retry,
+            poll=waits.poll,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -334,11 +348,11 @@ def run(
     return result
 
 
-def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None) -> Plan:
+def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller.planning import planner
 
-    observed = observe(provider, waits)
+    observed = observe(provider, patience(waits=waits))
     return planner.plan(
         prepared.desired,
         observed,

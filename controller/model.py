@@ -2,7 +2,8 @@
 
 Everything here is a frozen value. A `Topology` holds servers and network interfaces
 keyed by name; an observed topology also carries the cloud's `Catalog` (flavors, VPCs,
-subnets, security groups, EIPs) so that rules can resolve references without I/O.
+subnets, security groups, EIPs, and the other ports that hold addresses) so that rules
+can resolve references without I/O.
 
 Names are what users see and what the planner works with; `id` fields carry the
 cloud's identifiers (UUIDs) for the provider edge and are empty in desired state.
@@ -47,8 +48,11 @@ class PlacementPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Flavor:
+    """A flavor; `max_interfaces` counts the primary NIC and is None when the flavor
+    does not say (then a server's own `nic_limit` may)."""
+
     name: str
-    max_interfaces: int
+    max_interfaces: int | None
     id: str = ""
 
 
@@ -61,17 +65,23 @@ class Vpc:
 
 @dataclass(frozen=True, slots=True)
 class Subnet:
+    """A subnet. `availability_zone` is the AZ it is pinned to, "" when it fits every AZ
+    of its VPC (Huawei Cloud's subnet AZ is only a hint, never a pin)."""
+
     name: str
     vpc: str
     cidr: str
-    availability_zone: str
+    availability_zone: str = ""
     id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class SecurityGroup:
+    """A security group. `vpc` is the VPC it is pinned to, "" when it is regional
+    (Huawei Cloud's are)."""
+
     name: str
-    vpc: str
+    vpc: str = ""
     id: str = ""
 
 
@@ -88,7 +98,9 @@ class Server:
 
     In desired state `security_groups` is None when the manifest does not state the
     primary ENI's security groups (then they are left alone); `status` is only
-    meaningful in observed state.
+    meaningful in observed state. `nic_limit` is the server's own NIC limit (primary
+    included) as the cloud reports it where the flavor does not say (Huawei Cloud:
+    the attached NICs plus `attachableQuantity.free_nic`); None when unknown.
     """
 
     name: str
@@ -101,6 +113,7 @@ class Server:
     labels: Mapping[str, str] = field(default_factory=dict)
     id: str = ""
     source: Source | None = None
+    nic_limit: int | None = None
 
     @property
     def ready(self) -> bool:
@@ -132,6 +145,17 @@ class NetworkInterface:
 
 
 @dataclass(frozen=True, slots=True)
+class Port:
+    """A port enictl never manages that holds an address of a subnet: `owner` says
+    whose it is (`dhcp`, `vip`, `loadbalancer`, `nat`, `baremetal`, ...)."""
+
+    id: str
+    subnet: str
+    private_ip: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """The cloud's resources that enictl references but never changes."""
 
@@ -140,6 +164,7 @@ class Catalog:
     subnets: Mapping[str, Subnet] = field(default_factory=dict)
     security_groups: Mapping[str, SecurityGroup] = field(default_factory=dict)
     eips: Mapping[str, Eip] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

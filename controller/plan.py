@@ -50,6 +50,7 @@ class Code(enum.StrEnum):
     UNKNOWN_EIP = "UnknownEip"
     UNKNOWN_FLAVOR = "UnknownFlavor"
     IP_OUT_OF_SUBNET = "IpOutOfSubnet"
+    IP_RESERVED = "IpReserved"
     IP_IN_USE = "IpInUse"
     EIP_IN_USE = "EipInUse"
     DUPLICATE_NAME = "DuplicateName"

@@ -1,4 +1,7 @@
-"""Helpers for the `enictl apply` end-to-end tests: run the CLI, read the simulated cloud."""
+"""Helpers for the `enictl apply` end-to-end tests: run the CLI, read the simulated cloud.
+
+The `cli` fixture (a `Cli` on each provider in turn) is in conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import pytest
 
 from controller.cli import main
 from controller.providers.sim.cloud import LogEntry, open_cloud
-from tests.cloudfixtures import CloudProvider
 
 TESTS = Path(__file__).parent
 PLANS = TESTS / "plans"
@@ -59,16 +61,6 @@ class Cli:
         ran = self("plan", *paths, "--detailed-exitcode")
         assert ran.code in (0, 2), ran.err
         return ran.code == 0
-
-
-@pytest.fixture(name="cli")
-def provider_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud_provider: CloudProvider
-) -> Cli:
-    """The `cli` fixture of the suites that run on both providers (the module also
-    imports `cloud_provider`): the sim, and huaweicloud through `enictl sim serve`."""
-    cloud_provider.use(tmp_path / "state")
-    return Cli(tmp_path / "state", capsys)
 
 
 def cloud_log(state: Path) -> list[LogEntry]:

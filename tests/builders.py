@@ -17,6 +17,7 @@ from controller.model import (
     Flavor,
     NetworkInterface,
     PlacementPolicy,
+    Port,
     SecurityGroup,
     Server,
     Source,
@@ -46,9 +47,10 @@ class Cloud:
         self.eips: dict[str, Eip] = {}
         self.servers: dict[str, Server] = {}
         self.interfaces: dict[str, NetworkInterface] = {}
+        self.ports: list[Port] = []
         self._hosts: dict[str, itertools.count[int]] = {}
 
-    def flavor(self, name: str, max_interfaces: int) -> Cloud:
+    def flavor(self, name: str, max_interfaces: int | None) -> Cloud:
         self.flavors[name] = Flavor(name, max_interfaces, id=f"fl-{name}")
         return self
 
@@ -62,6 +64,11 @@ class Cloud:
 
     def sg(self, name: str, vpc: str = "vpc-a") -> Cloud:
         self.sgs[name] = SecurityGroup(name, vpc, id=f"id-{name}")
+        return self
+
+    def port(self, subnet: str, ip: str, owner: str = "vip") -> Cloud:
+        """Another port (DHCP, VIP, ...) holding `ip`."""
+        self.ports.append(Port(f"id-{owner}-{ip}", subnet, ip, owner))
         return self
 
     def eip(self, name: str) -> Cloud:
@@ -79,10 +86,13 @@ class Cloud:
         subnet: str = "sn-a",
         status: str = "ACTIVE",
         sgs: tuple[str, ...] = (),
+        az: str = "",
     ) -> Cloud:
+        """A server in `subnet`'s AZ (for a subnet pinned to none: `az`, else az1)."""
         sn = self.subnets[subnet]
+        zone = sn.availability_zone or az or "az1"
         self.servers[name] = Server(
-            name, flavor, sn.availability_zone, sn.vpc, subnet, sgs, status, id=f"id-{name}"
+            name, flavor, zone, sn.vpc, subnet, sgs, status, id=f"id-{name}"
         )
         primary = f"{name}-primary"
         self.interfaces[primary] = NetworkInterface(
@@ -129,7 +139,7 @@ class Cloud:
             interfaces=dict(self.interfaces),
             catalog=Catalog(
                 dict(self.flavors), dict(self.vpcs), dict(self.subnets), dict(self.sgs),
-                dict(self.eips),
+                dict(self.eips), tuple(self.ports),
             ),
         )  # fmt: skip
 

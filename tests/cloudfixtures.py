@@ -1,26 +1,21 @@
-"""Run any test against `--provider huaweicloud` through `enictl sim serve`.
+"""The providers a suite runs on: the sim, and huaweicloud through `enictl sim serve`.
 
 `serve(state_dir)` starts the simulated cloud's HTTP API in this process, on a free
-loopback port, in a background thread, and returns the environment that points
+loopback port, in a background thread, and yields the environment that points
 `enictl --provider huaweicloud` (or `huaweicloud.from_environment(env)`) at it. The
 server opens the cloud per request, so it may start before `enictl sim init`.
 
-Fixtures:
-- `sim_serve`: a factory `sim_serve(state_dir, page_size=...) -> dict[str, str]`;
-  every server it started stops at teardown.
-- `cloud_provider`: parametrized over "sim" and "huaweicloud"; call
-  `cloud_provider.use(state_dir)` and the process environment (ENICTL_PROVIDER and
-  the Huawei settings) points enictl at that state dir's cloud through the chosen
-  provider. One suite, two providers:
+`CloudProvider` is one of the two providers and how to point enictl at a state dir's
+cloud through it. The fixtures built on these (`sim_serve`, `cloud_provider`, `cli`)
+are in conftest.py; a test only names them:
 
-      from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
-
-      def test_failover(cloud_provider, tmp_path):
-          cloud_provider.use(tmp_path / "state")
-          assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
+    def test_failover(cloud_provider, tmp_path):
+        cloud_provider.use(tmp_path / "state")
+        assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
 
 Page size 5 by default, so that every suite run through here also exercises
-pagination.
+pagination. The served cloud's jobs are local, so its client polls them as the sim
+provider does and does not limit its rate (`SIM_PACE`), unlike for a real cloud.
 """
 
 from __future__ import annotations
@@ -44,6 +39,11 @@ HUAWEI_VARIABLES = (
     "ENICTL_HUAWEICLOUD_ENDPOINT",
     "ENICTL_HUAWEICLOUD_PAGE_SIZE",
 )
+SIM_PACE = {
+    "ENICTL_JOB_POLL_DELAY": "0",
+    "ENICTL_JOB_POLL_INTERVAL": "1",
+    "ENICTL_HUAWEICLOUD_RATE_LIMIT": "0",
+}
 
 
 @contextmanager
@@ -51,28 +51,11 @@ def serve(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> Iterator[dict[
     """Serve `state_dir`'s simulated cloud; yield the client environment."""
     running = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
     try:
-        env = running.client_env()
+        env = {**running.client_env(), **SIM_PACE}
         env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)
         yield env
     finally:
         running.stop()
-
-
-@pytest.fixture
-def sim_serve() -> Iterator[Callable[..., dict[str, str]]]:
-    """A factory: start `sim serve` for a state dir, get the env pointing at it."""
-    running: list[httpserver.RunningServer] = []
-
-    def start(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> dict[str, str]:
-        server = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
-        running.append(server)
-        env = server.client_env()
-        env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)
-        return env
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 @dataclass
@@ -86,7 +69,7 @@ class CloudProvider:
 
     def use(self, state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> dict[str, str]:
         """Point enictl (via the process environment) at `state_dir`'s cloud."""
-        for name in HUAWEI_VARIABLES:
+        for name in (*HUAWEI_VARIABLES, *SIM_PACE):
             self._monkeypatch.delenv(name, raising=False)
         self._monkeypatch.setenv("ENICTL_PROVIDER", self.name)
         self.env = {"ENICTL_PROVIDER": self.name}
@@ -99,13 +82,3 @@ class CloudProvider:
     def argv(self) -> list[str]:
         """`--provider NAME`, for tests that prefer the option to the environment."""
         return ["--provider", self.name]
-
-
-@pytest.fixture(params=PROVIDERS)
-def cloud_provider(
-    request: pytest.FixtureRequest,
-    sim_serve: Callable[..., dict[str, str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> CloudProvider:
-    """Each test using this runs twice: on the sim provider and on huaweicloud via sim serve."""
-    return CloudProvider(str(request.param), sim_serve, monkeypatch)

@@ -32,6 +32,7 @@ from controller.model import (
 )
 from controller.plan import Plan
 from controller.providers.base import Job, JobStatus, NewInterface
+from tests.fakeclock import FakeClock
 
 
 @dataclass
@@ -310,19 +311,17 @@ class FakeCloud:
         pass
 
 
-def run_plan(plan: Plan, cloud: FakeCloud, **kw: Any) -> tuple[ApplyResult, list[Event]]:
-    """Execute `plan` on `cloud` with no waiting and a fixed jitter seed; return the
-    result and every event the executor emitted."""
+def run_plan(
+    plan: Plan, cloud: FakeCloud, *, clock: FakeClock | None = None, **kw: Any
+) -> tuple[ApplyResult, list[Event]]:
+    """Execute `plan` on `cloud` on a fake clock (no real waiting) with a fixed jitter seed
+    (unless `rng` is given); return the result and every event the executor emitted."""
     from controller.execution import executor
 
+    clock = clock or FakeClock()
+    kw.setdefault("rng", random.Random(3))
     events: list[Event] = []
     result = executor.execute(
-        plan,
-        cloud,
-        cloud.observe(),
-        sleep=lambda _: None,
-        rng=random.Random(3),
-        on_event=events.append,
-        **kw,
+        plan, cloud, cloud.observe(), clock=clock, sleep=clock.sleep, on_event=events.append, **kw
     )
     return result, events

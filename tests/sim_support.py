@@ -1,4 +1,6 @@
-"""Helpers for the simulated-cloud tests: the small inventory, a fake clock, name lookups."""
+"""Helpers for the simulated-cloud tests: the small inventory, name lookups,
+refusals. (The fake clock is tests/fakeclock.py; the small cloud on it is conftest's
+`cloud` fixture.)"""
 
 from __future__ import annotations
 
@@ -18,19 +20,6 @@ SMALL = DATA / "small.yaml"
 def small_spec() -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load(SMALL.read_text())["spec"]
     return spec
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Ids:

@@ -17,10 +17,8 @@ from tests.applyhelpers import (
     PLANS,
     Cli,
     cloud_log,
-    provider_cli,  # noqa: F401 (the `cli` fixture)
     rejected,
 )
-from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 from tests.fakecloud import FakeCloud, run_plan
 
 ADOPT = PLANS / "adopt-existing"

@@ -23,7 +23,7 @@ import pytest
 
 from controller.storage import journal
 from tests.applyhelpers import MIXED, Cli, identity, rejected, spawn, wait_for
-from tests.cloudfixtures import CloudProvider, sim_serve  # noqa: F401
+from tests.cloudfixtures import CloudProvider
 
 LATENCY_MS = 150
 CASES = [("sim", seed) for seed in range(4)] + [("huaweicloud", seed) for seed in range(2)]
@@ -60,7 +60,7 @@ def crash(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> Callable[[str, int], None]:
     """Crash and resume one apply: `crash(provider, seed)`."""
     monkeypatch.setenv("ENICTL_RESUME_WAIT", "3")

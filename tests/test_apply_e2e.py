@@ -15,10 +15,8 @@ from tests.applyhelpers import (
     Cli,
     cloud_log,
     identity,
-    provider_cli,  # noqa: F401 (the `cli` fixture)
     rejected,
 )
-from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
 
 MOVES = [
     "failover-to-standby",
@@ -213,11 +211,9 @@ def test_a_terminal_is_asked_before_anything_changes(
 def test_a_throttled_observation_is_retried() -> None:
     """The observations before planning and when verifying retry throttling like any call,
     so that a throttled observe does not fail an apply whose steps all ran."""
-    import random
-
     from controller import apply as applying
     from controller.errors import TransientProviderError
-    from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+    from tests.fakeclock import FakeClock, patience
     from tests.fakecloud import FakeCloud
 
     cloud = FakeCloud.build({"s1": 3}, {})
@@ -231,11 +227,7 @@ def test_a_throttled_observation_is_retried() -> None:
         return real()
 
     cloud.observe = throttled_twice  # type: ignore[method-assign]
-    waits = Patience(
-        RetryPolicy(), PollPolicy(), lambda: 0.0, lambda _: None, random.Random(1),
-        DurationEstimator(),
-    )  # fmt: skip
-    assert "s1" in applying.observe(cloud, waits).servers and len(tries) == 3
+    assert "s1" in applying.observe(cloud, patience(FakeClock())).servers and len(tries) == 3
 
 
 def test_a_declared_address_is_not_handed_to_a_create_without_one(cli: Cli, tmp_path: Path) -> None:

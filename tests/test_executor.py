@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
+from controller.events import Event
 from controller.execution import executor, results
 from controller.execution.retry import RetryPolicy
 from controller.plan import Action, Plan, Step
 from controller.providers.base import Job, JobStatus
 from controller.storage.journal import Journal, read_records
-from tests.fakecloud import FakeCloud
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
-        time.sleep(0)  # let other threads run
+from tests.fakeclock import FakeClock
+from tests.fakecloud import FakeCloud, run_plan
 
 
 def plan_of(*steps: Step) -> Plan:
@@ -41,13 +23,11 @@ def plan_of(*steps: Step) -> Plan:
 
 def run(
     plan: Plan, cloud: FakeCloud, **kw: Any
-) -> tuple[results.ApplyResult, list[dict[str, Any]], FakeClock]:
+) -> tuple[results.ApplyResult, list[Event], FakeClock]:
+    """run_plan with jitter seed 7, also returning the fake clock it ran on."""
     clock = FakeClock()
-    events: list[dict[str, Any]] = []
     kw.setdefault("rng", random.Random(7))
-    result = executor.execute(
-        plan, cloud, cloud.observe(), clock=clock, sleep=clock.sleep, on_event=events.append, **kw
-    )
+    result, events = run_plan(plan, cloud, clock=clock, **kw)
     return result, events, clock
 
 

@@ -141,3 +141,36 @@ def test_get_unknown_kind_is_an_error(state: Path, capsys: pytest.CaptureFixture
     """An unknown kind is one error line and exit 1."""
     assert main(["--state-dir", str(state), "get", "volumes"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_unpinned_subnets_and_unknown_limits_in_get(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ENI of an unpinned subnet shows its server's AZ (null when detached); a server
+    whose flavor states no limit shows null maxInterfaces."""
+    inventory = yaml.safe_load(SMALL.read_text())
+    spec = inventory["spec"]
+    spec["flavors"].append({"name": "old.flavor"})
+    spec["subnets"].append({"name": "subnet-any", "vpc": "vpc-prod", "cidr": "10.0.4.0/24"})
+    spec["servers"].append(
+        {
+            "name": "old-1",
+            "flavor": "old.flavor",
+            "availabilityZone": "az2",
+            "vpc": "vpc-prod",
+            "subnet": "subnet-any",
+        }
+    )
+    spec["interfaces"].append({"name": "loose", "subnet": "subnet-any"})
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(inventory))
+    state = tmp_path / "state"
+    assert main(["--state-dir", str(state), "sim", "init", str(path)]) == 0
+    capsys.readouterr()
+    rows = {r["name"]: r for r in json.loads(get(state, capsys, "interfaces", "-o", "json"))}
+    assert (rows["old-1-primary"]["availabilityZone"], rows["loose"]["availabilityZone"]) == (
+        "az2",
+        None,
+    )
+    servers = {r["name"]: r for r in json.loads(get(state, capsys, "servers", "-o", "json"))}
+    assert (servers["old-1"]["maxInterfaces"], servers["web-1"]["maxInterfaces"]) == (None, 3)

@@ -11,6 +11,7 @@ import pytest
 
 from controller.errors import LockHeld, UsageError
 from controller.storage import lock
+from tests.fakeclock import FakeClock
 
 HOLD = (
     "import sys, time; from pathlib import Path; from controller.storage import lock\n"
@@ -62,15 +63,11 @@ def test_a_killed_holder_releases_the_lock(tmp_path: Path) -> None:
 def test_lock_timeout_waits_then_gives_up(tmp_path: Path) -> None:
     """With a timeout, acquire retries until the deadline, then names the holder."""
     child, _lock_id = _holder(tmp_path)
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
+    clock = FakeClock()
     try:
         with pytest.raises(LockHeld) as caught:
-            lock.acquire(tmp_path, timeout=2.0, clock=lambda: now[0], sleep=sleep)
-        assert now[0] >= 2.0 and "after waiting 2s" in str(caught.value)
+            lock.acquire(tmp_path, timeout=2.0, clock=clock, sleep=clock.sleep)
+        assert clock.now >= 2.0 and "after waiting 2s" in str(caught.value)
     finally:
         child.kill()
         child.wait()
@@ -80,16 +77,15 @@ def test_lock_timeout_gets_the_lock_when_released(tmp_path: Path) -> None:
     """A waiting writer gets the lock once the holder lets go."""
     child, _ = _holder(tmp_path)
     assert child.stdin is not None
-    polls = [0]
 
-    def sleep(seconds: float) -> None:
-        polls[0] += 1
-        if polls[0] == 3:
+    def release_on_the_third_poll() -> None:
+        if len(clock.sleeps) == 3:
             child.stdin.close()  # type: ignore[union-attr]
             child.wait()
 
-    with lock.acquire(tmp_path, timeout=60.0, sleep=sleep) as held:
-        assert held.held and polls[0] == 3
+    clock = FakeClock(on_sleep=release_on_the_third_poll)
+    with lock.acquire(tmp_path, timeout=60.0, clock=clock, sleep=clock.sleep) as held:
+        assert held.held and len(clock.sleeps) == 3
 
 
 def test_force_unlock_refuses_a_wrong_id(tmp_path: Path) -> None:

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 
 from controller.cli import main
 from controller.manifests import schema
+from tests import cases
 from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_FILES = sorted((ROOT / "manifests" / "demo").glob("*.yaml"))
+DEMO_FILES = cases.files(ROOT / "manifests" / "demo", "*.yaml")
 DEMO_TEXTS = [p.read_text() for p in DEMO_FILES]
 DEMO_DOCS = [d for text in DEMO_TEXTS for d in yaml.safe_load_all(text) if d]
 YAMLISH = ":-[]{}&*!|>#'\"?%@`,. \n\n\n\t\r\x00\x07\x85\u2028\ufeffaz09é"

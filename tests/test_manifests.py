@@ -253,42 +253,41 @@ def test_folder_named_like_a_file_is_walked(tmp_path: Path) -> None:
 
 
 def test_load_inventory_demo(in_root: None) -> None:
-    """load_inventory returns the demo's spec with every default filled in."""
-    spec = loader.load_inventory(DEMO_INVENTORY)
-    assert [f["maxInterfaces"] for f in spec["flavors"]] == [3, 4]
-    app1 = spec["servers"][0]
-    assert (app1["name"], app1["primaryInterface"], app1["status"]) == (
-        "app-1",
-        "app-1-primary",
-        "ACTIVE",
+    """load_inventory returns the cloud the demo describes, every default filled in."""
+    cloud = loader.load_inventory(DEMO_INVENTORY)
+    assert [f.max_interfaces for f in cloud.catalog.flavors.values()] == [3, 4]
+    app1 = cloud.servers["app-1"]
+    assert (app1.status, app1.security_groups) == ("ACTIVE", ("sg-app",))
+    primary = cloud.interfaces["app-1-primary"]
+    assert (primary.primary, primary.server, primary.private_ip) == (True, "app-1", "10.0.1.11")
+    assert cloud.interfaces["legacy-monitor"] == NetworkInterface(
+        name="legacy-monitor",
+        subnet="subnet-app",
+        private_ip="10.0.1.50",
+        security_groups=("sg-app",),
+        server="app-2",
     )
-    (legacy,) = spec["interfaces"]
-    assert legacy == {
-        "name": "legacy-monitor",
-        "subnet": "subnet-app",
-        "privateIp": "10.0.1.50",
-        "securityGroups": ["sg-app"],
-        "server": "app-2",
-        "eip": None,
-        "managed": False,
-        "protect": False,
-        "deleteOnTermination": False,
-    }
 
 
 def test_load_inventory_defaults(tmp_path: Path) -> None:
-    """Omitted lists are empty; optional interface fields get defaults, addresses stay open."""
+    """Omitted lists are empty; optional fields get defaults; pins and limits stay open;
+    an ENI without an address gets the subnet's lowest usable one."""
     (tmp_path / "c.yaml").write_text(
         "apiVersion: enictl/v1\nkind: CloudInventory\nmetadata: {name: c}\nspec:\n"
+        "  flavors: [{name: f}]\n"
         "  vpcs: [{name: v, cidr: 10.0.0.0/16}]\n"
-        "  subnets: [{name: s, vpc: v, cidr: 10.0.1.0/24, availabilityZone: az1}]\n"
-        "  interfaces: [{name: e, subnet: s}]\n"
+        "  subnets: [{name: s, vpc: v, cidr: 10.0.1.0/24}]\n"
+        "  securityGroups: [{name: g}]\n"
+        "  interfaces: [{name: e, subnet: s, securityGroups: [g]}]\n"
     )
-    spec = loader.load_inventory(tmp_path / "c.yaml")
-    assert spec["servers"] == [] and spec["eips"] == []
-    assert spec["interfaces"][0]["server"] is None
-    assert spec["interfaces"][0]["securityGroups"] == []
-    assert "privateIp" not in spec["interfaces"][0]  # the simulator picks the lowest free one
+    cloud = loader.load_inventory(tmp_path / "c.yaml")
+    assert cloud.servers == {} and cloud.catalog.eips == {} and cloud.catalog.ports == ()
+    assert cloud.catalog.flavors["f"].max_interfaces is None
+    assert cloud.catalog.subnets["s"].availability_zone == ""
+    assert cloud.catalog.security_groups["g"].vpc == ""
+    assert cloud.interfaces["e"] == NetworkInterface(
+        name="e", subnet="s", private_ip="10.0.1.2", security_groups=("g",)
+    )
 
 
 def test_load_inventory_errors(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sample_plans import empty_plan, rejected_plan, swap_plan
 
 from controller.apply import Prepared
 from controller.cli import main
@@ -24,7 +23,8 @@ from controller.errors import StalePlan
 from controller.model import Topology
 from controller.plan import Plan
 from controller.storage import savedplan
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.cloudfixtures import CloudProvider
+from tests.sample_plans import empty_plan, rejected_plan, swap_plan
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -187,8 +187,9 @@ metadata: {name: cli-test}
 spec:
   flavors: [{name: s6.large.2, maxInterfaces: 3}]
   vpcs: [{name: vpc-prod, cidr: 10.0.0.0/16}]
-  subnets: [{name: subnet-web, vpc: vpc-prod, cidr: 10.0.1.0/24, availabilityZone: az1}]
-  securityGroups: [{name: sg-web, vpc: vpc-prod}]
+  # no pins, as on Huawei Cloud: both providers observe the same cloud
+  subnets: [{name: subnet-web, vpc: vpc-prod, cidr: 10.0.1.0/24}]
+  securityGroups: [{name: sg-web}]
   eips: []
   servers:
     - {name: web-1, flavor: s6.large.2, availabilityZone: az1, vpc: vpc-prod,
@@ -236,7 +237,7 @@ def _make_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cloud(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+    cloud_provider: CloudProvider,
 ) -> Path:
     """A simulated cloud with eni-a on web-1, and manifests in tmp_path/manifests; enictl
     reaches it through each provider in turn (the sim, and huaweicloud via sim serve)."""
@@ -284,7 +285,7 @@ def test_e2e_a_plan_saved_through_one_provider_applies_through_the_other(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    sim_serve: Callable[..., dict[str, str]],  # noqa: F811 (the fixture imported above)
+    sim_serve: Callable[..., dict[str, str]],
 ) -> None:
     """One cloud, one fingerprint: observed through the sim or through huaweicloud (which
     cannot see deleteOnTermination), a saved plan is fresh either way and applies."""

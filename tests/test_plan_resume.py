@@ -28,14 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from builders import Cloud, declared, eni
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_plan_properties import Scenario, clean_scenarios, expected_final, run_concurrently
 
 from controller.model import NetworkInterface, SubnetScope, Topology
 from controller.plan import Action, Plan, Step
 from controller.planning import planner, simulator
+from tests.builders import Cloud, declared, eni
+from tests.scenarios import Scenario, clean_scenarios, expected_final, run_concurrently
 
 ROOT = Path(__file__).parent
 MIXED = ROOT / "data" / "apply" / "mixed"
@@ -270,12 +270,11 @@ def test_an_attach_whose_job_id_was_lost_is_waited_for_before_re_planning(
     Recovery waits until the attach shows, so the re-plan attaches only `b`, and the
     cloud refuses nothing (no second attach of `a`, no attach into a slot it holds)."""
     from controller.execution import recovery
-    from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
     from controller.manifests import loader
     from controller.providers.sim.cloud import SimCloud, init_cloud
     from controller.providers.sim.faults import Faults
     from controller.storage import journal
-    from tests.test_executor import FakeClock
+    from tests.fakeclock import FakeClock, patience
 
     (tmp_path / "inventory.yaml").write_text(SWAP)
     clock = FakeClock()
@@ -304,10 +303,7 @@ def test_an_attach_whose_job_id_was_lost_is_waited_for_before_re_planning(
     book.begin_run("sha256:p", steps=4).job_intent(3, "attach", sid["s1"], ids["a"])
     cloud.attach(sid["s1"], ids["a"])  # the dead run's call; its job id was never written
     assert cloud.observe().interfaces["a"].server is None  # in flight: not shown yet
-    waits = Patience(
-        RetryPolicy(), PollPolicy(), clock, clock.sleep, random.Random(1), DurationEstimator()
-    )
-    found = recovery.recover(cloud, book, patience=waits, settle=30.0)
+    found = recovery.recover(cloud, book, patience=patience(clock), settle=30.0)
     assert found is not None and found.unsettled == 0
     resumed = planner.plan(desired, cloud.observe())
     assert work(resumed) == [("attach", "b", "s0", None)]

@@ -8,11 +8,11 @@ import json
 from dataclasses import replace
 
 import pytest
-from builders import as_declared, declared, desired, eni, moved, standard, step, steps_of
 
 from controller.model import Topology
 from controller.plan import Action, Code, Plan, Severity, Step
 from controller.planning import diff, planner, simulator
+from tests.builders import as_declared, declared, desired, eni, moved, standard, step, steps_of
 
 A, D = Action.ATTACH, Action.DETACH
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from builders import standard
-
 from controller.model import SubnetScope, Topology
 from controller.plan import Action, Code, Step
 from controller.planning import simulator
+from tests.builders import standard
 
 C, U, UB, B = Action.CREATE, Action.UPDATE, Action.UNBIND_EIP, Action.BIND_EIP
 A, D, X = Action.ATTACH, Action.DETACH, Action.DELETE
@@ -105,6 +104,36 @@ def test_create_gives_a_placeholder_id_and_checks_the_subnet() -> None:
     taken = codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.1.50"))
     outside = codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.9.1"))
     assert (taken, outside) == (["IpInUse"], ["IpOutOfSubnet"])
+
+
+def test_a_create_never_takes_a_reserved_or_another_ports_address() -> None:
+    """Creating on a subnet's reserved address is IpReserved; on a VIP's, IpInUse."""
+    obs = standard().server("a").port("sn-a", "10.0.1.7", "vip").build()
+    reserved = codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.1.255"))
+    held = codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.1.7"))
+    assert (reserved, held) == (["IpReserved"], ["IpInUse"])
+    assert codes(obs, Step(1, C, "n", subnet="sn-a", private_ip="10.0.1.8")) == []
+
+
+def test_no_attach_where_no_limit_is_known() -> None:
+    """An attach to a server whose flavor states no limit (and the cloud none for the
+    server) is UnknownFlavor; a detach from it is fine."""
+    obs = standard().flavor("old", None).server("a", "old").eni("x").eni("y", server="a").build()
+    assert codes(obs, Step(1, A, "x", "a")) == ["UnknownFlavor"]
+    assert codes(obs, Step(1, D, "y", "a")) == []
+    known = replace(obs, servers={"a": replace(obs.servers["a"], nic_limit=3)})
+    assert codes(known, Step(1, A, "x", "a")) == []
+
+
+def test_attach_checks_a_pinned_az_only() -> None:
+    """An ENI of a subnet pinned to az2 goes on no az1 server; one of an unpinned subnet
+    goes anywhere in its VPC; a regional group fits any VPC."""
+    cloud = standard().subnet("sn-any", az="").sg("sg-any", vpc="")
+    obs = cloud.server("a").eni("far", "sn-c").eni("near", "sn-any").build()
+    vpc = replace(obs.policy, subnet_scope=SubnetScope.VPC)
+    assert codes(obs, Step(1, A, "far", "a"), policy=vpc) == ["AvailabilityZoneMismatch"]
+    assert codes(obs, Step(1, A, "near", "a"), policy=vpc) == []
+    assert codes(obs, Step(1, U, "near", security_groups=("sg-any",))) == []
 
 
 def test_a_declared_address_is_taken_before_the_cloud_chooses_one_in_its_subnet() -> None:

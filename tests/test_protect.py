@@ -9,8 +9,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from builders import as_declared, desired, eni, standard
-
 from controller import apply
 from controller.errors import PermanentProviderError
 from controller.plan import Action, Code, Mark, Marker, Plan, Step
@@ -19,9 +17,8 @@ from controller.views import render
 from tests.applyhelpers import (
     PLANS,
     Cli,
-    provider_cli,  # noqa: F401 (the `cli` fixture)
 )
-from tests.cloudfixtures import cloud_provider, sim_serve  # noqa: F401
+from tests.builders import as_declared, desired, eni, standard
 from tests.fakecloud import FakeCloud, run_plan
 
 PROTECT = PLANS / "protect"

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 from controller.execution import recovery
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
 from controller.storage.journal import Journal
+from tests.fakeclock import FakeClock, patience
 from tests.fakecloud import FakeCloud
-from tests.test_executor import FakeClock
-
-
-def _patience(clock: FakeClock) -> Patience:
-    return Patience(
-        RetryPolicy(), PollPolicy(), clock, clock.sleep, random.Random(1), DurationEstimator()
-    )
 
 
 def test_in_flight_job_is_polled_to_completion_not_resubmitted(tmp_path: Path) -> None:
@@ -28,13 +20,13 @@ def test_in_flight_job_is_polled_to_completion_not_resubmitted(tmp_path: Path) -
     run.job_intent(1, "attach", "s1-id", "a-id")
     run.job_submitted(1, "attach", "s1-id", "a-id", job)
     events: list[dict[str, Any]] = []
-    found = recovery.recover(cloud, book, patience=_patience(FakeClock()), on_event=events.append)
+    found = recovery.recover(cloud, book, patience=patience(FakeClock()), on_event=events.append)
     assert found is not None and found.jobs == ((job, "SUCCESS"),)
     assert cloud.calls_of("attach") == ["a"]
     assert cloud.interfaces["a"].server == "s1"
     assert book.unfinished() == []
     assert [e.kind for e in events] == ["resume", "resume-job"]
-    assert recovery.recover(cloud, book, patience=_patience(FakeClock())) is None
+    assert recovery.recover(cloud, book, patience=patience(FakeClock())) is None
 
 
 def test_unconfirmed_call_that_reached_the_cloud_is_waited_for(tmp_path: Path) -> None:
@@ -51,7 +43,7 @@ def test_unconfirmed_call_that_reached_the_cloud_is_waited_for(tmp_path: Path) -
         return FakeCloud.observe(cloud)
 
     cloud.observe = observe_and_poll  # type: ignore[method-assign]
-    found = recovery.recover(cloud, book, patience=_patience(clock), settle=30.0)
+    found = recovery.recover(cloud, book, patience=patience(clock), settle=30.0)
     assert found is not None and (found.intents, found.unsettled) == (1, 0)
     assert 2.0 <= clock.now < 5.0
     assert book.unfinished() == []
@@ -63,7 +55,7 @@ def test_unconfirmed_call_that_never_left_is_waited_for_a_bounded_time(tmp_path:
     cloud = FakeCloud.build({"s1": 3}, {"a": "s1"})
     book = Journal.open(tmp_path)
     book.begin_run("sha256:p", steps=1).job_intent(1, "detach", "s1-id", "a-id")
-    found = recovery.recover(cloud, book, patience=_patience(clock), settle=10.0)
+    found = recovery.recover(cloud, book, patience=patience(clock), settle=10.0)
     assert found is not None and found.unsettled == 1
     assert 10.0 <= clock.now < 12.0
     assert cloud.calls_of("detach") == []

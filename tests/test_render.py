@@ -6,10 +6,10 @@ import json
 import re
 
 import yaml
-from sample_plans import empty_plan, rejected_plan, swap_plan
 
 from controller.plan import Action, Change, Mark, Marker, Plan, Step
 from controller.views import planview, render
+from tests.sample_plans import empty_plan, rejected_plan, swap_plan
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from builders import as_declared, declared, desired, eni, moved, standard
 
 from controller.model import SubnetScope, Topology
 from controller.plan import Code, Severity, Violation
 from controller.planning import diff, invariants, planner, rules
+from tests.builders import as_declared, declared, desired, eni, moved, standard
 
 Case = Callable[[], tuple[Topology, Topology]]
 
@@ -93,6 +93,14 @@ def _protected() -> tuple[Topology, Topology]:
     return obs, desired(obs, ["web-1"])
 
 
+def _many_orphans() -> tuple[Topology, Topology]:
+    cloud = standard().server("web-1")
+    for i in range(11):
+        cloud.eni(f"old-{i}")
+    obs = cloud.build()
+    return obs, desired(obs, ["web-1"])
+
+
 CASES: dict[Code, tuple[Case, str]] = {
     Code.PRIMARY_INTERFACE_IMMUTABLE: (_primary, "NetworkInterface/web-1-primary"),
     Code.FLAVOR_LIMIT_EXCEEDED: (_full, "Server/web-1"),
@@ -109,10 +117,12 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.UNKNOWN_EIP: (_unknown(eip="eip-nope"), "NetworkInterface/eni-a"),
     Code.UNKNOWN_FLAVOR: (_unknown_flavor, "Server/web-1"),
     Code.IP_OUT_OF_SUBNET: (_unknown(private_ip="10.9.9.9"), "NetworkInterface/eni-a"),
+    Code.IP_RESERVED: (_unknown(private_ip="10.0.1.254"), "NetworkInterface/eni-a"),
     Code.IP_IN_USE: (_ip_in_use, "NetworkInterface/eni-a"),
     Code.EIP_IN_USE: (_eip_in_use, "NetworkInterface/eni-a"),
     Code.DUPLICATE_NAME: (_duplicate, "NetworkInterface/eni-a"),
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
+    Code.PRUNE_LIMIT_EXCEEDED: (_many_orphans, "Plan/prune"),
 }
 WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
 
@@ -124,7 +134,8 @@ def test_every_code_has_a_case() -> None:
 
 def _found(code: Code, case: Case) -> tuple[Violation, Topology]:
     observed, want = case()
-    plan = planner.plan(want, observed, prune=code is Code.PROTECTED_INTERFACE)
+    prune = code in (Code.PROTECTED_INTERFACE, Code.PRUNE_LIMIT_EXCEEDED)
+    plan = planner.plan(want, observed, prune=prune)
     hits = [v for v in plan.violations if v.code is code]
     assert len(hits) == 1, plan.violations
     assert plan.applyable is (code in WARNINGS)
@@ -286,3 +297,71 @@ def test_only_the_interface_claiming_a_taken_address_is_reported() -> None:
     want = desired(obs, ["web-1"], [*as_declared(obs, "a"), eni("b", ip="10.0.1.50")])
     found = [(v.code, v.resource) for v in planner.plan(want, obs).violations]
     assert found == [(Code.IP_IN_USE, "NetworkInterface/b")]
+
+
+def test_reserved_addresses_are_the_first_two_and_the_last_three() -> None:
+    """IpReserved for .0 .1 .253 .254 .255 of a /24, never IpInUse or IpOutOfSubnet too;
+    .2 and .252 are usable."""
+    obs = standard().server("web-1").build()
+    for last, codes in ((0, [Code.IP_RESERVED]), (1, [Code.IP_RESERVED]), (2, []),
+                        (252, []), (253, [Code.IP_RESERVED]), (254, [Code.IP_RESERVED]),
+                        (255, [Code.IP_RESERVED])):  # fmt: skip
+        want = desired(obs, ["web-1"], [eni("eni-a", ip=f"10.0.1.{last}")])
+        assert [v.code for v in planner.plan(want, obs).violations] == codes, last
+    want = desired(obs, ["web-1"], [eni("eni-a", ip="10.0.1.254")])
+    (found,) = planner.plan(want, obs).violations
+    assert "10.0.1.0, .1, .253, .254, .255" in found.message and "omit privateIp" in found.hint
+
+
+def test_an_address_held_by_another_port_is_in_use() -> None:
+    """A DHCP or VIP port's address is IpInUse, naming the port; its neighbour is free."""
+    obs = standard().server("web-1").port("sn-a", "10.0.1.7", "vip").build()
+    want = desired(obs, ["web-1"], [eni("eni-a", ip="10.0.1.7"), eni("eni-b", ip="10.0.1.8")])
+    found = planner.plan(want, obs).violations
+    assert [(v.code, v.resource) for v in found] == [(Code.IP_IN_USE, "NetworkInterface/eni-a")]
+    assert "already used by vip port id-vip-10.0.1.7 in VPC vpc-a" in found[0].message
+
+
+def test_a_subnet_pinned_to_no_az_fits_every_az_of_its_vpc() -> None:
+    """AvailabilityZoneMismatch only for a subnet pinned to another AZ."""
+    cloud = standard().subnet("sn-any", az="").server("web-2", subnet="sn-c")  # web-2: az2
+    obs = cloud.build()
+    fine = desired(obs, ["web-2"], [eni("eni-a", "sn-any", "web-2")], SubnetScope.VPC)
+    assert planner.plan(fine, obs).violations == ()
+    pinned = desired(obs, ["web-2"], [eni("eni-a", "sn-a", "web-2")], SubnetScope.VPC)
+    (found,) = planner.plan(pinned, obs).violations
+    assert found.code is Code.AVAILABILITY_ZONE_MISMATCH and "pinned to az1" in found.message
+    assert "pinned to az2 or to no AZ" in found.hint
+
+
+def test_a_regional_security_group_fits_every_vpc() -> None:
+    """SecurityGroupVpcMismatch only for a group pinned to another VPC."""
+    obs = standard().sg("sg-any", vpc="").server("web-1").build()
+    want = desired(obs, ["web-1"], [eni("eni-a", server="web-1", sgs=("sg-any",))])
+    assert planner.plan(want, obs).violations == ()
+    want = desired(obs, [declared(obs, "web-1", security_groups=("sg-any", "sg-a"))])
+    assert planner.plan(want, obs).applyable
+
+
+def test_an_attach_where_no_limit_is_known_is_refused() -> None:
+    """A server whose flavor states no NIC limit and whose own limit is unknown takes no
+    attach (UnknownFlavor naming flavor, server and ENI); a plan attaching elsewhere
+    goes on; a server's own nic_limit stands in for its flavor's."""
+    cloud = standard().flavor("old", None).server("web-1", "old").server("web-2")
+    obs = cloud.build()
+    want = desired(obs, ["web-1", "web-2"], [eni("eni-a", server="web-1")])
+    plan = planner.plan(want, obs)
+    assert [(v.code, v.resource) for v in plan.violations] == [
+        (Code.UNKNOWN_FLAVOR, "Server/web-1")
+    ]
+    found = plan.violations[0]
+    assert "flavor old of web-1 states no NIC limit" in found.message and "eni-a" in found.message
+    assert found.source == str(want.servers["web-1"].source) and "maxInterfaces" in found.hint
+    elsewhere = desired(obs, ["web-1", "web-2"], [eni("eni-a", server="web-2")])
+    assert planner.plan(elsewhere, obs).applyable
+    limited = replace(
+        obs, servers={**obs.servers, "web-1": replace(obs.servers["web-1"], nic_limit=2)}
+    )
+    assert planner.plan(want, limited).applyable
+    two = desired(obs, ["web-1"], [eni("eni-a", server="web-1"), eni("eni-b", server="web-1")])
+    assert [v.code for v in planner.plan(two, limited).violations] == [Code.FLAVOR_LIMIT_EXCEEDED]

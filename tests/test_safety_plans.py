@@ -435,14 +435,22 @@ def _cases() -> list[Any]:
 
 def _outside(observed: Topology, part: dict[str, Any]) -> Topology:
     """`observed` with everything outside a plan's part of the cloud changed: the
-    groups, protect marker and id of every port the part does not name, the status,
-    flavor and id of every server it does not touch, and one more unmanaged port."""
+    groups, protect marker and id of every port the part does not name (a primary's
+    groups are in its Server's row when the manifest declares them), the status, flavor
+    and id of every server it does not touch, and one more unmanaged port."""
     groups = sorted(observed.catalog.security_groups)
     flavors = sorted(observed.catalog.flavors)
+    primaries_with_groups = {
+        values[names.index("primary")]
+        for key, (names, values) in part.items()
+        if key.startswith("Server/") and "securityGroups" in names
+    }
     interfaces = {}
     for name, iface in observed.interfaces.items():
         if f"NetworkInterface/{name}" not in part:
-            other = () if iface.security_groups else tuple(groups[:1])
+            other = iface.security_groups
+            if name not in primaries_with_groups:
+                other = () if iface.security_groups else tuple(groups[:1])
             iface = replace(iface, security_groups=other, protect=not iface.protect,
                             id=iface.id + "-x")  # fmt: skip
         interfaces[name] = iface

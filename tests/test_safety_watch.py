@@ -26,7 +26,7 @@ from controller.providers.sim.cloud import open_cloud
 from controller.watching.grace import PruneGrace
 from controller.watching.loop import Outcome, ReconcileResult, Trigger
 from controller.watching.reconciler import ReconcileOptions, Reconciler
-from tests.sim_support import FakeClock
+from tests.fakeclock import FakeClock
 
 REPO = Path(__file__).parent.parent
 ENICTL = Path(sys.executable).with_name("enictl")

@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sample_plans import DIGEST, swap_plan
 
 from controller.errors import InvalidPlanFile, StalePlan
 from controller.plan import Change, Plan
 from controller.storage import savedplan
+from tests.sample_plans import DIGEST, swap_plan
 
 RECORDS = {"Server/web-1": {"status": "ACTIVE", "interfaces": ["web-1-primary"]}}
 INPUTS = '"manifests": ["m"], "prune": false, "pruneLimit": 10, "scope": {}'

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.manifests import schema
+from tests import cases
 from tests.mutations import edit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ SCHEMAS = ROOT / "schemas"
 
 def demo_documents() -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for path in sorted((ROOT / "manifests").rglob("*.yaml")):
+    for path in cases.files(ROOT / "manifests", "**/*.yaml"):
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return docs
 

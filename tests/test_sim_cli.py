@@ -63,6 +63,27 @@ def test_sim_init_reports_inventory_problems_with_their_place(
     assert not (tmp_path / "state" / "cloud.db").exists()
 
 
+def test_sim_init_counts_other_ports_and_locates_their_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Other ports are counted in the summary; a VIP on a reserved address is refused at
+    its file:line:col with IpReserved."""
+    good = tmp_path / "ports.yaml"
+    ports = "  ports:\n    - {subnet: subnet-web, privateIp: 10.0.1.254, owner: dhcp}\n"
+    good.write_text(SMALL.read_text().replace("  interfaces:\n", ports + "  interfaces:\n"))
+    assert run(tmp_path / "ok", "sim", "init", str(good)) == 0
+    assert "2 EIPs, 1 other port" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("owner: dhcp", "owner: vip"))
+    assert run(tmp_path / "bad", "sim", "init", str(bad)) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.match(
+        rf"error: {re.escape(str(bad))}:\d+:\d+: CloudInventory/small "
+        r"spec.ports\[0\].privateIp: 10.0.1.254 is reserved in subnet-web",
+        line,
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -106,6 +127,7 @@ def test_sim_faults_shows_sets_and_clears(
         "error_rate": 0.25,
         "job_fail_rate": 0.5,
         "seed": 7,
+        "rate_limit": 0,
     }
     assert run(tmp_path, "sim", "faults", "--off") == 0
     assert open_cloud(tmp_path).faults() == Faults()

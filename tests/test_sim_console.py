@@ -36,7 +36,7 @@ def test_console_changes_obey_the_cloud(cloud: SimCloud) -> None:
         (lambda: cloud.force_attach("other-eni", "web-1"), "Ecs.0064"),
         (lambda: cloud.force_detach("web-1-primary"), "Ecs.0003"),
         (lambda: cloud.force_delete_interface("legacy-1"), "VPC.0707"),
-        (lambda: cloud.force_set_security_groups("spare-2", ["sg-other"]), "Ecs.0014"),
+        (lambda: cloud.force_set_security_groups("spare-2", ["sg-other"]), "VPC.2500"),
     ]
     for change, code in cases:
         with pytest.raises(PermanentProviderError) as exc:

@@ -10,17 +10,8 @@ from controller.errors import ProviderError, TransientProviderError, UsageError
 from controller.providers.base import JobStatus
 from controller.providers.sim.cloud import SimCloud, init_cloud, open_cloud
 from controller.providers.sim.faults import Faults, roll
-from tests.sim_support import FakeClock, Ids, small_spec
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: FakeClock) -> SimCloud:
-    return init_cloud(tmp_path, small_spec(), clock=clock)
+from tests.fakeclock import FakeClock
+from tests.sim_support import Ids, small_spec
 
 
 def test_with_zero_latency_a_job_is_done_at_the_first_poll(cloud: SimCloud) -> None:
@@ -60,7 +51,7 @@ def test_jobs_finish_in_the_order_they_fall_due(cloud: SimCloud, clock: FakeCloc
 
 
 def test_error_rate_one_refuses_every_call_with_a_transient_error(cloud: SimCloud) -> None:
-    """Every call fails with Ecs.0603 (409) or APIGW.0308 (429), both occur; nothing changes."""
+    """Every call fails with Ecs.0603 (501) or APIGW.0308 (429), both occur; nothing changes."""
     ids = Ids(cloud)
     before = cloud.snapshot()
     cloud.set_faults(Faults(error_rate=1.0, seed=7))
@@ -71,7 +62,7 @@ def test_error_rate_one_refuses_every_call_with_a_transient_error(cloud: SimClou
         seen.add((exc.value.code, exc.value.status))
     with pytest.raises(TransientProviderError):
         cloud.observe()
-    assert seen == {("Ecs.0603", 409), ("APIGW.0308", 429)}
+    assert seen == {("Ecs.0603", 501), ("APIGW.0308", 429)}
     assert cloud.snapshot() == before
     assert cloud.log()[-1].error_code in {"Ecs.0603", "APIGW.0308"}
 

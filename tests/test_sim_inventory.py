@@ -126,14 +126,14 @@ def test_every_inventory_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert ("InvalidInventory", "spec.servers[5].privateIP") in found
     assert ("IpOutOfSubnet", "spec.interfaces[5].privateIp") in found
     assert ("IpInUse", "spec.interfaces[6].privateIp") in found
-    assert ("IpOutOfSubnet", "spec.interfaces[7].privateIp") in found
+    assert ("IpReserved", "spec.interfaces[7].privateIp") in found  # the gateway
     assert ("EipInUse", "spec.interfaces[8].eip") in found
     assert ("VpcMismatch", "spec.interfaces[9].subnet") in found
     assert ("SecurityGroupVpcMismatch", "spec.interfaces[10].securityGroups[0]") in found
     assert ("UnknownSecurityGroup", "spec.interfaces[10].securityGroups[1]") in found
     assert ("UnknownServer", "spec.interfaces[11].server") in found
     assert ("UnknownSubnet", "spec.interfaces[11].subnet") in found
-    assert ("FlavorLimitExceeded", "spec.interfaces") in found
+    assert ("FlavorLimitExceeded", "spec.interfaces[12].server") in found
 
 
 def test_catalog_problems(tmp_path: Path) -> None:
@@ -153,13 +153,13 @@ def test_catalog_problems(tmp_path: Path) -> None:
         flavors=[{"name": "tiny", "maxInterfaces": 0}],
     )
     found = problems(tmp_path, spec)
-    assert ("InvalidInventory", "spec.vpcs[2].cidr") in found
-    assert ("InvalidInventory", "spec.subnets[4].cidr") in found
-    assert ("InvalidInventory", "spec.subnets") in found  # lap overlaps subnet-web
+    assert ("InvalidCidr", "spec.vpcs[2].cidr") in found
+    assert ("InvalidCidr", "spec.subnets[4].cidr") in found
+    assert ("InvalidCidr", "spec.subnets[5].cidr") in found  # lap overlaps subnet-web
     assert ("UnknownVpc", "spec.subnets[6].vpc") in found
     assert ("UnknownVpc", "spec.securityGroups[3].vpc") in found
-    assert ("InvalidInventory", "spec.eips[2].address") in found
-    assert ("DuplicateName", "spec.eips[3].name") in found
+    assert ("InvalidIp", "spec.eips[2].address") in found
+    assert ("IpInUse", "spec.eips[3].address") in found  # eip-1's address
     assert ("InvalidInventory", "spec.flavors[2].maxInterfaces") in found
 
 
@@ -262,3 +262,103 @@ def test_the_database_runs_in_wal_mode(tmp_path: Path) -> None:
     init_cloud(tmp_path, small_spec())
     conn = store.connect(store.db_path(tmp_path))
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_pins_ports_and_unknown_limits_are_observed(tmp_path: Path) -> None:
+    """Unpinned subnets and regional groups read "", a flavor without maxInterfaces None
+    (and no server limit), and the other ports come back with their owners."""
+    spec = small_spec()
+    spec["flavors"].append({"name": "old.flavor"})
+    spec["subnets"].append({"name": "subnet-any", "vpc": "vpc-prod", "cidr": "10.0.4.0/24"})
+    spec["securityGroups"].append({"name": "sg-any"})
+    spec["ports"] = [
+        {"subnet": "subnet-web", "privateIp": "10.0.1.254", "owner": "dhcp"},
+        {"subnet": "subnet-any", "privateIp": "10.0.4.2", "owner": "loadbalancer"},
+    ]
+    spec["interfaces"].append({"name": "picked", "subnet": "subnet-any"})
+    topology = init_cloud(tmp_path, spec).observe()
+    catalog = topology.catalog
+    assert catalog.subnets["subnet-any"].availability_zone == ""
+    assert catalog.subnets["subnet-web"].availability_zone == "az1"
+    assert (catalog.security_groups["sg-any"].vpc, catalog.security_groups["sg-web"].vpc) == (
+        "",
+        "vpc-prod",
+    )
+    assert catalog.flavors["old.flavor"].max_interfaces is None
+    assert all(s.nic_limit is None for s in topology.servers.values())
+    assert [(p.subnet, p.private_ip, p.owner) for p in catalog.ports] == [
+        ("subnet-any", "10.0.4.2", "loadbalancer"),
+        ("subnet-web", "10.0.1.254", "dhcp"),
+    ]
+    assert all(len(p.id) == 36 for p in catalog.ports)
+    assert topology.interfaces["picked"].private_ip == "10.0.4.3"  # around the balancer
+
+
+def test_ports_are_checked(tmp_path: Path) -> None:
+    """A port needs a known subnet, a known owner and an address: usable (only the DHCP
+    port may sit on a reserved one) and its own."""
+    found = problems(
+        tmp_path,
+        broken(
+            ports=[
+                {"subnet": "subnet-web", "privateIp": "10.0.1.254", "owner": "dhcp"},
+                {"subnet": "subnet-web", "privateIp": "10.0.1.253", "owner": "vip"},
+                {"subnet": "subnet-web", "privateIp": "10.0.1.50", "owner": "nat"},
+                {"subnet": "subnet-web", "privateIp": "10.0.2.5", "owner": "vip"},
+                {"subnet": "subnet-nope", "privateIp": "10.0.1.5", "owner": "router"},
+                {"subnet": "subnet-web", "owner": "vip"},
+            ]
+        ),
+    )
+    assert found == [
+        ("UnknownSubnet", "spec.ports[4].subnet"),
+        ("InvalidInventory", "spec.ports[4].owner"),
+        ("InvalidInventory", "spec.ports[5].privateIp"),
+        ("IpReserved", "spec.ports[1].privateIp"),
+        ("IpInUse", "spec.ports[2].privateIp"),  # legacy-1's
+        ("IpOutOfSubnet", "spec.ports[3].privateIp"),
+    ]
+
+
+def test_pins_are_checked_only_where_they_exist(tmp_path: Path) -> None:
+    """An ENI of an unpinned subnet may sit on a server of any AZ and use a regional
+    group; a pinned subnet or group of another AZ or VPC is refused."""
+    spec = broken(
+        subnets=[
+            {"name": "subnet-any", "vpc": "vpc-prod", "cidr": "10.0.4.0/24"},
+            {
+                "name": "subnet-az2",
+                "vpc": "vpc-prod",
+                "cidr": "10.0.5.0/24",
+                "availabilityZone": "az2",
+            },
+        ],
+        securityGroups=[{"name": "sg-any"}],
+        interfaces=[
+            {
+                "name": "fine",
+                "subnet": "subnet-any",
+                "server": "web-1",
+                "securityGroups": ["sg-any"],
+            },
+            {
+                "name": "far",
+                "subnet": "subnet-az2",
+                "server": "build-1",
+                "securityGroups": ["sg-other"],
+            },
+        ],
+    )
+    assert problems(tmp_path, spec) == [
+        ("AvailabilityZoneMismatch", "spec.interfaces[6].subnet"),
+        ("SecurityGroupVpcMismatch", "spec.interfaces[6].securityGroups[0]"),
+    ]
+
+
+def test_a_cloud_from_before_other_ports_still_opens(tmp_path: Path) -> None:
+    """A database without `other_ports` gains the table on open; it holds no ports."""
+    init_cloud(tmp_path, small_spec())
+    conn = store.connect(store.db_path(tmp_path))
+    conn.execute("DROP TABLE other_ports")
+    conn.close()
+    assert open_cloud(tmp_path).observe().catalog.ports == ()

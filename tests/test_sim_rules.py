@@ -13,17 +13,8 @@ from controller.errors import PermanentProviderError, ProviderError, TransientPr
 from controller.providers.base import JobStatus, NewInterface, Provider
 from controller.providers.sim.cloud import SimCloud, init_cloud
 from controller.providers.sim.faults import Faults
-from tests.sim_support import FakeClock, Ids, refused, small_spec
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, clock: FakeClock) -> SimCloud:
-    return init_cloud(tmp_path, small_spec(), clock=clock)
+from tests.fakeclock import FakeClock
+from tests.sim_support import Ids, refused, small_spec
 
 
 @pytest.fixture
@@ -131,31 +122,32 @@ def test_a_job_fails_if_the_server_leaves_a_ready_status(
     assert cloud.observe().interfaces["spare-1"].server is None
 
 
-def test_ip_outside_the_subnet_is_ecs_0039(cloud: SimCloud, ids: Ids) -> None:
-    """A private IP outside the subnet's CIDR (or its network/broadcast address) is Ecs.0039."""
-    for address in ("10.0.2.20", "10.0.1.0", "10.0.1.255"):
+def test_ip_outside_the_subnet_or_reserved_is_vpc_2500(cloud: SimCloud, ids: Ids) -> None:
+    """Creating a port (a VPC call) outside the subnet's CIDR, or on one of its reserved
+    addresses (the first two, the last three), is the VPC's parameter error VPC.2500."""
+    for address in ("10.0.2.20", "10.0.1.0", "10.0.1.1", "10.0.1.253", "10.0.1.254", "10.0.1.255"):
         with pytest.raises(PermanentProviderError) as exc:
             new_port(cloud, ids, "eni-x", private_ip=address)
-        assert refused(exc) == ("Ecs.0039", 400, False)
+        assert refused(exc) == ("VPC.2500", 400, False), address
+    assert new_port(cloud, ids, "eni-x", private_ip="10.0.1.252")
 
 
-def test_ip_in_use_is_ecs_0010(cloud: SimCloud, ids: Ids) -> None:
-    """A taken address (a port's, or the gateway .1) is Ecs.0010."""
-    for address in ("10.0.1.50", "10.0.1.1"):
-        with pytest.raises(PermanentProviderError) as exc:
-            new_port(cloud, ids, "eni-x", private_ip=address)
-        assert refused(exc) == ("Ecs.0010", 400, False)
+def test_ip_in_use_is_vpc_0701(cloud: SimCloud, ids: Ids) -> None:
+    """A taken address (another port's) is VPC.0701 "IP is in use" (409)."""
+    with pytest.raises(PermanentProviderError) as exc:
+        new_port(cloud, ids, "eni-x", private_ip="10.0.1.50")
+    assert refused(exc) == ("VPC.0701", 409, False)
 
 
-def test_malformed_ip_is_ecs_0005(cloud: SimCloud, ids: Ids) -> None:
-    """Something that is not an IPv4 address is an invalid parameter."""
+def test_malformed_ip_is_vpc_2500(cloud: SimCloud, ids: Ids) -> None:
+    """Something that is not an IPv4 address is an invalid port parameter."""
     with pytest.raises(PermanentProviderError) as exc:
         new_port(cloud, ids, "eni-x", private_ip="10.0.1.300")
-    assert refused(exc)[0] == "Ecs.0005"
+    assert refused(exc) == ("VPC.2500", 400, False)
 
 
 def test_the_cloud_picks_the_lowest_free_address(cloud: SimCloud, ids: Ids) -> None:
-    """Without an IP, a port gets the lowest free one: not .0, not the gateway .1."""
+    """Without an IP, a port gets the lowest free usable one: not .0, not the gateway .1."""
     new_port(cloud, ids, "eni-a", "subnet-tiny")
     new_port(cloud, ids, "eni-b", "subnet-tiny", private_ip="10.0.3.3")
     new_port(cloud, ids, "eni-c", "subnet-tiny")
@@ -163,23 +155,26 @@ def test_the_cloud_picks_the_lowest_free_address(cloud: SimCloud, ids: Ids) -> N
     assert got == {"eni-a": "10.0.3.2", "eni-b": "10.0.3.3", "eni-c": "10.0.3.4"}
 
 
-def test_a_full_subnet_is_ecs_0012(cloud: SimCloud, ids: Ids) -> None:
-    """A /29 has five usable addresses (.2 to .6); the sixth port is refused."""
-    for n in range(5):
+def test_a_full_subnet_is_vpc_2500(cloud: SimCloud, ids: Ids) -> None:
+    """A /29 has three usable addresses (.2 to .4, five are reserved); the fourth port is
+    refused."""
+    for n in range(3):
         new_port(cloud, ids, f"eni-{n}", "subnet-tiny")
     with pytest.raises(PermanentProviderError) as exc:
-        new_port(cloud, ids, "eni-5", "subnet-tiny")
-    assert refused(exc) == ("Ecs.0012", 400, False)
+        new_port(cloud, ids, "eni-3", "subnet-tiny")
+    assert refused(exc) == ("VPC.2500", 400, False)
+    assert "no free IP address" in exc.value.message
 
 
-def test_security_group_of_another_vpc_is_ecs_0014(cloud: SimCloud, ids: Ids) -> None:
-    """A port's security groups belong to its VPC, at creation and on update."""
+def test_security_group_pinned_to_another_vpc_is_vpc_2500(cloud: SimCloud, ids: Ids) -> None:
+    """A group pinned to another VPC than the port's is refused, at creation and on
+    update, with the VPC's parameter error."""
     with pytest.raises(PermanentProviderError) as exc:
         new_port(cloud, ids, "eni-x", security_group_ids=(ids.sg("sg-other"),))
-    assert refused(exc) == ("Ecs.0014", 400, False)
+    assert refused(exc) == ("VPC.2500", 400, False)
     with pytest.raises(PermanentProviderError) as exc:
         cloud.update_security_groups(ids.port("spare-1"), (ids.sg("sg-other"),))
-    assert refused(exc)[0] == "Ecs.0014"
+    assert refused(exc)[0] == "VPC.2500"
 
 
 def test_update_security_groups_replaces_them_in_order(cloud: SimCloud, ids: Ids) -> None:
@@ -221,7 +216,6 @@ def test_bind_and_unbind_eip(cloud: SimCloud, ids: Ids) -> None:
         (lambda c, i: c.update_security_groups(i.port("spare-1"), ("no-such-sg",)), "VPC.0603"),
         (lambda c, i: c.bind_eip("no-such-eip", i.port("spare-1")), "VPC.0504"),
         (lambda c, i: c.unbind_eip("no-such-eip"), "VPC.0504"),
-        (lambda c, i: c.create_interface(NewInterface("eni-x", "no-such-subnet")), "Ecs.0038"),
         (lambda c, i: c.job("no-such-job"), "Common.0011"),
         (lambda c, i: c.set_delete_on_termination("nope", i.port("legacy-1"), False), "Ecs.0114"),
     ],
@@ -231,6 +225,13 @@ def test_unknown_ids_are_404(cloud: SimCloud, ids: Ids, call: object, code: str)
     with pytest.raises(PermanentProviderError) as exc:
         call(cloud, ids)  # type: ignore[operator]
     assert refused(exc) == (code, 404, False)
+
+
+def test_a_port_in_an_unknown_subnet_is_vpc_2500(cloud: SimCloud) -> None:
+    """Creating a port is a VPC call: an unknown subnet is its parameter error, no ECS code."""
+    with pytest.raises(PermanentProviderError) as exc:
+        cloud.create_interface(NewInterface("eni-x", "no-such-subnet"))
+    assert refused(exc) == ("VPC.2500", 400, False)
 
 
 def test_port_names_are_unique_in_the_simulator(cloud: SimCloud, ids: Ids) -> None:
@@ -254,14 +255,14 @@ def test_second_detach_while_one_runs_is_transient(cloud: SimCloud, ids: Ids) ->
     cloud.detach(ids.server("web-1"), ids.port("legacy-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(ids.server("web-1"), ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
 
 
 def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     cloud: SimCloud, ids: Ids, clock: FakeClock
 ) -> None:
     """While an attach runs on web-1 (which had a free slot), a detach from web-1 is
-    refused with the transient Ecs.0603 (409), and so is a detach of another port while a
+    refused with the transient Ecs.0603 (501), and so is a detach of another port while a
     detach runs; another server is not held up, and once the job is done the call that
     was refused is accepted."""
     cloud.set_faults(Faults(latency_ms=5_000))
@@ -269,7 +270,7 @@ def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     attaching = cloud.attach(web_1, ids.port("spare-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(web_1, ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
     assert "other operations are running" in exc.value.message
     other = cloud.attach(web_2, ids.port("spare-2"))  # web-2 has no job running
     clock.advance(5)
@@ -277,7 +278,7 @@ def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     detaching = cloud.detach(web_1, ids.port("spare-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(web_1, ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
     clock.advance(5)
     assert done(cloud, detaching) == JobStatus.SUCCESS
     assert done(cloud, cloud.detach(web_1, ids.port("legacy-1"))) == JobStatus.RUNNING
@@ -370,3 +371,77 @@ def test_a_refused_call_changes_nothing_and_is_logged(cloud: SimCloud, ids: Ids)
         "error",
         "Ecs.0064",
     )
+
+
+def pinned_spec() -> dict[str, object]:
+    """small.yaml plus an unpinned and a pinned subnet of vpc-prod, a regional group,
+    a flavor that states no NIC limit (and a server of it), a VIP and the DHCP port."""
+    spec = small_spec()
+    spec["flavors"].append({"name": "old.flavor"})
+    spec["subnets"] += [
+        {"name": "subnet-any", "vpc": "vpc-prod", "cidr": "10.0.4.0/24"},
+        {"name": "subnet-az2", "vpc": "vpc-prod", "cidr": "10.0.5.0/24", "availabilityZone": "az2"},
+    ]
+    spec["securityGroups"].append({"name": "sg-any"})
+    spec["servers"].append(
+        {
+            "name": "old-1",
+            "flavor": "old.flavor",
+            "availabilityZone": "az1",
+            "vpc": "vpc-prod",
+            "subnet": "subnet-any",
+        }
+    )
+    spec["ports"] = [
+        {"subnet": "subnet-web", "privateIp": "10.0.1.2", "owner": "vip"},
+        {"subnet": "subnet-web", "privateIp": "10.0.1.254", "owner": "dhcp"},
+    ]
+    return spec
+
+
+@pytest.fixture
+def pinned(tmp_path: Path, clock: FakeClock) -> SimCloud:
+    return init_cloud(tmp_path / "pinned", pinned_spec(), clock=clock)
+
+
+def test_a_subnet_pinned_to_another_az_is_ecs_0014(pinned: SimCloud) -> None:
+    """Attaching (an ECS call) a port of a subnet pinned to az2 to a server in az1 is
+    refused; a port of an unpinned subnet of the VPC goes to any of its AZs."""
+    ids = Ids(pinned)
+    far = pinned.create_interface(NewInterface("eni-far", ids.subnet("subnet-az2")))
+    near = pinned.create_interface(NewInterface("eni-near", ids.subnet("subnet-any")))
+    with pytest.raises(PermanentProviderError) as exc:
+        pinned.attach(ids.server("web-1"), far)
+    assert refused(exc) == ("Ecs.0014", 400, False)
+    assert done(pinned, pinned.attach(ids.server("web-1"), near)) == "SUCCESS"
+
+
+def test_a_regional_security_group_serves_every_vpc(pinned: SimCloud) -> None:
+    """A group without a VPC pin is accepted on ports of any VPC."""
+    ids = Ids(pinned)
+    for name, subnet in (("eni-prod", "subnet-web"), ("eni-other", "subnet-other")):
+        pinned.create_interface(
+            NewInterface(name, ids.subnet(subnet), security_group_ids=(ids.sg("sg-any"),))
+        )
+    interfaces = pinned.observe().interfaces
+    assert interfaces["eni-other"].security_groups == ("sg-any",)
+    assert interfaces["eni-prod"].security_groups == ("sg-any",)
+
+
+def test_other_ports_hold_their_addresses(pinned: SimCloud) -> None:
+    """A VIP's address is taken (VPC.0701) and the cloud picks around it."""
+    ids = Ids(pinned)
+    with pytest.raises(PermanentProviderError) as exc:
+        pinned.create_interface(NewInterface("eni-x", ids.subnet("subnet-web"), "10.0.1.2"))
+    assert refused(exc) == ("VPC.0701", 409, False)
+    pinned.create_interface(NewInterface("eni-y", ids.subnet("subnet-web")))
+    assert pinned.observe().interfaces["eni-y"].private_ip == "10.0.1.3"
+
+
+def test_a_flavor_without_a_limit_limits_nothing_in_the_simulator(pinned: SimCloud) -> None:
+    """The simulated cloud knows no NIC limit where the flavor states none."""
+    ids = Ids(pinned)
+    for n in range(4):
+        port = pinned.create_interface(NewInterface(f"eni-{n}", ids.subnet("subnet-any")))
+        assert done(pinned, pinned.attach(ids.server("old-1"), port)) == "SUCCESS"
+    assert len(pinned.observe().interfaces_on("old-1")) == 5

@@ -18,16 +18,9 @@ from controller.watching.loop import (
     ReconcileResult,
     Trigger,
 )
+from tests.fakeclock import FakeClock
 
 INFINITY = float("inf")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedWakeups:

@@ -14,7 +14,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,10 +25,10 @@ import pytest
 from controller.cli import main
 from controller.providers.sim.cloud import SimCloud, open_cloud
 from controller.storage import journal, lock
-from tests.cloudfixtures import CloudProvider, cloud_provider, sim_serve  # noqa: F401
+from tests.applyhelpers import ENICTL
+from tests.cloudfixtures import CloudProvider
 
 DATA = Path(__file__).resolve().parent / "data" / "watch"
-ENICTL = Path(sys.executable).parent / "enictl"
 DEADLINE = 30.0
 
 Event = dict[str, Any]
@@ -158,7 +157,7 @@ def _started(workdir: Path, watches: list[Watch], provider: CloudProvider, *args
 def test_a_manifest_change_is_reconciled(
     workdir: Path,
     watches: list[Watch],
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+    cloud_provider: CloudProvider,
 ) -> None:
     """Saving a manifest makes a running watch apply it (no interval needed)."""
     w = _started(workdir, watches, cloud_provider, "--interval", "3600")
@@ -174,7 +173,7 @@ def test_a_manifest_change_is_reconciled(
 def test_out_of_band_change_is_reverted_on_the_next_interval(
     workdir: Path,
     watches: list[Watch],
-    cloud_provider: CloudProvider,  # noqa: F811 (the fixture imported above)
+    cloud_provider: CloudProvider,
 ) -> None:
     """An ENI detached by hand is attached again by the next drift check."""
     w = _started(workdir, watches, cloud_provider, "--interval", "0.2")

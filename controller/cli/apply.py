@@ -85,7 +85,7 @@ def _graceful_stop() -> Iterator[_Stop]:
             signal.signal(sig, old)
 
 
-@click.command("apply")
+@click.command("apply", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--plan",
@@ -200,6 +200,7 @@ def apply_command(
             lock_timeout=lock_timeout,
             server_ready_timeout=options.server_ready_timeout(),
             resume_wait=_resume_wait(),
+            waits=options.waits(app.provider_name),
         )
         with _graceful_stop() as stop:
 

@@ -20,6 +20,7 @@ import yaml
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.model import Topology
+from controller.planning import invariants
 
 KINDS = {
     "interfaces": "interfaces",
@@ -40,6 +41,11 @@ def interface_rows(topology: Topology) -> list[dict[str, Any]]:
     for name in sorted(topology.interfaces):
         iface = topology.interfaces[name]
         subnet = topology.catalog.subnets.get(iface.subnet)
+        server = topology.servers.get(iface.server) if iface.server else None
+        # the AZ its subnet is pinned to, else (unpinned) its server's, else unknown
+        zone = (subnet.availability_zone if subnet else "") or (
+            server.availability_zone if server else ""
+        )
         rows.append(
             {
                 "name": iface.name,
@@ -49,7 +55,7 @@ def interface_rows(topology: Topology) -> list[dict[str, Any]]:
                 "managed": iface.managed,
                 "subnet": iface.subnet,
                 "vpc": subnet.vpc if subnet else None,
-                "availabilityZone": subnet.availability_zone if subnet else None,
+                "availabilityZone": zone or None,
                 "privateIp": iface.private_ip,
                 "securityGroups": list(iface.security_groups),
                 "eip": iface.eip,
@@ -64,7 +70,6 @@ def server_rows(topology: Topology) -> list[dict[str, Any]]:
     rows = []
     for name in sorted(topology.servers):
         server = topology.servers[name]
-        flavor = topology.catalog.flavors.get(server.flavor)
         rows.append(
             {
                 "name": server.name,
@@ -76,7 +81,7 @@ def server_rows(topology: Topology) -> list[dict[str, Any]]:
                 "status": server.status,
                 "securityGroups": list(server.security_groups or ()),
                 "interfaces": counts.get(name, 0),
-                "maxInterfaces": flavor.max_interfaces if flavor else None,
+                "maxInterfaces": invariants.limit_of(server, topology.catalog),
             }
         )
     return rows

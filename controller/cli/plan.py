@@ -80,8 +80,9 @@ def plan_command(
     """Show the steps that would make the cloud match the manifests in PATH...
 
     Nothing is changed. The plan lists its steps grouped by server, the changes (from
-    the manifests, or drift: the cloud changed outside enictl), orphans, and any
-    violations; a plan with error violations is rejected (exit 1).
+    the manifests, or drift: the cloud changed outside enictl; a changed list names
+    what is added and removed), orphans, and any violations; a plan with error
+    violations is rejected (exit 1).
 
     \b
     Examples:

@@ -31,7 +31,7 @@ def sim() -> None:
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml
-      enictl sim faults --latency-ms 200 --error-rate 0.05 --seed 7
+      enictl sim faults --job-ms 200 --error-rate 0.05 --seed 7
       enictl sim log --tail 20
     """
 
@@ -43,13 +43,18 @@ def sim() -> None:
 def init(app: AppContext, inventory: Path, force: bool) -> None:
     """Create the simulated cloud from a CloudInventory file.
 
+    The file is checked first, every problem located at file:line:col (as `enictl
+    validate` does). Subnets and security groups may be pinned to an AZ or a VPC,
+    flavors may state no NIC limit, `ports` hold addresses enictl never manages: see
+    docs/manifests.md, "CloudInventory".
+
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl --state-dir /tmp/lab sim init inventory.yaml --force   # start over
     """
-    spec = loader.load_inventory(inventory)
-    cloud = simcloud.init_cloud(app.state_dir, spec, force=force, source=str(inventory))
+    seeded = loader.load_inventory(inventory)
+    cloud = simcloud.init_cloud(app.state_dir, seeded, force=force, source=str(inventory))
     try:
         topology = cloud.snapshot()
     finally:
@@ -64,12 +69,20 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
         (len(catalog.security_groups), "security group"),
         (len(catalog.eips), "EIP"),
     ]
+    if catalog.ports:
+        counts.append((len(catalog.ports), "other port"))
     summary = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts)
     click.echo(f"simulated cloud created in {app.state_dir}: {summary}")
 
 
 @sim.command("faults")
-@click.option("--latency-ms", type=click.IntRange(min=0), help="Time each attach/detach job takes.")
+@click.option(
+    "--job-ms",
+    "--latency-ms",
+    "latency_ms",
+    type=click.IntRange(min=0),
+    help="Time each attach/detach job takes (--latency-ms is the older name).",
+)
 @click.option(
     "--error-rate",
     type=click.FloatRange(0, 1),
@@ -80,6 +93,13 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
     type=click.FloatRange(0, 1),
     help="Share of attach/detach jobs that end FAIL (Ecs.0217 / Ecs.0507).",
 )
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Calls per second per service (ECS, VPC, EIP) beyond which a call is refused "
+    "with HTTP 429 APIGW.0308 (0: no quota). Listings are not counted.",
+)
 @click.option("--seed", type=int, help="Seed of the fault sequence (same seed, same faults).")
 @click.option("--off", is_flag=True, help="Clear every fault setting.")
 @options.output(["text", "json"], default="text", show_default=False)
@@ -89,6 +109,7 @@ def faults(
     latency_ms: int | None,
     error_rate: float | None,
     job_fail_rate: float | None,
+    rate_limit: int | None,
     seed: int | None,
     off: bool,
     output: str,
@@ -97,8 +118,9 @@ def faults(
 
     \b
     Example:
-      enictl sim faults --latency-ms 500                  # every attach/detach takes 0.5 s
+      enictl sim faults --job-ms 500                      # every attach/detach takes 0.5 s
       enictl sim faults --error-rate 0.1 --seed 42        # reproducible transient errors
+      enictl sim faults --rate-limit 20                   # a quota: 20 calls/s per service
       enictl sim faults --off
     """
     changes = {
@@ -106,6 +128,7 @@ def faults(
         "error_rate": error_rate,
         "job_fail_rate": job_fail_rate,
         "seed": seed,
+        "rate_limit": rate_limit,
     }
     given = {key: value for key, value in changes.items() if value is not None}
     if off and given:

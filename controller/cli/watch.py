@@ -26,6 +26,7 @@ from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
+from controller.views import planview
 from controller.watching import grace, loop
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
@@ -38,6 +39,7 @@ _STATUS_KEYS = (
     "observedFingerprint",
     "inSync",
     "drifted",
+    "drift",
     "changes",
     "applied",
     "violations",
@@ -58,9 +60,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     notes: list[str] = []
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
-    if result.drifted:
-        shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
-        notes.append(f"drift: {shown}")
+    if result.drift:
+        shown = ", ".join(planview.change_texts(result.drift[:3]))
+        notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
     if result.in_grace:
         shown = ", ".join(result.in_grace[:3]) + (" ..." if len(result.in_grace) > 3 else "")
         notes.append(f"orphans kept until --prune-grace: {shown}")
@@ -101,7 +103,7 @@ def _echo_json(event: Event) -> None:
     click.echo(json.dumps(event.as_json(), sort_keys=True, default=str))
 
 
-@click.command("watch")
+@click.command("watch", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--interval",
@@ -177,6 +179,7 @@ def watch_command(
             prune_grace=prune_grace,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
+            waits=options.waits(app.provider_name),
         ),
         stop=inbox.stopped,
         on_event=_echo_json if as_json else None,

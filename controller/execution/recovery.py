@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.backoff import Backoff
 from controller.errors import PermanentProviderError
 from controller.events import Kind, OnEvent, event
 from controller.storage.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
@@ -32,6 +33,7 @@ from controller.providers.base import Provider
 
 DEFAULT_SETTLE = 60.0  # seconds to wait for a dangling call when no job duration is known
 MAX_SETTLE = 300.0
+SETTLE_LOOKS = Backoff(base=0.05, cap=2.0, factor=1.5, jitter=False, timeout=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +126,12 @@ def _settle(
 ) -> int:
     """Re-observe until every dangling call's effect shows, or the bound passes."""
     deadline = patience.clock() + (settle if settle is not None else settle_timeout(run))
-    delay = 0.05
+    looks = 0
     while True:
         observed = patience.call(provider.observe)
         pending = [i for i in run.intents if not visible(observed, i)]
         now = patience.clock()
         if not pending or now >= deadline:
             return len(pending)
-        patience.sleep(min(delay, deadline - now))
-        delay = min(delay * 1.5, 2.0)
+        patience.sleep(min(SETTLE_LOOKS.delay(looks), deadline - now))
+        looks += 1

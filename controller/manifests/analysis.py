@@ -19,14 +19,22 @@ reports them (see `FileResult`).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from controller.cloudinventory import checks
 from controller.errors import Problem
-from controller.manifests import inventory, schema, yamlsource
+from controller.manifests import schema, yamlsource
 from controller.manifests.schema import SchemaIssue
 from controller.manifests.yamlsource import RawDocument, SourceFile
-from controller.model import NetworkInterface, PlacementPolicy, Server, Source, SubnetScope
+from controller.model import (
+    NetworkInterface,
+    PlacementPolicy,
+    Server,
+    Source,
+    SubnetScope,
+    Topology,
+)
 
 INVENTORY_KIND = "CloudInventory"
 ALL_KINDS = (*schema.DESIRED_KINDS, INVENTORY_KIND)
@@ -86,7 +94,7 @@ class FileResult:
     servers: dict[str, Server] = field(default_factory=dict)
     interfaces: dict[str, NetworkInterface] = field(default_factory=dict)
     policies: list[PlacementPolicy] = field(default_factory=list)
-    inventories: list[tuple[Source, dict[str, Any]]] = field(default_factory=list)
+    inventories: list[tuple[Source, Topology]] = field(default_factory=list)  # checked clouds
     resources: int = 0
     unreadable: bool = False  # a syntax error hid part of the file
     # For cheap checks across files: the first document of each (kind, name), the
@@ -173,10 +181,12 @@ def _document(
         scope = SubnetScope(spec["subnetScope"])
         out.policies.append(PlacementPolicy(scope, name, doc.source))
     else:
-        issues = inventory.check(data["spec"])
-        pending.extend((doc, replace(i, path=("spec", *i.path))) for i in issues)
-        if doc.source is not None:
-            out.inventories.append((doc.source, data["spec"]))
+        found = checks.check(data["spec"])
+        pending.extend(
+            (doc, SchemaIssue(("spec", *i.path), i.message, "value", i.code)) for i in found.issues
+        )
+        if doc.source is not None and found.ok:
+            out.inventories.append((doc.source, found.topology))
 
 
 def _declare(out: FileResult, doc: Doc) -> None:

@@ -25,11 +25,10 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from controller.errors import ManifestError, Problem, shorten
 from controller.gcpause import gc_paused
-from controller.manifests import analysis, discovery, inventory, schema, yamlsource
+from controller.manifests import analysis, discovery, schema, yamlsource
 from controller.manifests.analysis import ALL_KINDS, INVENTORY_KIND, Doc, FileResult
 from controller.manifests.schema import SchemaIssue
 from controller.manifests.yamlsource import SourceFile
@@ -53,7 +52,7 @@ class Report:
     resources: int
     problems: tuple[Problem, ...]
     manifests: Manifests | None = None  # None unless valid
-    inventories: tuple[tuple[Source, dict[str, Any]], ...] = ()
+    inventories: tuple[tuple[Source, Topology], ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -61,7 +60,7 @@ class Report:
 
 
 class ParseCache:
-    """Checked files (`manifestfile.FileResult`), reused while a file's bytes are unchanged.
+    """Checked files (`analysis.FileResult`), reused while a file's bytes are unchanged.
 
     For callers that load the same manifests again and again (`enictl watch`): pass
     one to `load(paths, cache=...)` and only files whose content changed are parsed
@@ -113,11 +112,12 @@ def validate(paths: Sequence[str | Path]) -> Report:
     return _Analysis(ALL_KINDS).run(paths)
 
 
-def load_inventory(path: str | Path) -> dict[str, Any]:
-    """The validated CloudInventory `spec` in `path`, with defaults filled in.
+def load_inventory(path: str | Path) -> Topology:
+    """The cloud the CloudInventory in `path` describes, checked and with every address
+    placed (`controller.cloudinventory.checks`): what `sim init` seeds.
 
-    See `inventory.with_defaults` for the defaults. Raises ManifestError (file:line:col)
-    when the file is not exactly one valid, consistent CloudInventory document.
+    Raises ManifestError (file:line:col) when the file is not exactly one valid,
+    consistent CloudInventory document.
     """
     report = _Analysis((INVENTORY_KIND,)).run([path])
     if report.problems:
@@ -128,7 +128,7 @@ def load_inventory(path: str | Path) -> dict[str, Any]:
         first, second = report.inventories[0][0], report.inventories[1][0]
         message = f"only one CloudInventory per file (the first is at {first})"
         raise ManifestError([Problem(str(second), message, "DuplicateName")])
-    return inventory.with_defaults(report.inventories[0][1])
+    return report.inventories[0][1]
 
 
 def digest_files(paths: Sequence[str | Path]) -> str:
@@ -221,7 +221,7 @@ class _Analysis:
         servers: dict[str, Server] = {}
         interfaces: dict[str, NetworkInterface] = {}
         policies: list[PlacementPolicy] = []
-        inventories: list[tuple[Source, dict[str, Any]]] = []
+        inventories: list[tuple[Source, Topology]] = []
         for _, result in results:  # no duplicates: every name is in one file only
             servers.update(result.servers)
             interfaces.update(result.interfaces)

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import fastjsonschema
 
+from controller import addresses
+
 SCHEMA_BASE_URI = "https://enictl.dev/schemas/v1/"
 KIND_FILES = {
     "Server": "server.json",
@@ -154,18 +156,9 @@ def explain(kind: str, document: Any) -> list[SchemaIssue]:
     return sorted(set(issues), key=lambda i: [str(p) for p in i.path])
 
 
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}\Z")
-
-
 def ipv4_problem(value: str) -> str | None:
     """Why `value` is not a usable unicast IPv4 address (`format: ipv4`), or None."""
-    if not _IPV4.match(value):
-        return f"{_short(repr(value), 60)} is not an IPv4 address (like 10.0.1.15)"
-    first = int(value.split(".", 1)[0])
-    if first == 0 or first == 127 or first >= 224 or value == "255.255.255.255":
-        return f"{value} is not a usable unicast address"
-    return None
+    return addresses.unicast_problem(value)
 
 
 def bundle() -> dict[str, Any]:

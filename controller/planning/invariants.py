@@ -1,9 +1,12 @@
 """The invariants every state must keep, one resource at a time (SPEC section 2).
 
-Each function checks one thing in O(1): a server's NIC count against its flavor
-(`flavor_limit`), an extension ENI's placement on its server (`placement`: AZ, VPC,
-subnet scope), security groups in a VPC (`groups`), an address in its subnet
-(`ip_in_subnet`). `rules.check` applies them to the target of a diff; the plan
+Each function checks one thing in O(1): a server's NIC count against its limit
+(`flavor_limit`; the limit is the flavor's, else the server's own, `limit_of`), an
+extension ENI's placement on its server (`placement`: VPC, subnet scope, and the AZ
+where the subnet is pinned to one), security groups in a VPC (`groups`: only groups
+pinned to a VPC can be of another), an address usable in its subnet (`ip_usable`: in
+the CIDR, not reserved), an address held by no other port (`taken_addresses` indexes
+the catalog's other ports). `rules.check` applies them to the target of a diff; the plan
 simulator applies them after each step to what the step touched, which is the same
 as re-checking the whole state (every invariant is local to a server, an interface,
 an EIP or an address) at a cost independent of the topology's size. `check_state`
@@ -13,14 +16,15 @@ applies them all to one whole state.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
+from controller import addresses
+from controller.addresses import Place
 from controller.model import (
     Catalog,
     NetworkInterface,
     PlacementPolicy,
+    Port,
     Server,
     Source,
     Subnet,
@@ -68,8 +72,12 @@ def did_you_mean(name: str, known: Iterable[str], kind: str) -> str:
 
 
 def limit_of(server: Server, catalog: Catalog) -> int | None:
+    """The server's NIC limit: its flavor's, else its own (`nic_limit`); None when
+    nothing tells it."""
     flavor = catalog.flavors.get(server.flavor)
-    return None if flavor is None else flavor.max_interfaces
+    if flavor is not None and flavor.max_interfaces is not None:
+        return flavor.max_interfaces
+    return server.nic_limit
 
 
 def flavor_limit(
@@ -91,14 +99,35 @@ def flavor_limit(
     )
 
 
+def unknown_limit(
+    server: Server, catalog: Catalog, source: Where, attaching: Sequence[str]
+) -> Violation | None:
+    """UnknownFlavor when ENIs would attach to `server` but nothing tells its NIC limit:
+    its flavor states none and the cloud reports none for the server."""
+    if limit_of(server, catalog) is not None:
+        return None
+    shown = ", ".join(attaching[:8]) + (", ..." if len(attaching) > 8 else "")
+    return violation(
+        Code.UNKNOWN_FLAVOR,
+        server_ref(server.name),
+        source,
+        f"flavor {server.flavor} of {server.name} states no NIC limit and the cloud reports "
+        f"none for {server.name}: enictl cannot keep it within its limit while attaching "
+        f"{shown}",
+        f"attach to a server whose flavor states its NIC limit (quota:vif_max_num) or leave "
+        f"spec.server unset; in a simulated cloud, give flavor {server.flavor} maxInterfaces",
+    )
+
+
 def placement(
     name: str, subnet: Subnet, server: Server, policy: PlacementPolicy, source: Where
 ) -> list[Violation]:
     """AZ, VPC and subnet rules for extension ENI `name` (in `subnet`) on `server`."""
     out: list[Violation] = []
+    zone = subnet.availability_zone  # the AZ the subnet is pinned to, "" for any
     if (
         subnet.vpc == server.vpc
-        and subnet.availability_zone == server.availability_zone
+        and (not zone or zone == server.availability_zone)
         and (subnet.name == server.subnet or policy.subnet_scope is SubnetScope.VPC)
     ):
         return out
@@ -115,16 +144,16 @@ def placement(
                 f"{server.vpc} or a server in {subnet.vpc}",
             )
         )
-    if subnet.availability_zone != server.availability_zone:
+    if zone and zone != server.availability_zone:
         out.append(
             violation(
                 Code.AVAILABILITY_ZONE_MISMATCH,
                 ref,
                 source,
-                f"{name} is in {subnet.availability_zone} (subnet {subnet.name}) but "
-                f"{server.name} is in {server.availability_zone}",
-                f"use a subnet in {server.availability_zone} or a server in "
-                f"{subnet.availability_zone}",
+                f"{name}'s subnet {subnet.name} is pinned to {zone} but {server.name} is in "
+                f"{server.availability_zone}",
+                f"use a subnet pinned to {server.availability_zone} or to no AZ, or a server "
+                f"in {zone}",
             )
         )
     if (
@@ -149,12 +178,13 @@ def placement(
 def groups(
     resource: str, source: Where, owner: str, names: Sequence[str], vpc: str, catalog: Catalog
 ) -> list[Violation]:
-    """UnknownSecurityGroup / SecurityGroupVpcMismatch for `owner`'s groups in `vpc`."""
+    """UnknownSecurityGroup / SecurityGroupVpcMismatch for `owner`'s groups in `vpc` (a
+    regional group, pinned to no VPC, fits every VPC)."""
     out: list[Violation] = []
     known = catalog.security_groups
     for sg in names:
         found = known.get(sg)
-        if found is not None and found.vpc == vpc:
+        if found is not None and found.vpc in ("", vpc):
             continue
         if found is None:
             out.append(
@@ -166,36 +196,34 @@ def groups(
                     did_you_mean(sg, catalog.security_groups, "security group"),
                 )
             )
-        elif found.vpc != vpc:
+        else:
             out.append(
                 violation(
                     Code.SECURITY_GROUP_VPC_MISMATCH,
                     resource,
                     source,
-                    f"security group {sg} of {owner} belongs to VPC {found.vpc}, not to {vpc}",
-                    f"use security groups of {vpc}",
+                    f"security group {sg} of {owner} is pinned to VPC {found.vpc}, not to {vpc}",
+                    f"use security groups pinned to {vpc} or regional ones",
                 )
             )
     return out
 
 
-@lru_cache(maxsize=4096)
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
+def ip_usable(name: str, ip: str, subnet: Subnet, source: Where) -> Violation | None:
+    """IpOutOfSubnet when `ip` is not an address of `subnet`'s CIDR, IpReserved when it
+    is one of the subnet's reserved addresses (`controller.addresses`)."""
+    place = addresses.place(ip, subnet.cidr)
+    if place is Place.USABLE:
         return None
-
-
-def ip_in_subnet(name: str, ip: str, subnet: Subnet, source: Where) -> Violation | None:
-    """IpOutOfSubnet when `ip` is not an address of `subnet`'s CIDR."""
-    net = _network(subnet.cidr)
-    try:
-        inside = net is not None and ipaddress.ip_address(ip) in net
-    except ValueError:
-        inside = False
-    if inside:
-        return None
+    if place is Place.RESERVED:
+        return violation(
+            Code.IP_RESERVED,
+            eni_ref(name),
+            source,
+            f"{name}'s private IP {ip} is reserved in subnet {subnet.name} "
+            f"({addresses.reserved_text(subnet.cidr)} are the cloud's)",
+            "choose another address of the subnet, or omit privateIp to let the cloud choose",
+        )
     return violation(
         Code.IP_OUT_OF_SUBNET,
         eni_ref(name),
@@ -205,7 +233,7 @@ def ip_in_subnet(name: str, ip: str, subnet: Subnet, source: Where) -> Violation
     )
 
 
-def address_key(iface: NetworkInterface, catalog: Catalog) -> tuple[str, str] | None:
+def address_key(iface: NetworkInterface | Port, catalog: Catalog) -> tuple[str, str] | None:
     """Private IPs are unique per VPC: (vpc, ip), or None without an address."""
     if iface.private_ip is None:
         return None
@@ -213,12 +241,24 @@ def address_key(iface: NetworkInterface, catalog: Catalog) -> tuple[str, str] | 
     return (subnet.vpc if subnet is not None else f"?{iface.subnet}", iface.private_ip)
 
 
+def taken_addresses(catalog: Catalog) -> dict[tuple[str, str], str]:
+    """The (vpc, ip) keys the catalog's other ports hold, each with how a message names
+    its holder (`vip port 8412765a-...`)."""
+    out: dict[tuple[str, str], str] = {}
+    for port in catalog.ports:
+        key = address_key(port, catalog)
+        if key is not None:
+            out.setdefault(key, f"{port.owner} port {port.id}".rstrip())
+    return out
+
+
 # -- whole states --------------------------------------------------------------------
 
 
 def check_state(topology: Topology) -> list[Violation]:
     """The invariants over one state: flavor limits, placement of managed attached
-    ENIs, security groups of managed ENIs, EIP and address uniqueness."""
+    ENIs, security groups of managed ENIs, EIP and address uniqueness (the other
+    ports' addresses included)."""
     cat, servers, policy = topology.catalog, topology.servers, topology.policy
     out: list[Violation] = []
     counts = topology.attached_counts()
@@ -228,7 +268,7 @@ def check_state(topology: Topology) -> list[Violation]:
         if found is not None:
             out.append(found)
     eips: dict[str, str] = {}
-    addresses: dict[tuple[str, str], str] = {}
+    holders = taken_addresses(topology.catalog)
     for iface in topology.interfaces.values():
         subnet = cat.subnets.get(iface.subnet)
         server = None if iface.server is None else servers.get(iface.server)
@@ -241,8 +281,8 @@ def check_state(topology: Topology) -> list[Violation]:
         if iface.eip is not None and eips.setdefault(iface.eip, iface.name) != iface.name:
             out.append(eip_in_use(iface.name, "", iface.eip, f"{eips[iface.eip]}"))
         key = address_key(iface, cat)
-        if key is not None and addresses.setdefault(key, iface.name) != iface.name:
-            out.append(ip_in_use(iface.name, "", key, addresses[key]))
+        if key is not None and holders.setdefault(key, iface.name) != iface.name:
+            out.append(ip_in_use(iface.name, "", key, holders[key]))
     return ordered(out)
 
 

@@ -3,7 +3,7 @@
 `plan()` runs the pure pipeline: `diff` (what changes, ownership), `rules` (every
 violation of the target state), then, for a valid target only, draft steps per
 changed interface, capacity slots and numbering (`ordering`), and a self-check by the
-plan simulator (`plansim`): the steps must keep every rule true after every step and
+plan simulator (`simulator`): the steps must keep every rule true after every step and
 under any concurrency the dependencies allow, and must end exactly at the target. A
 failed self-check is a bug in the planner and raises AssertionError.
 
@@ -32,8 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
-from controller.planning import diff as diffing
-from controller.planning import invariants, ordering, rules, scope, simulator
+from controller.planning import diff, invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
 
 
@@ -61,7 +60,7 @@ def _plan(
     prunable: Collection[str] | None,
     manifests_digest: str,
 ) -> Plan:
-    d = diffing.diff(desired, observed, prune=prune, prunable=prunable)
+    d = diff.diff(desired, observed, prune=prune, prunable=prunable)
     violations = rules.check(desired, observed, d, prune_limit=prune_limit)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
@@ -88,14 +87,14 @@ def part_of_cloud(
     return scope.of(desired, observed, orphans=plan.orphans, prune=prune, also=also)
 
 
-def order(d: diffing.Diff, observed: Topology) -> tuple[Step, ...]:
+def order(d: diff.Diff, observed: Topology) -> tuple[Step, ...]:
     """The numbered steps that take `observed` to `d.target` (which must be valid)."""
     drafts = _drafts(d, observed)
     ordering.add_slots(drafts, observed, d.observed_counts)
     return ordering.number(drafts)
 
 
-def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
+def prove(observed: Topology, steps: Sequence[Step], d: diff.Diff) -> None:
     """Raise AssertionError unless the plan simulator accepts the steps."""
     result = simulator.simulate(observed, steps, policy=d.target.policy, protected=d.protected)
     problems = [str(p) for p in result.problems]
@@ -107,9 +106,10 @@ def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
 
 def observed_fingerprint(observed: Topology) -> str:
     """sha256 over the whole cloud (a plan's `observedFingerprint` covers only its part,
-    `planning.scope`): the catalog, servers (ids, flavors,
-    placement, status) and interfaces (ids, subnets, ips, groups, EIPs, attachments,
-    ownership). Stable across runs: sorted by name, no hash randomisation.
+    `planning.scope`; this one is watch's cache key): the catalog (the other ports too),
+    servers (ids, flavors, placement, status, their own NIC limit) and interfaces (ids,
+    subnets, ips, groups, EIPs, attachments, ownership). Stable across runs: sorted by
+    name, no hash randomisation.
 
     Not an attachment's deleteOnTermination: no step depends on it (the executor reads
     it afresh before every detach), and the huaweicloud provider cannot see it while
@@ -128,11 +128,15 @@ def observed_fingerprint(observed: Topology) -> str:
         add(repr(("sg", g.name, g.id, g.vpc)))
     for e in sorted(cat.eips.values(), key=lambda v: v.name):
         add(repr(("eip", e.name, e.id, e.address)))
+    for p in sorted(cat.ports, key=lambda v: (v.subnet, v.private_ip, v.id)):
+        add(repr(("port", p.id, p.subnet, p.private_ip, p.owner)))
     for name in sorted(observed.servers):
         sv = observed.servers[name]
         sgs = "\x00" if sv.security_groups is None else "\x1e".join(sv.security_groups)
         add("\x1f".join((name, sv.id, sv.flavor, sv.availability_zone, sv.vpc, sv.subnet,
                           sv.status, sgs)))  # fmt: skip
+        if sv.nic_limit is not None:
+            add(repr(("nic_limit", name, sv.nic_limit)))
     interfaces = observed.interfaces
     for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]
@@ -145,7 +149,7 @@ def observed_fingerprint(observed: Topology) -> str:
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
+def _drafts(d: diff.Diff, observed: Topology) -> dict[Key, Draft]:
     drafts: dict[Key, Draft] = {}
     holders: dict[str, str] = {}  # EIP -> the observed interface it is bound to
     wanted: set[str] = {x.after.eip for x in d.deltas if x.after is not None and x.after.eip}
@@ -218,7 +222,7 @@ def _existing(
 ) -> None:
     name = a.name
     update = None
-    if not diffing.same_groups(b.security_groups, a.security_groups):
+    if not diff.same_groups(b.security_groups, a.security_groups):
         whose = f"{b.server}'s primary ENI" if b.primary else name
         why = f"security groups of {whose}: {_groups(b)} -> {_groups(a)}"
         update = add(Draft(Action.UPDATE, name, reason=why, security_groups=a.security_groups))

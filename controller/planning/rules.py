@@ -2,9 +2,11 @@
 
 `check(desired, observed, diff)` checks the target of a diff (the desired state
 applied to the observed cloud, i.e. the final state a plan must reach): references
-resolve, declared servers match the cloud, placement and security groups, immutable
-fields, primary ENIs, addresses and EIPs in use, flavor limits (unmanaged ENIs
-count), plus the plan-time warnings (`ServerNotReady`, `ProtectedInterface`). Each
+resolve, declared servers match the cloud, placement and security groups (pins only
+where the cloud has them), immutable fields, primary ENIs, addresses usable in their
+subnet (not reserved) and in use by no other port (ENI or not), EIPs in use, flavor
+limits (unmanaged ENIs count; an attach where no limit is known is refused), plus the
+plan-time warnings (`ServerNotReady`, `ProtectedInterface`). Each
 violation names the resource (`Server/web-1`, `NetworkInterface/eni-a`), the
 manifest `source` (file:line:col, "" for a resource no manifest declares), a message
 a person understands and a hint. The per-resource checks live in `invariants`, which
@@ -28,11 +30,13 @@ from controller.planning.invariants import (
     eip_in_use,
     flavor_limit,
     groups,
-    ip_in_subnet,
     ip_in_use,
+    ip_usable,
     limit_of,
     ordered,
     placement,
+    taken_addresses,
+    unknown_limit,
     violation,
 )
 
@@ -74,8 +78,9 @@ def check(
     out += _names(desired)
     out += _servers(desired, observed)
     askers: list[str] = []
-    out += _interfaces(desired, observed, askers)
-    out += _in_use(desired, observed, diff, askers)
+    unusable: set[str] = set()
+    out += _interfaces(desired, observed, askers, unusable)
+    out += _in_use(desired, observed, diff, askers, unusable)
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
@@ -185,8 +190,11 @@ def _unknown_subnet(ref: str, src: Where, owner: str, subnet: str, cat: Catalog)
     )
 
 
-def _interfaces(desired: Topology, observed: Topology, askers: list[str]) -> list[Violation]:
-    """Per declared interface; also lists those that ask for an EIP or a new address."""
+def _interfaces(
+    desired: Topology, observed: Topology, askers: list[str], unusable: set[str]
+) -> list[Violation]:
+    """Per declared interface; also lists those that ask for an EIP or a new address,
+    and those whose new address is not usable in its subnet."""
     cat, policy = observed.catalog, desired.policy
     subnets, known_eips, servers = cat.subnets, cat.eips, observed.servers
     declared, seen = desired.servers, observed.interfaces
@@ -239,9 +247,10 @@ def _interfaces(desired: Topology, observed: Topology, askers: list[str]) -> lis
             and subnet is not None
             and (have is None or have.private_ip != want.private_ip or have.subnet != subnet.name)
         ):
-            found = ip_in_subnet(name, want.private_ip, subnet, src)
+            found = ip_usable(name, want.private_ip, subnet, src)
             if found is not None:
                 out.append(found)
+                unusable.add(name)
     return out
 
 
@@ -283,10 +292,11 @@ def _immutable(
 
 
 def _in_use(
-    desired: Topology, observed: Topology, diff: Diff, askers: list[str]
+    desired: Topology, observed: Topology, diff: Diff, askers: list[str], unusable: set[str]
 ) -> list[Violation]:
     """EipInUse and IpInUse in the target state, for the declared interfaces that ask for
-    an EIP or for an address that is new to them; only those keys are indexed."""
+    an EIP or for a usable address that is new to them (held by another interface or by
+    one of the catalog's other ports); only those keys are indexed."""
     if not askers:
         return []
     cat, wanted, target = observed.catalog, desired.interfaces, diff.target.interfaces
@@ -294,7 +304,7 @@ def _in_use(
     for name in askers:
         have = observed.interfaces.get(name)
         ip = wanted[name].private_ip
-        if ip is not None and (have is None or have.private_ip != ip):
+        if ip is not None and (have is None or have.private_ip != ip) and name not in unusable:
             new_ip[name] = address_key(target[name], cat)
     asked_eips = {wanted[n].eip for n in askers} - {None}
     asked_ips = {key[1] for key in new_ip.values() if key is not None}
@@ -307,6 +317,9 @@ def _in_use(
             key = address_key(iface, cat)
             if key is not None:
                 addresses.setdefault(key, []).append(iface.name)
+    ports = (
+        {k: v for k, v in taken_addresses(cat).items() if k[1] in asked_ips} if asked_ips else {}
+    )
     out: list[Violation] = []
     for name in askers:
         want = wanted[name]
@@ -322,6 +335,8 @@ def _in_use(
             if other != name:
                 holder = _describe(other, desired, observed, diff)
                 out.append(ip_in_use(name, want.source, key, holder))
+        if key in ports:
+            out.append(ip_in_use(name, want.source, key, ports[key]))
     return out
 
 
@@ -340,9 +355,11 @@ def _describe(name: str, desired: Topology, observed: Topology, diff: Diff) -> s
 
 
 def _limits(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+    """FlavorLimitExceeded on every declared server and every server that gains an ENI;
+    UnknownFlavor on a server an ENI would attach to when nothing tells its limit."""
     counts, cat = diff.target_counts, observed.catalog
     gaining = {d.after.server for d in diff.deltas if d.after is not None and d.after.server}
-    out: list[Violation] = []
+    out = _unknown_limits(desired, observed, diff)
     members: dict[str, list[str]] | None = None
     for name in gaining | desired.servers.keys():
         server = observed.servers.get(name)
@@ -358,6 +375,26 @@ def _limits(desired: Topology, observed: Topology, diff: Diff) -> list[Violation
         on = sorted(members.get(name, ()))
         declared = desired.servers.get(name)
         found = flavor_limit(server, count, cat, declared.source if declared else None, on)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _unknown_limits(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+    attaching: dict[str, list[str]] = {}
+    for d in diff.deltas:
+        after = None if d.after is None else d.after.server
+        if after is not None and (d.before is None or d.before.server != after):
+            attaching.setdefault(after, []).append(d.name)
+    out: list[Violation] = []
+    for name, enis in attaching.items():
+        server = observed.servers.get(name)
+        if server is None or server.flavor not in observed.catalog.flavors:
+            continue  # UnknownServer / UnknownFlavor already say so
+        declared = desired.servers.get(name)
+        found = unknown_limit(
+            server, observed.catalog, declared.source if declared else None, sorted(enis)
+        )
         if found is not None:
             out.append(found)
     return out

@@ -9,7 +9,8 @@ A saved plan is stale when its part of the cloud changed, and only then. That pa
 - the ENIs it names: every declared one (present or not), the list of orphans
   (`Owner/default`: the managed ENIs no manifest mentions) and, with --prune, each
   orphan's record;
-- the EIPs and private addresses the declared ENIs ask for, and who holds them;
+- the EIPs and private addresses the declared ENIs ask for, and who holds them (the
+  other ports of the catalog too: a load balancer's, DHCP's);
 - the flavors, subnets and security groups all of these reference.
 
 Anything else may change without making the plan stale: the security groups of an
@@ -38,7 +39,7 @@ from typing import Any
 
 from controller.model import Eip, Flavor, NetworkInterface, SecurityGroup, Server, Subnet, Topology
 from controller.plan import Change
-from controller.planning.invariants import address_key
+from controller.planning.invariants import address_key, taken_addresses
 
 Record = dict[str, Any]  # the JSON form of a row
 Row = tuple[tuple[str, ...], tuple[Any, ...]]  # field names, values
@@ -212,13 +213,16 @@ class _Reader:
         have = self.observed.servers.get(name)
         if have is None:
             return ABSENT
-        declared = self.desired.servers.get(name)
-        sgs_declared = declared is not None and declared.security_groups is not None
-        names, read = _SERVER_WITH_GROUPS if sgs_declared else _SERVER
+        names, read = _SERVER
         nics = self._attached_to().get(name, [])
         attached = tuple(sorted(i.name for i in nics))
-        primary = next((i.name for i in nics if i.primary), None)
-        return (*names, "interfaces", "primary"), (*read(have), attached, primary)
+        primary = next((i for i in nics if i.primary), None)
+        row = (*names, "interfaces", "primary"), (*read(have), attached, primary and primary.name)
+        declared = self.desired.servers.get(name)
+        if declared is None or declared.security_groups is None:
+            return row
+        groups = None if primary is None else primary.security_groups  # what the diff reads
+        return (*row[0], "securityGroups"), (*row[1], groups)
 
     def _attached_to(self) -> dict[str, list[NetworkInterface]]:
         if self._attached is None:
@@ -229,13 +233,18 @@ class _Reader:
         return self._attached
 
     def _holders_of(self) -> dict[str, list[str]]:
-        """Address key -> the observed ports that hold it, for the addresses asked for."""
+        """Address key -> who holds it now (ports enictl sees, and the other ports: a
+        load balancer's, DHCP's), for the addresses asked for."""
         if self._holders is None:
             asked = {i.private_ip for i in self.desired.interfaces.values()} - {None}
             self._holders = {}
             for iface in self.observed.interfaces.values():
                 if iface.private_ip in asked:
                     self._holders.setdefault(self.address(iface), []).append(iface.name)
+            if asked and self.observed.catalog.ports:
+                for (vpc, ip), holder in taken_addresses(self.observed.catalog).items():
+                    if ip in asked:
+                        self._holders.setdefault(f"Address/{vpc}/{ip}", []).append(holder)
         return self._holders
 
     def _bound(self) -> dict[str, list[str]]:
@@ -282,7 +291,6 @@ def _json(value: Any) -> Any:
 _DECLARED = _shape(NetworkInterface, _INTERFACE_SKIP)
 _ORPHAN = _shape(NetworkInterface, _ORPHAN_SKIP)
 _SERVER = _shape(Server, _SERVER_SKIP)
-_SERVER_WITH_GROUPS = _shape(Server, _NEVER)
 _EIP = _shape(Eip, _NEVER)
 _FLAVOR = _shape(Flavor, _NEVER)
 _SUBNET = _shape(Subnet, _NEVER)

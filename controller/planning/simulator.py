@@ -1,20 +1,27 @@
-"""The plan simulator: apply steps to an observed topology and prove them safe.
+"""The plan simulator: apply a plan's steps to the observed topology and prove them safe.
 
-`simulate()` is pure. It applies the steps one by one, in id order, to a copy of the
-observed state (a create gives the interface the placeholder id `new:<name>`) and
-checks after each step the invariants the step may have touched, with the local rules
-of `controller.planning.rules`: flavor limits (an attach counts from the moment it starts),
-placement (AZ, VPC, subnet scope), security groups in the ENI's VPC, primary ENIs
-never detached/moved/deleted, protected ENIs never deleted, EIP and address
-uniqueness, and that each step makes sense in the state it meets (no attach of an
-attached ENI, no delete of an attached one, ...). Every invariant is local to one
-server, interface, EIP or address, so checking what a step touched is checking the
-whole state, in O(1) per step.
+`simulate()` is pure. It applies the steps one by one, in the order given (their ids
+must be 1, 2, ... and each dependency an earlier step), to a copy of the observed
+state (a create gives the interface the placeholder id `new:<name>`) and checks after
+each step the invariants the step may have touched, with the per-resource checks of
+`controller.planning.invariants` that `rules` also uses: flavor limits (an attach
+counts from the moment it starts; no attach where no limit is known), placement (VPC,
+subnet scope, pinned AZ), security groups in the ENI's VPC (pinned ones), primary ENIs
+never detached/moved/deleted, protected ENIs never deleted, a declared address usable
+in its subnet, EIP and address uniqueness (other ports' addresses are taken), and that
+each step makes sense in the state it meets (no attach of an attached ENI, no delete
+of an attached one, ...). Every invariant is local to one server, interface, EIP or
+address, so checking what a step touched is checking the whole state, at a cost per
+step independent of the topology's size (the address index is built once, on the
+first create or delete).
 
 Then it checks concurrency (`controller.planning.concurrency`): any execution the
 dependency graph allows must be safe, not just the serial one: conflicting steps
 ordered, declared addresses created before the cloud picks any in their subnet, and
 flavor limits under any interleaving of a server's attaches and detaches.
+
+`mismatches()` compares the simulated final state with the diff's target, field by
+field: `planner.prove` raises on any problem or mismatch (a planner bug).
 """
 
 from __future__ import annotations
@@ -135,9 +142,10 @@ class _Sim:
 
     @property
     def address_of(self) -> dict[tuple[str, str], str]:
-        """Who holds each (vpc, address): built on first use (creates and deletes)."""
+        """Who holds each (vpc, address), the other ports included: built on first use
+        (creates and deletes)."""
         if self._address_of is None:
-            self._address_of = {}
+            self._address_of = invariants.taken_addresses(self.cat)
             for iface in self.ifaces.values():
                 key = invariants.address_key(iface, self.cat)
                 if key is not None:
@@ -203,7 +211,7 @@ class _Sim:
                 )
         key = invariants.address_key(new, self.cat)
         if key is not None and step.private_ip is not None:
-            found = invariants.ip_in_subnet(name, step.private_ip, subnet, "")
+            found = invariants.ip_usable(name, step.private_ip, subnet, "")
             if found is not None:
                 self.fail(found.code, found.message)
             if key in self.address_of:
@@ -279,6 +287,8 @@ class _Sim:
         count = self.counts.get(server.name, 0) + 1
         self.counts[server.name] = count
         over = invariants.flavor_limit(server, count, self.cat, "")
+        if over is None:
+            over = invariants.unknown_limit(server, self.cat, "", (name,))
         if over is not None:
             self.fail(over.code, over.message)
         subnet = self.cat.subnets.get(iface.subnet)

@@ -1,9 +1,12 @@
 """The last applied desired state, kept in the state dir (`last-applied.json`).
 
-After a successful apply (and each successful `watch` reconcile) the executor calls
-`record(state_dir, desired, manifests_digest=...)`. `enictl plan` reads it back with
-`load(state_dir)` and passes it to `controller.planning.drift.label_plan`, which tells
-differences caused by edited manifests from drift made outside enictl.
+After an apply that succeeds or finds nothing to do (`controller.apply.record_applied`)
+and each `watch` reconcile that ends in sync, not under `--detect-only`
+(`controller.watching.reconciler`), `record(state_dir, desired, manifests_digest=...)`
+stores the desired state's `drift.snapshot`. Planning
+(`controller.apply.prepare` for `plan` and `apply`, and the reconciler) reads it back
+with `load_snapshot(state_dir)` and passes it to `controller.planning.drift.label_plan`,
+which tells differences caused by edited manifests from drift made outside enictl.
 
 The record is advisory: a missing, unreadable or foreign file reads as "nothing
 applied yet" (changes then carry no origin), never as an error that blocks a plan.

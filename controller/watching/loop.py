@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller import backoff
 from controller.events import Event, Kind
-from controller.plan import Violation
+from controller.plan import Change, Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
@@ -75,8 +76,13 @@ class ReconcileResult:
     error: str = ""
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
-    drifted: tuple[str, ...] = ()  # resources changed outside enictl ("Kind/name")
+    drift: tuple[Change, ...] = ()  # the plan's changes made outside enictl, field by field
     in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        """The resources changed outside enictl ("Kind/name"), sorted."""
+        return tuple(sorted({c.resource for c in self.drift}))
 
     @property
     def failed(self) -> bool:
@@ -103,6 +109,7 @@ class ReconcileResult:
                 "summary": dict(self.summary),
                 "inSync": self.in_sync,
                 "drifted": list(self.drifted),
+                "drift": [c.as_json() for c in self.drift],
                 "orphansInGrace": list(self.in_grace),
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
@@ -117,22 +124,14 @@ Reconcile = Callable[[Trigger, frozenset[str]], ReconcileResult]
 """One reconcile: the trigger and the manifest paths that changed since the last one."""
 
 
-@dataclass
-class Backoff:
-    """Exponential delays for retries: initial, initial*factor, ... capped; reset on success."""
+class Backoff(backoff.Streak):
+    """Pauses before retrying a failed reconcile: initial, initial*factor, ... up to cap
+    (the one backoff policy, without jitter); a success starts over."""
 
-    initial: float = 1.0
-    cap: float = 60.0
-    factor: float = 2.0
-    failures: int = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * self.factor**self.failures)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
+    def __init__(self, initial: float = 1.0, cap: float = 60.0, factor: float = 2.0) -> None:
+        super().__init__(
+            backoff.Backoff(base=initial, cap=cap, factor=factor, jitter=False, timeout=None)
+        )
 
 
 class Wakeups(Protocol):

@@ -42,7 +42,7 @@ from controller.apply import Desired
 from controller.errors import EnictlError, ManifestError
 from controller.events import OnEvent
 from controller.execution import executor
-from controller.execution.retry import Patience
+from controller.execution.retry import Waits
 from controller.model import Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Plan
 from controller.planning import drift, planner
@@ -74,7 +74,7 @@ class ReconcileOptions:
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
-    waits: Patience | None = None  # retries of the observations (default: apply.patience())
+    waits: Waits = field(default_factory=Waits)  # transient retries and job polls
 
 
 @dataclass
@@ -165,7 +165,7 @@ class Reconciler:
             "changes": _count(plan),
             "summary": _summary(plan),
             "violations": plan.violations,
-            "drifted": _drifted(plan),
+            "drift": drift.drifted(plan.changes),
             "in_sync": outcome.in_sync,
         }
         if outcome.result is not None:
@@ -259,11 +259,6 @@ def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
     counts.update({verb: n for verb, n in plan.mark_counts().items() if n})
     return counts
-
-
-def _drifted(plan: Plan) -> tuple[str, ...]:
-    """The resources whose differences come from the cloud changing outside enictl."""
-    return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

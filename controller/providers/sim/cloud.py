@@ -2,9 +2,9 @@
 
 A `SimCloud` is a SQLite file under the state dir (`<state_dir>/cloud.db`) that
 behaves like Huawei Cloud's ECS/VPC APIs: attach and detach are asynchronous jobs,
-the cloud enforces its own rules with the real error codes (`simrules`, `simerrors`),
+the cloud enforces its own rules with the real error codes (`rules`, `refusals`),
 faults can be injected reproducibly (`faults`), and every call is logged. Several
-processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`simcall`).
+processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`transaction`).
 
 Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (by
 the injectable clock, `time.time` by default) have their effect applied atomically,
@@ -49,13 +49,15 @@ Clock = Callable[[], float]
 
 def init_cloud(
     state_dir: Path,
-    inventory_spec: Mapping[str, Any],
+    inventory_spec: Mapping[str, Any] | Topology,
     *,
     force: bool = False,
     source: str = "inventory",
     clock: Clock = time.time,
 ) -> SimCloud:
-    """Create the simulated cloud in `state_dir` from a CloudInventory spec.
+    """Create the simulated cloud in `state_dir` from a CloudInventory spec (a dict,
+    checked here: ManifestError with every problem) or the Topology the CloudInventory
+    checker made of one (`controller.cloudinventory.checks`, as `enictl sim init` does).
 
     Refuses to replace an existing cloud unless `force`. `source` names the inventory
     (its file) in error messages. The new database is built beside the old one and
@@ -246,6 +248,22 @@ class SimCloud:
 
         self._run("set_protected", act, target=interface_id)
 
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        """Rename a port (VPC UpdatePort, as `sim serve` receives it). Names are unique in
+        the simulated cloud (Huawei Cloud's need not be): a taken one is refused."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = f"{prt.name} -> {name}"
+            taken = call.conn.execute(
+                "SELECT 1 FROM ports WHERE name = ? AND id != ?", (name, prt.id)
+            ).fetchone()
+            if taken:
+                raise refuse(refusals.DUPLICATE_NAME, f"a port is named {name} already")
+            call.conn.execute("UPDATE ports SET name = ? WHERE id = ?", (name, prt.id))
+
+        self._run("rename_interface", act, target=interface_id)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -387,7 +405,7 @@ class SimCloud:
     def _run(
         self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call, one transaction (`simcall.run`); one thread of this process at a time."""
+        """One call, one transaction (`transaction.run`); one thread of this process at a time."""
         with self._lock:
             return transaction.run(
                 self._db(), self._clock, operation, action, target=target, inject=inject

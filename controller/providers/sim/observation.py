@@ -1,9 +1,15 @@
 """Reading the whole simulated cloud into a `Topology`, in a constant number of queries.
 
-Nine queries, however big the cloud: one per catalog table (and one more for VPC
-names), one for the servers, one for all ports (their security groups included) and
-one for the bound EIPs. No query per server or per port, and no SQL join: the joins
-happen in Python on small id -> name dicts.
+Ten queries, however big the cloud: one per catalog table (and one more for VPC
+names), one for the other ports (DHCP, VIPs, ...: `Catalog.ports`), one for the
+servers, one for all ENIs (their security groups included) and one for the bound EIPs.
+No query per server or per port, and no SQL join: the joins happen in Python on small
+id -> name dicts.
+
+The pins come back as they are stored: a subnet's `availability_zone` "" fits any AZ,
+a security group's `vpc` "" is regional; a flavor without a NIC limit has
+`max_interfaces` None, and the simulated cloud knows no per-server limit either
+(`Server.nic_limit` stays None).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from controller.model import (
     Eip,
     Flavor,
     NetworkInterface,
+    Port,
     SecurityGroup,
     Server,
     Subnet,
@@ -41,8 +48,10 @@ _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
 
 
 def catalog(conn: sqlite3.Connection) -> Catalog:
-    """Flavors, VPCs, subnets, security groups and EIPs, keyed by name."""
+    """Flavors, VPCs, subnets, security groups and EIPs, keyed by name; the other ports."""
     vpc_names = dict(conn.execute("SELECT id, name FROM vpcs").fetchall())
+    vpc_names[None] = ""  # a regional security group
+    subnet_names = dict(conn.execute("SELECT id, name FROM subnets").fetchall())
     return Catalog(
         flavors={
             name: Flavor(name=name, max_interfaces=limit, id=id_)
@@ -72,6 +81,15 @@ def catalog(conn: sqlite3.Connection) -> Catalog:
                 "SELECT id, name, address FROM eips ORDER BY name"
             )
         },
+        ports=tuple(
+            Port(id=id_, subnet=subnet, private_ip=ip, owner=owner)
+            for subnet, _, id_, ip, owner in sorted(
+                (subnet_names[subnet_id], ip_int, id_, ip, owner)
+                for id_, subnet_id, ip, ip_int, owner in conn.execute(
+                    "SELECT id, subnet_id, ip, ip_int, owner FROM other_ports"
+                )
+            )
+        ),
     )
 
 

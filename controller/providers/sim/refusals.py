@@ -5,12 +5,8 @@ Open Telekom Cloud copies of them, which share the codes) unless marked otherwis
 
 | refusal | code | status | source |
 |---|---|---|---|
-| request parameters invalid | Ecs.0005 | 400 | ECS table |
-| private IP already in use | Ecs.0010 | 400 | ECS table |
-| subnet has no free IP | Ecs.0012 | 400 | ECS table |
-| security group of another VPC | Ecs.0014 | 400 | ECS table ("incorrect VPC, subnet or SG") |
-| subnet does not exist | Ecs.0038 | 404 | ECS table says 400; 404 here like every unknown id |
-| IP not in the subnet | Ecs.0039 | 400 | ECS table |
+| request parameters invalid (ECS) | Ecs.0005 | 400 | ECS table |
+| port's subnet pinned to another AZ (attach) | Ecs.0014 | 400 | ECS table (1) |
 | NIC count over the flavor's quota | Ecs.0050 | 400 | ECS table |
 | VPC differs from the primary NIC's | Ecs.0064 | 400 | ECS table |
 | server does not have that NIC | Ecs.0085 | 400 | ECS table |
@@ -19,6 +15,8 @@ Open Telekom Cloud copies of them, which share the codes) unless marked otherwis
 | NIC already attached (or attaching) | Ecs.0919 | 400 | ECS table |
 | primary NIC detached or deleted | Ecs.0003 | 403 | the ECS table's one 403 (unconfirmed) |
 | job does not exist | Common.0011 | 404 | ECS table says 400 |
+| port parameter invalid (2) | VPC.2500 | 400 | VPC table (create port: "Param is invalid") |
+| private IP in use (by any port) | VPC.0701 | 409 | VPC table (create port: "IP is in use") |
 | port does not exist | VPC.0704 | 404 | VPC table ("resource query by ID failed") |
 | port still attached, not deletable | VPC.0707 | 409 | VPC table ("IP address is in use") |
 | security group does not exist | VPC.0603 | 404 | VPC table |
@@ -26,11 +24,18 @@ Open Telekom Cloud copies of them, which share the codes) unless marked otherwis
 | EIP already bound to a port | VPC.0510 | 409 | VPC table |
 | port already has an EIP | VPC.0511 | 409 | VPC table |
 | port name already taken | Sim.0001 | 409 | simulator only: real port names need not be unique |
-| other operations running (transient) | Ecs.0603 | 409 | shared API notes; status (unconfirmed) |
+| other operations running (transient) | Ecs.0603 | 501 | ECS table ("try again 1 minute later") |
 | throttled (transient) | APIGW.0308 | 429 | API Gateway's throttling code |
 
+(1) "Incorrect VPC, subnet or security group"; only a simulated subnet is pinned.
+(2) VPC.2500 answers a port whose subnet is unknown, whose IP is not an address, lies
+outside the subnet or is one of its reserved addresses, a subnet with no free address
+left, and a security group pinned to another VPC (only a simulated group is pinned):
+that the real VPC answers VPC.2500 in each of these cases is unconfirmed.
+
 Late failures end a job FAIL with Ecs.0217 (attach NIC failed) or Ecs.0507 (delete
-NIC failed), both from the ECS table.
+NIC failed), both from the ECS table. VPC calls (ports, security groups, EIPs) answer
+VPC codes only, ECS calls (NICs of servers, jobs) ECS codes.
 """
 
 from __future__ import annotations
@@ -38,11 +43,7 @@ from __future__ import annotations
 from controller.errors import PermanentProviderError, ProviderError, TransientProviderError
 
 BAD_PARAMETER = "Ecs.0005"
-IP_IN_USE = "Ecs.0010"
-SUBNET_FULL = "Ecs.0012"
-SECURITY_GROUP_VPC = "Ecs.0014"
-SUBNET_NOT_FOUND = "Ecs.0038"
-IP_NOT_IN_SUBNET = "Ecs.0039"
+ZONE_MISMATCH = "Ecs.0014"
 NIC_QUOTA = "Ecs.0050"
 VPC_MISMATCH = "Ecs.0064"
 NIC_NOT_ON_SERVER = "Ecs.0085"
@@ -51,6 +52,8 @@ SERVER_NOT_FOUND = "Ecs.0114"
 NIC_ATTACHED = "Ecs.0919"
 PRIMARY_NIC = "Ecs.0003"
 JOB_NOT_FOUND = "Common.0011"
+PORT_INVALID = "VPC.2500"
+IP_IN_USE = "VPC.0701"
 PORT_NOT_FOUND = "VPC.0704"
 PORT_IN_USE = "VPC.0707"
 SECURITY_GROUP_NOT_FOUND = "VPC.0603"
@@ -65,11 +68,7 @@ DETACH_FAILED = "Ecs.0507"
 
 _STATUS = {
     BAD_PARAMETER: 400,
-    IP_IN_USE: 400,
-    SUBNET_FULL: 400,
-    SECURITY_GROUP_VPC: 400,
-    SUBNET_NOT_FOUND: 404,
-    IP_NOT_IN_SUBNET: 400,
+    ZONE_MISMATCH: 400,
     NIC_QUOTA: 400,
     VPC_MISMATCH: 400,
     NIC_NOT_ON_SERVER: 400,
@@ -78,6 +77,8 @@ _STATUS = {
     NIC_ATTACHED: 400,
     PRIMARY_NIC: 403,
     JOB_NOT_FOUND: 404,
+    PORT_INVALID: 400,
+    IP_IN_USE: 409,
     PORT_NOT_FOUND: 404,
     PORT_IN_USE: 409,
     SECURITY_GROUP_NOT_FOUND: 404,
@@ -85,7 +86,7 @@ _STATUS = {
     EIP_BOUND: 409,
     PORT_HAS_EIP: 409,
     DUPLICATE_NAME: 409,
-    BUSY: 409,
+    BUSY: 501,
     THROTTLED: 429,
 }
 

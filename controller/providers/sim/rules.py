@@ -3,7 +3,7 @@
 These are the checks the real cloud makes whatever the caller (enictl's planner or
 a human at the console), in the order the ECS and VPC APIs make them, and the state
 changes each accepted call or finished job applies. Every function runs inside the
-caller's write transaction and raises the cloud's error (see `simerrors`) before it
+caller's write transaction and raises the cloud's error (see `refusals`) before it
 changes anything.
 
 Counting for the NIC limit: a server carries its attached ports plus the ports whose
@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controller import addresses
 from controller.model import READY_STATUSES
 from controller.providers.base import NewInterface
 from controller.providers.sim import refusals, store
@@ -29,7 +30,8 @@ class ServerRow:
     name: str
     vpc_id: str
     status: str
-    max_interfaces: int
+    max_interfaces: int | None  # None: the flavor states no limit, the simulator keeps none
+    availability_zone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +43,16 @@ class PortRow:
     primary: bool
     server_id: str | None
     delete_on_termination: bool
+    zone: str  # the AZ its subnet is pinned to, "" when it fits any
 
 
 _SERVER = """
-SELECT s.id, s.name, s.vpc_id, s.status, f.max_interfaces
+SELECT s.id, s.name, s.vpc_id, s.status, f.max_interfaces, s.availability_zone
 FROM servers s JOIN flavors f ON f.id = s.flavor_id WHERE s.{key} = ?
 """
 _PORT = """
-SELECT p.id, p.name, p.subnet_id, sn.vpc_id, p.is_primary, p.server_id, p.delete_on_termination
+SELECT p.id, p.name, p.subnet_id, sn.vpc_id, p.is_primary, p.server_id, p.delete_on_termination,
+       sn.availability_zone
 FROM ports p JOIN subnets sn ON sn.id = p.subnet_id WHERE p.{key} = ?
 """
 
@@ -64,8 +68,8 @@ def port(conn: sqlite3.Connection, value: str, *, key: str = "id") -> PortRow:
     row = conn.execute(_PORT.format(key=key), (value,)).fetchone()
     if row is None:
         raise refuse(refusals.PORT_NOT_FOUND, f"port {value} does not exist")
-    id_, name, subnet_id, vpc_id, primary, server_id, dot = row
-    return PortRow(id_, name, subnet_id, vpc_id, bool(primary), server_id, bool(dot))
+    id_, name, subnet_id, vpc_id, primary, server_id, dot, zone = row
+    return PortRow(id_, name, subnet_id, vpc_id, bool(primary), server_id, bool(dot), zone)
 
 
 def eip(conn: sqlite3.Connection, value: str, *, key: str = "id") -> tuple[str, str, str | None]:
@@ -106,7 +110,8 @@ def require_no_nic_job(conn: sqlite3.Connection, srv: ServerRow, verb: str) -> N
 
 
 def check_attach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None:
-    """Whether `prt` may start attaching to `srv`: status, port free, VPC, NIC limit."""
+    """Whether `prt` may start attaching to `srv`: status, port free, VPC, the AZ its
+    subnet is pinned to (if any), NIC limit (if the flavor states one)."""
     require_ready(srv, "attach")
     if prt.server_id is not None:
         where = "this server" if prt.server_id == srv.id else "another instance"
@@ -119,6 +124,14 @@ def check_attach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None
             refusals.VPC_MISMATCH,
             f"port {prt.name} is in another VPC than {srv.name}'s primary NIC",
         )
+    if prt.zone and prt.zone != srv.availability_zone:
+        raise refuse(
+            refusals.ZONE_MISMATCH,
+            f"port {prt.name}'s subnet is pinned to {prt.zone}, {srv.name} is in "
+            f"{srv.availability_zone}",
+        )
+    if srv.max_interfaces is None:
+        return
     carried = occupied_slots(conn, srv.id)
     if carried >= srv.max_interfaces:
         raise refuse(
@@ -150,17 +163,18 @@ def check_detach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None
 
 
 def security_groups(conn: sqlite3.Connection, ids: Sequence[str], vpc_id: str) -> list[str]:
-    """The given security group ids, each checked to exist and to be in `vpc_id`."""
+    """The given security group ids, each checked to exist and, where it is pinned to a
+    VPC, to be pinned to `vpc_id` (a regional group serves every VPC)."""
     for group_id in ids:
         row = conn.execute(
             "SELECT vpc_id FROM security_groups WHERE id = ?", (group_id,)
         ).fetchone()
         if row is None:
             raise refuse(refusals.SECURITY_GROUP_NOT_FOUND, f"security group {group_id} not found")
-        if row[0] != vpc_id:
+        if row[0] is not None and row[0] != vpc_id:
             raise refuse(
-                refusals.SECURITY_GROUP_VPC,
-                f"security group {group_id} belongs to another VPC than the port",
+                refusals.PORT_INVALID,
+                f"security group {group_id} is pinned to another VPC than the port's",
             )
     return list(ids)
 
@@ -172,28 +186,37 @@ def set_security_groups(conn: sqlite3.Connection, port_id: str, ids: Sequence[st
 
 
 def choose_ip(conn: sqlite3.Connection, subnet_id: str, cidr: str, wanted: str | None) -> int:
-    """The address a new port gets: `wanted` if usable and free, else the lowest free one."""
-    pool = store.AddressPool(cidr)
+    """The address a new port gets: `wanted` if usable and free, else the lowest free
+    usable one. Every port holds its address, the other ports (DHCP, VIPs, ...) too."""
+    pool = addresses.pool(cidr)
+    if pool is None:
+        raise refuse(refusals.PORT_INVALID, f"subnet {cidr} has no IPv4 addresses")
     if wanted is None:
         used = (
             r[0]
             for r in conn.execute(
-                "SELECT ip_int FROM ports WHERE subnet_id = ? ORDER BY ip_int", (subnet_id,)
+                "SELECT ip_int FROM ports WHERE subnet_id = :s"
+                " UNION SELECT ip_int FROM other_ports WHERE subnet_id = :s ORDER BY 1",
+                {"s": subnet_id},
             )
         )
         address = pool.lowest_free(used)
         if address is None:
-            raise refuse(refusals.SUBNET_FULL, f"subnet {cidr} has no free IP address")
+            raise refuse(refusals.PORT_INVALID, f"subnet {cidr} has no free IP address")
         return address
-    parsed = store.parse_ip(wanted)
+    parsed = addresses.parse_ip(wanted)
     if parsed is None:
-        raise refuse(refusals.BAD_PARAMETER, f"{wanted!r} is not an IPv4 address")
-    if not pool.contains(parsed):
-        raise refuse(refusals.IP_NOT_IN_SUBNET, f"{wanted} does not belong to subnet {cidr}")
+        raise refuse(refusals.PORT_INVALID, f"{wanted!r} is not an IPv4 address")
+    place = pool.place(parsed)
+    if place is not addresses.Place.USABLE:
+        what = "does not belong to" if place is addresses.Place.OUTSIDE else "is reserved in"
+        raise refuse(refusals.PORT_INVALID, f"{wanted} {what} subnet {cidr}")
     taken = conn.execute(
-        "SELECT 1 FROM ports WHERE subnet_id = ? AND ip_int = ?", (subnet_id, parsed)
+        "SELECT 1 FROM ports WHERE subnet_id = :s AND ip_int = :ip"
+        " UNION ALL SELECT 1 FROM other_ports WHERE subnet_id = :s AND ip_int = :ip",
+        {"s": subnet_id, "ip": parsed},
     ).fetchone()
-    if taken or parsed == pool.gateway:
+    if taken:
         raise refuse(refusals.IP_IN_USE, f"{wanted} is already in use")
     return parsed
 
@@ -244,7 +267,7 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
         "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec.subnet_id,)
     ).fetchone()
     if row is None:
-        raise refuse(refusals.SUBNET_NOT_FOUND, f"subnet {spec.subnet_id} does not exist")
+        raise refuse(refusals.PORT_INVALID, f"subnet {spec.subnet_id} does not exist")
     if not spec.name:
         raise refuse(refusals.BAD_PARAMETER, "a port needs a name")
     if conn.execute("SELECT 1 FROM ports WHERE name = ?", (spec.name,)).fetchone():
@@ -259,7 +282,7 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
             port_id,
             spec.name,
             spec.subnet_id,
-            store.ip_text(address),
+            addresses.ip_text(address),
             address,
             int(spec.managed),
             store.join_ids(groups),

@@ -12,8 +12,6 @@ later), so the same inventory and the same calls give the same ids.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import socket
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
@@ -31,13 +29,13 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE flavors (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, max_interfaces INTEGER NOT NULL);
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, max_interfaces INTEGER);
 CREATE TABLE vpcs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, cidr TEXT NOT NULL);
 CREATE TABLE subnets (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
     cidr TEXT NOT NULL, availability_zone TEXT NOT NULL);
 CREATE TABLE security_groups (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT NOT NULL REFERENCES vpcs(id));
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT REFERENCES vpcs(id));
 CREATE TABLE servers (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, flavor_id TEXT NOT NULL REFERENCES flavors(id),
     availability_zone TEXT NOT NULL, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
@@ -52,6 +50,10 @@ CREATE TABLE ports (
     security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));
 CREATE INDEX ports_by_server ON ports(server_id);
+CREATE TABLE other_ports (
+    id TEXT PRIMARY KEY, subnet_id TEXT NOT NULL REFERENCES subnets(id),
+    ip TEXT NOT NULL, ip_int INTEGER NOT NULL, owner TEXT NOT NULL,
+    UNIQUE (subnet_id, ip_int));
 CREATE TABLE eips (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL UNIQUE,
     port_id TEXT UNIQUE REFERENCES ports(id));
@@ -68,6 +70,9 @@ CREATE TABLE calls (
     target TEXT NOT NULL, result TEXT NOT NULL, error_code TEXT NOT NULL,
     message TEXT NOT NULL);
 """
+
+
+_OTHER_PORTS = next(t for t in SCHEMA.split(";") if "CREATE TABLE other_ports" in t)
 
 
 def join_ids(ids: Iterable[str]) -> str:
@@ -98,16 +103,21 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker) came later; an old port has none. Another process may add it
-    first, which is fine."""
+    protect marker) and `other_ports` came later; an old port has no marker, an old
+    cloud no other ports. Another process may add them first, which is fine. (Its
+    groups and subnets, all pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
-    if not columns or "protected" in columns:
+    if not columns:
         return
-    try:
-        conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc):
-            raise
+    if "protected" not in columns:
+        try:
+            conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
+    known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'other_ports'").fetchone()
+    if known is None:
+        conn.execute(_OTHER_PORTS.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
 
 
 def create(path: Path) -> sqlite3.Connection:
@@ -205,51 +215,3 @@ def record(
             error.message if error else "",
         ),
     )
-
-
-class AddressPool:
-    """The usable host addresses of one subnet: not the network, the gateway (.1) or
-    the broadcast address. Integers in, integers out."""
-
-    def __init__(self, cidr: str) -> None:
-        network = ipaddress.IPv4Network(cidr, strict=False)
-        self.network = network
-        self.first = int(network.network_address) + 2
-        self.last = int(network.broadcast_address) - 1
-        self.gateway = int(network.network_address) + 1
-
-    def contains(self, address: int) -> bool:
-        """Inside the CIDR at all (the gateway included)."""
-        return int(self.network.network_address) < address < int(self.network.broadcast_address)
-
-    def lowest_free(self, used: Iterable[int], start: int | None = None) -> int | None:
-        """The lowest usable address not in `used` (ascending, no repeats), from `start` on."""
-        candidate = self.first if start is None else max(start, self.first)
-        for address in used:
-            if address < candidate:
-                continue
-            if address > candidate:
-                break
-            candidate += 1
-        return candidate if candidate <= self.last else None
-
-
-def parse_ip(text: object) -> int | None:
-    """A dotted-quad IPv4 address as an integer, or None if `text` is not one (the same
-    strictness as `ipaddress`: four decimal octets <= 255, no leading zeros)."""
-    parts = str(text).split(".")
-    if len(parts) != 4:
-        return None
-    value = 0
-    for part in parts:
-        if not (part.isascii() and part.isdigit()) or len(part) > 3 or part[:1] == "0" != part:
-            return None
-        octet = int(part)
-        if octet > 255:
-            return None
-        value = value << 8 | octet
-    return value
-
-
-def ip_text(address: int) -> str:
-    return socket.inet_ntoa(address.to_bytes(4, "big"))
