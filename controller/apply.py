@@ -25,7 +25,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +35,7 @@ from controller.events import OnEvent
 from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
 from controller.execution.retry import DurationEstimator, Patience, Waits
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Plan, Step
 from controller.providers.base import Provider
 from controller.storage import journal, lock, savedplan
@@ -63,6 +63,7 @@ class Prepared:
     saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
     prune_limit: int = DEFAULT_PRUNE_LIMIT  # the most ENIs the plan may delete
     prunable: frozenset[str] | None = None  # the orphans --prune may delete (None: all)
+    owner: str = DEFAULT_OWNER  # the manifest set's owner (`controller.owners`)
 
 
 class Status(enum.StrEnum):
@@ -232,11 +233,13 @@ def planned(
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
     prunable: frozenset[str] | None = None,
+    owner: str = DEFAULT_OWNER,
     state_dir: Path | None = None,
 ) -> Prepared:
-    """Plan `desired` against `observed`; with `state_dir`, its changes are labelled as
-    edited manifests or drift (`planning.drift`) from the last-applied record there.
-    With `prunable`, --prune deletes only those orphans (watch's --prune-grace)."""
+    """Plan `desired` against `observed` for `owner`; with `state_dir`, its changes are
+    labelled as edited manifests or drift (`planning.drift`) from the last-applied
+    record there. With `prunable`, --prune deletes only those orphans (watch's
+    --prune-grace)."""
     from controller.planning import drift, planner
     from controller.storage import lastapplied
 
@@ -246,12 +249,21 @@ def planned(
         prune=prune,
         prune_limit=prune_limit,
         prunable=prunable,
+        owner=owner,
         manifests_digest=desired.digest,
     )
     if state_dir is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
     return Prepared(
-        plan, desired.topology, observed, desired.digest, prune, False, prune_limit, prunable
+        plan,
+        desired.topology,
+        observed,
+        desired.digest,
+        prune,
+        False,
+        prune_limit,
+        prunable,
+        owner,
     )
 
 
@@ -261,6 +273,7 @@ def prepare(
     *,
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
     state_dir: Path | None = None,
     waits: Waits | None = None,
 ) -> Prepared:
@@ -269,7 +282,14 @@ def prepare(
 
     loaded = loader.load(list(paths))
     observed = observe(provider, patience(waits=waits))
-    return planned(loaded, observed, prune=prune, prune_limit=prune_limit, state_dir=state_dir)
+    return planned(
+        loaded,
+        observed,
+        prune=prune,
+        prune_limit=prune_limit,
+        owner=owner,
+        state_dir=state_dir,
+    )
 
 
 def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
@@ -277,16 +297,20 @@ def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str
     from controller.planning import planner, scope
 
     part = planner.part_of_cloud(
-        prepared.desired, prepared.observed, prepared.plan, prune=prepared.prune
+        prepared.desired,
+        prepared.observed,
+        prepared.plan,
+        prune=prepared.prune,
+        owner=prepared.owner,
     )
-    records = scope.records(part)
     return savedplan.save(
         path,
         prepared.plan,
         manifest_paths=manifest_paths,
         prune=prepared.prune,
         prune_limit=prepared.prune_limit,
-        records=records,
+        owner=prepared.owner,
+        records=scope.records(part),
     )
 
 
@@ -297,14 +321,18 @@ def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology
     from controller.planning import planner, scope
 
     savedplan.check_manifests(saved, desired.digest)
-    fresh = planned(desired, observed, prune=saved.prune, prune_limit=saved.prune_limit)
+    prune, owner = saved.prune, saved.owner
+    fresh = planned(desired, observed, prune=prune, prune_limit=saved.prune_limit, owner=owner)
     top, plan = desired.topology, fresh.plan
-    now = planner.part_of_cloud(top, observed, plan, prune=saved.prune, also=saved.records)
+
+    def part(also: Iterable[str] = ()) -> scope.Scope:
+        return planner.part_of_cloud(top, observed, plan, prune=prune, owner=owner, also=also)
+
     savedplan.check(
         saved,
-        changed=scope.changes(saved.records, now),
+        changed=scope.changes(saved.records, part(also=saved.records)),
         fresh=plan,
-        fresh_records=scope.records(planner.part_of_cloud(top, observed, plan, prune=saved.prune)),
+        fresh_records=scope.records(part()),
     )
     return replace(fresh, saved=True)
 
@@ -341,6 +369,7 @@ def run(
             server_ready_timeout=server_ready_timeout,
             retry=waits.retry,
             poll=waits.poll,
+            owner=prepared.owner,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -359,6 +388,7 @@ def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -
         prune=prepared.prune,
         prune_limit=prepared.prune_limit,
         prunable=prepared.prunable,
+        owner=prepared.owner,
         manifests_digest=prepared.manifests_digest,
     )
 

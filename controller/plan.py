@@ -56,6 +56,7 @@ class Code(enum.StrEnum):
     DUPLICATE_NAME = "DuplicateName"
     PROTECTED_INTERFACE = "ProtectedInterface"
     PRUNE_LIMIT_EXCEEDED = "PruneLimitExceeded"
+    OWNED_ELSEWHERE = "OwnedElsewhere"
 
 
 @dataclass(frozen=True, slots=True)

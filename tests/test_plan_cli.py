@@ -39,7 +39,7 @@ def run(
         seen: dict[str, object] = {}
 
         def fake_make_plan(
-            app: object, paths: tuple[str, ...], *, prune: bool, prune_limit: int
+            app: object, paths: tuple[str, ...], *, prune: bool, prune_limit: int, owner: str
         ) -> object:
             seen.update(paths=paths, prune=prune)
             return Prepared(plan, Topology(), Topology(), "", prune, False, prune_limit)

@@ -101,6 +101,13 @@ def _many_orphans() -> tuple[Topology, Topology]:
     return obs, desired(obs, ["web-1"])
 
 
+def _owned_elsewhere() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1").build()
+    theirs = replace(eni("eni-a"), managed=True, owner="team-b", id="id-eni-a")
+    obs = replace(obs, interfaces={**obs.interfaces, "eni-a": theirs})
+    return obs, desired(obs, ["web-1"], [eni("eni-a")])
+
+
 CASES: dict[Code, tuple[Case, str]] = {
     Code.PRIMARY_INTERFACE_IMMUTABLE: (_primary, "NetworkInterface/web-1-primary"),
     Code.FLAVOR_LIMIT_EXCEEDED: (_full, "Server/web-1"),
@@ -123,6 +130,7 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.DUPLICATE_NAME: (_duplicate, "NetworkInterface/eni-a"),
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
     Code.PRUNE_LIMIT_EXCEEDED: (_many_orphans, "Plan/prune"),
+    Code.OWNED_ELSEWHERE: (_owned_elsewhere, "NetworkInterface/eni-a"),
 }
 WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
 

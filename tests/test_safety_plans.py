@@ -223,6 +223,8 @@ TAMPERS: dict[str, Callable[[Doc], bytes]] = {
     "prune-limit-raised": _set(("pruneLimit",), 100),
     "prune-limit-negative": _set(("pruneLimit",), -1),
     "prune-limit-missing": _delete("pruneLimit"),
+    "owner-changed": _set(("owner",), "team-x"),
+    "owner-invalid": _set(("owner",), "true"),
     "manifests-narrowed": _edit(
         lambda d: d["manifests"].__setitem__(0, d["manifests"][0] + "/traffic.yaml")
     ),

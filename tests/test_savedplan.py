@@ -14,7 +14,7 @@ from controller.storage import savedplan
 from tests.sample_plans import DIGEST, swap_plan
 
 RECORDS = {"Server/web-1": {"status": "ACTIVE", "interfaces": ["web-1-primary"]}}
-INPUTS = '"manifests": ["m"], "prune": false, "pruneLimit": 10, "scope": {}'
+INPUTS = '"manifests": ["m"], "prune": false, "pruneLimit": 10, "owner": "default", "scope": {}'
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_file_is_the_plan_json_plus_manifests_and_prune(tmp_path: Path) -> None:
     text = target.read_text()
     data = json.loads(text)
     expected = {**swap_plan().as_json(), "manifests": ["m"], "prune": False, "pruneLimit": 10,
-                "scope": RECORDS}  # fmt: skip
+                "owner": "default", "scope": RECORDS}  # fmt: skip
     assert data == expected
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp file left
@@ -72,6 +72,11 @@ def test_save_into_a_missing_folder_is_a_clean_error(tmp_path: Path) -> None:
         ('{"formatVersion": "1", "manifests": ["m"], "prune": false}', "pruneLimit is not a count"),
         (
             '{"formatVersion": "1", "manifests": ["m"], "prune": false, "pruneLimit": 10}',
+            "owner is not an owner name",
+        ),
+        (
+            '{"formatVersion": "1", "manifests": ["m"], "prune": false, "pruneLimit": 10, '
+            '"owner": "default"}',
             "no record of its part",
         ),
         (f'{{"formatVersion": "1", {INPUTS}, "steps": [{{"id": 1}}]}}', "corrupt plan file"),

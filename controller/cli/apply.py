@@ -99,6 +99,7 @@ def _graceful_stop() -> Iterator[_Stop]:
 )
 @options.prune
 @options.prune_limit
+@options.owner
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -117,6 +118,7 @@ def apply_command(
     parallelism: int,
     prune: bool,
     prune_limit: int,
+    owner: str,
     lock_timeout: float,
     as_json: bool,
 ) -> int:
@@ -178,6 +180,12 @@ def apply_command(
     def run() -> int:
         if plan_file is not None:
             saved = savedplan.load(plan_file)
+            given = click.get_current_context().get_parameter_source("owner")
+            if given is not click.core.ParameterSource.DEFAULT and owner != saved.owner:
+                raise UsageError(
+                    f"the plan was made for owner {saved.owner}, not --owner {owner}; "
+                    "make the plan with this --owner instead"
+                )
             desired = loader.load(list(saved.manifest_paths))
             savedplan.check_manifests(saved, desired.digest)  # before any cloud call
 
@@ -192,6 +200,7 @@ def apply_command(
                     observed,
                     prune=prune,
                     prune_limit=prune_limit,
+                    owner=owner,
                     state_dir=app.state_dir,
                 )
 

@@ -1,4 +1,4 @@
-"""The options several commands share, spelled once: `--prune`, `--prune-limit`,
+"""The options several commands share, spelled once: `--prune`, `--prune-limit`, `--owner`,
 `--parallelism`, `--json` and `-o/--output`, and the environment variables that tune
 apply's waits (`waits()`, `server_ready_timeout()`; `WAITS_HELP` lists them in `--help`).
 
@@ -17,6 +17,7 @@ import click
 
 from controller.errors import UsageError
 from controller.execution import retry
+from controller.model import DEFAULT_OWNER
 from controller.plan import DEFAULT_PRUNE_LIMIT
 from controller.providers.huaweicloud.settings import DEFAULT_RATE_LIMIT  # not the SDK
 
@@ -26,6 +27,24 @@ prune = click.option(
     "--prune",
     is_flag=True,
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
+)
+
+
+def _owner(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from controller import owners
+
+    return owners.checked(value)
+
+
+owner = click.option(
+    "--owner",
+    default=DEFAULT_OWNER,
+    show_default=True,
+    envvar="ENICTL_OWNER",
+    metavar="NAME",
+    callback=_owner,
+    help="Whose manifests these are (env ENICTL_OWNER): ENIs are marked managed by this owner, "
+    "only its own orphans are pruned, and an ENI another owner manages is never touched.",
 )
 
 prune_limit = click.option(

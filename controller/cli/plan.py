@@ -25,11 +25,16 @@ EXIT_CHANGES = 2
 
 
 def make_plan(
-    app: AppContext, paths: Sequence[str], *, prune: bool, prune_limit: int
+    app: AppContext, paths: Sequence[str], *, prune: bool, prune_limit: int, owner: str
 ) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
     return applying.prepare(
-        app.provider(), paths, prune=prune, prune_limit=prune_limit, state_dir=app.state_dir
+        app.provider(),
+        paths,
+        prune=prune,
+        prune_limit=prune_limit,
+        owner=owner,
+        state_dir=app.state_dir,
     )
 
 
@@ -67,6 +72,7 @@ def rejection(plan: Plan) -> PlanRejected:
 )
 @options.prune
 @options.prune_limit
+@options.owner
 @click.pass_obj
 def plan_command(
     app: AppContext,
@@ -76,6 +82,7 @@ def plan_command(
     detailed_exitcode: bool,
     prune: bool,
     prune_limit: int,
+    owner: str,
 ) -> int:
     """Show the steps that would make the cloud match the manifests in PATH...
 
@@ -91,7 +98,7 @@ def plan_command(
       enictl plan manifests/demo --out plan.json && enictl apply --plan plan.json
       enictl plan manifests/demo --detailed-exitcode         # 0 in sync, 2 changes, 1 error
     """
-    result = make_plan(app, paths, prune=prune, prune_limit=prune_limit)
+    result = make_plan(app, paths, prune=prune, prune_limit=prune_limit, owner=owner)
     plan = result.plan
     click.echo(render.render(plan, output, color=use_color(output)), nl=False)
     if not plan.applyable:

@@ -128,6 +128,7 @@ def _echo_json(event: Event) -> None:
     "reconciles (a manifest file briefly empty or missing while it is saved deletes nothing).",
 )
 @options.prune_limit
+@options.owner
 @options.json_events("One JSON event per line on stdout.")
 @click.option(
     "--status-file",
@@ -144,6 +145,7 @@ def watch_command(
     prune: bool,
     prune_grace: float,
     prune_limit: int,
+    owner: str,
     as_json: bool,
     status_file: str | None,
     parallelism: int,
@@ -177,6 +179,7 @@ def watch_command(
             prune=prune,
             prune_limit=prune_limit,
             prune_grace=prune_grace,
+            owner=owner,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
             waits=options.waits(app.provider_name),

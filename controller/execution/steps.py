@@ -35,7 +35,7 @@ from controller.errors import (
 )
 from controller.events import Kind
 from controller.execution.retry import Patience
-from controller.model import READY_STATUSES, Topology
+from controller.model import DEFAULT_OWNER, READY_STATUSES, Topology
 from controller.plan import Action, Code, Mark, Marker, Step
 from controller.providers.base import JobStatus, NewInterface, Provider
 from controller.storage.journal import RunJournal
@@ -104,8 +104,10 @@ class StepRunner:
         journal: RunJournal | None,
         emit: Emit,
         server_ready_timeout: float,
+        owner: str = DEFAULT_OWNER,
     ) -> None:
         self.provider = provider
+        self.owner = owner  # whose managed marker the ENIs it creates or adopts get
         self.observed = observed
         self.patience = patience
         self.journal = journal
@@ -157,6 +159,7 @@ class StepRunner:
                 subnet_id=ids.subnet(step.subnet),
                 private_ip=step.private_ip,
                 security_group_ids=ids.groups_of(step.security_groups),
+                owner=self.owner,
             )
             ids.add_interface(step.interface, self._create(step, spec))
             return ""
@@ -186,10 +189,12 @@ class StepRunner:
         manages it from now on) or `protect`; idempotent."""
         iface = self.ids.interface(mark.interface)
         if mark.marker is Marker.MANAGED:
-            self._call("set_managed", None, lambda: self.provider.set_managed(iface), mark)
+            owner = self.owner
+            call = lambda: self.provider.set_managed(iface, owner)  # noqa: E731
+            self._call("set_managed", None, call, mark)
         else:
-            call = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
-            self._call("set_protected", None, call, mark)
+            protect = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
+            self._call("set_protected", None, protect, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; a retry after a transient error first looks for it by name: the

@@ -5,11 +5,15 @@ desired interface is compared with its observed twin field by field, and only th
 resources that differ become a `Delta` and field-level `Change`s (before/after).
 Everything else gets a `NoOp` with its reason.
 
-Ownership (SPEC section 4):
+Ownership (SPEC section 4), for one `owner` (the manifest set's, `--owner`):
 
-- a desired interface whose name exists in the cloud is adopted (managed or not); an
-  unmanaged one is listed in `Diff.adopted`: apply tags it as managed (not a step);
-- a managed extension ENI that no manifest mentions is an orphan: kept, unless
+- a desired interface whose name exists in the cloud is adopted when no enictl
+  manages it (apply tags it as managed by `owner`: a `managed` mark, not a step), and
+  kept as it is when this owner manages it already;
+- an ENI another owner manages is left alone: never an orphan here, and when these
+  manifests declare it, it gets no step and no mark (`rules` rejects the plan with
+  `OwnedElsewhere`);
+- a managed extension ENI of this owner that no manifest mentions is an orphan: kept, unless
   `prune` is set, then it is detached and deleted; an orphan marked `protect` in the
   cloud is never deleted, nor one outside `prunable` (watch's grace period);
 - unmanaged ENIs that no manifest mentions are never touched (they still count
@@ -45,7 +49,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller.model import NetworkInterface, Topology
+from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
 from controller.plan import Change, Mark, Marker, NoOp
 
 IN_SYNC = "in sync"
@@ -116,10 +120,12 @@ def diff(
     *,
     prune: bool = False,
     prunable: Collection[str] | None = None,
+    owner: str = DEFAULT_OWNER,
 ) -> Diff:
-    """Compare desired with observed by name; see the module docstring. With `prune`,
-    the orphans in `prunable` are deleted (all of them when it is None); the others
-    are kept for now (`watch --prune-grace`: not orphans for long enough yet)."""
+    """Compare desired with observed by name, for the manifests of `owner`; see the
+    module docstring. With `prune`, the orphans in `prunable` are deleted (all of them
+    when it is None); the others are kept for now (`watch --prune-grace`: not orphans
+    for long enough yet)."""
     seen = observed.interfaces
     wanted = desired.interfaces
     target = dict(seen)
@@ -143,6 +149,9 @@ def diff(
         if not have.managed:
             unchanged.append(NoOp(eni_ref(name), UNMANAGED))
             continue
+        if (have.owner or DEFAULT_OWNER) != owner:
+            unchanged.append(NoOp(eni_ref(name), elsewhere(have)))
+            continue
         orphans.append(name)
         if not prune:
             unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
@@ -160,7 +169,9 @@ def diff(
         want = wanted[name]
         found = seen.get(name)
         if found is None:
-            after = replace(want, primary=False, managed=True, delete_on_termination=False, id="")
+            after = replace(
+                want, primary=False, managed=True, owner=owner, delete_on_termination=False, id=""
+            )
             target[name] = after
             deltas[name] = Delta(name, None, after)
             changes.extend(_created(eni_ref(name), after))
@@ -168,6 +179,9 @@ def diff(
                 marks.append(Mark(name, Marker.PROTECT))
             continue
         have = found
+        if have.managed and (have.owner or DEFAULT_OWNER) != owner:
+            unchanged.append(NoOp(eni_ref(name), elsewhere(have)))  # OwnedElsewhere
+            continue
         adopted = not have.managed and not have.primary
         if adopted:
             adopted_names.append(name)
@@ -188,7 +202,7 @@ def diff(
         ):  # in sync: the usual case, inlined
             unchanged.append(NoOp(f"NetworkInterface/{name}", in_sync))
             continue
-        after = _applied(want, have)
+        after = _applied(want, have, owner)
         target[name] = after
         deltas[name] = Delta(name, have, after)
         changes.extend(_fields(eni_ref(name), have, after))
@@ -235,7 +249,12 @@ def diff(
     )
 
 
-def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface:
+def elsewhere(have: NetworkInterface) -> str:
+    """Why an ENI another owner manages is left alone."""
+    return f"managed by owner {have.managed_by}, left alone"
+
+
+def _applied(want: NetworkInterface, have: NetworkInterface, owner: str) -> NetworkInterface:
     """The target state of an existing interface: the manifest's fields on the cloud's
     identity. A manifest without privateIp keeps the observed IP."""
     return NetworkInterface(
@@ -248,6 +267,7 @@ def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface
         protect=want.protect,
         primary=have.primary,
         managed=True if not have.primary else have.managed,
+        owner=owner if not have.primary else have.owner,
         delete_on_termination=have.delete_on_termination,
         labels=want.labels,
         id=have.id,

@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from controller.gcpause import gc_paused
-from controller.model import NetworkInterface, Topology
+from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
 from controller.planning import diff, invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
@@ -43,13 +43,16 @@ def plan(
     prune: bool = False,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
     prunable: Collection[str] | None = None,
+    owner: str = DEFAULT_OWNER,
     manifests_digest: str = "",
 ) -> Plan:
     """Diff, check and order; see the module docstring. A plan that would delete more
     than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`, --prune
-    deletes only those orphans (`diff.diff`)."""
+    deletes only those orphans (`diff.diff`); `owner` is the manifest set's (an ENI
+    another owner manages is left alone, and rejects the plan when declared:
+    OwnedElsewhere)."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, prune_limit, prunable, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, prunable, owner, manifests_digest)
 
 
 def _plan(
@@ -58,18 +61,21 @@ def _plan(
     prune: bool,
     prune_limit: int,
     prunable: Collection[str] | None,
+    owner: str,
     manifests_digest: str,
 ) -> Plan:
-    d = diff.diff(desired, observed, prune=prune, prunable=prunable)
-    violations = rules.check(desired, observed, d, prune_limit=prune_limit)
+    d = diff.diff(desired, observed, prune=prune, prunable=prunable, owner=owner)
+    violations = rules.check(desired, observed, d, prune_limit=prune_limit, owner=owner)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
         steps = order(d, observed)
         prove(observed, steps, d)
-    part = scope.of(desired, observed, orphans=d.orphans, prune=prune)
+    part = scope.of(desired, observed, orphans=d.orphans, prune=prune, owner=owner)
     return Plan(
         manifests_digest=manifests_digest,
-        observed_fingerprint=scope.fingerprint(part, prune=prune, prune_limit=prune_limit),
+        observed_fingerprint=scope.fingerprint(
+            part, prune=prune, prune_limit=prune_limit, owner=owner
+        ),
         steps=steps,
         violations=tuple(violations),
         changes=d.changes,
@@ -80,11 +86,17 @@ def _plan(
 
 
 def part_of_cloud(
-    desired: Topology, observed: Topology, plan: Plan, *, prune: bool, also: Iterable[str] = ()
+    desired: Topology,
+    observed: Topology,
+    plan: Plan,
+    *,
+    prune: bool,
+    owner: str = DEFAULT_OWNER,
+    also: Iterable[str] = (),
 ) -> scope.Scope:
     """The rows of `plan`'s part of `observed` (`planning.scope`), whose fingerprint is
     its `observedFingerprint`; `also` adds the rows of more keys."""
-    return scope.of(desired, observed, orphans=plan.orphans, prune=prune, also=also)
+    return scope.of(desired, observed, orphans=plan.orphans, prune=prune, owner=owner, also=also)
 
 
 def order(d: diff.Diff, observed: Topology) -> tuple[Step, ...]:

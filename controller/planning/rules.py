@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controller.model import Catalog, NetworkInterface, Server, Topology
+from controller.model import DEFAULT_OWNER, Catalog, NetworkInterface, Server, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Code, Violation
 from controller.planning.diff import Diff, eni_ref, server_ref
 from controller.planning.invariants import (
@@ -70,11 +70,17 @@ def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
 
 
 def check(
-    desired: Topology, observed: Topology, diff: Diff, *, prune_limit: int = DEFAULT_PRUNE_LIMIT
+    desired: Topology,
+    observed: Topology,
+    diff: Diff,
+    *,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
 ) -> list[Violation]:
     """Every rule over the diff's target state (the desired state applied to the
     observed one), and the plan-time warnings; errors first, in a stable order."""
     out = pruning_brake(diff, prune_limit)
+    out += owned_elsewhere(desired, observed, owner)
     out += _names(desired)
     out += _servers(desired, observed)
     askers: list[str] = []
@@ -103,6 +109,29 @@ def pruning_brake(diff: Diff, limit: int) -> list[Violation]:
             f"must go, run again with --prune-limit {len(doomed)}",
         )
     ]
+
+
+def owned_elsewhere(desired: Topology, observed: Topology, owner: str) -> list[Violation]:
+    """OwnedElsewhere for each declared ENI that another owner manages: never
+    declared, adopted or changed here, never taken over in silence."""
+    out: list[Violation] = []
+    seen = observed.interfaces
+    for name, want in desired.interfaces.items():
+        have = seen.get(name)
+        other = None if have is None else have.managed_by
+        if other is None or other == owner:
+            continue
+        out.append(
+            violation(
+                Code.OWNED_ELSEWHERE,
+                eni_ref(name),
+                want.source,
+                f"{name} is managed by owner {other}; these manifests are owner {owner}'s",
+                f"remove {name} from these manifests, or plan them with --owner {other} "
+                f"if they are that owner's",
+            )
+        )
+    return out
 
 
 def _names(desired: Topology) -> list[Violation]:

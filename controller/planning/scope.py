@@ -7,8 +7,8 @@ A saved plan is stale when its part of the cloud changed, and only then. That pa
   the NICs attached to it (their names: a NIC attached or detached there is a change;
   what those NICs carry is not, unless the plan names them);
 - the ENIs it names: every declared one (present or not), the list of orphans
-  (`Owner/default`: the managed ENIs no manifest mentions) and, with --prune, each
-  orphan's record;
+  (`Owner/<owner>`: the ENIs this owner manages that no manifest mentions) and, with
+  --prune, each orphan's record;
 - the EIPs and private addresses the declared ENIs ask for, and who holds them (the
   other ports of the catalog too: a load balancer's, DHCP's);
 - the flavors, subnets and security groups all of these reference.
@@ -37,7 +37,16 @@ import operator
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from controller.model import Eip, Flavor, NetworkInterface, SecurityGroup, Server, Subnet, Topology
+from controller.model import (
+    DEFAULT_OWNER,
+    Eip,
+    Flavor,
+    NetworkInterface,
+    SecurityGroup,
+    Server,
+    Subnet,
+    Topology,
+)
 from controller.plan import Change
 from controller.planning.invariants import address_key, taken_addresses
 
@@ -47,7 +56,6 @@ Scope = dict[str, Row]
 
 ABSENT: Row = (("exists",), (False,))
 _LATER: Row = ((), ())  # a key whose row `_Reader.row` reads
-OWNER = "default"
 _NEVER = frozenset({"name", "labels", "source"})  # identity and manifest-only fields
 # an attachment's deleteOnTermination: no step depends on it (the executor reads it
 # afresh before a detach) and the huaweicloud provider cannot observe it
@@ -62,6 +70,7 @@ def of(
     *,
     orphans: Collection[str] = (),
     prune: bool = False,
+    owner: str = DEFAULT_OWNER,
     also: Iterable[str] = (),
 ) -> Scope:
     """The rows of the plan's part of `observed`. `orphans` are the managed ENIs no
@@ -89,7 +98,7 @@ def of(
             eips.add(want.eip)
         if want.private_ip is not None and (have is None or have.private_ip != want.private_ip):
             rows[reader.address(want)] = _LATER  # a new address: who holds it now?
-    rows["Owner/" + OWNER] = _LATER
+    rows["Owner/" + owner] = _LATER
     for name in orphans if prune else ():
         rows["NetworkInterface/" + name] = _LATER
         have = seen.get(name)

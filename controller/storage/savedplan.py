@@ -2,9 +2,9 @@
 
 The file is the plan's JSON (SPEC section 5) with the inputs it was made from:
 `manifests` (the paths as given on the command line, read again by `apply --plan`
-relative to its working directory), `prune`, `pruneLimit`, and `scope`, the records of the plan's
-part of the cloud when it was made (`controller.planning.scope`, fingerprinted as
-`observedFingerprint`).
+relative to its working directory), `prune`, `pruneLimit`, `owner`, and `scope`, the
+records of the plan's part of the cloud when it was made (`controller.planning.scope`,
+fingerprinted as `observedFingerprint`).
 
 A file cannot make enictl do anything enictl would not plan itself. `apply --plan`
 reads the manifests again, observes the cloud and plans again from them; then
@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller import owners
 from controller.errors import InvalidPlanFile, StalePlan
 from controller.manifests import discovery
+from controller.model import DEFAULT_OWNER
 from controller.plan import DEFAULT_PRUNE_LIMIT, FORMAT_VERSION, Change, Plan
 from controller.planning import scope
 from controller.storage import atomicfile
@@ -44,6 +46,7 @@ class SavedPlan:
     manifest_paths: tuple[str, ...]
     prune: bool
     prune_limit: int = DEFAULT_PRUNE_LIMIT
+    owner: str = DEFAULT_OWNER
     records: Records = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)  # the file as read
     source: str = ""  # the file's path, for messages
@@ -55,6 +58,7 @@ def document(
     manifest_paths: Sequence[str],
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
     records: Records,
 ) -> dict[str, Any]:
     """The saved file's JSON document."""
@@ -62,6 +66,7 @@ def document(
     data["manifests"] = [str(p) for p in manifest_paths]
     data["prune"] = bool(prune)
     data["pruneLimit"] = int(prune_limit)
+    data["owner"] = owner
     data["scope"] = {key: dict(record) for key, record in records.items()}
     return data
 
@@ -73,6 +78,7 @@ def save(
     manifest_paths: Sequence[str],
     prune: bool,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
     records: Records,
 ) -> Path:
     """Write the plan to `path` atomically (sorted keys, like `-o json`)."""
@@ -82,6 +88,7 @@ def save(
         manifest_paths=manifest_paths,
         prune=prune,
         prune_limit=prune_limit,
+        owner=owner,
         records=records,
     )
     try:
@@ -128,6 +135,9 @@ def load(path: str | Path) -> SavedPlan:
         raise InvalidPlanFile(f"{source}: corrupt plan file (prune is not true or false)")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise InvalidPlanFile(f"{source}: corrupt plan file (pruneLimit is not a count)")
+    owner = data.get("owner")
+    if not isinstance(owner, str) or owners.from_tag_value(owner) != owner:
+        raise InvalidPlanFile(f"{source}: corrupt plan file (owner is not an owner name)")
     if not isinstance(records, dict) or not all(isinstance(r, dict) for r in records.values()):
         raise InvalidPlanFile(
             f"{source}: not a plan this enictl saved (no record of its part of the cloud); "
@@ -139,7 +149,7 @@ def load(path: str | Path) -> SavedPlan:
         raise InvalidPlanFile(
             f"{source}: corrupt plan file ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-    return SavedPlan(plan, tuple(manifests), prune, limit, records, data, str(source))
+    return SavedPlan(plan, tuple(manifests), prune, limit, owner, records, data, str(source))
 
 
 def check_manifests(saved: SavedPlan, manifests_digest: str) -> None:
@@ -166,6 +176,7 @@ def check(
         manifest_paths=saved.manifest_paths,
         prune=saved.prune,
         prune_limit=saved.prune_limit,
+        owner=saved.owner,
         records=fresh_records,
     )
     found = differences(saved.document, expected)

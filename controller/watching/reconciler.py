@@ -43,7 +43,7 @@ from controller.errors import EnictlError, ManifestError
 from controller.events import OnEvent
 from controller.execution import executor
 from controller.execution.retry import Waits
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
@@ -71,6 +71,7 @@ class ReconcileOptions:
     prune: bool = False
     prune_limit: int = DEFAULT_PRUNE_LIMIT  # a plan deleting more ENIs is rejected
     prune_grace: float = grace.DEFAULT_SECONDS  # an orphan is pruned once it is this old
+    owner: str = DEFAULT_OWNER  # whose manifests these are (`controller.owners`)
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
@@ -210,6 +211,7 @@ class Reconciler:
                 prune=prune,
                 prune_limit=self.options.prune_limit,
                 prunable=prunable,
+                owner=self.options.owner,
                 state_dir=self.state_dir,
             )
             self._last_plan = (key, prepared)

@@ -277,7 +277,8 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
     port_id = store.next_id(conn, "port")
     conn.execute(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        " delete_on_termination, security_groups, owner)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?, ?)",
         (
             port_id,
             spec.name,
@@ -286,6 +287,7 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
             address,
             int(spec.managed),
             store.join_ids(groups),
+            spec.owner if spec.managed else "",
         ),
     )
     return port_id

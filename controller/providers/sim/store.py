@@ -45,7 +45,7 @@ CREATE TABLE ports (
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
     ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
     is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
-    protected INTEGER NOT NULL DEFAULT 0,
+    protected INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));
@@ -103,15 +103,19 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker) and `other_ports` came later; an old port has no marker, an old
-    cloud no other ports. Another process may add them first, which is fine. (Its
-    groups and subnets, all pinned then, stay pinned.)"""
+    protect marker), `ports.owner` (the managed marker's owner) and `other_ports` came
+    later; an old port has no protect marker and, when managed, the default owner ('');
+    an old cloud no other ports. Another process may add them first, which is fine.
+    (Its groups and subnets, all pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
     if not columns:
         return
-    if "protected" not in columns:
+    for column, declaration in (("protected", "INTEGER NOT NULL DEFAULT 0"),
+                                ("owner", "TEXT NOT NULL DEFAULT ''")):  # fmt: skip
+        if column in columns:
+            continue
         try:
-            conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
+            conn.execute(f"ALTER TABLE ports ADD COLUMN {column} {declaration}")
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):
                 raise
