@@ -34,7 +34,7 @@ def make_plan(
         prune=prune,
         prune_limit=prune_limit,
         owner=owner,
-        state_dir=app.state_dir,
+        backend=app.backend(),
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from controller.backoff import Backoff
 from controller.errors import PermanentProviderError
 from controller.events import Kind, OnEvent, event
-from controller.storage.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
+from controller.storage.journal import Book, DanglingIntent, RunJournal, UnfinishedRun
 
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.execution.retry import Patience
@@ -73,7 +73,7 @@ def visible(observed: Topology, intent: DanglingIntent) -> bool:
 
 def recover(
     provider: Provider,
-    journal: Journal,
+    journal: Book,
     *,
     patience: Patience,
     on_event: OnEvent | None = None,

@@ -9,7 +9,10 @@ and decides, from the `ReconcileResult` it gets back, when to call it again:
 - every `interval` seconds, to catch drift made outside enictl;
 - after a failure (provider error, lock held), after an exponential backoff that
   resets on the next success;
-- never on a timer while the manifests are invalid: only a file change can fix them.
+- never on a timer while the manifests are invalid: only a file change can fix them;
+- at once after a reconcile that stood by (another replica leads on a shared state
+  backend): the reconcile itself waited, until the lease could be had or a bounded
+  time passed.
 
 It waits through a `Wakeups` inbox (file notices and the stop request) and a clock,
 both injectable, so tests drive it with scripted notices and a fake clock. Stopping
@@ -56,6 +59,14 @@ class Outcome(enum.StrEnum):
     INVALID = "invalid"  # the manifests are invalid; nothing reconciled
     FAILED = "failed"  # provider error, lock held, no convergence: retried with backoff
     INTERRUPTED = "interrupted"  # stopped between two steps by SIGINT/SIGTERM
+    STANDBY = "standby"  # another replica leads (shared state backend): nothing done
+
+
+class Role(enum.StrEnum):
+    """What a watch replica is on its state backend."""
+
+    LEADER = "leader"  # holds the lock (lease) and reconciles
+    STANDBY = "standby"  # waits for the leader's lease; no cloud call
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,9 @@ class ReconcileResult:
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
     drift: tuple[Change, ...] = ()  # the plan's changes made outside enictl, field by field
+    role: Role = Role.LEADER
+    epoch: int = 0  # the lease's epoch (0 on the state dir, which has none)
+    leader: str = ""  # who leads, when this replica stands by
     in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
 
     @property
@@ -116,6 +130,9 @@ class ReconcileResult:
                 "durationSeconds": round(self.duration, 4),
                 "filesReread": self.files_reread,
                 "error": self.error,
+                "role": self.role.value,
+                "epoch": self.epoch,
+                "leader": self.leader,
             },
         )
 
@@ -200,6 +217,9 @@ def run(
             timer = Trigger.RETRY
         elif result.outcome is Outcome.INVALID:
             delay, timer = None, Trigger.INTERVAL  # only a file change can help
+        elif result.outcome is Outcome.STANDBY:
+            backoff.reset()
+            delay, timer = 0.0, Trigger.INTERVAL  # the reconcile waited for the lease
         else:
             backoff.reset()
             delay, timer = settings.interval, Trigger.INTERVAL
