@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 READY_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+DEFAULT_OWNER = "default"  # `--owner`'s default (`controller.owners`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +142,9 @@ class NetworkInterface:
     """An ENI. In desired state only extension ENIs appear (primary=False).
 
     `private_ip` is None in desired state when the cloud may choose it. `managed`
-    (enictl's tag on the port) and `delete_on_termination` (a property of the current
-    attachment) are observed facts; `protect` is desired-only.
+    (enictl's tag on the port), `owner` (the manifest set whose tag it is, SPEC section
+    4; "" reads as `DEFAULT_OWNER`) and `delete_on_termination` (a property of the
+    current attachment) are observed facts; `protect` is desired-only.
     """
 
     name: str
@@ -158,6 +160,12 @@ class NetworkInterface:
     labels: Mapping[str, str] = field(default_factory=dict)
     id: str = ""
     source: Source | None = None
+    owner: str = ""
+
+    @property
+    def managed_by(self) -> str | None:
+        """The owner that manages this ENI; None when no enictl manages it."""
+        return (self.owner or DEFAULT_OWNER) if self.managed else None
 
 
 @dataclass(frozen=True, slots=True)

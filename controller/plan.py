@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT_VERSION = "1"
+DEFAULT_PRUNE_LIMIT = 10  # `--prune-limit`: the most ENIs one plan may delete (SPEC section 4)
 
 
 class Action(enum.StrEnum):
@@ -55,6 +56,8 @@ class Code(enum.StrEnum):
     BARE_METAL_MOVE = "BareMetalMove"
     DUPLICATE_NAME = "DuplicateName"
     PROTECTED_INTERFACE = "ProtectedInterface"
+    PRUNE_LIMIT_EXCEEDED = "PruneLimitExceeded"
+    OWNED_ELSEWHERE = "OwnedElsewhere"
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,21 @@ def _protected() -> tuple[Topology, Topology]:
     return obs, desired(obs, ["web-1"])
 
 
+def _many_orphans() -> tuple[Topology, Topology]:
+    cloud = standard().server("web-1")
+    for i in range(11):
+        cloud.eni(f"old-{i}")
+    obs = cloud.build()
+    return obs, desired(obs, ["web-1"])
+
+
+def _owned_elsewhere() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1").build()
+    theirs = replace(eni("eni-a"), managed=True, owner="team-b", id="id-eni-a")
+    obs = replace(obs, interfaces={**obs.interfaces, "eni-a": theirs})
+    return obs, desired(obs, ["web-1"], [eni("eni-a")])
+
+
 CASES: dict[Code, tuple[Case, str]] = {
     Code.PRIMARY_INTERFACE_IMMUTABLE: (_primary, "NetworkInterface/web-1-primary"),
     Code.FLAVOR_LIMIT_EXCEEDED: (_full, "Server/web-1"),
@@ -121,6 +136,8 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.EIP_IN_USE: (_eip_in_use, "NetworkInterface/eni-a"),
     Code.DUPLICATE_NAME: (_duplicate, "NetworkInterface/eni-a"),
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
+    Code.PRUNE_LIMIT_EXCEEDED: (_many_orphans, "Plan/prune"),
+    Code.OWNED_ELSEWHERE: (_owned_elsewhere, "NetworkInterface/eni-a"),
 }
 WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
 
@@ -132,7 +149,8 @@ def test_every_code_has_a_case() -> None:
 
 def _found(code: Code, case: Case) -> tuple[Violation, Topology]:
     observed, want = case()
-    plan = planner.plan(want, observed, prune=code is Code.PROTECTED_INTERFACE)
+    prune = code in (Code.PROTECTED_INTERFACE, Code.PRUNE_LIMIT_EXCEEDED)
+    plan = planner.plan(want, observed, prune=prune)
     hits = [v for v in plan.violations if v.code is code]
     assert len(hits) == 1, plan.violations
     assert plan.applyable is (code in WARNINGS)

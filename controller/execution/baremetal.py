@@ -52,9 +52,9 @@ def created_port(observed: Topology, server_id: str, new: NewPort) -> str | None
     return found[0] if found else None
 
 
-def claim(provider: Provider, port_id: str, name: str, run: Run) -> None:
-    """Make the port a BMS attach created the ENI `name`: rename it, then tag it managed
-    (in that order: a port with the name and no tag is adopted by the next plan, never
-    created again). Both calls are idempotent."""
-    run("rename_interface", lambda: provider.rename_interface(port_id, name))
-    run("set_managed", lambda: provider.set_managed(port_id))
+def claim(provider: Provider, port_id: str, new: NewPort, run: Run) -> None:
+    """Make the port a BMS attach created the ENI `new.name`: rename it, then tag it
+    managed by `new.owner` (in that order: a port with the name and no tag is adopted by
+    the next plan, never created again). Both calls are idempotent."""
+    run("rename_interface", lambda: provider.rename_interface(port_id, new.name))
+    run("set_managed", lambda: provider.set_managed(port_id, new.owner))

@@ -155,7 +155,7 @@ def _claim(
             observed = observed or patience.call(provider.observe)
             port_id = baremetal.created_port(observed, server_id, new_port) or ""
         if port_id:
-            baremetal.claim(provider, port_id, new_port.name, lambda _, fn: patience.call(fn))
+            baremetal.claim(provider, port_id, new_port, lambda _, fn: patience.call(fn))
 
 
 def _settle(

@@ -40,7 +40,7 @@ from controller.errors import (
 from controller.events import Kind
 from controller.execution import baremetal
 from controller.execution.retry import Patience
-from controller.model import READY_STATUSES, Topology
+from controller.model import DEFAULT_OWNER, READY_STATUSES, Topology
 from controller.plan import Action, Code, Mark, Marker, Step
 from controller.providers.base import JobStatus, NewInterface, Provider
 from controller.storage.journal import NewPort, RunJournal
@@ -111,8 +111,10 @@ class StepRunner:
         journal: RunJournal | None,
         emit: Emit,
         server_ready_timeout: float,
+        owner: str = DEFAULT_OWNER,
     ) -> None:
         self.provider = provider
+        self.owner = owner  # whose managed marker the ENIs it creates or adopts get
         self.observed = observed
         self.patience = patience
         self.journal = journal
@@ -165,6 +167,7 @@ class StepRunner:
                 subnet_id=ids.subnet(step.subnet),
                 private_ip=step.private_ip,
                 security_group_ids=ids.groups_of(step.security_groups),
+                owner=self.owner,
             )
             ids.add_interface(step.interface, self._create(step, spec))
             return ""
@@ -200,10 +203,12 @@ class StepRunner:
         manages it from now on) or `protect`; idempotent."""
         iface = self.ids.interface(mark.interface)
         if mark.marker is Marker.MANAGED:
-            self._call("set_managed", None, lambda: self.provider.set_managed(iface), mark)
+            owner = self.owner
+            call = lambda: self.provider.set_managed(iface, owner)  # noqa: E731
+            self._call("set_managed", None, call, mark)
         else:
-            call = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
-            self._call("set_protected", None, call, mark)
+            protect = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
+            self._call("set_protected", None, protect, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; a retry after a transient error first looks for it by name: the
@@ -352,7 +357,11 @@ class StepRunner:
         before = set(baremetal.ports_on(self.observed, server))
         before.update(ids.interfaces[n] for n in mine if n in ids.interfaces)
         new_port = NewPort(
-            step.interface, spec.subnet_id, step.private_ip or "", tuple(sorted(before))
+            step.interface,
+            spec.subnet_id,
+            step.private_ip or "",
+            tuple(sorted(before)),
+            self.owner,
         )
         tried = False
 
@@ -381,7 +390,7 @@ class StepRunner:
                 f"the BMS attach of {step.interface} succeeded but its port is not to be seen",
             )
         baremetal.claim(
-            self.provider, port_id, step.interface, lambda verb, fn: self._call(verb, step, fn)
+            self.provider, port_id, new_port, lambda verb, fn: self._call(verb, step, fn)
         )
         self.ids.add_interface(step.interface, port_id)
         with self._lock:

@@ -30,33 +30,55 @@ that is not a step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from controller.gcpause import gc_paused
-from controller.model import NetworkInterface, Topology
-from controller.plan import Action, Plan, Severity, Step
-from controller.planning import diff, invariants, ordering, rules, simulator
+from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
+from controller.planning import diff, invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
 
 
 def plan(
-    desired: Topology, observed: Topology, *, prune: bool = False, manifests_digest: str = ""
+    desired: Topology,
+    observed: Topology,
+    *,
+    prune: bool = False,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    prunable: Collection[str] | None = None,
+    owner: str = DEFAULT_OWNER,
+    manifests_digest: str = "",
 ) -> Plan:
-    """Diff, check and order; see the module docstring."""
+    """Diff, check and order; see the module docstring. A plan that would delete more
+    than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`, --prune
+    deletes only those orphans (`diff.diff`); `owner` is the manifest set's (an ENI
+    another owner manages is left alone, and rejects the plan when declared:
+    OwnedElsewhere)."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, prunable, owner, manifests_digest)
 
 
-def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: str) -> Plan:
-    d = diff.diff(desired, observed, prune=prune)
-    violations = rules.check(desired, observed, d)
+def _plan(
+    desired: Topology,
+    observed: Topology,
+    prune: bool,
+    prune_limit: int,
+    prunable: Collection[str] | None,
+    owner: str,
+    manifests_digest: str,
+) -> Plan:
+    d = diff.diff(desired, observed, prune=prune, prunable=prunable, owner=owner)
+    violations = rules.check(desired, observed, d, prune_limit=prune_limit, owner=owner)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
         steps = order(d, observed)
         prove(observed, steps, d)
+    part = scope.of(desired, observed, orphans=d.orphans, prune=prune, owner=owner)
     return Plan(
         manifests_digest=manifests_digest,
-        observed_fingerprint=observed_fingerprint(observed),
+        observed_fingerprint=scope.fingerprint(
+            part, prune=prune, prune_limit=prune_limit, owner=owner
+        ),
         steps=steps,
         violations=tuple(violations),
         changes=d.changes,
@@ -64,6 +86,20 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
         orphans=d.orphans,
         marks=d.marks,
     )
+
+
+def part_of_cloud(
+    desired: Topology,
+    observed: Topology,
+    plan: Plan,
+    *,
+    prune: bool,
+    owner: str = DEFAULT_OWNER,
+    also: Iterable[str] = (),
+) -> scope.Scope:
+    """The rows of `plan`'s part of `observed` (`planning.scope`), whose fingerprint is
+    its `observedFingerprint`; `also` adds the rows of more keys."""
+    return scope.of(desired, observed, orphans=plan.orphans, prune=prune, owner=owner, also=also)
 
 
 def order(d: diff.Diff, observed: Topology) -> tuple[Step, ...]:
@@ -84,10 +120,11 @@ def prove(observed: Topology, steps: Sequence[Step], d: diff.Diff) -> None:
 
 
 def observed_fingerprint(observed: Topology) -> str:
-    """sha256 over what planning depends on: the catalog (the other ports too), servers
-    (ids, flavors, placement, status, their own NIC limit, whether a BMS) and interfaces
-    (ids, subnets, ips, groups, EIPs, attachments, ownership). Stable across runs:
-    sorted by name, no hash randomisation.
+    """sha256 over the whole cloud (a plan's `observedFingerprint` covers only its part,
+    `planning.scope`; this one is watch's cache key): the catalog (the other ports too),
+    servers (ids, flavors, placement, status, their own NIC limit, whether a BMS) and
+    interfaces (ids, subnets, ips, groups, EIPs, attachments, ownership). Stable across
+    runs: sorted by name, no hash randomisation.
 
     Not an attachment's deleteOnTermination: no step depends on it (the executor reads
     it afresh before every detach), and the huaweicloud provider cannot see it while

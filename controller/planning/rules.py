@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controller.model import Catalog, NetworkInterface, Server, Topology
-from controller.plan import Code, Violation
+from controller.model import DEFAULT_OWNER, Catalog, NetworkInterface, Server, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Code, Violation
 from controller.planning.diff import Diff, eni_ref, server_ref
 from controller.planning.invariants import (
     Where,
@@ -71,10 +71,19 @@ def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
 # -- the desired state ---------------------------------------------------------------
 
 
-def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+def check(
+    desired: Topology,
+    observed: Topology,
+    diff: Diff,
+    *,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
+) -> list[Violation]:
     """Every rule over the diff's target state (the desired state applied to the
     observed one), and the plan-time warnings; errors first, in a stable order."""
-    out = _names(desired)
+    out = pruning_brake(diff, prune_limit)
+    out += owned_elsewhere(desired, observed, owner)
+    out += _names(desired)
     out += _servers(desired, observed)
     askers: list[str] = []
     unusable: set[str] = set()
@@ -83,6 +92,48 @@ def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
+
+
+def pruning_brake(diff: Diff, limit: int) -> list[Violation]:
+    """PruneLimitExceeded when the plan would delete more than `limit` ENIs: the last
+    brake when a manifest file is missing, empty or unread and --prune sees orphans."""
+    doomed = [d.name for d in diff.deltas if d.after is None and d.before is not None]
+    if len(doomed) <= limit:
+        return []
+    shown = ", ".join(doomed[:5]) + (f" and {len(doomed) - 5} more" if len(doomed) > 5 else "")
+    return [
+        violation(
+            Code.PRUNE_LIMIT_EXCEEDED,
+            "Plan/prune",
+            None,
+            f"the plan would delete {len(doomed)} ENIs ({shown}), more than --prune-limit {limit}",
+            "check that no manifest file is missing, empty or unreadable; if these ENIs "
+            f"must go, run again with --prune-limit {len(doomed)}",
+        )
+    ]
+
+
+def owned_elsewhere(desired: Topology, observed: Topology, owner: str) -> list[Violation]:
+    """OwnedElsewhere for each declared ENI that another owner manages: never
+    declared, adopted or changed here, never taken over in silence."""
+    out: list[Violation] = []
+    seen = observed.interfaces
+    for name, want in desired.interfaces.items():
+        have = seen.get(name)
+        other = None if have is None else have.managed_by
+        if other is None or other == owner:
+            continue
+        out.append(
+            violation(
+                Code.OWNED_ELSEWHERE,
+                eni_ref(name),
+                want.source,
+                f"{name} is managed by owner {other}; these manifests are owner {owner}'s",
+                f"remove {name} from these manifests, or plan them with --owner {other} "
+                f"if they are that owner's",
+            )
+        )
+    return out
 
 
 def _names(desired: Topology) -> list[Violation]:

@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 
 
 class JobStatus(enum.StrEnum):
@@ -49,6 +49,7 @@ class NewInterface:
     private_ip: str | None = None
     security_group_ids: tuple[str, ...] = ()
     managed: bool = True
+    owner: str = DEFAULT_OWNER  # whose managed marker the port gets (`controller.owners`)
 
 
 @runtime_checkable
@@ -104,8 +105,8 @@ class Provider(Protocol):
         """Set a port's name (a port a BMS attach created has none of enictl's)."""
         ...
 
-    def set_managed(self, interface_id: str) -> None:
-        """Tag an existing port as managed by enictl (adoption); idempotent."""
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        """Tag an existing port as managed by enictl for `owner` (adoption); idempotent."""
         ...
 
     def set_protected(self, interface_id: str, value: bool) -> None:

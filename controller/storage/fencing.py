@@ -16,7 +16,7 @@ covers it.
 
 from __future__ import annotations
 
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, NewInterface, Provider
 from controller.storage.backend import Held
 
@@ -85,9 +85,9 @@ class FencedProvider:
         self.held.confirm()
         self.inner.rename_interface(interface_id, name)
 
-    def set_managed(self, interface_id: str) -> None:
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
         self.held.confirm()
-        self.inner.set_managed(interface_id)
+        self.inner.set_managed(interface_id, owner)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         self.held.confirm()

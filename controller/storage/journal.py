@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import StateError
+from controller.model import DEFAULT_OWNER
 from controller.plan import Step
 from controller.storage.failures import require_regular, state_error
 
@@ -77,13 +78,15 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True, slots=True)
 class NewPort:
     """The port a BMS attach creates (op "bms-attach"): the ENI's name, the subnet id, the
-    address asked for ("" for the cloud's choice) and the ports the BMS had before, so
-    that after a crash the port can be told apart, claimed, and never made twice."""
+    address asked for ("" for the cloud's choice), the ports the BMS had before and the
+    owner whose managed marker it gets, so that after a crash the port can be told apart,
+    claimed for that owner, and never made twice."""
 
     name: str
     subnet_id: str
     private_ip: str
     before: tuple[str, ...]
+    owner: str = DEFAULT_OWNER
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +94,7 @@ class NewPort:
             "subnet": self.subnet_id,
             "ip": self.private_ip,
             "before": list(self.before),
+            "owner": self.owner,
         }
 
     @classmethod
@@ -98,7 +102,9 @@ class NewPort:
         if not isinstance(data, dict):
             return None
         before = tuple(str(p) for p in data.get("before") or ())
-        return cls(str(data["name"]), str(data["subnet"]), str(data.get("ip") or ""), before)
+        owner = str(data.get("owner") or DEFAULT_OWNER)
+        ip = str(data.get("ip") or "")
+        return cls(str(data["name"]), str(data["subnet"]), ip, before, owner)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ failures become `TransientProviderError` or `PermanentProviderError` (`classify`
 after a token from its service's rate limit (`ratelimit`).
 
 Mutations are the API's own: a port is created in VPC v1 and then tagged
-`enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
+`enictl-managed=<owner>` through VPC v3 (the managed marker, `true` for the default
+owner, `controller.owners`; the tag call is retried,
 and if it still fails the fresh port is deleted so no unmarked twin is left behind;
 `set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
 sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
@@ -33,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controller import backoff
+from controller import backoff, owners
 from controller.backoff import Backoff
 from controller.errors import (
     PermanentProviderError,
@@ -42,7 +43,7 @@ from controller.errors import (
     UsageError,
 )
 from controller.gcpause import gc_paused
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
@@ -146,13 +147,15 @@ class HuaweiCloud:
         request = vpc.CreatePortRequest(body=vpc.CreatePortRequestBody(port=option))
         port_id = str(self._json(self._c.vpc.create_port, request)["port"]["id"])
         if spec.managed:
-            self._tag_managed(port_id)
+            self._tag_managed(port_id, spec.owner)
         return port_id
 
-    def set_managed(self, interface_id: str) -> None:
-        """Tag an existing port `enictl-managed=true` (adoption): one VPC v3 call, which
-        overwrites the tag when it is there already; the executor retries it."""
-        self._json(self._c.vpc3.create_port_tag, self._tag_request(interface_id))
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        """Tag an existing port `enictl-managed=<owner>` (adoption; `true` for the default
+        owner): one VPC v3 call, which overwrites the tag when it is there already; the
+        executor retries it."""
+        request = self._tag_request(interface_id, MANAGED_TAG_KEY, owners.tag_value(owner))
+        self._json(self._c.vpc3.create_port_tag, request)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
@@ -160,18 +163,17 @@ class HuaweiCloud:
         request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
         self._json(self._c.vpc3.create_port_tag, request)
 
-    def _tag_request(
-        self, port_id: str, key: str = MANAGED_TAG_KEY, value: str = MANAGED_TAG_VALUE
-    ) -> Any:
+    def _tag_request(self, port_id: str, key: str, value: str) -> Any:
         models = self._c.vpc3_models
         tag = models.ResourceTag(key=key, value=value)
         return models.CreatePortTagRequest(
             port_id=port_id, body=models.CreatePortTagRequestBody(tag=tag)
         )
 
-    def _tag_managed(self, port_id: str) -> None:
+    def _tag_managed(self, port_id: str, owner: str) -> None:
         """Tag a port just created; retried here, and the port deleted when it cannot be."""
-        request = self._tag_request(port_id)
+        value = owners.tag_value(owner)
+        request = self._tag_request(port_id, MANAGED_TAG_KEY, value)
         try:
             backoff.retry(
                 lambda: self._json(self._c.vpc3.create_port_tag, request),
@@ -190,7 +192,7 @@ class HuaweiCloud:
             raise type(failure)(
                 failure.code,
                 f"{failure.message} (port {port_id} was created but could not be tagged "
-                f"{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE} nor deleted)",
+                f"{MANAGED_TAG_KEY}={value} nor deleted)",
                 status=failure.status,
             ) from failure
         raise failure

@@ -27,8 +27,9 @@ with pages, never with servers. What a real account returns is read as it is mea
 - a port is primary when `binding:vif_details.primary_interface` says so (unconfirmed
   for every flavor), or when the server's `addresses` entry for it has `primary: true`
   (ECS), or it is the first of a BMS's `metadata.baremetalPortIDList` (unconfirmed);
-- a port is managed when it carries the tag `enictl-managed=true` (VPC v3 tags, which
-  the v3 port listing includes); protected (`protect`, never deleted by prune) when it
+- a port is managed when it carries the tag `enictl-managed` (VPC v3 tags, which the
+  v3 port listing includes), by the owner its value names (`true`: the owner
+  `default`; `controller.owners`); protected (`protect`, never deleted by prune) when it
   carries `enictl-protect=true`;
 - a flavor's NIC limit (primary included) is `quota:vif_max_num`, else
   `instance_vnic:max_count`, else `baremetal:net_num` among its extra specs (strings);
@@ -57,6 +58,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from controller import owners
 from controller.model import (
     Catalog,
     Eip,
@@ -162,11 +164,13 @@ def servers_without_limit(servers: Sequence[JsonDict], flavors: Sequence[JsonDic
     return sorted(_id(s) for s in servers if _flavor_key(s, by_id) in unknown)
 
 
-def is_managed(port: JsonDict) -> bool:
-    return any(
-        tag.get("key") == MANAGED_TAG_KEY and str(tag.get("value")) == MANAGED_TAG_VALUE
-        for tag in port.get("tags") or ()
-    )
+def managed_by(port: JsonDict) -> str | None:
+    """The owner the port's `enictl-managed` tag names (`true`: the default owner), or
+    None when it has none (`controller.owners`)."""
+    for tag in port.get("tags") or ():
+        if tag.get("key") == MANAGED_TAG_KEY:
+            return owners.from_tag_value(tag.get("value"))
+    return None
 
 
 def is_protected(port: JsonDict) -> bool:
@@ -313,6 +317,7 @@ def _ports(
         if groups is None:
             groups = group_tuples[ids] = tuple(group_name.get(g, g) for g in ids)
         subnet_id = str(port.get("virsubnet_id"))
+        manager = managed_by(port)
         interfaces[name] = NetworkInterface(
             name=name,
             subnet=subnet_name.get(subnet_id, subnet_id),
@@ -321,7 +326,8 @@ def _ports(
             eip=eip_by_port.get(port_id),
             server=attached_to,
             primary=primary,
-            managed=is_managed(port),
+            managed=manager is not None,
+            owner=manager or "",
             protect=is_protected(port),
             delete_on_termination=attached_to is not None,
             id=port_id,

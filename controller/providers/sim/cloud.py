@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from controller.errors import ProviderError, UsageError
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.sim import inventory, observation, refusals, rules, store, transaction
 from controller.providers.sim.faults import Faults
@@ -277,13 +277,17 @@ class SimCloud:
 
         self._run("delete_interface", act, target=interface_id)
 
-    def set_managed(self, interface_id: str, managed: bool = True) -> None:
-        """Tag (or untag) a port as enictl's: VPC v3 port tags, as `sim serve` receives them."""
+    def set_managed(self, interface_id: str, owner: str | None = DEFAULT_OWNER) -> None:
+        """Tag a port as managed by `owner` (None: untag it): the VPC v3 port tag
+        `enictl-managed=<owner>`, as `sim serve` receives it."""
 
         def act(call: Call) -> None:
             prt = rules.port(call.conn, interface_id)
-            call.target = f"{prt.name} = {str(managed).lower()}"
-            call.conn.execute("UPDATE ports SET managed = ? WHERE id = ?", (int(managed), prt.id))
+            call.target = f"{prt.name} = {owner or 'false'}"
+            call.conn.execute(
+                "UPDATE ports SET managed = ?, owner = ? WHERE id = ?",
+                (int(owner is not None), owner or "", prt.id),
+            )
 
         self._run("set_managed", act, target=interface_id)
 
@@ -414,12 +418,14 @@ class SimCloud:
         private_ip: str | None = None,
         security_groups: Sequence[str] = (),
         managed: bool = False,
+        owner: str = DEFAULT_OWNER,
     ) -> str:
-        """Create an unattached port by names; returns its id."""
+        """Create an unattached port by names (managed by `owner` when `managed`);
+        returns its id."""
         with self._lock, store.read(self._db()) as conn:
             subnet_id = _id_of(conn, "subnets", subnet_name)
             group_ids = tuple(_id_of(conn, "security_groups", g) for g in security_groups)
-        spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed)
+        spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed, owner=owner)
         return self._console(
             "create_interface", name, lambda call: rules.create_port(call.conn, spec)
         )

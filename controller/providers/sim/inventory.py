@@ -110,8 +110,8 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
     )
     conn.executemany(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups, protected)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " delete_on_termination, security_groups, protected, owner)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 port_ids[i.name],
@@ -125,6 +125,7 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
                 int(i.delete_on_termination),
                 store.join_ids(group_ids[g] for g in i.security_groups),
                 int(i.protect),
+                i.owner if i.managed else "",
             )
             for i in cloud.interfaces.values()
         ],

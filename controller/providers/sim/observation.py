@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from controller.gcpause import gc_paused
 from controller.model import (
+    DEFAULT_OWNER,
     Catalog,
     Eip,
     Flavor,
@@ -42,7 +43,7 @@ T = TypeVar("T")
 _SERVERS = "SELECT id, name, flavor_id, availability_zone, vpc_id, status FROM servers"
 _PORTS = """
 SELECT id, name, subnet_id, ip, is_primary, managed, delete_on_termination, server_id,
-       security_groups, protected
+       security_groups, protected, owner
 FROM ports
 """
 _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
@@ -118,7 +119,19 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     interfaces: dict[str, NetworkInterface] = {}
     port_rows = conn.execute(_PORTS).fetchall()
     port_rows.sort(key=_by_name)
-    for id_, name, subnet_id, ip, primary, managed, dot, server_id, groups, prot in port_rows:
+    for (
+        id_,
+        name,
+        subnet_id,
+        ip,
+        primary,
+        managed,
+        dot,
+        server_id,
+        groups,
+        prot,
+        owner,
+    ) in port_rows:
         port_groups = group_tuples.get(groups)
         if port_groups is None:
             port_groups = tuple(group_names[g] for g in store.split_ids(groups))
@@ -138,6 +151,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             bool(managed),
             bool(dot) and server_id is not None,
             bool(prot),
+            owner or (DEFAULT_OWNER if managed else ""),  # '': managed before owners existed
         )
     server_rows.sort(key=_by_name)
     servers: dict[str, Server] = {}
@@ -209,5 +223,6 @@ _interface = _maker(
         "managed",
         "delete_on_termination",
         "protect",
+        "owner",
     ),
 )

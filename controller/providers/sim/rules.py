@@ -346,7 +346,7 @@ def _bms_port(conn: sqlite3.Connection, job_id: str, server_id: str) -> str:
     groups = security_groups(conn, spec["groups"], row[0])
     address = choose_ip(conn, spec["subnet"], row[1], spec["ip"])
     port_id = store.next_id(conn, "port")
-    _insert_port(conn, port_id, port_id, spec["subnet"], address, False, groups)
+    _insert_port(conn, port_id, port_id, spec["subnet"], address, None, groups)
     conn.execute(
         "UPDATE ports SET server_id = ?, delete_on_termination = 1 WHERE id = ?",
         (server_id, port_id),
@@ -369,7 +369,8 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
     groups = security_groups(conn, spec.security_group_ids, row[0])
     address = choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
     port_id = store.next_id(conn, "port")
-    _insert_port(conn, port_id, spec.name, spec.subnet_id, address, spec.managed, groups)
+    owner = spec.owner if spec.managed else None
+    _insert_port(conn, port_id, spec.name, spec.subnet_id, address, owner, groups)
     return port_id
 
 
@@ -379,21 +380,23 @@ def _insert_port(
     name: str,
     subnet_id: str,
     address: int,
-    managed: bool,
+    owner: str | None,
     groups: Sequence[str],
 ) -> None:
-    """A new unattached port row."""
+    """A new unattached port row, managed by `owner` (None: unmanaged)."""
     conn.execute(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        " delete_on_termination, security_groups, owner)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?, ?)",
         (
             port_id,
             name,
             subnet_id,
             addresses.ip_text(address),
             address,
-            int(managed),
+            int(owner is not None),
             store.join_ids(groups),
+            owner or "",
         ),
     )
 

@@ -46,7 +46,7 @@ CREATE TABLE ports (
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
     ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
     is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
-    protected INTEGER NOT NULL DEFAULT 0,
+    protected INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));
@@ -104,8 +104,10 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker), `other_ports`, `flavors.bare_metal` and `jobs.spec` (a BMS attach's
-    port) came later; an old port has no marker, an old cloud no other ports and no BMS.
+    protect marker), `ports.owner` (the managed marker's owner), `other_ports`,
+    `flavors.bare_metal` and `jobs.spec` (a BMS attach's port) came later; an old port
+    has no protect marker and, when managed, the default owner (''); an old cloud no
+    other ports and no BMS.
     Another process may add them first, which is fine. (Its groups and subnets, all
     pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
@@ -113,6 +115,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         return
     added = (
         ("ports", "protected", "INTEGER NOT NULL DEFAULT 0", columns),
+        ("ports", "owner", "TEXT NOT NULL DEFAULT ''", columns),
         ("flavors", "bare_metal", "INTEGER NOT NULL DEFAULT 0", None),
         ("jobs", "spec", "TEXT NOT NULL DEFAULT ''", None),
     )

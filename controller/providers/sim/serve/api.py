@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from controller import owners
 from controller.errors import ProviderError
 from controller.gcpause import gc_paused
 from controller.providers.base import NewInterface
@@ -352,9 +353,9 @@ class HuaweiApi:
 
     def tag_port(self, req: Request) -> Reply:
         tag = req.object("tag")
-        value = str(tag.get("value")) == MANAGED_TAG_VALUE
         if tag.get("key") == PROTECT_TAG_KEY:
-            req.cloud.set_protected(req.params["port_id"], value)
+            protect = str(tag.get("value")) == MANAGED_TAG_VALUE
+            req.cloud.set_protected(req.params["port_id"], protect)
             return Reply(204)
         if tag.get("key") != MANAGED_TAG_KEY:
             raise ApiError(
@@ -362,7 +363,7 @@ class HuaweiApi:
                 UNSUPPORTED,
                 f"the simulated cloud keeps only the {MANAGED_TAG_KEY} and {PROTECT_TAG_KEY} tags",
             )
-        req.cloud.set_managed(req.params["port_id"], value)
+        req.cloud.set_managed(req.params["port_id"], owners.from_tag_value(tag.get("value")))
         return Reply(204)
 
     def _port_v1(self, cloud: ServedCloud, port_id: str, spec: NewInterface | None) -> JsonDict:

@@ -160,7 +160,7 @@ def _port_made_of(index: Index, port: AnyPort) -> Hashable:
     if not isinstance(port, NetworkInterface):
         return port
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed, port.protect)  # fmt: skip
+            port.server, port.primary, port.managed, port.owner, port.protect)  # fmt: skip
 
 
 def _port_v3(index: Index, port: AnyPort) -> str:
