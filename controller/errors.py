@@ -32,9 +32,11 @@ class Problem:
     field: str = ""  # dotted path inside the document, e.g. "spec.privateIp"
 
     def line(self) -> str:
+        """`file:line:col: Code: Kind/name field: message`: the stable code as the JSON
+        names it, so that a search for a code finds the text output too."""
         where = f" {self.resource}" if self.resource else ""
         at = f" {self.field}:" if self.field else ""
-        return f"{self.location}:{where}{at} {self.message}".replace(":  ", ": ")
+        return f"{self.location}: {self.code}:{where}{at} {self.message}".replace(":  ", ": ")
 
     def as_json(self) -> dict[str, str]:
         return {

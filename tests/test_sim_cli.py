@@ -78,7 +78,7 @@ def test_sim_init_counts_other_ports_and_locates_their_problems(
     assert run(tmp_path / "bad", "sim", "init", str(bad)) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert re.match(
-        rf"error: {re.escape(str(bad))}:\d+:\d+: CloudInventory/small "
+        rf"error: {re.escape(str(bad))}:\d+:\d+: IpReserved: CloudInventory/small "
         r"spec.ports\[0\].privateIp: 10.0.1.254 is reserved in subnet-web",
         line,
     )

@@ -4,7 +4,8 @@ Each command lives in its own module under `controller/cli/`, imported only when
 command is used (`COMMAND_MODULES`, `controller.cli.lazygroup`).
 `main()` is the only place that turns exceptions into exit codes: an `EnictlError`
 prints its own lines, anything else becomes one `error: internal error` line (set
-ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
+ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks;
+`enictl` (or a group such as `enictl sim`) with no command prints its help and exits 0.
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ COMMAND_MODULES = {
     envvar="ENICTL_STATE_DIR",
     help="Holds the simulated cloud, the apply journal and the lock (env ENICTL_STATE_DIR).",
 )
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No ANSI colour in any output (as does a non-empty NO_COLOR, no-color.org).",
+)
 @click.version_option(package_name="enictl")
 @click.pass_context
-def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
+def cli(ctx: click.Context, provider: str, state_dir: str, no_color: bool) -> None:
     """enictl: a declarative reconciler for cloud elastic network interfaces (ENIs).
 
     \b
@@ -65,7 +71,7 @@ def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl plan manifests/demo
     """
-    ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir)
+    ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir, no_color=no_color)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `enictl`, `enictl sim`: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         return 1

@@ -146,7 +146,7 @@ def apply_command(
         raise UsageError("give the manifest PATHs to apply, or --plan FILE")
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
-    out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
+    out = live.for_output(sys.stdout, as_json=as_json, color=use_color(app))
 
     def say(text: str) -> None:
         if not out.json:
@@ -156,7 +156,7 @@ def apply_command(
         if out.json:
             out(Event(Kind.PLAN, prepared.plan.as_json()))
         else:
-            click.echo(render.text(prepared.plan, color=use_color("text")), nl=False)
+            click.echo(render.text(prepared.plan, color=use_color(app)), nl=False)
 
     def confirmed(prepared: applying.Prepared) -> bool:
         if prepared.saved or yes:

@@ -12,6 +12,7 @@ from controller.providers import Provider, open_provider
 class AppContext:
     provider_name: str
     state_dir_arg: str
+    no_color: bool = False  # `--no-color`
     _provider: Provider | None = field(default=None, repr=False)
 
     @property

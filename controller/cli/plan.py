@@ -30,9 +30,10 @@ def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying
     return applying.prepare(app.provider(), paths, prune=prune, state_dir=app.state_dir)
 
 
-def use_color(output: str) -> bool:
-    """Colour only for text on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    if output != "text" or os.environ.get("NO_COLOR"):
+def use_color(app: AppContext, output: str = "text") -> bool:
+    """Colour only for text on a terminal, and never with `--no-color` or when NO_COLOR
+    is set (no-color.org)."""
+    if output != "text" or app.no_color or os.environ.get("NO_COLOR"):
         return False
     try:
         return sys.stdout.isatty()
@@ -88,7 +89,7 @@ def plan_command(
     """
     result = make_plan(app, paths, prune=prune)
     plan = result.plan
-    click.echo(render.render(plan, output, color=use_color(output)), nl=False)
+    click.echo(render.render(plan, output, color=use_color(app, output)), nl=False)
     if not plan.applyable:
         raise rejection(plan)
     if out_file is not None:
