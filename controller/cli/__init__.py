@@ -32,6 +32,7 @@ COMMAND_MODULES = {
     "apply": "controller.cli.apply",
     "watch": "controller.cli.watch",
     "force-unlock": "controller.cli.unlock",
+    "release": "controller.cli.release",
 }
 
 

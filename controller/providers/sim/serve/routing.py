@@ -10,6 +10,7 @@ the parsed request, and the error bodies each service answers with.
 | VPC v1 | GET `vpcs`, `subnets`, `security-groups`, `ports` (limit, marker) |
 | VPC v1 | POST `ports`, GET / PUT / DELETE `ports/{id}` |
 | VPC v3 | GET `ports` (limit, marker, `page_info`), GET `ports/{id}`, GET/POST `.../tags` |
+| VPC v3 | POST `ports/{id}/tags/delete` (BatchDeletePortTags: `enictl release`) |
 | EIP v1 | GET `publicips` (limit, marker), PUT `publicips/{id}` (bind / unbind) |
 
 Error bodies follow each service: ECS `{"error": {"code", "message"}}` (ShowJob's own
@@ -61,6 +62,7 @@ class ServedCloud(Provider, Protocol):
 
     def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
     def set_managed(self, interface_id: str, managed: bool = True) -> None: ...
+    def clear_managed(self, interface_id: str) -> None: ...
     def rename_interface(self, interface_id: str, name: str) -> None: ...
 
 
@@ -151,6 +153,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("GET", f"/v3/{_P}/ports/(?P<port_id>{_ID})", "vpc3", "show_port"),
         ("GET", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", "show_port_tags"),
         ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", "tag_port"),
+        ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags/delete", "vpc3", "untag_port"),
         ("GET", f"/v1/{_P}/publicips", "eip", "list_publicips"),
         ("PUT", f"/v1/{_P}/publicips/(?P<publicip_id>{_ID})", "eip", "update_publicip"),
     ]
