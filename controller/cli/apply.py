@@ -98,14 +98,7 @@ def _graceful_stop() -> Iterator[_Stop]:
     "Steps in flight at once (always at most one NIC operation per server).", maximum=1000
 )
 @options.prune
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
-)
+@options.lock_timeout
 @options.json_events("Stream progress as JSON, one event per line, on stdout.")
 @click.pass_obj
 def apply_command(

@@ -27,6 +27,15 @@ prune = click.option(
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
 )
 
+lock_timeout = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
+)
+
 
 def parallelism(help: str, *, maximum: int | None = None) -> Callable[[F], F]:
     """`--parallelism N`: steps in flight at once, 1 to `maximum` (default 10)."""

@@ -13,14 +13,7 @@ from controller.cli.context import AppContext
 
 @click.command("release")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
-)
+@options.lock_timeout
 @options.json_events("Print the result as one JSON document on stdout.")
 @click.pass_obj
 def release_command(
