@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "watch": "controller.cli.watch",
     "force-unlock": "controller.cli.unlock",
     "release": "controller.cli.release",
+    "export": "controller.cli.export",
 }
 
 
