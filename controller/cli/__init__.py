@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "force-unlock": "controller.cli.unlock",
     "release": "controller.cli.release",
     "export": "controller.cli.export",
+    "show": "controller.cli.show",
 }
 
 

@@ -27,6 +27,10 @@ prune = click.option(
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
 )
 
+verbose = click.option(
+    "-v", "--verbose", is_flag=True, help="Also list the unchanged resources, each with why."
+)
+
 lock_timeout = click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),

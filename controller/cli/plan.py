@@ -1,7 +1,8 @@
 """`enictl plan`: load the manifests, observe the cloud, plan, render, optionally save.
 
 Exit codes (SPEC section 6): 0 the plan is fine (with `--detailed-exitcode`: and has
-no steps), 2 with `--detailed-exitcode` when it has steps, 1 for any error. A
+no steps), 2 with `--detailed-exitcode` when it has steps (or, with
+`--orphans-are-changes`, orphans), 1 for any error. A
 rejected plan is still printed with its violations, then stderr gets one
 `error: plan rejected: N violations` line and the exit code is 1.
 """
@@ -63,7 +64,14 @@ def rejection(plan: Plan) -> PlanRejected:
     is_flag=True,
     help="Exit 2 when the plan has changes, 0 when it has none (1 is always an error).",
 )
+@click.option(
+    "--orphans-are-changes",
+    is_flag=True,
+    help="With --detailed-exitcode, orphans (managed ENIs no manifest mentions, kept "
+    "without --prune) count as changes too: exit 2 while there are any (a drift check).",
+)
 @options.prune
+@options.verbose
 @click.pass_obj
 def plan_command(
     app: AppContext,
@@ -71,7 +79,9 @@ def plan_command(
     output: str,
     out_file: str | None,
     detailed_exitcode: bool,
+    orphans_are_changes: bool,
     prune: bool,
+    verbose: bool,
 ) -> int:
     """Show the steps that would make the cloud match the manifests in PATH...
 
@@ -86,17 +96,20 @@ def plan_command(
       enictl plan manifests/demo -o markdown > plan.md      # a pull-request comment
       enictl plan manifests/demo --out plan.json && enictl apply --plan plan.json
       enictl plan manifests/demo --detailed-exitcode         # 0 in sync, 2 changes, 1 error
+      enictl plan manifests/ --detailed-exitcode --orphans-are-changes   # scheduled drift check
+      enictl plan manifests/demo -v                          # also list what needs no step
     """
     result = make_plan(app, paths, prune=prune)
     plan = result.plan
-    click.echo(render.render(plan, output, color=use_color(app, output)), nl=False)
+    shown = render.render(plan, output, color=use_color(app, output), verbose=verbose)
+    click.echo(shown, nl=False)
     if not plan.applyable:
         raise rejection(plan)
     if out_file is not None:
         saved = savedplan.save(out_file, plan, manifest_paths=paths, prune=prune)
         if output == "text":
             click.echo(f"\nSaved the plan to {saved}. Apply it with: enictl apply --plan {saved}")
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and (plan.has_changes or (orphans_are_changes and plan.orphans)):
         return EXIT_CHANGES
     return 0
 

@@ -135,11 +135,12 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
             unchanged.append(NoOp(eni_ref(name), UNMANAGED))
             continue
         orphans.append(name)
-        if not prune:
-            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
-        elif have.protect:
-            protected_orphans.append(name)
+        if have.protect:
+            if prune:
+                protected_orphans.append(name)
             unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        elif not prune:
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
         else:
             del target[name]
             deltas[name] = Delta(name, have, None)
