@@ -25,7 +25,7 @@ from controller import selectors
 from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import UsageError
-from controller.model import Topology
+from controller.model import NetworkInterface, Server, Topology
 from controller.planning import invariants
 
 KINDS = {
@@ -133,8 +133,11 @@ _SINGULAR = {"interfaces": "interface", "servers": "server", "flavors": "flavor"
 
 def labels_of(kind: str, topology: Topology, name: str) -> dict[str, str]:
     """A resource's labels (the cloud's tags); flavors have none."""
-    found = {"interfaces": topology.interfaces, "servers": topology.servers}.get(kind, {})
-    resource = found.get(name)
+    resource: NetworkInterface | Server | None = None
+    if kind == "interfaces":
+        resource = topology.interfaces.get(name)
+    elif kind == "servers":
+        resource = topology.servers.get(name)
     return dict(resource.labels) if resource is not None else {}
 
 
