@@ -96,3 +96,47 @@ def test_show_renders_a_saved_plan_in_every_format(sim: Cli, tmp_path: Path) -> 
     assert sim("show", str(saved), "-o", "markdown").out.startswith("### enictl plan\n")
     missing = sim("show", str(tmp_path / "nope.json"))
     assert (missing.code, missing.err) == (1, f"error: {tmp_path}/nope.json: no such plan file\n")
+
+
+def test_many_subnet_mismatches_give_the_policy_and_its_remedy_once() -> None:
+    """200 SubnetMismatch errors (an adopted cloud under the default subnetScope) are one
+    group: ten listed, the rest counted, the hint naming subnetScope: vpc said once."""
+    from controller.plan import Code, Plan, Severity, Violation
+    from controller.planning import invariants
+    from controller.views import render
+
+    errors = tuple(
+        Violation(
+            Code.SUBNET_MISMATCH,
+            Severity.ERROR,
+            f"NetworkInterface/eni-{i:03d}",
+            f"m.yaml:{i + 1}:3",
+            f"eni-{i:03d} is in subnet db but web-{i}'s primary subnet is app",
+            invariants.SUBNET_SCOPE_HINT,
+        )
+        for i in range(200)
+    )
+    out = render.text(Plan("d", "f", violations=errors), color=False)
+    assert out.count("hint:") == 1 and out.count("subnetScope: vpc") == 1
+    assert "  error  SubnetMismatch  (200 resources)\n" in out
+    assert "    NetworkInterface/eni-009 m.yaml:10:3: eni-009 is in subnet db" in out
+    assert "eni-010" not in out
+    assert "    ... and 190 more like them (-o json lists every one)\n" in out
+    md = render.markdown(Plan("d", "f", violations=errors))
+    assert md.count("hint:") == 1 and "`SubnetMismatch` (200 resources)" in md
+
+
+def test_exported_cloud_without_its_policy_is_told_the_policy_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exported manifests with the PlacementPolicy removed are rejected with every
+    SubnetMismatch listed and the remedy said once."""
+    cli = Cli(tmp_path / "state", capsys)
+    cli.init(ROOT / "tests" / "data" / "export" / "cloud.yaml")
+    docs = cli("export").out.split("---\n")
+    manifests = tmp_path / "cloud.yaml"
+    manifests.write_text("---\n".join(d for d in docs if "kind: PlacementPolicy" not in d))
+    ran = cli("plan", str(manifests))
+    assert ran.code == 1
+    assert "  error  SubnetMismatch  (2 resources)\n" in ran.out
+    assert ran.out.count("subnetScope: vpc") == 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from controller.plan import Action, Change, Plan, Severity
+from controller.plan import Action, Change, Plan
 from controller.views import planview
 
 LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
@@ -133,14 +133,20 @@ def _sections(plan: Plan) -> list[Section]:
 
 
 def _violation_rows(plan: Plan) -> list[str]:
+    """Errors first; violations sharing a code and hint as one item, the hint said once."""
     rows = []
-    ordered = sorted(plan.violations, key=lambda v: v.severity is not Severity.ERROR)
-    for v in ordered:
-        where = f" at `{v.source}`" if v.source else ""
-        row = f"- **{v.severity.value}** `{v.code.value}` `{v.resource}`{where}: {v.message}"
-        if v.hint:
-            row += f"\n  - hint: {v.hint}"
-        rows.append(row)
+    for group in planview.violation_groups(plan.violations):
+        head = f"- **{group.severity.value}** `{group.code.value}`"
+        hint = f"\n  - hint: {group.hint}" if group.hint else ""
+        if len(group.items) == 1:
+            (v,) = group.items
+            where = f" at `{v.source}`" if v.source else ""
+            rows.append(f"{head} `{v.resource}`{where}: {v.message}{hint}")
+            continue
+        rows.append(f"{head} ({len(group.items)} resources){hint}")
+        for v in group.items:
+            where = f" at `{v.source}`" if v.source else ""
+            rows.append(f"  - `{v.resource}`{where}: {v.message}")
     return rows
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.plan import Action, Change, Plan, Step
+from controller.plan import Action, Change, Code, Plan, Severity, Step, Violation
 from controller.planning import diff
 
 # How each action reads in the summary line, singular and plural.
@@ -43,6 +43,29 @@ ORIGIN_TITLES: tuple[tuple[str, str], ...] = (
     ("drift", "Drift: the cloud changed outside enictl"),
     ("", "Changes"),
 )
+
+
+SHOWN_PER_GROUP = 10  # violations of one group listed before "... and N more"
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationGroup:
+    """Violations of one code, severity and hint: the hint is said once for them all."""
+
+    code: Code
+    severity: Severity
+    hint: str
+    items: tuple[Violation, ...]
+
+
+def violation_groups(violations: Sequence[Violation]) -> list[ViolationGroup]:
+    """Violations grouped by (severity, code, hint), errors first, each group in the
+    order its first member comes; 200 SubnetMismatch errors are one group, one hint."""
+    found: dict[tuple[Severity, Code, str], list[Violation]] = {}
+    for v in violations:
+        found.setdefault((v.severity, v.code, v.hint), []).append(v)
+    groups = [ViolationGroup(c, s, h, tuple(items)) for (s, c, h), items in found.items()]
+    return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)
 
 
 def plural(n: int, word: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from controller.plan import Action, Plan, Severity, Step, Violation
+from controller.plan import Action, Plan, Severity, Step
 from controller.views import comment, planview
 
 _ANSI = {
@@ -107,8 +107,8 @@ def text(plan: Plan, *, color: bool, verbose: bool = False) -> str:
 
     if plan.violations:
         lines += ["", paint("Violations", "bold")]
-        for violation in plan.violations:
-            lines += _text_violation(violation, paint)
+        for group in planview.violation_groups(plan.violations):
+            lines += _text_violations(group, paint)
     return "\n".join(lines) + "\n"
 
 
@@ -142,17 +142,24 @@ def _text_change(row: planview.ChangeRow, paint: _Painter) -> str:
     return f"{line}  {paint(f'({row.detail})', 'dim')}" if row.detail else line
 
 
-def _text_violation(violation: Violation, paint: _Painter) -> list[str]:
-    style = "red" if violation.severity is Severity.ERROR else "yellow"
-    where = f"  {violation.source}" if violation.source else ""
-    out = [
-        f"  {paint(violation.severity.value, 'bold', style)}  {paint(violation.code.value, style)}"
-        f"  {violation.resource}{where}",
-        f"    {violation.message}",
-    ]
-    if violation.hint:
-        out.append(f"    {paint('hint:', 'cyan')} {violation.hint}")
-    return out
+def _text_violations(group: planview.ViolationGroup, paint: _Painter) -> list[str]:
+    """One violation as a header, its message and hint; several of one code and hint as
+    one header, a line each (at most `SHOWN_PER_GROUP`) and the hint once."""
+    style = "red" if group.severity is Severity.ERROR else "yellow"
+    head = f"  {paint(group.severity.value, 'bold', style)}  {paint(group.code.value, style)}"
+    hint = [f"    {paint('hint:', 'cyan')} {group.hint}"] if group.hint else []
+    if len(group.items) == 1:
+        (v,) = group.items
+        where = f"  {v.source}" if v.source else ""
+        return [f"{head}  {v.resource}{where}", f"    {v.message}", *hint]
+    out = [f"{head}  ({len(group.items)} resources)"]
+    for v in group.items[: planview.SHOWN_PER_GROUP]:
+        where = f" {v.source}:" if v.source else ":"
+        out.append(f"    {v.resource}{where} {v.message}")
+    more = len(group.items) - planview.SHOWN_PER_GROUP
+    if more > 0:
+        out.append(f"    ... and {more} more like them (-o json lists every one)")
+    return [*out, *hint]
 
 
 # -- markdown: controller.views.comment ----------------------------------------------
