@@ -140,3 +140,12 @@ def test_exported_cloud_without_its_policy_is_told_the_policy_once(
     assert ran.code == 1
     assert "  error  SubnetMismatch  (2 resources)\n" in ran.out
     assert ran.out.count("subnetScope: vpc") == 1
+
+
+def test_sim_init_force_forgets_what_was_applied_to_the_old_cloud(sim: Cli) -> None:
+    """After `sim init --force`, the creates of the next plan are no drift, and no
+    resource shows in two change sections."""
+    assert sim("sim", "init", str(INVENTORY), "--force").code == 0
+    plan = json.loads(sim("plan", str(DEMO), "-o", "json").out)
+    assert plan["changes"] and {c["origin"] for c in plan["changes"]} == {""}
+    assert "Drift" not in sim("plan", str(DEMO)).out

@@ -122,12 +122,12 @@ def test_sim_faults_shows_sets_and_clears(
     capsys.readouterr()
     assert open_cloud(tmp_path).faults() == Faults(40, 0.25, 0.5, 7)
     assert run(tmp_path, "sim", "faults", "-o", "json") == 0
-    assert json.loads(capsys.readouterr().out) == {
-        "latency_ms": 40,
-        "error_rate": 0.25,
-        "job_fail_rate": 0.5,
+    assert json.loads(capsys.readouterr().out) == {  # camelCase, as every JSON output
+        "jobMs": 40,
+        "errorRate": 0.25,
+        "jobFailRate": 0.5,
         "seed": 7,
-        "rate_limit": 0,
+        "rateLimit": 0,
     }
     assert run(tmp_path, "sim", "faults", "--off") == 0
     assert open_cloud(tmp_path).faults() == Faults()
