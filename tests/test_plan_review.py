@@ -149,3 +149,18 @@ def test_sim_init_force_forgets_what_was_applied_to_the_old_cloud(sim: Cli) -> N
     plan = json.loads(sim("plan", str(DEMO), "-o", "json").out)
     assert plan["changes"] and {c["origin"] for c in plan["changes"]} == {""}
     assert "Drift" not in sim("plan", str(DEMO)).out
+
+
+def test_plan_while_an_apply_holds_the_lock_says_so(sim: Cli) -> None:
+    """A plan while an apply holds the lock names it and its holder instead of planning;
+    once the lock is free the plan runs."""
+    from controller.storage import lock
+
+    with lock.acquire(sim.state, command="enictl apply"):
+        ran = sim("plan", str(DEMO))
+    assert (ran.code, ran.out) == (1, "")
+    assert ran.err.startswith(
+        "error: enictl apply is in progress: a plan now would show a half-applied cloud; "
+        f"state dir {sim.state} is locked by pid "
+    )
+    assert sim("plan", str(DEMO)).code == 0

@@ -20,7 +20,7 @@ from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
-from controller.storage import savedplan
+from controller.storage import lock, savedplan
 from controller.views import render
 
 EXIT_CHANGES = 2
@@ -72,6 +72,7 @@ def rejection(plan: Plan) -> PlanRejected:
 )
 @options.prune
 @options.verbose
+@options.lock_timeout
 @click.pass_obj
 def plan_command(
     app: AppContext,
@@ -82,13 +83,16 @@ def plan_command(
     orphans_are_changes: bool,
     prune: bool,
     verbose: bool,
+    lock_timeout: float,
 ) -> int:
     """Show the steps that would make the cloud match the manifests in PATH...
 
     Nothing is changed. The plan lists its steps grouped by server, the changes (from
     the manifests, or drift: the cloud changed outside enictl; a changed list names
     what is added and removed), orphans, and any violations; a plan with error
-    violations is rejected (exit 1).
+    violations is rejected (exit 1). While an apply (or a watch reconcile) holds the
+    state dir's lock, plan says so and who holds it instead of planning from a
+    half-applied cloud (exit 1; --lock-timeout waits for it).
 
     \b
     Examples:
@@ -99,6 +103,7 @@ def plan_command(
       enictl plan manifests/ --detailed-exitcode --orphans-are-changes   # scheduled drift check
       enictl plan manifests/demo -v                          # also list what needs no step
     """
+    lock.wait_unlocked(app.state_dir, timeout=lock_timeout)  # no plan of a half-applied cloud
     result = make_plan(app, paths, prune=prune)
     plan = result.plan
     shown = render.render(plan, output, color=use_color(app, output), verbose=verbose)
