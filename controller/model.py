@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 READY_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+HEALTHY_STATUS = "ACTIVE"  # the one status in which a server may take a failover ENI
+DOWN_STATUSES = frozenset({"SHUTOFF", "ERROR"})  # a holder in these has failed (SPEC 4a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,22 @@ class PlacementPolicy:
     subnet_scope: SubnetScope = SubnetScope.SERVER_SUBNET
     name: str = "default"
     source: Source | None = None
+
+
+class Fence(enum.StrEnum):
+    """What enictl may do to a failed server in ERROR to free a failover ENI (SPEC 4a)."""
+
+    NONE = "none"  # nothing: the ENI stays and a FailoverBlocked warning says why
+    STOP = "stop"  # hard-stop it (a `stop-server` step), then move the ENI
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverPolicy:
+    """How a failover ENI (one with standbys) follows its service (`spec.failover`)."""
+
+    failback: bool = False  # return to `server` once it has been healthy for the hold-down
+    hold_down_seconds: float = 60.0  # after a move, no other policy move for this long
+    fence: Fence = Fence.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,8 @@ class Server:
     meaningful in observed state. `nic_limit` is the server's own NIC limit (primary
     included) as the cloud reports it where the flavor does not say (Huawei Cloud:
     the attached NICs plus `attachableQuantity.free_nic`); None when unknown.
+    `status_since` (observed) is when the server's status last changed, in epoch
+    seconds, at the latest (Huawei Cloud: its `updated` time); None when unknown.
     """
 
     name: str
@@ -114,10 +134,22 @@ class Server:
     id: str = ""
     source: Source | None = None
     nic_limit: int | None = None
+    status_since: float | None = None
 
     @property
     def ready(self) -> bool:
         return self.status in READY_STATUSES
+
+    @property
+    def healthy(self) -> bool:
+        """ACTIVE: it may take a failover ENI."""
+        return self.status == HEALTHY_STATUS
+
+    @property
+    def down(self) -> bool:
+        """SHUTOFF or ERROR: a failover ENI on it must go (another status, BUILD or
+        REBOOT, is healthy enough to keep one)."""
+        return self.status in DOWN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +159,10 @@ class NetworkInterface:
     `private_ip` is None in desired state when the cloud may choose it. `managed`
     (enictl's tag on the port) and `delete_on_termination` (a property of the current
     attachment) are observed facts; `protect` is desired-only.
+
+    A failover ENI has `standbys` (desired: failover candidates after `server`, in
+    order) and its `failover` policy; `failover_at` (observed, a port tag) is when the
+    policy last moved it, in epoch seconds, None when it never did.
     """
 
     name: str
@@ -142,6 +178,15 @@ class NetworkInterface:
     labels: Mapping[str, str] = field(default_factory=dict)
     id: str = ""
     source: Source | None = None
+    standbys: tuple[str, ...] = ()
+    failover: FailoverPolicy | None = None
+    failover_at: float | None = None
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """A failover ENI's servers in order of preference: `server`, then the standbys."""
+        first = () if self.server is None else (self.server,)
+        return tuple(dict.fromkeys((*first, *self.standbys)))
 
 
 @dataclass(frozen=True, slots=True)
