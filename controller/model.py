@@ -120,7 +120,8 @@ class Server:
     included) as the cloud reports it where the flavor does not say (Huawei Cloud:
     the attached NICs plus `attachableQuantity.free_nic`); None when unknown.
     `status_since` (observed) is when the server's status last changed, in epoch
-    seconds, at the latest (Huawei Cloud: its `updated` time); None when unknown.
+    seconds, at the latest (Huawei Cloud: its `updated` time); None when unknown
+    (then the status counts as long held).
     """
 
     name: str
@@ -134,7 +135,9 @@ class Server:
     id: str = ""
     source: Source | None = None
     nic_limit: int | None = None
-    status_since: float | None = None
+    # not compared: providers tell it with different precision (the sim exactly, Huawei
+    # Cloud by the server's last update), and it never decides what the cloud *is*
+    status_since: float | None = field(default=None, compare=False)
 
     @property
     def ready(self) -> bool:

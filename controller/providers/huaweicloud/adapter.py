@@ -11,8 +11,10 @@ and if it still fails the fresh port is deleted so no unmarked twin is left behi
 `set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
 sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
-polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
-security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
+polled with ShowJob; a failover fence is an ECS BatchStopServers job (`os-stop`, type
+HARD); the failover time is the port tag `enictl-failover-at=<epoch seconds>`;
+`delete_on_termination` is set with UpdateServerInterface; security groups with VPC
+UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
 unbind). Mutations are not retried here: the executor does it.
 
 Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
@@ -41,6 +43,7 @@ from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
 from controller.providers.huaweicloud.settings import DEFAULT_PAGE_SIZE, Clients, Settings
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -97,6 +100,10 @@ class HuaweiCloud:
         with gc_paused():
             return topology.topology(self._reader.listings())
 
+    def server_statuses(self) -> dict[str, str]:
+        """Every server's status by name: the ECS servers listing alone (its pages)."""
+        return topology.server_statuses(self._reader.servers())
+
     # -- mutations -------------------------------------------------------------------
 
     def create_interface(self, spec: NewInterface) -> str:
@@ -122,6 +129,12 @@ class HuaweiCloud:
         """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
         call, which overwrites the tag; the executor retries it."""
         request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
+        self._json(self._c.vpc3.create_port_tag, request)
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        """Set the port tag `enictl-failover-at` to the epoch seconds `at`: one VPC v3
+        call, which overwrites the tag; the executor retries it."""
+        request = self._tag_request(interface_id, FAILOVER_TAG_KEY, str(int(at)))
         self._json(self._c.vpc3.create_port_tag, request)
 
     def _tag_request(
@@ -205,6 +218,13 @@ class HuaweiCloud:
             server_id=server_id, body=ecs.BatchDeleteServerNicsRequestBody(nics=nics)
         )
         return self._job_id(self._json(self._c.ecs.batch_delete_server_nics, request))
+
+    def stop_server(self, server_id: str) -> str:
+        """BatchStopServers with type HARD for one server (the fence of a failover)."""
+        ecs = self._c.ecs_models
+        option = ecs.BatchStopServersOption(servers=[ecs.ServerId(id=server_id)], type="HARD")
+        request = ecs.BatchStopServersRequest(body=ecs.BatchStopServersRequestBody(os_stop=option))
+        return self._job_id(self._json(self._c.ecs.batch_stop_servers, request))
 
     @staticmethod
     def _job_id(body: JsonDict) -> str:

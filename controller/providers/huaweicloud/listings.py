@@ -73,6 +73,10 @@ class Reader:
             ports=ports.result(),
         )
 
+    def servers(self) -> list[JsonDict]:
+        """The ECS servers listing alone (what a health poll reads)."""
+        return self._servers()
+
     def _servers(self) -> list[JsonDict]:
         """ECS pages by number (`offset` is 1-based) until `count` servers are seen."""
         limit = min(self._page, SERVER_PAGE_MAX)

@@ -12,7 +12,10 @@ a number of calls that grows with pages, never with servers:
   for every flavor), or when the server's `addresses` entry for it has `primary: true`;
 - a port is managed when it carries the tag `enictl-managed=true` (VPC v3 tags, which
   the v3 port listing includes (unconfirmed)); protected (`protect`, never deleted by
-  prune) when it carries `enictl-protect=true`;
+  prune) when it carries `enictl-protect=true`; its `failover_at` is the tag
+  `enictl-failover-at=<epoch seconds>` (when the failover policy last moved it);
+- a server's `status_since` is its `updated` time: the last change of the server, so
+  at the latest when its status changed;
 - `delete_on_termination` is a property of the attachment that only the per-server
   `os-interface` call shows. Observing does not make that call: an attached port is
   reported with `delete_on_termination=True` ("may be true"), so that enictl always
@@ -33,6 +36,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from controller.model import (
@@ -54,6 +58,7 @@ _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 MANAGED_TAG_KEY = "enictl-managed"
 MANAGED_TAG_VALUE = "true"
 PROTECT_TAG_KEY = "enictl-protect"  # value "true": prune never deletes the port
+FAILOVER_TAG_KEY = "enictl-failover-at"  # value: epoch seconds of the last failover move
 VIF_MAX_SPEC = "quota:vif_max_num"
 VNIC_MAX_SPEC = "instance_vnic:max_count"
 
@@ -106,6 +111,32 @@ def is_protected(port: JsonDict) -> bool:
         tag.get("key") == PROTECT_TAG_KEY and str(tag.get("value")) == MANAGED_TAG_VALUE
         for tag in port.get("tags") or ()
     )
+
+
+def server_statuses(servers: Iterable[JsonDict]) -> dict[str, str]:
+    """Each server's status by its name (the names `topology()` gives them)."""
+    named = unique_names(servers, _name, _id)
+    return {name: str(server.get("status") or "") for name, server in named.items()}
+
+
+def failover_time(port: JsonDict) -> float | None:
+    """The `enictl-failover-at` tag's epoch seconds; None without it (or unreadable)."""
+    for tag in port.get("tags") or ():
+        if tag.get("key") == FAILOVER_TAG_KEY:
+            value = str(tag.get("value") or "")
+            return float(value) if value.isdigit() else None
+    return None
+
+
+def epoch(text: object) -> float | None:
+    """ECS's `2026-12-04T10:42:07Z` (or with an offset) as epoch seconds; None if not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _id(item: JsonDict) -> str:
@@ -164,6 +195,7 @@ def topology(listings: Listings) -> Topology:
             security_groups=primary.security_groups if primary else (),
             status=str(server.get("status") or ""),
             id=_id(server),
+            status_since=epoch(server.get("updated")),
         )
 
     catalog = Catalog(
@@ -245,6 +277,7 @@ def _interfaces(
             protect=is_protected(port),
             delete_on_termination=attached_to is not None,
             id=port_id,
+            failover_at=failover_time(port),
         )
     return interfaces
 

@@ -10,9 +10,10 @@ Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (
 the injectable clock, `time.time` by default) have their effect applied atomically,
 so with zero latency a job is done at the first poll.
 
-A server runs one NIC job at a time, as ECS does: an `attach()` or `detach()` while
-another is running on the same server is refused with the transient Ecs.0603
-("other operations running, retry later"); console changes have no job and are exempt.
+A server runs one job at a time, as ECS does: an `attach()`, `detach()` or
+`stop_server()` while another is running on the same server is refused with the
+transient Ecs.0603 ("other operations running, retry later"); console changes have no
+job and are exempt.
 
 A port attached by `attach()` starts with deleteOnTermination **true**: whether the
 real cloud does this is unconfirmed, and the pessimistic choice makes enictl prove
@@ -209,6 +210,26 @@ class SimCloud:
 
         return self._run("detach", act, target=f"{interface_id} <- {server_id}")
 
+    def stop_server(self, server_id: str) -> str:
+        """Start a hard stop (ECS batch stop, type HARD); the job leaves it SHUTOFF."""
+
+        def act(call: Call) -> str:
+            srv = rules.server(call.conn, server_id)
+            call.target = srv.name
+            rules.require_no_nic_job(call.conn, srv, "stop it")
+            return transaction.submit(call, "stop", srv.id, "")
+
+        return self._run("stop_server", act, target=server_id)
+
+    def server_statuses(self) -> dict[str, str]:
+        """Every server's status, by name: one listing call."""
+
+        def act(call: Call) -> dict[str, str]:
+            rows = call.conn.execute("SELECT name, status FROM servers ORDER BY name")
+            return dict(rows.fetchall())
+
+        return self._run("list_servers", act, target="servers")
+
     def job(self, job_id: str) -> Job:
         def act(call: Call) -> Job:
             row = call.conn.execute(
@@ -247,6 +268,17 @@ class SimCloud:
             call.conn.execute("UPDATE ports SET protected = ? WHERE id = ?", (int(value), prt.id))
 
         self._run("set_protected", act, target=interface_id)
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        """Keep when the failover policy last moved a port: the VPC v3 tag
+        `enictl-failover-at=<epoch seconds>`, whole seconds as a tag holds them."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = f"{prt.name} = {int(at)}"
+            call.conn.execute("UPDATE ports SET failover_at = ? WHERE id = ?", (int(at), prt.id))
+
+        self._run("set_failover_time", act, target=interface_id)
 
     def close(self) -> None:
         with self._lock:
@@ -332,9 +364,18 @@ class SimCloud:
     def force_set_status(self, server_name: str, status: str) -> None:
         def act(call: Call) -> None:
             srv = rules.server(call.conn, server_name, key="name")
-            call.conn.execute("UPDATE servers SET status = ? WHERE id = ?", (status, srv.id))
+            rules.set_status(call.conn, srv.id, status, call.now)
 
         self._console("set_status", f"{server_name} = {status}", act)
+
+    def force_delete_server(self, server_name: str) -> None:
+        """Delete a server: its primary NIC and the ports attached with
+        deleteOnTermination true go with it; every other port stays, detached."""
+
+        def act(call: Call) -> None:
+            rules.delete_server(call.conn, rules.server(call.conn, server_name, key="name"))
+
+        self._console("delete_server", server_name, act)
 
     def force_create_interface(
         self,

@@ -38,10 +38,12 @@ T = TypeVar("T")
 
 # Plain scans, no joins: the joins happen in Python on small dicts (id -> name), which
 # is several times faster than SQLite joining on text UUID keys row by row.
-_SERVERS = "SELECT id, name, flavor_id, availability_zone, vpc_id, status FROM servers"
+_SERVERS = (
+    "SELECT id, name, flavor_id, availability_zone, vpc_id, status, status_since FROM servers"
+)
 _PORTS = """
 SELECT id, name, subnet_id, ip, is_primary, managed, delete_on_termination, server_id,
-       security_groups, protected
+       security_groups, protected, failover_at
 FROM ports
 """
 _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
@@ -116,7 +118,8 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     interfaces: dict[str, NetworkInterface] = {}
     port_rows = conn.execute(_PORTS).fetchall()
     port_rows.sort(key=_by_name)
-    for id_, name, subnet_id, ip, primary, managed, dot, server_id, groups, prot in port_rows:
+    for row in port_rows:
+        id_, name, subnet_id, ip, primary, managed, dot, server_id, groups, prot, moved = row
         port_groups = group_tuples.get(groups)
         if port_groups is None:
             port_groups = tuple(group_names[g] for g in store.split_ids(groups))
@@ -136,10 +139,11 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             bool(managed),
             bool(dot) and server_id is not None,
             bool(prot),
+            moved,
         )
     server_rows.sort(key=_by_name)
     servers: dict[str, Server] = {}
-    for id_, name, flavor_id, az, vpc_id, status in server_rows:
+    for id_, name, flavor_id, az, vpc_id, status, since in server_rows:
         subnet, primary_groups = primaries.get(id_, ("", ()))
         servers[name] = Server(
             name=name,
@@ -150,6 +154,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             security_groups=primary_groups,
             status=status,
             id=id_,
+            status_since=since,
         )
     return Topology(servers=servers, interfaces=interfaces, catalog=cat)
 
@@ -206,5 +211,6 @@ _interface = _maker(
         "managed",
         "delete_on_termination",
         "protect",
+        "failover_at",
     ),
 )

@@ -34,7 +34,8 @@ left, and a security group pinned to another VPC (only a simulated group is pinn
 that the real VPC answers VPC.2500 in each of these cases is unconfirmed.
 
 Late failures end a job FAIL with Ecs.0217 (attach NIC failed) or Ecs.0507 (delete
-NIC failed), both from the ECS table. VPC calls (ports, security groups, EIPs) answer
+NIC failed), both from the ECS table, or (a stop job) Sim.0005: the ECS table we read
+names no code for a failed stop. VPC calls (ports, security groups, EIPs) answer
 VPC codes only, ECS calls (NICs of servers, jobs) ECS codes.
 """
 
@@ -65,6 +66,7 @@ BUSY = "Ecs.0603"
 THROTTLED = "APIGW.0308"
 ATTACH_FAILED = "Ecs.0217"
 DETACH_FAILED = "Ecs.0507"
+STOP_FAILED = "Sim.0005"
 
 _STATUS = {
     BAD_PARAMETER: 400,

@@ -39,7 +39,7 @@ CREATE TABLE security_groups (
 CREATE TABLE servers (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, flavor_id TEXT NOT NULL REFERENCES flavors(id),
     availability_zone TEXT NOT NULL, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
-    status TEXT NOT NULL);
+    status TEXT NOT NULL, status_since REAL);
 CREATE TABLE ports (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
@@ -48,6 +48,7 @@ CREATE TABLE ports (
     protected INTEGER NOT NULL DEFAULT 0,
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
+    failover_at REAL,
     UNIQUE (subnet_id, ip_int));
 CREATE INDEX ports_by_server ON ports(server_id);
 CREATE TABLE other_ports (
@@ -103,21 +104,30 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker) and `other_ports` came later; an old port has no marker, an old
-    cloud no other ports. Another process may add them first, which is fine. (Its
-    groups and subnets, all pinned then, stay pinned.)"""
+    protect marker), `ports.failover_at` (the failover time tag), `servers.status_since`
+    and `other_ports` came later; an old port has no marker, an old server no known
+    status change, an old cloud no other ports. Another process may add them first,
+    which is fine. (Its groups and subnets, all pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
     if not columns:
         return
-    if "protected" not in columns:
-        try:
-            conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
+    _add_column(conn, columns, "ports", "protected INTEGER NOT NULL DEFAULT 0")
+    _add_column(conn, columns, "ports", "failover_at REAL")
+    server_columns = {row[1] for row in conn.execute("PRAGMA table_info(servers)")}
+    _add_column(conn, server_columns, "servers", "status_since REAL")
     known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'other_ports'").fetchone()
     if known is None:
         conn.execute(_OTHER_PORTS.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
+def _add_column(conn: sqlite3.Connection, columns: set[str], table: str, column: str) -> None:
+    if column.split()[0] in columns:
+        return
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def create(path: Path) -> sqlite3.Connection:

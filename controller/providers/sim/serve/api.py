@@ -17,10 +17,11 @@ The subset served is what the huaweicloud provider uses:
 | ECS | GET `cloudservers/detail` (limit, offset = page number), GET `cloudservers/flavors` |
 | ECS | POST `cloudservers/{id}/nics` (one NIC by `port_id`), POST `cloudservers/{id}/nics/delete` |
 | ECS | GET `cloudservers/{id}/os-interface`, PUT `cloudservers/{id}/os-interface/{port}` |
+| ECS | POST `cloudservers/action` (`os-stop`, one server: the fence of a failover) |
 | ECS | GET `jobs/{job_id}` |
 | VPC v1 | GET `vpcs`, `subnets`, `security-groups` (limit, marker) |
 | VPC v1 | POST `ports`, PUT / DELETE `ports/{id}` |
-| VPC v3 | GET `ports` (limit, marker, `page_info`), POST `ports/{id}/tags` (managed, protect) |
+| VPC v3 | GET `ports` (limit, marker, `page_info`), POST `ports/{id}/tags` (the markers) |
 | EIP v1 | GET `publicips` (limit, marker), PUT `publicips/{id}` (bind / unbind) |
 
 Error bodies follow each service: ECS `{"error": {"code", "message"}}`, VPC/EIP v1
@@ -44,6 +45,7 @@ from controller.gcpause import gc_paused
 from controller.model import Topology
 from controller.providers.base import NewInterface, Provider
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -197,6 +199,22 @@ class HuaweiApi:
             200, {"interfaceAttachment": {"port_id": port_id, "delete_on_termination": value}}
         )
 
+    def server_action(self, req: _Request) -> Reply:
+        """BatchStopServers: `{"os-stop": {"type": "HARD", "servers": [{"id": ...}]}}` (one
+        server per call here); the answer names the job. Other actions are not served."""
+        stop = req.body.get("os-stop")
+        if not isinstance(stop, dict):
+            raise ApiError(400, UNSUPPORTED, "the simulated cloud serves only the os-stop action")
+        kind = stop.get("type", "SOFT")
+        if kind not in ("SOFT", "HARD"):
+            raise ApiError(400, "", f"os-stop.type must be SOFT or HARD, got {kind!r}")
+        server_id = str(_list(stop, "servers")[0].get("id") or "")
+        if not server_id:
+            raise ApiError(400, "", "os-stop.servers[0].id is required")
+        job_id = req.cloud.stop_server(server_id)
+        self._remember(job_id, "stop", server_id, "")
+        return Reply(200, {"job_id": job_id})
+
     def show_job(self, req: _Request) -> Reply:
         job_id = req.params["job_id"]
         found = req.cloud.job(job_id)
@@ -271,6 +289,13 @@ class HuaweiApi:
     def tag_port(self, req: _Request) -> Reply:
         tag = _object(req.body, "tag")
         value = str(tag.get("value")) == MANAGED_TAG_VALUE
+        if tag.get("key") == FAILOVER_TAG_KEY:
+            seconds = str(tag.get("value"))
+            if not seconds.isdigit():
+                message = f"{FAILOVER_TAG_KEY} must be epoch seconds, got {seconds!r}"
+                raise ApiError(400, "", message)
+            req.cloud.set_failover_time(req.params["port_id"], float(seconds))
+            return Reply(204)
         if tag.get("key") == PROTECT_TAG_KEY:
             req.cloud.set_protected(req.params["port_id"], value)
             return Reply(204)
@@ -278,7 +303,8 @@ class HuaweiApi:
             raise ApiError(
                 400,
                 UNSUPPORTED,
-                f"the simulated cloud keeps only the {MANAGED_TAG_KEY} and {PROTECT_TAG_KEY} tags",
+                f"the simulated cloud keeps only the {MANAGED_TAG_KEY}, {PROTECT_TAG_KEY} and "
+                f"{FAILOVER_TAG_KEY} tags",
             )
         req.cloud.set_managed(req.params["port_id"], value)
         return Reply(204)
@@ -353,6 +379,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
             "ecs",
             "update_interface",
         ),
+        ("POST", f"/v1/{_P}/cloudservers/action", "ecs", "server_action"),
         ("GET", f"/v1/{_P}/jobs/(?P<job_id>{_ID})", "ecs", "show_job"),
         ("GET", f"/v1/{_P}/vpcs", "vpc", "list_vpcs"),
         ("GET", f"/v1/{_P}/subnets", "vpc", "list_subnets"),

@@ -136,13 +136,13 @@ def _port_made_of(index: shapes.Index, port: NetworkInterface) -> Hashable:
     """What a port's JSON is made of (ids of servers, subnets and groups never change in
     one cloud: only `sim init` makes them, and it makes a new cloud)."""
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed, port.protect)  # fmt: skip
+            port.server, port.primary, port.managed, port.protect, port.failover_at)  # fmt: skip
 
 
 def _server_made_of(index: shapes.Index, server: Server) -> Hashable:
     nics = tuple((i.id, i.name, i.private_ip, i.primary) for i in index.interfaces_on(server.name))
-    return (server.id, server.name, server.status, server.flavor, server.availability_zone,
-            server.vpc, server.security_groups, nics)  # fmt: skip
+    return (server.id, server.name, server.status, server.status_since, server.flavor,
+            server.availability_zone, server.vpc, server.security_groups, nics)  # fmt: skip
 
 
 def _catalog(

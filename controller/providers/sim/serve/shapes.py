@@ -23,11 +23,13 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.model import NetworkInterface, Server, Topology
 from controller.providers.base import Job
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -132,6 +134,7 @@ def server_json(index: Index, srv: Server) -> str:
         if name in groups
     )
     project = _q(index.project_id)
+    updated = CREATED if srv.status_since is None else iso_time(srv.status_since)
     return (
         f'{{"id":{_q(srv.id)},"name":{_q(srv.name)},"status":{_q(srv.status)},'
         f'"flavor":{{"id":{_q(flavor.id if flavor else srv.flavor)},"name":{_q(srv.flavor)}}},'
@@ -139,8 +142,13 @@ def server_json(index: Index, srv: Server) -> str:
         f'"metadata":{{"vpc_id":{vpc_id}}},'
         f'"addresses":{{{vpc_id + ":" + addresses if addresses != "[]" else ""}}},'
         f'"security_groups":{security_groups},"tenant_id":{project},'
-        f'"created":"{CREATED}","updated":"{CREATED}","locked":false,"tags":[]}}'
+        f'"created":"{CREATED}","updated":"{updated}","locked":false,"tags":[]}}'
     )
+
+
+def iso_time(epoch: float) -> str:
+    """`2026-12-04T10:42:07Z`, as ECS writes `created` / `updated` (whole seconds)."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def interface_attachment(index: Index, iface: NetworkInterface) -> JsonDict:
@@ -186,11 +194,16 @@ def flavor(index: Index, name: str) -> JsonDict:
     }
 
 
+_JOB_TYPES = {  # the stop ones are (unconfirmed): the ECS job types we read name no stop
+    "attach": ("batchAddNics", "attachNic"),
+    "detach": ("batchDeleteNics", "detachNic"),
+    "stop": ("batchStopServers", "stopServer"),
+}
+
+
 def job(found: Job, kind: str, server_id: str, port_id: str) -> JsonDict:
-    """ShowJob: the job and its single sub-job (one NIC per batch here)."""
-    job_type, sub_type = (
-        ("batchAddNics", "attachNic") if kind == "attach" else ("batchDeleteNics", "detachNic")
-    )
+    """ShowJob: the job and its single sub-job (one NIC, or one server, per batch here)."""
+    job_type, sub_type = _JOB_TYPES.get(kind, _JOB_TYPES["detach"])
     finished = found.status.finished
     sub: JsonDict = {
         "status": found.status.value,
@@ -198,7 +211,7 @@ def job(found: Job, kind: str, server_id: str, port_id: str) -> JsonDict:
         "job_type": sub_type,
         "begin_time": CREATED,
         "end_time": CREATED if finished else "",
-        "entities": {"server_id": server_id, "nic_id": port_id},
+        "entities": {"server_id": server_id, **({"nic_id": port_id} if port_id else {})},
         "error_code": found.error_code or None,
         "fail_reason": found.error_message or None,
     }
@@ -284,7 +297,10 @@ def port_v3_json(index: Index, iface: NetworkInterface) -> str:
     marks = [MANAGED_TAG_KEY] if iface.managed else []
     if iface.protect:
         marks.append(PROTECT_TAG_KEY)
-    tags = "[" + ",".join(f'{{"key":"{k}","value":"{MANAGED_TAG_VALUE}"}}' for k in marks) + "]"
+    pairs = [(k, MANAGED_TAG_VALUE) for k in marks]
+    if iface.failover_at is not None:
+        pairs.append((FAILOVER_TAG_KEY, str(int(iface.failover_at))))
+    tags = "[" + ",".join(f'{{"key":"{k}","value":"{v}"}}' for k, v in pairs) + "]"
     project = _q(index.project_id)
     return (
         f'{{"id":{_q(iface.id)},"name":{_q(iface.name)},"description":"","admin_state_up":true,'
