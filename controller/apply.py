@@ -215,14 +215,26 @@ def recover(
 
 
 def planned(
-    desired: Desired, observed: Topology, *, prune: bool, state_dir: Path | None = None
+    desired: Desired,
+    observed: Topology,
+    *,
+    prune: bool,
+    state_dir: Path | None = None,
+    now: float | None = None,
 ) -> Prepared:
-    """Plan `desired` against `observed`; with `state_dir`, its changes are labelled as
+    """Plan `desired` against `observed` at `now` (epoch seconds, default the wall clock:
+    the failover policy's hold-downs); with `state_dir`, its changes are labelled as
     edited manifests or drift (`planning.drift`) from the last-applied record there."""
     from controller.planning import drift, planner
     from controller.storage import lastapplied
 
-    plan = planner.plan(desired.topology, observed, prune=prune, manifests_digest=desired.digest)
+    plan = planner.plan(
+        desired.topology,
+        observed,
+        prune=prune,
+        manifests_digest=desired.digest,
+        now=time.time() if now is None else now,
+    )
     if state_dir is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
     return Prepared(plan, desired.topology, observed, desired.digest, prune, saved=False)
@@ -289,6 +301,7 @@ def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None
         observed,
         prune=prepared.prune,
         manifests_digest=prepared.manifests_digest,
+        now=time.time(),
     )
 
 

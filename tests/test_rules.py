@@ -88,6 +88,20 @@ def _duplicate() -> tuple[Topology, Topology]:
     return obs, replace(want, interfaces={"eni-a": first, "eni-a#2": second})
 
 
+def _unready() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1").server("web-2", status="SHUTOFF")
+    return obs.eni("eni-a", server="web-1").build(), desired(
+        obs.build(), ["web-1", "web-2"], [eni("eni-a", server="web-1", standbys=("web-2",))]
+    )
+
+
+def _blocked() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1", status="SHUTOFF").server("web-2", status="ERROR")
+    return obs.eni("eni-a", server="web-1").build(), desired(
+        obs.build(), ["web-1", "web-2"], [eni("eni-a", server="web-1", standbys=("web-2",))]
+    )
+
+
 def _protected() -> tuple[Topology, Topology]:
     obs = standard().server("web-1").eni("old", server="web-1", protect=True).build()
     return obs, desired(obs, ["web-1"])
@@ -114,8 +128,15 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.EIP_IN_USE: (_eip_in_use, "NetworkInterface/eni-a"),
     Code.DUPLICATE_NAME: (_duplicate, "NetworkInterface/eni-a"),
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
+    Code.FAILOVER_UNREADY: (_unready, "NetworkInterface/eni-a"),
+    Code.FAILOVER_BLOCKED: (_blocked, "NetworkInterface/eni-a"),
 }
-WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
+WARNINGS = {
+    Code.SERVER_NOT_READY,
+    Code.PROTECTED_INTERFACE,
+    Code.FAILOVER_UNREADY,
+    Code.FAILOVER_BLOCKED,
+}
 
 
 def test_every_code_has_a_case() -> None:

@@ -28,7 +28,10 @@ from controller.storage.journal import DanglingIntent, Journal, RunJournal, Unfi
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.execution.retry import Patience
 from controller.model import Topology
+from controller.plan import Action
 from controller.providers.base import Provider
+
+STOP = Action.STOP_SERVER.value  # the journal's op for a fence
 
 DEFAULT_SETTLE = 60.0  # seconds to wait for a dangling call when no job duration is known
 MAX_SETTLE = 300.0
@@ -62,7 +65,11 @@ def settle_timeout(run: UnfinishedRun) -> float:
 
 
 def visible(observed: Topology, intent: DanglingIntent) -> bool:
-    """Whether the cloud shows the effect the intended call would have had."""
+    """Whether the cloud shows the effect the intended call would have had (a stop:
+    the server SHUTOFF, or gone)."""
+    if intent.op == STOP:
+        found = next((s for s in observed.servers.values() if s.id == intent.server_id), None)
+        return found is None or found.status == "SHUTOFF"
     iface = next((i for i in observed.interfaces.values() if i.id == intent.interface_id), None)
     server = observed.servers.get(iface.server) if iface and iface.server else None
     on_target = server is not None and server.id == intent.server_id

@@ -117,10 +117,14 @@ def origin(change: Change, desired: Snapshot, last_applied: Snapshot) -> str:
 def label_changes(
     changes: Iterable[Change], desired: Snapshot, last_applied: Snapshot | None
 ) -> tuple[Change, ...]:
-    """Each change with its origin set; unchanged when nothing was ever applied."""
+    """Each change with its origin set (one the planner gave it, `failover`, is kept);
+    unchanged when nothing was ever applied."""
     if last_applied is None:
         return tuple(changes)
-    return tuple(dataclasses.replace(c, origin=origin(c, desired, last_applied)) for c in changes)
+    return tuple(
+        c if c.origin else dataclasses.replace(c, origin=origin(c, desired, last_applied))
+        for c in changes
+    )
 
 
 def label_plan(plan: Plan, desired: Topology, last_applied: Snapshot | None) -> Plan:

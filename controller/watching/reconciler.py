@@ -186,15 +186,21 @@ class Reconciler:
 
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
         """Plan, or reuse the last plan when the manifests and the cloud are those it was
-        made from (the planner is deterministic)."""
+        made from (the planner is deterministic) and no hold-down of the failover policy
+        has ended since (`Plan.recheck_at`)."""
         key = (desired.digest, planner.observed_fingerprint(observed))
-        if self._last_plan is not None and self._last_plan[0] == key:
-            plan = self._last_plan[1]
+        last = self._last_plan
+        if (
+            last is not None
+            and last[0] == key
+            and (last[1].recheck_at is None or self.wall() < last[1].recheck_at)
+        ):
+            plan = last[1]
             return apply.Prepared(
                 plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
             )
         prepared = apply.planned(
-            desired, observed, prune=self.options.prune, state_dir=self.state_dir
+            desired, observed, prune=self.options.prune, state_dir=self.state_dir, now=self.wall()
         )
         self._last_plan = (key, prepared.plan)
         return prepared
