@@ -1,16 +1,22 @@
-"""`enictl get [servers|interfaces|flavors] [-o table|json|yaml]`: what the cloud holds now.
+"""`enictl get [servers|interfaces|flavors] [NAME...] [-o table|wide|name|json|yaml]`:
+what the cloud holds now.
 
 Like `kubectl get`, the kind may be singular or plural (`interface`, `eni`, `enis`
 work too); unlike kubectl it is optional and defaults to `interfaces`, the resource
-enictl manages. Output goes through the provider's `observe()`, so it works on every
-provider. JSON and YAML print a list of objects with names, not ids, for references
-(`interfaces` is exactly the shape of SPEC section 6); the table is plain aligned
-columns, `<none>` marking an absent value, sorted by name.
+enictl manages; NAME... keeps only those. Output goes through the provider's
+`observe()`, so it works on every provider. JSON and YAML print a list of objects with
+names, not ids, for references (`interfaces` is exactly the shape of SPEC section 6);
+the table is plain aligned columns, `<none>` marking an absent value, sorted by name;
+`wide` adds columns, for interfaces each failover ENI's place and why, and its other
+servers with whether each could take it now (from the manifests last applied in the
+state dir, placed by the failover policy against the cloud as it is now); `name`
+prints `kind/name` lines.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +25,9 @@ import yaml
 
 from controller.cli import options
 from controller.cli.context import AppContext
+from controller.errors import UsageError
 from controller.model import Topology
-from controller.planning import invariants
+from controller.planning import drift, failover, invariants, placement
 
 KINDS = {
     "interfaces": "interfaces",
@@ -116,6 +123,28 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "flavors": [("NAME", "name"), ("MAX-INTERFACES", "maxInterfaces")],
 }
+_WIDE: dict[str, list[tuple[str, str]]] = {
+    "interfaces": [
+        ("AZ", "availabilityZone"),
+        ("VPC", "vpc"),
+        ("FAILOVER", "failover"),
+        ("STANDBYS", "standbys"),
+    ],
+    "servers": [("ID", "id")],
+    "flavors": [("ID", "id")],
+}
+_SINGULAR = {"interfaces": "interface", "servers": "server", "flavors": "flavor"}
+
+
+def add_failover(rows: list[dict[str, Any]], topology: Topology, declared: Topology) -> None:
+    """Each failover ENI's place and why (`failover`) and its other servers' readiness
+    (`standbys`), by the policy against `topology` now; None for the other ENIs."""
+    found = placement.place(declared, topology, now=time.time()).failovers
+    by_name = {f.interface: f for f in found}
+    for row in rows:
+        entry = by_name.get(row["name"])
+        row["failover"] = failover.describe(entry) if entry else None
+        row["standbys"] = failover.readiness(entry) if entry else None
 
 
 def cell(value: Any) -> str:
@@ -145,11 +174,13 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
         return json.dumps(rows, indent=2)
     if output == "yaml":
         return yaml.safe_dump(rows, sort_keys=False, default_flow_style=False).rstrip("\n")
+    if output == "name":
+        return "\n".join(f"{_SINGULAR[kind]}/{row['name']}" for row in rows)
     if kind == "servers":
         for row in rows:
             limit = row["maxInterfaces"]
             row["nics"] = f"{row['interfaces']}/{limit if limit is not None else '?'}"
-    columns = _COLUMNS[kind]
+    columns = _COLUMNS[kind] + (_WIDE[kind] if output == "wide" else [])
     return format_table(
         [header for header, _ in columns], [[cell(row[key]) for _, key in columns] for row in rows]
     )
@@ -159,18 +190,26 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 @click.argument(
     "kind", required=False, default="interfaces", type=click.Choice(sorted(KINDS)), metavar="[KIND]"
 )
+@click.argument("names", nargs=-1, metavar="[NAME...]")
 @options.output(
-    ["table", "json", "yaml"],
+    ["table", "wide", "name", "json", "yaml"],
     default="table",
-    help="table for people; json/yaml list objects with names, not ids.",
+    help="table for people (wide: more columns, failover ENIs' standbys and readiness); "
+    "name: kind/name lines; json/yaml list objects with names, not ids.",
 )
 @click.pass_obj
-def get(app: AppContext, kind: str, output: str) -> None:
-    """List what the cloud holds: KIND is interfaces (default), servers or flavors.
+def get(app: AppContext, kind: str, names: tuple[str, ...], output: str) -> None:
+    """List what the cloud holds: KIND is interfaces (default), servers or flavors;
+    NAME... keeps only those.
+
+    `-o wide` shows, for each failover ENI (one with standbys, in the manifests last
+    applied from this state dir), where it is and why, and whether each of its other
+    servers could take it now.
 
     \b
     Example:
       enictl get servers
+      enictl get interfaces svc-eni -o wide
       enictl get interfaces -o json | jq '.[] | select(.server == null) | .name'
     """
     kind = KINDS[kind]
@@ -178,7 +217,16 @@ def get(app: AppContext, kind: str, output: str) -> None:
     rows = {"interfaces": interface_rows, "servers": server_rows, "flavors": flavor_rows}[kind](
         topology
     )
-    if not rows and output == "table":
+    if names:
+        missing = sorted(set(names) - {row["name"] for row in rows})
+        if missing:
+            raise UsageError(f"no {_SINGULAR[kind]} named {', '.join(missing)} in the cloud")
+        rows = [row for row in rows if row["name"] in names]
+    if output == "wide" and kind == "interfaces":
+        from controller.storage import lastapplied
+
+        add_failover(rows, topology, drift.declared(lastapplied.load_snapshot(app.state_dir) or {}))
+    if not rows and output in ("table", "wide"):
         click.echo(f"No {kind} found.", err=True)
         return
     click.echo(render(kind, rows, output))

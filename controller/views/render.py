@@ -35,6 +35,7 @@ _ACTION_STYLE: dict[Action, str] = {
     Action.UNBIND_EIP: "yellow",
     Action.DETACH: "yellow",
     Action.DELETE: "red",
+    Action.STOP_SERVER: "red",
 }
 
 
@@ -71,6 +72,12 @@ def text(plan: Plan, *, color: bool) -> str:
             lines.append(f"  {paint(title, 'cyan')}")
             for step in steps:
                 lines.append("    " + _text_step(step, paint, widths))
+
+    if plan.failover:
+        lines += ["", paint(planview.FAILOVER_TITLE, "bold")]
+        width = max(len(f.interface) for f in plan.failover)
+        for name, where, others in planview.failover_rows(plan):
+            lines.append(f"  {name.ljust(width)}  {where}  {paint(f'(others: {others})', 'dim')}")
 
     if plan.adopt:
         lines.append("")
@@ -171,6 +178,10 @@ def markdown(plan: Plan) -> str:
 
     if plan.steps:
         lines += ["", "#### Steps", "", *_markdown_steps(plan)]
+    if plan.failover:
+        rows = [(_code(n), where, others) for n, where, others in planview.failover_rows(plan)]
+        lines += ["", f"#### {planview.FAILOVER_TITLE}", ""]
+        lines += _table(("interface", "where and why", "other servers"), rows)
     if plan.adopt:
         lines += ["", "#### Adopt", ""]
         lines += [f"- `{name}`: {planview.ADOPT_NOTE}" for name in plan.adopt]
