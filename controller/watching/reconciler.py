@@ -23,6 +23,12 @@ a `ReconcileResult`.
 - The last applied state (`controller.storage.lastapplied`, for drift labels) is written
   after a reconcile that ends in sync, once per manifests digest, never in
   detect-only mode. The journal is checked for a crashed run only when it changed.
+- Failover (SPEC 4a): `health_changed()` is the loop's probe between reconciles: one
+  listing of server statuses, compared with those the last reconcile planned from;
+  a change (or the end of a failover hold-down) is the moment of detection. Each
+  failover move a reconcile makes is reported as a `failover` event (interface, from,
+  to, reason, seconds from detection to the ENI attached on its new server), also in
+  the result (`failovers`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any, Protocol
 from controller import apply
 from controller.apply import Desired
 from controller.errors import EnictlError, ManifestError
-from controller.events import OnEvent
+from controller.events import Event, Kind, OnEvent
 from controller.execution import executor
 from controller.execution.retry import Patience
 from controller.model import Topology
@@ -88,6 +94,9 @@ class Reconciler:
     _last_plan: tuple[tuple[str, str], Plan] | None = None
     _recorded_digest: str = ""
     _journal_seen: tuple[int, int] | None = None
+    _health: dict[str, str] | None = None  # server statuses the last plan was made from
+    _recheck_at: float | None = None  # wall time a failover hold-down of that plan ends
+    _detected: float | None = None  # when the probe saw the change (self.clock)
 
     def __call__(self, trigger: Trigger, changed: frozenset[str]) -> ReconcileResult:
         began, t0 = self.wall(), self.clock()
@@ -123,6 +132,25 @@ class Reconciler:
     def close(self) -> None:
         self._drop_provider()
 
+    def health_changed(self) -> bool:
+        """The loop's probe: whether a server's status differs from the statuses the last
+        plan was made from (one listing call), or a failover hold-down has ended. A
+        failing listing says no: the next reconcile meets the failure."""
+        if self._health is None:
+            return False
+        if self._recheck_at is not None and self.wall() >= self._recheck_at:
+            self._detected = self.clock()
+            return True
+        try:
+            statuses = dict(self._open().server_statuses())
+        except EnictlError:
+            self._drop_provider()
+            return False
+        if statuses != self._health:
+            self._detected = self.clock()
+            return True
+        return False
+
     def _converge(
         self, desired: Desired, result: Callable[..., ReconcileResult]
     ) -> ReconcileResult:
@@ -133,6 +161,16 @@ class Reconciler:
             confirm=lambda prepared: not self.options.detect_only,
             should_recover=self._journal_changed,
         )
+        detected = self._detected if self._detected is not None else self.clock()
+        self._detected = None
+        attached: dict[str, float] = {}  # interface -> when its attach job succeeded
+
+        def on_event(found: Event) -> None:
+            if found.kind is Kind.ATTACHED:
+                attached[str(found.get("interface"))] = self.clock()
+            if self.on_event is not None:
+                self.on_event(found)
+
         settings = apply.Settings(
             command="enictl watch",
             kind="watch",
@@ -146,12 +184,15 @@ class Reconciler:
             self._open,
             hooks,
             settings=settings,
-            on_event=self.on_event,
+            on_event=on_event,
             stop=self.stop,
         )
         self._journal_seen = _stat(self._journal_path())
         plan = outcome.prepared.plan
         after = outcome.remaining
+        self._health = {n: s.status for n, s in outcome.prepared.observed.servers.items()}
+        self._recheck_at = (after or plan).recheck_at
+        failovers = self._failovers(plan, attached, detected)
         base: dict[str, Any] = {
             "manifests_digest": desired.digest,
             "observed_fingerprint": (after or plan).observed_fingerprint,
@@ -160,6 +201,7 @@ class Reconciler:
             "violations": plan.violations,
             "drifted": _drifted(plan),
             "in_sync": outcome.in_sync,
+            "failovers": failovers,
         }
         if outcome.result is not None:
             base["applied"] = len(outcome.result.done)
@@ -175,6 +217,26 @@ class Reconciler:
             message = f"did not converge: {_count(after)} change(s) still needed"
             return result(Outcome.FAILED, error=message, **base)
         return result(OUTCOMES[status], **base)
+
+    def _failovers(
+        self, plan: Plan, attached: dict[str, float], detected: float
+    ) -> tuple[dict[str, Any], ...]:
+        """A `failover` event for each failover move whose ENI got attached."""
+        out = []
+        for found in plan.failover:
+            if not found.moves or found.interface not in attached:
+                continue
+            fields = {
+                "interface": found.interface,
+                "from": found.current,
+                "to": found.server,
+                "reason": found.reason,
+                "seconds": round(attached[found.interface] - detected, 3),
+            }
+            out.append(fields)
+            if self.on_event is not None:
+                self.on_event(Event(Kind.FAILOVER, fields))
+        return tuple(out)
 
     def _journal_changed(self) -> bool:
         """Whether a crashed run may need finishing: skipped while the journal is unchanged."""
