@@ -10,6 +10,8 @@
   `cloud_provider.use(state_dir)` points enictl at that state dir's cloud.
 - `cli`: `enictl --state-dir tmp_path/state ...` in process (tests/applyhelpers.py
   `Cli`), on each provider in turn.
+- `watches`: a list to put the `enictl watch` processes a test starts in
+  (tests/watchprocess.py `Watch`); each is killed at teardown if still running.
 
 Helpers that are not fixtures (builders, the fake cloud, the CLI runner) stay in
 their modules under tests/; a module may override a fixture for its own needs.
@@ -28,6 +30,7 @@ from tests.applyhelpers import Cli
 from tests.cloudfixtures import PROVIDERS, TEST_PAGE_SIZE, CloudProvider, serve
 from tests.fakeclock import FakeClock
 from tests.sim_support import small_spec
+from tests.watchprocess import Watch
 
 
 @pytest.fixture
@@ -71,3 +74,12 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud_provider: Clou
     sim, and huaweicloud through `enictl sim serve`."""
     cloud_provider.use(tmp_path / "state")
     return Cli(tmp_path / "state", capsys)
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    """The watch processes a test started; any still running is killed at teardown."""
+    started: list[Watch] = []
+    yield started
+    for w in started:
+        w.kill()

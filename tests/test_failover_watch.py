@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ def workdir(tmp_path: Path) -> Path:
     assert main(["--state-dir", state, "sim", "init", str(DATA / "inventory.yaml")]) == 0
     assert main(["--state-dir", state, "sim", "faults", "--latency-ms", "300"]) == 0
     return tmp_path
-
-
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    yield started
-    for w in started:
-        w.kill()
 
 
 def _start(workdir: Path, watches: list[Watch], provider: CloudProvider, *args: str) -> Watch:

@@ -33,14 +33,6 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
-@pytest.fixture
-def watches() -> Iterator[list[Watch]]:
-    started: list[Watch] = []
-    yield started
-    for w in started:
-        w.kill()
-
-
 def _cloud(workdir: Path) -> SimCloud:
     return open_cloud(workdir / "state")
 
