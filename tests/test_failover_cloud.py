@@ -115,3 +115,16 @@ def test_sim_console_commands(cli: Cli) -> None:
         "console.set_security_groups",
         "console.detach",
     ]
+
+
+def test_each_api_call_answers_call_ms_later_console_changes_at_once(cloud: SimCloud) -> None:
+    """`sim faults --call-ms`: every API call waits that long after taking effect (a
+    distant cloud); a console change does not wait."""
+    waited: list[float] = []
+    slow = SimCloud(cloud.path, sleep=waited.append)
+    slow.set_faults(Faults(call_ms=100))
+    slow.server_statuses()
+    slow.force_set_status("web-1", "SHUTOFF")
+    slow.observe()
+    assert waited == [0.1, 0.1]
+    slow.close()

@@ -80,7 +80,18 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
 
 
 @sim.command("faults")
-@click.option("--latency-ms", type=click.IntRange(min=0), help="Time each attach/detach job takes.")
+@click.option(
+    "--job-ms",
+    "--latency-ms",
+    "latency_ms",
+    type=click.IntRange(min=0),
+    help="Time each attach/detach/stop job takes (--latency-ms is the older name).",
+)
+@click.option(
+    "--call-ms",
+    type=click.IntRange(min=0),
+    help="Time each API call takes to answer (console changes excepted).",
+)
 @click.option(
     "--error-rate",
     type=click.FloatRange(0, 1),
@@ -100,6 +111,7 @@ def faults(
     latency_ms: int | None,
     error_rate: float | None,
     job_fail_rate: float | None,
+    call_ms: int | None,
     seed: int | None,
     off: bool,
     output: str,
@@ -108,7 +120,8 @@ def faults(
 
     \b
     Example:
-      enictl sim faults --latency-ms 500                  # every attach/detach takes 0.5 s
+      enictl sim faults --job-ms 500                      # every attach/detach takes 0.5 s
+      enictl sim faults --call-ms 100 --job-ms 2000       # a distant cloud (bench_failover)
       enictl sim faults --error-rate 0.1 --seed 42        # reproducible transient errors
       enictl sim faults --off
     """
@@ -117,6 +130,7 @@ def faults(
         "error_rate": error_rate,
         "job_fail_rate": job_fail_rate,
         "seed": seed,
+        "call_ms": call_ms,
     }
     given = {key: value for key, value in changes.items() if value is not None}
     if off and given:

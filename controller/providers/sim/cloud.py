@@ -106,9 +106,12 @@ class SimCloud:
 
     name = "sim"
 
-    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, path: Path, *, clock: Clock = time.time, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._sleep = sleep
         self._conn = store.connect(path)
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -430,11 +433,24 @@ class SimCloud:
     def _run(
         self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call, one transaction (`simcall.run`); one thread of this process at a time."""
-        with self._lock:
-            return transaction.run(
-                self._db(), self._clock, operation, action, target=target, inject=inject
-            )
+        """One call, one transaction (`simcall.run`); one thread of this process at a time.
+        An API call then answers `Faults.call_ms` later (waited outside the lock, so
+        calls of several threads overlap as they would over a network)."""
+        pause = 0.0
+
+        def timed(call: Call) -> T:
+            nonlocal pause
+            pause = call.faults.call_ms / 1000.0 if inject else 0.0
+            return action(call)
+
+        try:
+            with self._lock:
+                return transaction.run(
+                    self._db(), self._clock, operation, timed, target=target, inject=inject
+                )
+        finally:
+            if pause:
+                self._sleep(pause)
 
 
 def _id_of(conn: sqlite3.Connection, table: str, name: str) -> str:

@@ -5,8 +5,10 @@ every process sharing one cloud draws from the same sequence: the n-th faultable
 call after `sim faults --seed S` always gets the same dice, whichever process makes
 it. Each draw is a pure function of (seed, call number).
 
-Three kinds of fault:
-- latency: every attach/detach job stays RUNNING for `latency_ms` before its effect;
+Four kinds of fault:
+- latency: every attach/detach job stays RUNNING for `latency_ms` before its effect
+  (`sim faults --job-ms`, also spelled `--latency-ms`); every API call (not a console
+  change) answers `call_ms` after it took effect, as a distant cloud would (`--call-ms`);
 - transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 409,
   other operations running) or `APIGW.0308` (HTTP 429, throttled), half each, at
   `error_rate`;
@@ -32,10 +34,13 @@ class Faults:
     error_rate: float = 0.0
     job_fail_rate: float = 0.0
     seed: int = 0
+    call_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise UsageError(f"latency must be >= 0 ms, got {self.latency_ms}")
+        if self.call_ms < 0:
+            raise UsageError(f"call latency must be >= 0 ms, got {self.call_ms}")
         for label, rate in (("error rate", self.error_rate), ("job fail rate", self.job_fail_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise UsageError(f"{label} must be between 0 and 1, got {rate}")
@@ -56,6 +61,7 @@ class Faults:
             error_rate=float(data.get("error_rate", 0.0)),
             job_fail_rate=float(data.get("job_fail_rate", 0.0)),
             seed=int(data.get("seed", 0)),
+            call_ms=int(data.get("call_ms", 0)),
         )
 
     def describe(self) -> list[tuple[str, str]]:
@@ -65,6 +71,7 @@ class Faults:
             ("error-rate", _number(self.error_rate)),
             ("job-fail-rate", _number(self.job_fail_rate)),
             ("seed", str(self.seed)),
+            ("call-ms", str(self.call_ms)),
         ]
 
 
