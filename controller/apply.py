@@ -1,7 +1,7 @@
 """One apply, as a library: the sequence `enictl apply` and every `watch` reconcile run.
 
-    converge(state_dir, open_provider, Hooks(...), settings=...):
-        with lock.acquire(state_dir):
+    converge(backend, open_provider, Hooks(...), settings=...):
+        with backend.acquire(...):  the lock, or the lease (storage.backend)
             recover(...)        finish a crashed run's jobs (execution.recovery)
             observe(...)        the cloud, transient errors retried
             hooks.plan(...)     plan, or check that a saved plan is fresh
@@ -14,7 +14,12 @@
 `converge` is the one place this order lives; the CLI and the watch reconciler
 differ only in their `Hooks` (how they plan, whether they ask, what they show) and
 in how they report the `Outcome`. Every function takes its collaborators (provider,
-state dir, event sink) as arguments; nothing reads the terminal or the environment.
+state backend, event sink) as arguments; nothing reads the terminal or the environment.
+
+While it holds the lock the provider is wrapped in `storage.fencing.FencedProvider`,
+so every cloud call is preceded by a lease check; a lease lost mid-run starts no
+further step, and the pass ends with `LeaseLost` (the next holder resumes from the
+journal). A `watch` leader passes the lease it holds between reconciles (`held`).
 """
 
 from __future__ import annotations
@@ -26,19 +31,19 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from controller.errors import ApplyFailed
+from controller.errors import ApplyFailed, LeaseLost
 from controller.events import OnEvent
 from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution.retry import DurationEstimator, Patience, Waits
 from controller.model import Topology
 from controller.plan import Plan, Step
 from controller.providers.base import Provider
-from controller.storage import journal, lock, savedplan
+from controller.storage import fencing, savedplan
+from controller.storage.backend import Held, StateBackend
 
 
 class Desired(Protocol):
@@ -101,7 +106,7 @@ class Settings:
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
     resume_wait: float | None = None  # see `recovery.recover`'s `settle`
-    waits: Patience | None = None  # retries of the observations; None: `patience()`
+    waits: Waits = field(default_factory=Waits)  # retries and job polls
 
 
 def _yes(prepared: Prepared) -> bool:
@@ -129,22 +134,49 @@ class Hooks:
 
 
 def converge(
-    state_dir: Path,
+    backend: StateBackend,
     open_provider: Callable[[], Provider],
     hooks: Hooks,
     *,
     settings: Settings = Settings(),
     on_event: OnEvent | None = None,
     stop: threading.Event | None = None,
+    held: Held | None = None,
 ) -> Outcome:
-    """Lock, recover, observe, plan, run, verify and record: one apply of the manifests."""
-    with lock.acquire(state_dir, timeout=settings.lock_timeout, command=settings.command):
-        provider = open_provider()
+    """Lock, recover, observe, plan, run, verify and record: one apply of the manifests.
+
+    With `held` (a lease the caller keeps between passes) no lock is taken or released."""
+    if held is not None:
+        return _converge(backend, held, open_provider, hooks, settings, on_event, stop)
+    taken = backend.acquire(timeout=settings.lock_timeout, command=settings.command, stop=stop)
+    try:
+        return _converge(backend, taken, open_provider, hooks, settings, on_event, stop)
+    finally:
+        taken.release()
+
+
+def _converge(
+    backend: StateBackend,
+    held: Held,
+    open_provider: Callable[[], Provider],
+    hooks: Hooks,
+    settings: Settings,
+    on_event: OnEvent | None,
+    stop: threading.Event | None,
+) -> Outcome:
+    provider = fencing.FencedProvider(open_provider(), held)
+    try:
         if hooks.should_recover():
-            found = recover(provider, state_dir, on_event=on_event, settle=settings.resume_wait)
+            found = recover(
+                provider,
+                backend,
+                on_event=on_event,
+                settle=settings.resume_wait,
+                waits=settings.waits,
+            )
             if found is not None:
                 hooks.recovered(found)
-        prepared = hooks.plan(observe(provider, settings.waits))
+        prepared = hooks.plan(observe(provider, patience(waits=settings.waits)))
         hooks.show(prepared)
         plan = prepared.plan
         if not plan.applyable:
@@ -157,20 +189,37 @@ def converge(
         result = run(
             prepared,
             provider,
-            state_dir,
+            backend,
             parallelism=settings.parallelism,
             on_event=on_event,
-            stop=stop,
+            stop=_Halt(stop, held.lost),
             kind=settings.kind,
             server_ready_timeout=settings.server_ready_timeout,
+            waits=settings.waits,
         )
+        held.check()  # lost mid-run: no step started since, the next holder resumes
         remaining = verify(provider, prepared, settings.waits)
-        if stop is not None and stop.is_set() and not result.ok and not result.failed:
-            return Outcome(Status.INTERRUPTED, prepared, result, remaining)
-        if not result.ok or remaining.has_changes:
-            return Outcome(Status.FAILED, prepared, result, remaining)
-        hooks.record(prepared)
-        return Outcome(Status.APPLIED, prepared, result, remaining)
+    except LeaseLost:
+        held.check()  # the lease's own account of why, when it knows one
+        raise
+    if stop is not None and stop.is_set() and not result.ok and not result.failed:
+        return Outcome(Status.INTERRUPTED, prepared, result, remaining)
+    if not result.ok or remaining.has_changes:
+        return Outcome(Status.FAILED, prepared, result, remaining)
+    hooks.record(prepared)
+    return Outcome(Status.APPLIED, prepared, result, remaining)
+
+
+class _Halt(threading.Event):
+    """The executor's stop: set, or set when the caller's stop is, or the lock is lost
+    (the executor only asks `is_set()` between steps)."""
+
+    def __init__(self, *sources: threading.Event | None) -> None:
+        super().__init__()
+        self._sources = tuple(s for s in sources if s is not None)
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(s.is_set() for s in self._sources)
 
 
 def plan_digest(plan: Plan) -> str:
@@ -179,11 +228,12 @@ def plan_digest(plan: Plan) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def patience(seed: int | None = None) -> Patience:
-    """The default retry and poll settings, with the real clock."""
+def patience(seed: int | None = None, waits: Waits | None = None) -> Patience:
+    """The retry and poll settings (`waits`, default `Waits()`), with the real clock."""
+    waits = waits or Waits()
     return Patience(
-        retry=RetryPolicy(),
-        poll=PollPolicy(),
+        retry=waits.retry,
+        poll=waits.poll,
         clock=time.monotonic,
         sleep=time.sleep,
         rng=random.Random(seed),
@@ -199,16 +249,17 @@ def observe(provider: Provider, waits: Patience | None = None) -> Topology:
 
 def recover(
     provider: Provider,
-    state_dir: Path,
+    backend: StateBackend,
     *,
     on_event: OnEvent | None = None,
     settle: float | None = None,
+    waits: Waits | None = None,
 ) -> recovery.Recovery | None:
-    """Finish any run a crashed apply left in the state dir's journal."""
-    book = journal.Journal.open(state_dir)
+    """Finish any run a crashed (or cut off) holder left in the backend's journal."""
+    book = backend.journal()
     try:
         return recovery.recover(
-            provider, book, patience=patience(), on_event=on_event, settle=settle
+            provider, book, patience=patience(waits=waits), on_event=on_event, settle=settle
         )
     finally:
         book.close()
@@ -219,14 +270,13 @@ def planned(
     observed: Topology,
     *,
     prune: bool,
-    state_dir: Path | None = None,
+    backend: StateBackend | None = None,
     now: float | None = None,
 ) -> Prepared:
     """Plan `desired` against `observed` at `now` (epoch seconds, default the wall clock:
-    the failover policy's hold-downs); with `state_dir`, its changes are labelled as
+    the failover policy's hold-downs); with `backend`, its changes are labelled as
     edited manifests or drift (`planning.drift`) from the last-applied record there."""
     from controller.planning import drift, planner
-    from controller.storage import lastapplied
 
     plan = planner.plan(
         desired.topology,
@@ -235,18 +285,25 @@ def planned(
         manifests_digest=desired.digest,
         now=time.time() if now is None else now,
     )
-    if state_dir is not None and plan.changes:
-        plan = drift.label_plan(plan, desired.topology, lastapplied.load_snapshot(state_dir))
+    if backend is not None and plan.changes:
+        plan = drift.label_plan(plan, desired.topology, backend.last_applied())
     return Prepared(plan, desired.topology, observed, desired.digest, prune, saved=False)
 
 
 def prepare(
-    provider: Provider, paths: Sequence[str], *, prune: bool, state_dir: Path | None = None
+    provider: Provider,
+    paths: Sequence[str],
+    *,
+    prune: bool,
+    backend: StateBackend | None = None,
+    waits: Waits | None = None,
 ) -> Prepared:
     """Load the manifests, observe and plan: `enictl plan`, which takes no lock."""
     from controller.manifests import loader
 
-    return planned(loader.load(list(paths)), observe(provider), prune=prune, state_dir=state_dir)
+    loaded = loader.load(list(paths))
+    observed = observe(provider, patience(waits=waits))
+    return planned(loaded, observed, prune=prune, backend=backend)
 
 
 def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
@@ -260,17 +317,20 @@ def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology
 def run(
     prepared: Prepared,
     provider: Provider,
-    state_dir: Path,
+    backend: StateBackend,
     *,
     parallelism: int = 10,
     on_event: OnEvent | None = None,
     stop: threading.Event | None = None,
     kind: str = "apply",
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT,
+    waits: Waits | None = None,
 ) -> ApplyResult:
-    """Execute the plan, journalling every step and job id under the state dir; a step
-    waits up to `server_ready_timeout` seconds for a server that is not ready."""
-    book = journal.Journal.open(state_dir)
+    """Execute the plan, journalling every step and job id in the backend's journal; a
+    step waits up to `server_ready_timeout` seconds for a server that is not ready, and
+    retries and polls as `waits` says."""
+    waits = waits or Waits()
+    book = backend.journal()
     try:
         records = book.begin_run(
             plan_digest(prepared.plan), steps=len(prepared.plan.steps), kind=kind
@@ -284,6 +344,8 @@ def run(
             on_event=on_event,
             stop=stop,
             server_ready_timeout=server_ready_timeout,
+            retry=waits.retry,
+            poll=waits.poll,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -291,11 +353,11 @@ def run(
     return result
 
 
-def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None) -> Plan:
+def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -> Plan:
     """Observe again and re-plan: the steps still needed (none when the cloud matches)."""
     from controller.planning import planner
 
-    observed = observe(provider, waits)
+    observed = observe(provider, patience(waits=waits))
     return planner.plan(
         prepared.desired,
         observed,
@@ -305,11 +367,9 @@ def verify(provider: Provider, prepared: Prepared, waits: Patience | None = None
     )
 
 
-def record_applied(state_dir: Path, prepared: Prepared) -> None:
+def record_applied(backend: StateBackend, prepared: Prepared) -> None:
     """Remember the applied desired state (for drift labels in later plans)."""
-    from controller.storage import lastapplied
-
-    lastapplied.record(state_dir, prepared.desired, manifests_digest=prepared.manifests_digest)
+    backend.record_applied(prepared.desired, manifests_digest=prepared.manifests_digest)
 
 
 def failure(result: ApplyResult, remaining: Plan | None) -> ApplyFailed:

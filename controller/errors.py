@@ -95,7 +95,26 @@ class StepFailed(EnictlError):
 
 
 class LockHeld(EnictlError):
-    """Another enictl process holds the state dir's lock."""
+    """Another enictl process holds the state backend's lock (or lease)."""
+
+
+class StateError(EnictlError):
+    """The state backend cannot be used: a state file that cannot be written or read
+    (disk full, read-only, not a regular file), a damaged journal, a database that is
+    unreachable or whose schema is newer than this enictl. The message names the file
+    (or the database) and what to do."""
+
+
+class LeaseLost(StepFailed):
+    """This process no longer holds the state backend's lease (expired while it could
+    not renew, or taken over): it makes no further cloud call. A step that meets it
+    fails with code `LeaseLost`; the apply then ends with this error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("LeaseLost", message)
+
+    def error_lines(self) -> list[str]:
+        return [f"error: {self.message}"]
 
 
 class ProviderError(EnictlError):

@@ -14,7 +14,8 @@ are in conftest.py; a test only names them:
         assert main(["--state-dir", str(tmp_path / "state"), "apply", ...]) == 0
 
 Page size 5 by default, so that every suite run through here also exercises
-pagination.
+pagination. The served cloud's jobs are local, so its client polls them as the sim
+provider does and does not limit its rate (`SIM_PACE`), unlike for a real cloud.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ HUAWEI_VARIABLES = (
     "ENICTL_HUAWEICLOUD_ENDPOINT",
     "ENICTL_HUAWEICLOUD_PAGE_SIZE",
 )
+SIM_PACE = {
+    "ENICTL_JOB_POLL_DELAY": "0",
+    "ENICTL_JOB_POLL_INTERVAL": "1",
+    "ENICTL_HUAWEICLOUD_RATE_LIMIT": "0",
+}
 
 
 @contextmanager
@@ -45,7 +51,7 @@ def serve(state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> Iterator[dict[
     """Serve `state_dir`'s simulated cloud; yield the client environment."""
     running = httpserver.start(state_dir, httpserver.ServeSettings.from_env({}))
     try:
-        env = running.client_env()
+        env = {**running.client_env(), **SIM_PACE}
         env["ENICTL_HUAWEICLOUD_PAGE_SIZE"] = str(page_size)
         yield env
     finally:
@@ -63,7 +69,7 @@ class CloudProvider:
 
     def use(self, state_dir: Path, *, page_size: int = TEST_PAGE_SIZE) -> dict[str, str]:
         """Point enictl (via the process environment) at `state_dir`'s cloud."""
-        for name in HUAWEI_VARIABLES:
+        for name in (*HUAWEI_VARIABLES, *SIM_PACE):
             self._monkeypatch.delenv(name, raising=False)
         self._monkeypatch.setenv("ENICTL_PROVIDER", self.name)
         self.env = {"ENICTL_PROVIDER": self.name}

@@ -10,6 +10,10 @@
   `cloud_provider.use(state_dir)` points enictl at that state dir's cloud.
 - `cli`: `enictl --state-dir tmp_path/state ...` in process (tests/applyhelpers.py
   `Cli`), on each provider in turn.
+- `postgres`: a throwaway PostgreSQL cluster for the session (tests/pgcluster.py), on
+  127.0.0.1 and a free port, removed afterwards; `pg_url`: a fresh database of it for
+  one test. Where PostgreSQL cannot be started they skip with the reason, except in
+  CI (`CI=true`), where they fail: `.ci/run` installs the server.
 - `watches`: a list to put the `enictl watch` processes a test starts in
   (tests/watchprocess.py `Watch`); each is killed at teardown if still running.
 
@@ -19,6 +23,7 @@ their modules under tests/; a module may override a fixture for its own needs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from controller.providers.sim.cloud import SimCloud, init_cloud
+from tests import pgcluster
 from tests.applyhelpers import Cli
 from tests.cloudfixtures import PROVIDERS, TEST_PAGE_SIZE, CloudProvider, serve
 from tests.fakeclock import FakeClock
@@ -74,6 +80,27 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], cloud_provider: Clou
     sim, and huaweicloud through `enictl sim serve`."""
     cloud_provider.use(tmp_path / "state")
     return Cli(tmp_path / "state", capsys)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pgcluster.Cluster]:
+    """A PostgreSQL cluster on 127.0.0.1, for the whole session."""
+    try:
+        cluster = pgcluster.start()
+    except pgcluster.Unavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
+        pytest.skip(f"PostgreSQL is not available: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(postgres: pgcluster.Cluster) -> str:
+    """The URL of a fresh, empty database for this test."""
+    return postgres.fresh_database()
 
 
 @pytest.fixture

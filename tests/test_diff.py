@@ -145,3 +145,51 @@ def test_noops_and_changes_are_sorted_by_resource() -> None:
     d = diff.diff(desired(cloud.build(), ["web-1"]), cloud.build())
     resources = [n.resource for n in d.unchanged]
     assert resources == sorted(resources)
+
+
+# -- the detail of a changed list or mapping field (deepdiff) ------------------------
+
+
+def test_detail_of_security_groups_is_the_groups_added_and_removed() -> None:
+    """A security-group change names the groups added and removed, order ignored."""
+    swapped = Change("NetworkInterface/a", "securityGroups", ("sg-c", "sg-a"), ("sg-a", "sg-b"))
+    grown = Change("NetworkInterface/b", "securityGroups", ["sg-a"], ["sg-b", "sg-a", "sg-c"])
+    assert diff.details([swapped, grown]) == (
+        diff.Detail(added=("sg-b",), removed=("sg-c",)),
+        diff.Detail(added=("sg-b", "sg-c")),
+    )
+
+
+def test_detail_of_labels_is_the_keys_added_removed_and_changed() -> None:
+    """A mapping change (labels) names the keys added, removed and whose value changed."""
+    change = Change(
+        "Server/web-1",
+        "labels",
+        {"role": "web", "env": "dev", "team": "a"},
+        {"role": "db", "tier": "1", "team": "a", "zone": "x"},
+    )
+    nested = Change("Server/web-2", "labels", {"a": {"x": "1"}}, {"a": {"x": "2", "y": "3"}})
+    assert diff.details([change, nested]) == (
+        diff.Detail(added=("tier", "zone"), removed=("env",), changed=("role",)),
+        diff.Detail(changed=("a",)),
+    )
+
+
+def test_scalar_creates_and_deletes_have_no_detail() -> None:
+    """An EIP or server change, and a field of a created or deleted ENI, have no detail
+    (before and after say it all), next to one that has."""
+    changes = [
+        Change("NetworkInterface/a", "eip", "eip-1", "eip-2"),
+        Change("NetworkInterface/a", "server", None, "web-1"),
+        Change("NetworkInterface/b", "securityGroups", None, ("sg-a",)),
+        Change("NetworkInterface/b", "exists", True, False),
+        Change("NetworkInterface/c", "securityGroups", ("sg-a",), ()),
+    ]
+    assert diff.details(changes) == (None, None, None, None, diff.Detail(removed=("sg-a",)))
+    assert diff.details([]) == ()
+
+
+def test_detail_of_unhashable_list_items_is_none() -> None:
+    """A hand-edited saved plan with lists of mappings gets no detail, not an error."""
+    change = Change("NetworkInterface/a", "securityGroups", [{"a": 1}], [{"b": 2}])
+    assert diff.details([change]) == (None,)

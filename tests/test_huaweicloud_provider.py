@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from huaweicloudsdkcore.exceptions import exceptions as sdk
 
 from controller.errors import (
@@ -21,7 +23,7 @@ from controller.errors import (
 )
 from controller.model import Topology
 from controller.providers.base import JobStatus, NewInterface
-from controller.providers.huaweicloud import adapter
+from controller.providers.huaweicloud import adapter, listings
 from controller.providers.huaweicloud.adapter import HuaweiCloud
 from controller.providers.sim import cloud as simcloud
 from controller.providers.sim.cloud import SimCloud
@@ -32,6 +34,7 @@ from tests.fakeclock import FakeClock
 from tests.sim_support import Ids, small_spec
 
 SECRET = "the-secret-key-nobody-may-see-0123456789"
+OTHER_EP = "6bb4d2f6-0d0b-4d35-9c60-1d2a1fb1c0de"
 
 
 @pytest.fixture
@@ -55,14 +58,22 @@ def hw(env: dict[str, str], clock: FakeClock) -> Iterator[HuaweiCloud]:
     provider.close()
 
 
-def without_dot(topology: Topology) -> Topology:
-    """Observed via the API, delete_on_termination is True for every attached port."""
+def through_the_api(topology: Topology) -> Topology:
+    """The simulated cloud as Huawei Cloud's API shows it: no subnet pinned to an AZ, no
+    security group pinned to a VPC (the real API has no pins), and delete_on_termination
+    True for every attached port (only a per-server call would tell)."""
+    catalog = topology.catalog
     return replace(
         topology,
         interfaces={
             n: replace(i, delete_on_termination=i.server is not None)
             for n, i in topology.interfaces.items()
         },
+        catalog=replace(
+            catalog,
+            subnets={n: replace(s, availability_zone="") for n, s in catalog.subnets.items()},
+            security_groups={n: replace(g, vpc="") for n, g in catalog.security_groups.items()},
+        ),
     )
 
 
@@ -79,7 +90,7 @@ def last_seq(cloud: SimCloud) -> int:
 
 def test_observe_round_trips_the_inventory(hw: HuaweiCloud, cloud: SimCloud) -> None:
     """Every server, ENI (attachment, primary, managed, EIP, SGs) and catalog entry comes back."""
-    assert hw.observe() == without_dot(cloud.snapshot())
+    assert hw.observe() == through_the_api(cloud.snapshot())
 
 
 def test_observe_after_changes_shows_the_cloud_as_it_is_now(
@@ -87,7 +98,7 @@ def test_observe_after_changes_shows_the_cloud_as_it_is_now(
 ) -> None:
     """sim serve keeps its last observation only while nothing changes: after console
     changes to servers, ports, groups, EIPs and tags, observing shows the new cloud."""
-    assert hw.observe() == without_dot(cloud.snapshot())
+    assert hw.observe() == through_the_api(cloud.snapshot())
     cloud.force_set_status("web-2", "SHUTOFF")
     cloud.force_set_security_groups("web-1-primary", ["sg-db"])
     cloud.force_attach("spare-1", "web-1")
@@ -96,9 +107,32 @@ def test_observe_after_changes_shows_the_cloud_as_it_is_now(
     port_id = cloud.force_create_interface("eni-new", "subnet-web", managed=True)
     cloud.set_managed(Ids(cloud).port("spare-2"), False)
     seen = hw.observe()
-    assert seen == without_dot(cloud.snapshot())
+    assert seen == through_the_api(cloud.snapshot())
     assert seen.interfaces["eni-new"].id == port_id and "legacy-1" not in seen.interfaces
     assert seen.servers["web-1"].security_groups == ("sg-db",)
+
+
+def test_other_ports_are_observed_with_their_addresses(tmp_path: Path) -> None:
+    """DHCP, virtual IP, load balancer and NAT ports of the simulated cloud come back
+    through the API as Catalog.ports, owner and address kept, none of them an ENI."""
+    spec = small_spec()
+    spec["ports"] = [
+        {"subnet": "subnet-web", "privateIp": "10.0.1.254", "owner": "dhcp"},
+        {"subnet": "subnet-web", "privateIp": "10.0.1.100", "owner": "vip"},
+        {"subnet": "subnet-db", "privateIp": "10.0.2.30", "owner": "loadbalancer"},
+        {"subnet": "subnet-db", "privateIp": "10.0.2.9", "owner": "nat"},
+    ]
+    other = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=2) as env:
+            provider = adapter.from_environment(env)
+            seen = provider.observe()
+            provider.close()
+        truth = other.snapshot()
+        assert len(truth.catalog.ports) == 4
+        assert seen == through_the_api(truth)
+    finally:
+        other.close()
 
 
 def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimCloud) -> None:
@@ -108,10 +142,10 @@ def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimClo
     hw.observe()
     catalog = truth.catalog
     expected = (
-        len(truth.servers) // 2  # ECS pages by count: no empty page after a full one
+        -(-len(truth.servers) // 2)  # ECS pages by marker until `count` servers are seen
         + -(-len(truth.interfaces) // 2)  # v3 ports: next_marker only when more follow
         + sum(
-            n // 2 + 1  # v1 lists: a short (maybe empty) page ends the listing
+            -(-n // 2) + 1  # v1 lists: only an empty page ends the listing
             for n in (
                 len(catalog.flavors),
                 len(catalog.vpcs),
@@ -166,11 +200,94 @@ def test_a_2000_server_cloud_costs_pages_not_servers(tmp_path: Path) -> None:
             topology = provider.observe()
             provider.close()
         assert len(topology.servers) == 2000 and len(topology.interfaces) == 2500
-        # ceil(2000 / 1000) server pages + ceil(2500 / 1000) port pages + five catalog
-        # listings of one short page each: 10 calls, where a per-server loop would be 2,000+
-        assert observes(big, before) == 2 + 3 + 5
+        # ceil(2000 / 1000) server pages + ceil(2500 / 1000) port pages + four catalog
+        # listings of one page and the empty page that ends it + the empty EIP page:
+        # 14 calls, where a per-server loop would be 2,000+
+        assert observes(big, before) == 2 + 3 + 4 * 2 + 1
     finally:
         big.close()
+
+
+def test_os_interface_is_asked_only_for_servers_whose_flavor_states_no_limit(
+    tmp_path: Path,
+) -> None:
+    """A flavor without quota:vif_max_num costs one os-interface call per server of it,
+    no call for the others; without free_nic there either, the limit stays unknown."""
+    spec = big_spec(6, 0)
+    spec["flavors"].append({"name": "x1.custom.2"})  # states no NIC limit
+    for server in spec["servers"][:2]:
+        server["flavor"] = "x1.custom.2"
+    big = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=1000) as env:
+            provider = adapter.from_environment(env)
+            before = last_seq(big)
+            seen = provider.observe()
+            provider.close()
+        # one page of each of the 7 listings, the empty page after 4 of them, and 2
+        # os-interface calls (servers and ports end on count and next_marker, EIPs empty)
+        assert observes(big, before) == 7 + 4 + 2
+        assert seen.catalog.flavors["x1.custom.2"].max_interfaces is None
+        assert [s.nic_limit for s in seen.servers.values()] == [None] * 6
+        assert seen == through_the_api(big.snapshot())
+    finally:
+        big.close()
+
+
+def test_a_page_size_above_an_apis_maximum_still_reads_everything(tmp_path: Path) -> None:
+    """ENICTL_HUAWEICLOUD_PAGE_SIZE=3000: the limit is capped at each API's maximum (2,000
+    security groups a page) and all 2,105 groups are read, not the first page alone."""
+    spec = big_spec(3, 0)
+    spec["securityGroups"] = [{"name": f"sg-{i:04d}", "vpc": "vpc-big"} for i in range(2105)]
+    big = simcloud.init_cloud(tmp_path, spec)
+    try:
+        with serve(tmp_path, page_size=3000) as env:
+            provider = adapter.from_environment(env)
+            topology = provider.observe()
+            provider.close()
+        assert len(topology.catalog.security_groups) == 2105
+    finally:
+        big.close()
+
+
+@pytest.mark.parametrize(
+    ("paging", "body", "items", "seen", "marker"),
+    [
+        (listings.PAGING["security_groups"], {}, [{"id": "b"}], 1, "b"),  # short, not last
+        (listings.PAGING["security_groups"], {}, [], 5, None),
+        (listings.PAGING["servers"], {"count": 3}, [{"id": "s2"}], 2, "s2"),
+        (listings.PAGING["servers"], {"count": 3}, [{"id": "s3"}], 3, None),
+        (listings.PAGING["servers"], {}, [{"id": "s3"}], 3, "s3"),  # no count: on to empty
+        (listings.PAGING["ports"], {"page_info": {"next_marker": "p9"}}, [{"id": "p1"}], 1, "p9"),
+        (listings.PAGING["ports"], {"page_info": {"current_count": 2}}, [{"id": "p2"}], 9, None),
+    ],
+)
+def test_where_the_next_page_starts(
+    paging: listings.Paging, body: dict[str, Any], items: list[Any], seen: int, marker: str | None
+) -> None:
+    """A short page never ends a listing: an empty page, `count` or no next_marker does."""
+    assert listings.next_marker(paging, body, items, seen) == marker
+
+
+@pytest.mark.parametrize(
+    ("project", "sees"),
+    [("", True), ("all_granted_eps", True), ("0", True), ("none", True), (OTHER_EP, False)],
+)
+def test_listings_ask_for_the_enterprise_project(
+    tmp_path: Path, env: dict[str, str], cloud: SimCloud, project: str, sees: bool
+) -> None:
+    """enterprise_project_id goes to the listings that take it: all_granted_eps by default,
+    or the one configured (another project's resources are not listed)."""
+    provider = adapter.from_environment(
+        {**env, "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID": project}
+    )
+    seen = provider.observe()
+    provider.close()
+    truth = cloud.snapshot()
+    assert bool(seen.servers) is sees and bool(seen.catalog.security_groups) is sees
+    assert set(seen.catalog.subnets) == set(truth.catalog.subnets)  # subnets take none
+    if sees:
+        assert seen == through_the_api(truth)
 
 
 # ------------------------------------------------------------------ mutations
@@ -259,18 +376,18 @@ def test_refused_attaches_keep_the_clouds_code(
 
 
 def test_primary_detach_and_port_attached_elsewhere(hw: HuaweiCloud, cloud: SimCloud) -> None:
-    """Primary detach is 403 Ecs.0003; a port on another server is Ecs.0919."""
+    """Primary detach is a permanent 403; a port on another server is Ecs.0919."""
     ids = Ids(cloud)
     with pytest.raises(PermanentProviderError) as excinfo:
         hw.detach(ids.server("web-1"), ids.port("web-1-primary"))
-    assert (excinfo.value.code, excinfo.value.status) == ("Ecs.0003", 403)
+    assert (excinfo.value.code, excinfo.value.status) == ("Sim.0403", 403)
     with pytest.raises(PermanentProviderError) as excinfo:
         hw.attach(ids.server("web-2"), ids.port("legacy-1"))
     assert excinfo.value.code == "Ecs.0919"
 
 
 def test_injected_transient_errors_are_transient(hw: HuaweiCloud, cloud: SimCloud) -> None:
-    """Ecs.0603 (409) and throttling (429) become TransientProviderError, code kept."""
+    """Ecs.0603 (501) and throttling (429) become TransientProviderError, code kept."""
     ids = Ids(cloud)
     cloud.set_faults(Faults(error_rate=1.0, seed=1))
     seen = set()
@@ -278,13 +395,13 @@ def test_injected_transient_errors_are_transient(hw: HuaweiCloud, cloud: SimClou
         with pytest.raises(TransientProviderError) as excinfo:
             hw.attach(ids.server("web-1"), ids.port("spare-1"))
         seen.add((excinfo.value.code, excinfo.value.status))
-    assert seen == {("Ecs.0603", 409), ("APIGW.0308", 429)}
+    assert seen == {("Ecs.0603", 501), ("APIGW.0308", 429)}
 
 
 def test_observe_retries_pages_through_transient_errors(hw: HuaweiCloud, cloud: SimCloud) -> None:
     """A page that fails transiently is read again; the observation still completes."""
     cloud.set_faults(Faults(error_rate=0.3, seed=7))
-    assert hw.observe() == without_dot(cloud.snapshot())
+    assert hw.observe() == through_the_api(cloud.snapshot())
 
 
 @pytest.mark.parametrize("broken", ["list_ports", "list_servers"])
@@ -355,7 +472,7 @@ def error(status: int, code: str) -> sdk.ServiceResponseException:
     [
         (error(429, "APIGW.0308"), True, "APIGW.0308"),
         (error(400, "Common.1503"), True, "Common.1503"),
-        (error(409, "Ecs.0603"), True, "Ecs.0603"),
+        (error(501, "Ecs.0603"), True, "Ecs.0603"),
         (error(400, "Ecs.1002"), True, "Ecs.1002"),
         (error(500, "Ecs.0500"), True, "Ecs.0500"),
         (error(503, ""), True, "503"),
@@ -416,6 +533,7 @@ BASE = {
         ({"ENICTL_HUAWEICLOUD_ENDPOINT": "localhost:8080"}, "must be an http(s) URL"),
         ({"HUAWEICLOUD_PROJECT_ID": "a b"}, "is not a project id"),
         ({"ENICTL_HUAWEICLOUD_PAGE_SIZE": "0"}, "positive integer"),
+        ({"ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID": "a b"}, "an enterprise project id"),
     ],
 )
 def test_bad_settings_are_one_clear_line(change: dict[str, str], says: str) -> None:
@@ -463,20 +581,78 @@ def test_secrets_never_reach_output_or_logs(
 
 def test_get_interfaces_is_the_same_through_both_providers(
     tmp_path: Path,
-    env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`enictl get interfaces -o json` prints the same thing via sim and via huaweicloud."""
+    """`enictl get interfaces -o json` prints the same thing via sim and via huaweicloud
+    for a cloud without pins, as Huawei Cloud's are (an ENI's AZ is then its server's)."""
     from controller.cli import main
 
+    spec = small_spec()
+    for subnet in spec["subnets"]:
+        del subnet["availabilityZone"]
+    for group in spec["securityGroups"]:
+        del group["vpc"]
+    simcloud.init_cloud(tmp_path, spec).close()
     args = ["--state-dir", str(tmp_path), "get", "interfaces", "-o", "json"]
     assert main(["--provider", "sim", *args]) == 0
     via_sim = capsys.readouterr().out
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert main(["--provider", "huaweicloud", *args]) == 0
+    with serve(tmp_path) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert main(["--provider", "huaweicloud", *args]) == 0
     assert capsys.readouterr().out == via_sim
+    assert {row["availabilityZone"] for row in json.loads(via_sim)} == {"az1", "az2", None}
+
+
+REPO = Path(__file__).parent.parent
+DEMO_CLOUD = REPO / "manifests" / "inventory" / "demo-cloud.yaml"
+
+
+def without_pins(inventory: Path, target: Path) -> Path:
+    """The inventory as a Huawei Cloud account has it: regional groups, AZ-less subnets."""
+    document = yaml.safe_load(inventory.read_text())
+    for subnet in document["spec"]["subnets"]:
+        subnet.pop("availabilityZone", None)
+    for group in document["spec"]["securityGroups"]:
+        group.pop("vpc", None)
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+@pytest.mark.parametrize("pins", ["as in the demo", "none, as on Huawei Cloud"])
+def test_the_demo_plans_through_huaweicloud_as_on_the_sim(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    pins: str,
+) -> None:
+    """`enictl --provider huaweicloud plan manifests/demo` is not rejected (no false
+    SecurityGroupVpcMismatch or AvailabilityZoneMismatch from answers without pins) and
+    plans the sim's steps; on a pin-free cloud the two plans are the same bytes."""
+    from controller.cli import main
+
+    monkeypatch.chdir(REPO)
+    state = tmp_path / "state"
+    inventory = DEMO_CLOUD if pins.startswith("as") else without_pins(DEMO_CLOUD, tmp_path / "c")
+    assert main(["--state-dir", str(state), "sim", "init", str(inventory)]) == 0
+    with serve(state) as env:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        plan = ["--state-dir", str(state), "plan", "manifests/demo", "-o", "json"]
+        capsys.readouterr()
+        outputs = []
+        for name in ("sim", "huaweicloud"):
+            assert main(["--provider", name, *plan]) == 0, capsys.readouterr()
+            outputs.append(capsys.readouterr().out)
+    via_sim, via_huaweicloud = outputs
+    huawei = json.loads(via_huaweicloud)
+    assert huawei["applyable"] and huawei["steps"] and not huawei["violations"]
+    if pins.startswith("none"):
+        assert via_huaweicloud == via_sim
+    else:
+        fingerprint = {"observedFingerprint": None}
+        assert {**huawei, **fingerprint} == {**json.loads(via_sim), **fingerprint}
 
 
 def test_simserver_default_credentials_are_what_the_fixture_uses(env: dict[str, str]) -> None:

@@ -185,8 +185,9 @@ metadata: {name: cli-test}
 spec:
   flavors: [{name: s6.large.2, maxInterfaces: 3}]
   vpcs: [{name: vpc-prod, cidr: 10.0.0.0/16}]
-  subnets: [{name: subnet-web, vpc: vpc-prod, cidr: 10.0.1.0/24, availabilityZone: az1}]
-  securityGroups: [{name: sg-web, vpc: vpc-prod}]
+  # no pins, as on Huawei Cloud: both providers observe the same cloud
+  subnets: [{name: subnet-web, vpc: vpc-prod, cidr: 10.0.1.0/24}]
+  securityGroups: [{name: sg-web}]
   eips: []
   servers:
     - {name: web-1, flavor: s6.large.2, availabilityZone: az1, vpc: vpc-prod,

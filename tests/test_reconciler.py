@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from controller.cli import main
 from controller.errors import TransientProviderError
-from controller.execution.retry import DurationEstimator, Patience, PollPolicy, RetryPolicy
+from controller.execution.retry import RetryPolicy, Waits
 from controller.manifests.cache import CachedManifests
 from controller.model import Topology
 from controller.planning import planner
@@ -70,10 +69,7 @@ class _Throttled:
         return getattr(self._inner, name)
 
 
-NO_WAITS = Patience(
-    RetryPolicy(attempts=3), PollPolicy(), lambda: 0.0, lambda _: None, random.Random(1),
-    DurationEstimator(),
-)  # fmt: skip
+NO_WAITS = Waits(retry=RetryPolicy(base=0.0, cap=0.0, attempts=3))  # retries without pauses
 
 
 def _reconciler(workdir: Path, **options: Any) -> tuple[Reconciler, Opener]:
@@ -177,7 +173,7 @@ def test_a_held_lock_is_a_failure_to_retry(workdir: Path) -> None:
 def test_a_provider_error_fails_and_the_next_reconcile_reconnects(workdir: Path) -> None:
     """A cloud error is FAILED; the provider is opened afresh for the retry."""
     rec, opener = _reconciler(workdir)
-    opener.throttle_next = NO_WAITS.retry.attempts
+    opener.throttle_next = 3  # every one of NO_WAITS' tries
     failed = rec(Trigger.START, NOTHING)
     assert failed.outcome is Outcome.FAILED
     assert "APIGW.0308" in failed.error
@@ -190,7 +186,7 @@ def test_a_provider_error_fails_and_the_next_reconcile_reconnects(workdir: Path)
 def test_a_throttled_observation_is_retried_as_enictl_apply_retries_it(workdir: Path) -> None:
     """watch observes through the apply sequence: a throttled observe is retried, not FAILED."""
     rec, opener = _reconciler(workdir)
-    opener.throttle_next = NO_WAITS.retry.attempts - 1
+    opener.throttle_next = 2  # of NO_WAITS' three tries
     assert rec(Trigger.START, NOTHING).outcome is Outcome.IN_SYNC
     assert opener.opened == 1
     rec.close()

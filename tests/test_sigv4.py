@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,7 +144,44 @@ def test_canonical_forms() -> None:
     assert sigv4.canonical_uri("/v1/a%20b/") == "/v1/a%20b/"
     assert sigv4.canonical_query("b=2&a=1&a=0") == "a=0&a=1&b=2"
     assert sigv4.canonical_query("k=a+b%2Fc") == "k=a%2Bb%2Fc"
-    assert sigv4.payload_hash(b"", {}) == sigv4.EMPTY_HASH
-    assert sigv4.payload_hash(b"x", {sigv4.CONTENT_HASH_HEADER: "UNSIGNED-PAYLOAD"}) == (
-        "UNSIGNED-PAYLOAD"
+    assert sigv4.payload_hash(b"", {}, ()) == sigv4.EMPTY_HASH
+
+
+def test_the_content_hash_header_counts_only_signed_and_unsigned_payload() -> None:
+    """X-Sdk-Content-Sha256 replaces the body's hash only when signed and UNSIGNED-PAYLOAD."""
+    declared = {sigv4.CONTENT_HASH_HEADER: sigv4.UNSIGNED_PAYLOAD}
+    signed = (sigv4.CONTENT_HASH_HEADER, "host")
+    real = hashlib.sha256(b"x").hexdigest()
+    assert sigv4.payload_hash(b"x", declared, signed) == sigv4.UNSIGNED_PAYLOAD
+    assert sigv4.payload_hash(b"x", declared, ("host",)) == real
+    other = {sigv4.CONTENT_HASH_HEADER: hashlib.sha256(b"y").hexdigest()}
+    assert sigv4.payload_hash(b"x", other, signed) == real
+
+
+def test_a_replay_with_another_body_and_an_unsigned_hash_header_is_refused() -> None:
+    """A captured request, its body changed and the old body's hash put in an unsigned
+    X-Sdk-Content-Sha256 header, no longer verifies."""
+    original = b'{"port": {"name": "a"}}'
+    path, raw_query, headers, _ = sdk_signed("POST", "/v1/p/ports", [], original)
+    forged = {**headers, sigv4.CONTENT_HASH_HEADER: hashlib.sha256(original).hexdigest()}
+    with pytest.raises(sigv4.SignatureError, match="does not match"):
+        sigv4.verify(
+            "POST", path, raw_query, forged, b'{"port": {"name": "b"}}', KEYS, now=SIGNED_AT
+        )
+
+
+def test_an_sdk_request_with_a_non_json_body_verifies_as_unsigned_payload() -> None:
+    """The SDK signs `UNSIGNED-PAYLOAD` (header included) for a body that is not JSON."""
+    request = SdkRequest(
+        method="PUT",
+        schema="http",
+        host="127.0.0.1:8080",
+        resource_path="/v1/p/upload",
+        query_params=[],
+        header_params={"Content-Type": "application/octet-stream", "X-Sdk-Date": SDK_DATE},
+        body=b"raw bytes",
     )
+    Signer(BasicCredentials(AK, SK, "p")).sign(request)
+    headers = {k.lower(): v for k, v in request.header_params.items()}
+    assert sigv4.CONTENT_HASH_HEADER in headers["authorization"]
+    assert sigv4.verify("PUT", "/v1/p/upload", "", headers, b"raw bytes", KEYS, now=SIGNED_AT) == AK

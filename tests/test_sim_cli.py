@@ -128,6 +128,7 @@ def test_sim_faults_shows_sets_and_clears(
         "error_rate": 0.25,
         "job_fail_rate": 0.5,
         "seed": 7,
+        "rate_limit": 0,
         "call_ms": 3,
     }
     assert run(tmp_path, "sim", "faults", "--off") == 0

@@ -51,7 +51,7 @@ def test_jobs_finish_in_the_order_they_fall_due(cloud: SimCloud, clock: FakeCloc
 
 
 def test_error_rate_one_refuses_every_call_with_a_transient_error(cloud: SimCloud) -> None:
-    """Every call fails with Ecs.0603 (409) or APIGW.0308 (429), both occur; nothing changes."""
+    """Every call fails with Ecs.0603 (501) or APIGW.0308 (429), both occur; nothing changes."""
     ids = Ids(cloud)
     before = cloud.snapshot()
     cloud.set_faults(Faults(error_rate=1.0, seed=7))
@@ -62,7 +62,7 @@ def test_error_rate_one_refuses_every_call_with_a_transient_error(cloud: SimClou
         seen.add((exc.value.code, exc.value.status))
     with pytest.raises(TransientProviderError):
         cloud.observe()
-    assert seen == {("Ecs.0603", 409), ("APIGW.0308", 429)}
+    assert seen == {("Ecs.0603", 501), ("APIGW.0308", 429)}
     assert cloud.snapshot() == before
     assert cloud.log()[-1].error_code in {"Ecs.0603", "APIGW.0308"}
 

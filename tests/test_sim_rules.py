@@ -255,14 +255,14 @@ def test_second_detach_while_one_runs_is_transient(cloud: SimCloud, ids: Ids) ->
     cloud.detach(ids.server("web-1"), ids.port("legacy-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(ids.server("web-1"), ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
 
 
 def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     cloud: SimCloud, ids: Ids, clock: FakeClock
 ) -> None:
     """While an attach runs on web-1 (which had a free slot), a detach from web-1 is
-    refused with the transient Ecs.0603 (409), and so is a detach of another port while a
+    refused with the transient Ecs.0603 (501), and so is a detach of another port while a
     detach runs; another server is not held up, and once the job is done the call that
     was refused is accepted."""
     cloud.set_faults(Faults(latency_ms=5_000))
@@ -270,7 +270,7 @@ def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     attaching = cloud.attach(web_1, ids.port("spare-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(web_1, ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
     assert "other operations are running" in exc.value.message
     other = cloud.attach(web_2, ids.port("spare-2"))  # web-2 has no job running
     clock.advance(5)
@@ -278,7 +278,7 @@ def test_one_nic_job_per_server_a_second_one_is_ecs_0603(
     detaching = cloud.detach(web_1, ids.port("spare-1"))
     with pytest.raises(TransientProviderError) as exc:
         cloud.detach(web_1, ids.port("legacy-1"))
-    assert refused(exc) == ("Ecs.0603", 409, True)
+    assert refused(exc) == ("Ecs.0603", 501, True)
     clock.advance(5)
     assert done(cloud, detaching) == JobStatus.SUCCESS
     assert done(cloud, cloud.detach(web_1, ids.port("legacy-1"))) == JobStatus.RUNNING

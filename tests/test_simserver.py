@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -93,6 +94,32 @@ def test_unsigned_or_wrongly_signed_requests_get_401(client: Client) -> None:
         assert httpserver.DEFAULT_SK not in json.dumps(body)
 
 
+def test_a_replayed_request_with_another_body_is_refused(client: Client, cloud: SimCloud) -> None:
+    """A captured signed request sent again with another body, the old body's hash in an
+    unsigned X-Sdk-Content-Sha256 header, gets 401 and changes nothing."""
+    path = f"/v1/{P}/ports"
+    original = json.dumps({"port": {"name": "a", "network_id": Ids(cloud).subnet("subnet-web")}})
+    headers = {
+        "host": client.netloc,
+        "content-type": "application/json",
+        "x-sdk-date": datetime.now(UTC).strftime(sigv4.DATE_FORMAT),
+    }
+    headers["authorization"] = sigv4.sign(
+        client.ak, client.sk, "POST", path, "", headers, original.encode()
+    )
+    headers[sigv4.CONTENT_HASH_HEADER] = hashlib.sha256(original.encode()).hexdigest()
+    forged = original.replace('"a"', '"evil"').encode()
+    conn = http.client.HTTPConnection(client.netloc, timeout=30)
+    try:
+        conn.request("POST", path, forged, headers)
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+    assert (response.status, body["error_code"]) == (401, httpserver.AUTH_FAILED)
+    assert "evil" not in cloud.snapshot().interfaces
+
+
 def test_signed_request_is_answered(client: Client) -> None:
     """A correctly signed request gets the VPC v1 listing shape."""
     status, body = client.call("GET", f"/v1/{P}/vpcs")
@@ -126,6 +153,33 @@ def test_servers_page_by_number_with_count(client: Client, cloud: SimCloud) -> N
     assert [a["addr"] for a in primaries] == ["10.0.1.10"]
 
 
+def test_servers_page_by_marker(client: Client, cloud: SimCloud) -> None:
+    """ECS detail by `marker` (the last server's id): each server exactly once, `count` the
+    total on every page, and a page after the last is empty."""
+    seen: list[str] = []
+    query: dict[str, Any] = {"limit": 3}
+    while True:
+        status, body = client.call("GET", f"/v1/{P}/cloudservers/detail", query)
+        assert status == 200 and body["count"] == 4
+        if not body["servers"]:
+            break
+        seen += [s["name"] for s in body["servers"]]
+        query["marker"] = body["servers"][-1]["id"]
+    assert sorted(seen) == sorted(cloud.snapshot().servers)
+
+
+def test_enterprise_project_scopes_the_listings_that_take_it(client: Client) -> None:
+    """All of the simulated cloud is in enterprise project "0": all_granted_eps and 0 list
+    it, another project lists nothing, a malformed id is a 400."""
+    other = "6bb4d2f6-0d0b-4d35-9c60-1d2a1fb1c0de"
+    for path, key in (("cloudservers/detail", "servers"), ("security-groups", "security_groups")):
+        for project, expect_some in (("all_granted_eps", True), ("0", True), (other, False)):
+            status, body = client.call("GET", f"/v1/{P}/{path}", {"enterprise_project_id": project})
+            assert status == 200 and bool(body[key]) is expect_some, (path, project)
+        status, body = client.call("GET", f"/v1/{P}/{path}", {"enterprise_project_id": "x y"})
+        assert status == 400
+
+
 def _all_servers(client: Client) -> list[dict[str, Any]]:
     return list(client.call("GET", f"/v1/{P}/cloudservers/detail", {"limit": 100})[1]["servers"])
 
@@ -153,7 +207,7 @@ def test_v3_ports_page_by_marker_with_page_info(client: Client, cloud: SimCloud)
     assert spare2["tags"] == [{"key": "enictl-managed", "value": "true"}]
     legacy = _port(client, "legacy-1")
     assert legacy["device_owner"] == "compute:az1"
-    assert legacy["binding:vif_details"] == {"primary_interface": False}
+    assert legacy["binding:vif_details"]["primary_interface"] is False
 
 
 def _port(client: Client, name: str) -> dict[str, Any]:
@@ -189,7 +243,8 @@ def test_ecs_error_body_for_an_over_limit_attach(client: Client, cloud: SimCloud
 
 
 def test_primary_detach_is_403(client: Client, cloud: SimCloud) -> None:
-    """Detaching a primary NIC is HTTP 403, as in the real cloud."""
+    """Detaching a primary NIC is HTTP 403, as BatchDeleteServerNics documents, with a
+    code that does not claim Ecs.0003 (which means "no permission")."""
     ids = Ids(cloud)
     status, body = client.call(
         "POST",
@@ -197,7 +252,7 @@ def test_primary_detach_is_403(client: Client, cloud: SimCloud) -> None:
         body={"nics": [{"id": ids.port("web-1-primary")}]},
     )
     assert status == 403
-    assert body["error"]["code"] == "Ecs.0003"
+    assert body["error"]["code"] == "Sim.0403" and "primary" in body["error"]["message"]
 
 
 def test_vpc_error_bodies(client: Client) -> None:
@@ -243,13 +298,14 @@ def test_os_interface_shows_delete_on_termination(client: Client, cloud: SimClou
 
 
 def test_injected_faults_apply_to_http_requests(client: Client, cloud: SimCloud) -> None:
-    """`sim faults --error-rate 1`: every request fails with a transient code and status."""
+    """`sim faults --error-rate 1`: every request fails with a transient code and status
+    (Ecs.0603 is a 501, as in ECS's error table)."""
     cloud.set_faults(Faults(error_rate=1.0, seed=3))
     seen = set()
     for _ in range(20):
         status, body = client.call("GET", f"/v1/{P}/cloudservers/detail")
         seen.add((status, body["error"]["code"]))
-    assert seen <= {(409, "Ecs.0603"), (429, "APIGW.0308")}
+    assert seen <= {(501, "Ecs.0603"), (429, "APIGW.0308")}
     assert len(seen) == 2
 
 
@@ -344,3 +400,20 @@ def test_data_version_changes_with_the_cloud_and_only_then(tmp_path: Path) -> No
     again = init_cloud(tmp_path, small_spec(), force=True)
     assert again.observe_unless(console)[0] != console
     again.close()
+
+
+def test_other_ports_show_an_owner_the_provider_reads_back() -> None:
+    """Each kind of other port sim serve lists has the device_owner a real one has, and the
+    huaweicloud provider reads that owner back as the same kind."""
+    from controller.providers.huaweicloud import topology
+    from controller.providers.sim.serve import network
+
+    for owner, device_owner in network.DEVICE_OWNERS.items():
+        assert topology.port_owner(device_owner) == owner
+
+
+def test_a_filter_the_simulated_cloud_does_not_apply_is_refused(client: Client) -> None:
+    """A listing asked to filter (by name, device, ...) answers 400 rather than every item."""
+    for path, key in (("/v3/{}/ports", "error_code"), ("/v1/{}/cloudservers/detail", "error")):
+        status, body = client.call("GET", path.format(P), {"limit": 5, "device_id": "x"})
+        assert status == 400 and key in body

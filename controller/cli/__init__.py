@@ -53,11 +53,22 @@ COMMAND_MODULES = {
     default=".enictl",
     show_default=True,
     envvar="ENICTL_STATE_DIR",
-    help="Holds the simulated cloud, the apply journal and the lock (env ENICTL_STATE_DIR).",
+    help="Holds the simulated cloud and, by default, the apply journal, the lock and the "
+    "last-applied record (env ENICTL_STATE_DIR).",
+)
+@click.option(
+    "--state-backend",
+    default="",
+    metavar="URL",
+    envvar="ENICTL_STATE_BACKEND",
+    help="Where the lock, the apply journal and the last-applied record live: unset for the "
+    "state dir (one machine), or postgresql://USER@HOST:PORT/DB, shared by every machine "
+    "that manages the same cloud (the PG* environment fills in what the URL leaves out; "
+    "env ENICTL_STATE_BACKEND). See docs/state.md.",
 )
 @click.version_option(package_name="enictl")
 @click.pass_context
-def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
+def cli(ctx: click.Context, provider: str, state_dir: str, state_backend: str) -> None:
     """enictl: a declarative reconciler for cloud elastic network interfaces (ENIs).
 
     \b
@@ -65,7 +76,10 @@ def cli(ctx: click.Context, provider: str, state_dir: str) -> None:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl plan manifests/demo
     """
-    ctx.obj = AppContext(provider_name=provider, state_dir_arg=state_dir)
+    ctx.obj = AppContext(
+        provider_name=provider, state_dir_arg=state_dir, state_backend_arg=state_backend
+    )
+    ctx.obj.backend()  # a wrong --state-backend is refused before anything else (no I/O yet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

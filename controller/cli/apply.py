@@ -1,6 +1,6 @@
 """`enictl apply`: make the cloud match the manifests, or run a reviewed saved plan.
 
-Under the state dir's lock: finish a crashed run's jobs, observe, plan (or check the
+Under the state backend's lock: finish a crashed run's jobs, observe, plan (or check the
 saved plan is fresh, before any step), show the plan, confirm, execute with live
 progress, then observe again and say whether the cloud matches the manifests.
 Exit 0 when it does; 1 for any error, failed step or difference left.
@@ -85,7 +85,7 @@ def _graceful_stop() -> Iterator[_Stop]:
             signal.signal(sig, old)
 
 
-@click.command("apply")
+@click.command("apply", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--plan",
@@ -104,7 +104,7 @@ def _graceful_stop() -> Iterator[_Stop]:
     default=0.0,
     show_default=True,
     metavar="SECONDS",
-    help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
+    help="Wait this long for another enictl holding the lock (0: fail at once).",
 )
 @options.json_events("Stream progress as JSON, one event per line, on stdout.")
 @click.pass_obj
@@ -127,10 +127,13 @@ def apply_command(
 
     Steps run concurrently across servers, one NIC operation per server at a time;
     transient cloud errors are retried, a failed step stops only the steps that depend
-    on it. One apply at a time per state dir: another one fails fast naming the holder
-    of the lock (or waits --lock-timeout seconds). An apply that was killed is resumed
-    by the next one: its jobs in flight are polled to completion, never sent twice,
-    and the rest is planned again from the cloud as it is.
+    on it. One apply at a time per state backend (the state dir, or with
+    --state-backend postgresql://... every machine sharing that database): another
+    one fails fast naming the holder of the lock (host, pid, start, lock id) or waits
+    --lock-timeout seconds. An apply that was killed is resumed by the next one: its
+    jobs in flight are polled to completion, never sent twice, and the rest is planned
+    again from the cloud as it is. On a shared backend the lock is a lease: an apply
+    cut off from the database for 10 s stops before its next cloud call and exits 1.
 
     \b
     Examples:
@@ -168,6 +171,7 @@ def apply_command(
             )
         return click.confirm(f"\n{_question(prepared.plan)}", default=False, err=out.json)
 
+    backend = app.backend()
     if plan_file is not None:
         saved = savedplan.load(plan_file)
         desired = loader.load(list(saved.manifest_paths))
@@ -178,13 +182,14 @@ def apply_command(
         desired = loader.load(list(paths))
 
         def plan(observed: Topology) -> applying.Prepared:
-            return applying.planned(desired, observed, prune=prune, state_dir=app.state_dir)
+            return applying.planned(desired, observed, prune=prune, backend=backend)
 
     settings = applying.Settings(
         parallelism=parallelism,
         lock_timeout=lock_timeout,
         server_ready_timeout=options.server_ready_timeout(),
         resume_wait=_resume_wait(),
+        waits=options.waits(app.provider_name),
     )
     with _graceful_stop() as stop:
 
@@ -196,13 +201,13 @@ def apply_command(
 
         hooks = applying.Hooks(
             plan=plan,
-            record=lambda prepared: applying.record_applied(app.state_dir, prepared),
+            record=lambda prepared: applying.record_applied(backend, prepared),
             show=show,
             confirm=confirm,
             recovered=lambda found: say(found.line()),
         )
         outcome = applying.converge(
-            app.state_dir, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
+            backend, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
         )
     out.close()
     return _report(outcome, out, say)

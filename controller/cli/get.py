@@ -9,7 +9,7 @@ names, not ids, for references (`interfaces` is exactly the shape of SPEC sectio
 the table is plain aligned columns, `<none>` marking an absent value, sorted by name;
 `wide` adds columns, for interfaces each failover ENI's place and why, and its other
 servers with whether each could take it now (from the manifests last applied in the
-state dir, placed by the failover policy against the cloud as it is now); `name`
+state backend, placed by the failover policy against the cloud as it is now); `name`
 prints `kind/name` lines.
 """
 
@@ -203,8 +203,8 @@ def get(app: AppContext, kind: str, names: tuple[str, ...], output: str) -> None
     NAME... keeps only those.
 
     `-o wide` shows, for each failover ENI (one with standbys, in the manifests last
-    applied from this state dir), where it is and why, and whether each of its other
-    servers could take it now.
+    applied with this state dir or --state-backend), where it is and why, and whether
+    each of its other servers could take it now.
 
     \b
     Example:
@@ -223,9 +223,7 @@ def get(app: AppContext, kind: str, names: tuple[str, ...], output: str) -> None
             raise UsageError(f"no {_SINGULAR[kind]} named {', '.join(missing)} in the cloud")
         rows = [row for row in rows if row["name"] in names]
     if output == "wide" and kind == "interfaces":
-        from controller.storage import lastapplied
-
-        add_failover(rows, topology, drift.declared(lastapplied.load_snapshot(app.state_dir) or {}))
+        add_failover(rows, topology, drift.declared(app.backend().last_applied() or {}))
     if not rows and output in ("table", "wide"):
         click.echo(f"No {kind} found.", err=True)
         return

@@ -1,5 +1,6 @@
 """The options several commands share, spelled once: `--prune`, `--parallelism`,
-`--json` and `-o/--output`, and the environment variables that tune apply's waits.
+`--json` and `-o/--output`, and the environment variables that tune apply's waits
+(`waits()`, `server_ready_timeout()`; `WAITS_HELP` lists them in `--help`).
 
 Each option is a click decorator; the ones whose range or help differ by command take
 those as arguments, so a command's `--help` says what that command does with it.
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click
 
 from controller.errors import UsageError
+from controller.execution import retry
+from controller.providers.huaweicloud.settings import DEFAULT_RATE_LIMIT  # not the SDK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,3 +77,41 @@ def server_ready_timeout() -> float:
 
     seconds = env_seconds("ENICTL_SERVER_READY_TIMEOUT")
     return SERVER_READY_TIMEOUT if seconds is None else seconds
+
+
+RETRY_TIMEOUT = "ENICTL_RETRY_TIMEOUT"
+RETRY_MAX_DELAY = "ENICTL_RETRY_MAX_DELAY"
+JOB_POLL_DELAY = "ENICTL_JOB_POLL_DELAY"
+JOB_POLL_INTERVAL = "ENICTL_JOB_POLL_INTERVAL"
+JOB_TIMEOUT = "ENICTL_JOB_TIMEOUT"
+
+_SIM, _CLOUD, _RETRY = retry.PollPolicy(), retry.CLOUD_POLL, retry.RetryPolicy()
+WAITS_HELP = f"""\b
+Environment (times in seconds; the local sim's default where it differs):
+  ENICTL_RETRY_TIMEOUT         retry a call that fails transiently for this long ({_RETRY.timeout:g})
+  ENICTL_RETRY_MAX_DELAY       longest pause between two tries ({_RETRY.cap:g}; jittered)
+  ENICTL_JOB_POLL_DELAY        first poll of a job, after its submission ({_CLOUD.first:g}; sim {_SIM.first:g})
+  ENICTL_JOB_POLL_INTERVAL     longest pause between two polls ({_CLOUD.interval.cap:g}; sim {_SIM.interval.cap:g})
+  ENICTL_JOB_TIMEOUT           a job still running after this fails its step ({_CLOUD.timeout:g})
+  ENICTL_SERVER_READY_TIMEOUT  wait for a server not ACTIVE/SHUTOFF (300)
+  ENICTL_HUAWEICLOUD_RATE_LIMIT  calls per second per service, huaweicloud ({DEFAULT_RATE_LIMIT:g}; 0: none)"""  # noqa: E501
+
+
+def waits(provider: str) -> retry.Waits:
+    """How patient apply and watch are with `provider`: the retry and poll policies,
+    sized for a real cloud (the local `sim` polls sooner and more often), each bound
+    overridable by its environment variable (see `WAITS_HELP`)."""
+    base = retry.Waits(poll=retry.PollPolicy() if provider == "sim" else retry.CLOUD_POLL)
+    policy, poll = base.retry, base.poll
+    if (seconds := env_seconds(RETRY_TIMEOUT)) is not None:
+        policy = replace(policy, timeout=seconds)
+    if (seconds := env_seconds(RETRY_MAX_DELAY)) is not None:
+        policy = replace(policy, cap=seconds, base=min(policy.base, seconds))
+    if (seconds := env_seconds(JOB_POLL_DELAY)) is not None:
+        poll = replace(poll, first=seconds)
+    if (seconds := env_seconds(JOB_POLL_INTERVAL)) is not None:
+        interval = replace(poll.interval, cap=seconds, base=min(poll.interval.base, seconds))
+        poll = replace(poll, interval=interval)
+    if (seconds := env_seconds(JOB_TIMEOUT)) is not None:
+        poll = replace(poll, timeout=seconds)
+    return retry.Waits(retry=policy, poll=poll)

@@ -27,7 +27,7 @@ EXIT_CHANGES = 2
 
 def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
-    return applying.prepare(app.provider(), paths, prune=prune, state_dir=app.state_dir)
+    return applying.prepare(app.provider(), paths, prune=prune, backend=app.backend())
 
 
 def use_color(output: str) -> bool:
@@ -75,8 +75,9 @@ def plan_command(
     """Show the steps that would make the cloud match the manifests in PATH...
 
     Nothing is changed. The plan lists its steps grouped by server, the changes (from
-    the manifests, or drift: the cloud changed outside enictl), orphans, and any
-    violations; a plan with error violations is rejected (exit 1).
+    the manifests, or drift: the cloud changed outside enictl; a changed list names
+    what is added and removed), orphans, and any violations; a plan with error
+    violations is rejected (exit 1).
 
     \b
     Examples:

@@ -34,7 +34,7 @@ def sim() -> None:
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml
-      enictl sim faults --latency-ms 200 --error-rate 0.05 --seed 7
+      enictl sim faults --job-ms 200 --error-rate 0.05 --seed 7
       enictl sim log --tail 20
       enictl sim console set-status app-1 SHUTOFF        # app-1 fails
     """
@@ -102,6 +102,13 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
     type=click.FloatRange(0, 1),
     help="Share of attach/detach jobs that end FAIL (Ecs.0217 / Ecs.0507).",
 )
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Calls per second per service (ECS, VPC, EIP) beyond which a call is refused "
+    "with HTTP 429 APIGW.0308 (0: no quota). Listings are not counted.",
+)
 @click.option("--seed", type=int, help="Seed of the fault sequence (same seed, same faults).")
 @click.option("--off", is_flag=True, help="Clear every fault setting.")
 @options.output(["text", "json"], default="text", show_default=False)
@@ -111,6 +118,7 @@ def faults(
     latency_ms: int | None,
     error_rate: float | None,
     job_fail_rate: float | None,
+    rate_limit: int | None,
     call_ms: int | None,
     seed: int | None,
     off: bool,
@@ -123,6 +131,7 @@ def faults(
       enictl sim faults --job-ms 500                      # every attach/detach takes 0.5 s
       enictl sim faults --call-ms 100 --job-ms 2000       # a distant cloud (bench_failover)
       enictl sim faults --error-rate 0.1 --seed 42        # reproducible transient errors
+      enictl sim faults --rate-limit 20                   # a quota: 20 calls/s per service
       enictl sim faults --off
     """
     changes = {
@@ -130,6 +139,7 @@ def faults(
         "error_rate": error_rate,
         "job_fail_rate": job_fail_rate,
         "seed": seed,
+        "rate_limit": rate_limit,
         "call_ms": call_ms,
     }
     given = {key: value for key, value in changes.items() if value is not None}

@@ -26,6 +26,8 @@ from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
 from controller.storage import atomicfile
+from controller.storage.backend import LeaseTimings
+from controller.views import planview
 from controller.watching import loop
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
@@ -38,6 +40,7 @@ _STATUS_KEYS = (
     "observedFingerprint",
     "inSync",
     "drifted",
+    "drift",
     "failovers",
     "changes",
     "applied",
@@ -45,6 +48,9 @@ _STATUS_KEYS = (
     "problems",
     "durationSeconds",
     "error",
+    "role",
+    "epoch",
+    "leader",
 )
 
 
@@ -59,9 +65,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     notes: list[str] = []
     if result.summary:
         notes.append(", ".join(f"{action} {n}" for action, n in result.summary.items()))
-    if result.drifted:
-        shown = ", ".join(result.drifted[:3]) + (" ..." if len(result.drifted) > 3 else "")
-        notes.append(f"drift: {shown}")
+    if result.drift:
+        shown = ", ".join(planview.change_texts(result.drift[:3]))
+        notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
     for moved in result.failovers:
         notes.append(
             f"failover: {moved['interface']} {moved['from'] or 'detached'} -> {moved['to']} "
@@ -73,6 +79,10 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
         notes.append(f"{result.applied} of {result.changes} applied")
     if result.violations:
         notes.append(f"{len(result.violations)} violation(s)")
+    if result.outcome is Outcome.STANDBY:
+        notes.append(f"standing by: {result.leader or 'another replica'} leads")
+    elif result.epoch:
+        notes.append(f"leader, epoch {result.epoch}")
     if result.error:
         notes.append(f"error: {result.error}")
     return f"{line}  {'; '.join(notes)}".rstrip()
@@ -104,7 +114,7 @@ def _echo_json(event: Event) -> None:
     click.echo(json.dumps(event.as_json(), sort_keys=True, default=str))
 
 
-@click.command("watch")
+@click.command("watch", epilog=options.WAITS_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--interval",
@@ -159,6 +169,13 @@ def watch_command(
     the state dir's lock only while it runs. On SIGINT/SIGTERM the steps in flight
     finish, no new step starts, the lock is released and enictl exits 0.
 
+    With --state-backend postgresql://... several watch processes (on one machine or
+    many) may run at once: one leads, holding the lease while it runs, and the others
+    stand by without any cloud call; when the leader stops, dies, freezes or loses the
+    database, a standby takes over within the lease time (15 s; at once when the
+    leader stops cleanly) and first finishes what it left in flight. The status line,
+    --json events and --status-file say `leader` or `standby` and the lease's epoch.
+
     \b
     Examples:
       enictl watch manifests/demo --interval 60
@@ -168,6 +185,7 @@ def watch_command(
     """
     inbox = Inbox()
     desired = CachedManifests([Path(p) for p in paths])
+    backend = app.backend()
     reconciler = Reconciler(
         state_dir=app.state_dir,
         desired=desired,
@@ -177,11 +195,15 @@ def watch_command(
             prune=prune,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
+            waits=options.waits(app.provider_name),
+            standby_wait=LeaseTimings.from_env().renew_every,
         ),
         stop=inbox.stopped,
         on_event=_echo_json if as_json else None,
+        backend=backend,
     )
     status_path = Path(status_file) if status_file else None
+    said: list[tuple[str, str]] = []  # the last standby seen: (leader, error)
 
     def on_result(result: ReconcileResult) -> None:
         if status_path is not None:
@@ -189,6 +211,10 @@ def watch_command(
                 write_status(status_path, result)
             except OSError as exc:
                 raise UsageError(f"cannot write the status file {status_path}: {exc}") from exc
+        standing = (result.leader, result.error) if result.outcome is Outcome.STANDBY else None
+        if standing is not None and said and said[-1] == standing:
+            return  # standing by behind the same leader: said already
+        said[:] = [standing] if standing is not None else []
         if as_json:
             _echo_json(result.as_event())
             return
@@ -207,6 +233,7 @@ def watch_command(
                 detectOnly=detect_only,
                 prune=prune,
                 pid=os.getpid(),
+                stateBackend=backend.describe(),
             )
         )
     else:

@@ -33,7 +33,6 @@ from typing import Any
 
 from controller.errors import ProviderError, StepFailed
 from controller.events import Event, Kind, OnEvent
-from controller.execution import steps as stepping
 from controller.execution.results import ApplyResult, MarkResult, StepResult
 from controller.execution.retry import (
     Clock,
@@ -43,15 +42,13 @@ from controller.execution.retry import (
     RetryPolicy,
     Sleep,
 )
+from controller.execution.steps import SERVER_JOBS, StepRunner
 from controller.model import Topology
 from controller.plan import Action, Mark, Marker, Plan, Step
 from controller.providers.base import Provider
 from controller.storage.journal import RunJournal
 
 SERVER_READY_TIMEOUT = 300.0  # seconds a step waits for its server to become ready
-
-
-SERVER_JOBS = stepping.SERVER_JOBS  # one at a time per server
 
 
 def priorities(steps: tuple[Step, ...]) -> dict[int, float]:
@@ -124,7 +121,7 @@ class _Execution:
         self.after_create = {m.interface: m for m in plan.protect if m.interface in created}
         self._lock = threading.Lock()  # results, events
         self._start = patience.clock()
-        self.runner = stepping.StepRunner(
+        self.runner = StepRunner(
             provider,
             observed,
             patience=patience,

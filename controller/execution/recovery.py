@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.backoff import Backoff
 from controller.errors import PermanentProviderError
 from controller.events import Kind, OnEvent, event
-from controller.storage.journal import DanglingIntent, Journal, RunJournal, UnfinishedRun
+from controller.storage.journal import Book, DanglingIntent, RunJournal, UnfinishedRun
 
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.execution.retry import Patience
@@ -35,6 +36,7 @@ STOP = Action.STOP_SERVER.value  # the journal's op for a fence
 
 DEFAULT_SETTLE = 60.0  # seconds to wait for a dangling call when no job duration is known
 MAX_SETTLE = 300.0
+SETTLE_LOOKS = Backoff(base=0.05, cap=2.0, factor=1.5, jitter=False, timeout=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,7 @@ def visible(observed: Topology, intent: DanglingIntent) -> bool:
 
 def recover(
     provider: Provider,
-    journal: Journal,
+    journal: Book,
     *,
     patience: Patience,
     on_event: OnEvent | None = None,
@@ -131,12 +133,12 @@ def _settle(
 ) -> int:
     """Re-observe until every dangling call's effect shows, or the bound passes."""
     deadline = patience.clock() + (settle if settle is not None else settle_timeout(run))
-    delay = 0.05
+    looks = 0
     while True:
         observed = patience.call(provider.observe)
         pending = [i for i in run.intents if not visible(observed, i)]
         now = patience.clock()
         if not pending or now >= deadline:
             return len(pending)
-        patience.sleep(min(delay, deadline - now))
-        delay = min(delay * 1.5, 2.0)
+        patience.sleep(min(SETTLE_LOOKS.delay(looks), deadline - now))
+        looks += 1

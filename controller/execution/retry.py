@@ -1,16 +1,21 @@
 """Patience with the cloud: retrying transient errors and polling asynchronous jobs.
 
-- `call()` runs one provider call, retrying `TransientProviderError` with exponential
-  backoff and full jitter (a uniformly random delay in [0, min(cap, base * 2**n)]) up
-  to `RetryPolicy.attempts` tries; a `PermanentProviderError` goes straight through.
-- `wait_job()` polls a job until it finishes. Its first poll goes out when jobs of
-  the same kind are expected to be done (`DurationEstimator`; at once when nothing is
-  known, so a zero-latency job is done at the first poll); after a miss it waits for
-  the time similar jobs were seen done, then polls with a delay that starts small and
-  grows to a cap. Learning the duration keeps both the overshoot past a job's end and
-  the number of polls low.
+Both wait by the one backoff policy, `controller.backoff.Backoff`:
 
-Clock, sleep and randomness are injected so tests run without waiting.
+- `Patience.call()` runs one provider call, retrying `TransientProviderError` as
+  `RetryPolicy` says (by default: full jitter from 0.1 s up to a minute, for ten
+  minutes); a `PermanentProviderError` goes straight through.
+- `Patience.wait_job()` polls a job until it finishes. Its first poll goes out when jobs of
+  the same kind are expected to be done (`DurationEstimator`), or `PollPolicy.first`
+  seconds after submission while no such job has finished; after a miss it waits for
+  the time similar jobs were seen done, then polls with the pauses of
+  `PollPolicy.interval`. Learning the duration keeps both the overshoot past a job's
+  end and the number of polls low.
+
+`Waits` holds both policies: what an apply is told (the CLI reads them from the
+environment). `PollPolicy()` is sized for the simulated cloud, whose jobs are local;
+`CLOUD_POLL` for a real cloud. Clock, sleep and randomness are injected so tests run
+without waiting.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from controller import backoff
+from controller.backoff import Backoff
 from controller.errors import PermanentProviderError, TransientProviderError
-from controller.providers.base import Job, JobStatus, Provider
+from controller.providers.base import Job, Provider
 
 T = TypeVar("T")
 
@@ -32,51 +39,33 @@ Sleep = Callable[[float], None]
 OnRetry = Callable[[int, TransientProviderError, float], None]
 ANY_KIND = "*"
 
+RetryPolicy = Backoff
+"""The policy of transient errors: the one backoff, whose defaults are that policy's."""
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter for transient errors."""
-
-    attempts: int = 8  # tries of one call, the first included
-    base: float = 0.1  # seconds
-    cap: float = 5.0  # seconds
-
-    def delay(self, retry: int, rng: random.Random) -> float:
-        """The pause before retry number `retry` (0-based)."""
-        return rng.uniform(0.0, min(self.cap, self.base * (2**retry)))
+SIM_POLL_INTERVAL = Backoff(base=0.05, cap=1.0, factor=1.5, jitter=False, timeout=None)
 
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    """How to poll an asynchronous job."""
+    """How to poll an asynchronous job (the defaults suit the simulated cloud)."""
 
-    initial: float = 0.05  # seconds between the first polls after the expected end
-    factor: float = 1.5
-    max_interval: float = 1.0
+    first: float = 0.0  # seconds after submission of the first poll of a kind not seen yet
+    interval: Backoff = SIM_POLL_INTERVAL
     timeout: float = 1800.0  # a job still running after this fails its step
 
 
-def call(
-    fn: Callable[[], T],
-    *,
-    policy: RetryPolicy,
-    sleep: Sleep,
-    rng: random.Random,
-    on_retry: OnRetry | None = None,
-) -> T:
-    """`fn()`, retrying transient provider errors; the last one is raised when tries run out."""
-    retry = 0
-    while True:
-        try:
-            return fn()
-        except TransientProviderError as exc:
-            if retry + 1 >= policy.attempts:
-                raise
-            delay = policy.delay(retry, rng)
-            if on_retry is not None:
-                on_retry(retry + 1, exc, delay)
-            sleep(delay)
-            retry += 1
+CLOUD_POLL = PollPolicy(
+    first=2.0, interval=Backoff(base=1.0, cap=10.0, factor=1.5, jitter=False, timeout=None)
+)
+"""Polls for a real cloud: a first poll 2 s after submission, then 1 s growing to 10 s."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """How long to be patient with the cloud: transient retries and job polls."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    poll: PollPolicy = field(default_factory=PollPolicy)
 
 
 class DurationEstimator:
@@ -108,13 +97,14 @@ class DurationEstimator:
             done = self._done.get(self._kind(kind))
             return min(done) if done else None
 
-    def first_poll(self, kind: str) -> float:
-        """Seconds after submission to send a new job's first poll (0: at once)."""
+    def first_poll(self, kind: str, unknown: float = 0.0) -> float:
+        """Seconds after submission to send a new job's first poll; `unknown` while no
+        job of this kind (or of any kind) has finished."""
         with self._lock:
             kind = self._kind(kind)
             done = self._done.get(kind)
             if not done:
-                return 0.0
+                return unknown
             high = min(done)
             running = self._running.get(kind)
             low = max(running) if running else 0.0
@@ -141,7 +131,17 @@ class Patience:
     estimator: DurationEstimator
 
     def call(self, fn: Callable[[], T], on_retry: OnRetry | None = None) -> T:
-        return call(fn, policy=self.retry, sleep=self.sleep, rng=self.rng, on_retry=on_retry)
+        """`fn()`, retrying transient provider errors; the last one is raised when the
+        retry policy allows no further try."""
+        return backoff.retry(
+            fn,
+            self.retry,
+            retry_on=TransientProviderError,
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self.rng,
+            on_retry=on_retry,
+        )
 
     def wait_job(
         self,
@@ -155,11 +155,11 @@ class Patience:
     ) -> Job:
         """Poll `job_id` until it finishes; raises PermanentProviderError on timeout."""
         estimator = self.estimator
-        first_at = submitted_at + estimator.first_poll(kind)
+        first_at = submitted_at + estimator.first_poll(kind, unknown=self.poll.first)
         now = self.clock()
         if first_at > now:
             self.sleep(first_at - now)
-        interval = self.poll.initial
+        misses = 0
         while True:
             polled_at = self.clock()
             job = self.call(lambda: provider.job(job_id), on_retry)
@@ -179,9 +179,5 @@ class Patience:
             if finished_by is not None and submitted_at + finished_by > now + 0.001:
                 self.sleep(submitted_at + finished_by - now)  # similar jobs were done by then
                 continue
-            self.sleep(interval)
-            interval = min(interval * self.poll.factor, self.poll.max_interval)
-
-
-def finished_ok(job: Job) -> bool:
-    return job.status is JobStatus.SUCCESS
+            self.sleep(self.poll.interval.delay(misses, self.rng))
+            misses += 1

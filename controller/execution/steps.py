@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from controller.backoff import Backoff
 from controller.errors import (
     PermanentProviderError,
     ProviderError,
@@ -51,6 +52,7 @@ from controller.storage.journal import RunJournal
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
 SERVER_JOBS = NIC_ACTIONS | {Action.STOP_SERVER}  # one at a time per server, as ECS runs them
 NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
+SERVER_LOOKS = Backoff(base=0.5, cap=10.0, jitter=False, timeout=None)  # re-observing a server
 
 
 class Emit(Protocol):
@@ -250,34 +252,22 @@ class StepRunner:
             self._call("set_protected", None, call, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
-        """Create a port; after a transient error, first look for it by name: the failed
-        try may have created it (a timeout on a real cloud), and a second port with the
-        same name must not appear."""
-        retry = 0
-        while True:
-            try:
-                with self._lock:
-                    self.calls["create_interface"] += 1
-                return str(self.provider.create_interface(spec))
-            except TransientProviderError as exc:
-                if retry + 1 >= self.patience.retry.attempts:
-                    raise
+        """Create a port; a retry after a transient error first looks for it by name: the
+        failed try may have created it (a timeout on a real cloud), and a second port
+        with the same name must not appear."""
+        tried = False
+
+        def create_once() -> str:
+            nonlocal tried
+            if tried:
                 observed = self._call("observe", step, self.provider.observe)
                 found = observed.interfaces.get(spec.name)
                 if found is not None and found.id and not found.primary:
                     return str(found.id)
-                delay = self.patience.retry.delay(retry, self.patience.rng)
-                self.emit(
-                    Kind.RETRY,
-                    step=step.id,
-                    call="create_interface",
-                    attempt=retry + 1,
-                    code=exc.code,
-                    message=exc.message,
-                    delay=round(delay, 3),
-                )
-                self.patience.sleep(delay)
-                retry += 1
+            tried = True
+            return str(self.provider.create_interface(spec))
+
+        return str(self._call("create_interface", step, create_once))
 
     def _observed_eip(self, interface: str) -> str | None:
         found = self.observed.interfaces.get(interface)
@@ -385,7 +375,7 @@ class StepRunner:
         if status in wanted:
             return
         deadline = self.patience.clock() + self.server_ready_timeout
-        delay = 0.5
+        looks = 0
         self.emit(Kind.WAITING_SERVER, step=step.id, server=server, status=status)
         while True:
             observed = self._call("observe", step, self.provider.observe)
@@ -402,5 +392,5 @@ class StepRunner:
                     f"server {server} is {status}, not {' or '.join(sorted(wanted))}, "
                     f"after waiting {self.server_ready_timeout:g}s",
                 )
-            self.patience.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, 10.0)
+            self.patience.sleep(min(SERVER_LOOKS.delay(looks), deadline - now))
+            looks += 1

@@ -59,7 +59,7 @@ class Report:
 
 
 class ParseCache:
-    """Checked files (`manifestfile.FileResult`), reused while a file's bytes are unchanged.
+    """Checked files (`analysis.FileResult`), reused while a file's bytes are unchanged.
 
     For callers that load the same manifests again and again (`enictl watch`): pass
     one to `load(paths, cache=...)` and only files whose content changed are parsed

@@ -15,6 +15,10 @@ policy other than the default); `declared(snapshot)` turns one back into the des
 topology it was made of (what `get interfaces -o wide` knows of failover ENIs).
 `controller.storage.lastapplied` stores it in the state dir after each successful
 apply; this module only compares values.
+
+`label_plan` sets each change's origin; `drifted` picks the drift ones, which a
+`watch --detect-only` reconcile reports field by field (what a changed list gained
+and lost is `controller.planning.diff.details`, shown by the views).
 """
 
 from __future__ import annotations
@@ -201,6 +205,12 @@ def label_changes(
         c if c.origin else dataclasses.replace(c, origin=origin(c, desired, last_applied))
         for c in changes
     )
+
+
+def drifted(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """The changes made outside enictl (labelled "drift"), in their plan order: what a
+    `watch --detect-only` report lists, field by field."""
+    return tuple(c for c in changes if c.origin == DRIFT)
 
 
 def label_plan(plan: Plan, desired: Topology, last_applied: Snapshot | None) -> Plan:

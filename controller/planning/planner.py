@@ -6,7 +6,7 @@ and a server in ERROR to fence gets a `stop-server` step that its detaches wait 
 `diff` (what changes, ownership), `rules` (every
 violation of the target state), then, for a valid target only, draft steps per
 changed interface, capacity slots and numbering (`ordering`), and a self-check by the
-plan simulator (`plansim`): the steps must keep every rule true after every step and
+plan simulator (`simulator`): the steps must keep every rule true after every step and
 under any concurrency the dependencies allow, and must end exactly at the target. A
 failed self-check is a bug in the planner and raises AssertionError.
 
@@ -35,8 +35,7 @@ from collections.abc import Callable, Sequence
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Topology
 from controller.plan import Action, Plan, Severity, Step
-from controller.planning import diff as diffing
-from controller.planning import failover, invariants, ordering, placement, rules, simulator
+from controller.planning import diff, failover, invariants, ordering, placement, rules, simulator
 from controller.planning.ordering import Draft, Key
 
 
@@ -59,7 +58,7 @@ def _plan(
 ) -> Plan:
     placed = placement.place(desired, observed, now=now, prune=prune)
     desired = placed.desired
-    d = diffing.diff(desired, observed, prune=prune)
+    d = diff.diff(desired, observed, prune=prune)
     violations = failover.violations(rules.check(desired, observed, d, gone=placed.gone), placed)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
@@ -80,7 +79,7 @@ def _plan(
 
 
 def order(
-    d: diffing.Diff, observed: Topology, stops: Sequence[tuple[str, str]] = ()
+    d: diff.Diff, observed: Topology, stops: Sequence[tuple[str, str]] = ()
 ) -> tuple[Step, ...]:
     """The numbered steps that take `observed` to `d.target` (which must be valid);
     `stops` are the (server, failover ENI) hard stops that fence servers in ERROR."""
@@ -90,7 +89,7 @@ def order(
     return ordering.number(drafts)
 
 
-def prove(observed: Topology, steps: Sequence[Step], d: diffing.Diff) -> None:
+def prove(observed: Topology, steps: Sequence[Step], d: diff.Diff) -> None:
     """Raise AssertionError unless the plan simulator accepts the steps."""
     result = simulator.simulate(observed, steps, policy=d.target.policy, protected=d.protected)
     problems = [str(p) for p in result.problems]
@@ -147,7 +146,7 @@ def observed_fingerprint(observed: Topology) -> str:
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _drafts(d: diffing.Diff, observed: Topology) -> dict[Key, Draft]:
+def _drafts(d: diff.Diff, observed: Topology) -> dict[Key, Draft]:
     drafts: dict[Key, Draft] = {}
     holders: dict[str, str] = {}  # EIP -> the observed interface it is bound to
     wanted: set[str] = {x.after.eip for x in d.deltas if x.after is not None and x.after.eip}
@@ -220,7 +219,7 @@ def _existing(
 ) -> None:
     name = a.name
     update = None
-    if not diffing.same_groups(b.security_groups, a.security_groups):
+    if not diff.same_groups(b.security_groups, a.security_groups):
         whose = f"{b.server}'s primary ENI" if b.primary else name
         why = f"security groups of {whose}: {_groups(b)} -> {_groups(a)}"
         update = add(Draft(Action.UPDATE, name, reason=why, security_groups=a.security_groups))

@@ -1,22 +1,27 @@
-"""The plan simulator: apply steps to an observed topology and prove them safe.
+"""The plan simulator: apply a plan's steps to the observed topology and prove them safe.
 
-`simulate()` is pure. It applies the steps one by one, in id order, to a copy of the
-observed state (a create gives the interface the placeholder id `new:<name>`) and
-checks after each step the invariants the step may have touched, with the local rules
-of `controller.planning.invariants`: flavor limits (an attach counts from the moment it
-starts; no attach where no limit is known), placement (VPC, subnet scope, pinned AZ),
-security groups in the ENI's VPC (pinned ones), primary ENIs never
-detached/moved/deleted, protected ENIs never deleted, a declared address usable in
-its subnet, EIP and address uniqueness (other ports' addresses are taken), and that
+`simulate()` is pure. It applies the steps one by one, in the order given (their ids
+must be 1, 2, ... and each dependency an earlier step), to a copy of the observed
+state (a create gives the interface the placeholder id `new:<name>`) and checks after
+each step the invariants the step may have touched, with the per-resource checks of
+`controller.planning.invariants` that `rules` also uses: flavor limits (an attach
+counts from the moment it starts; no attach where no limit is known), placement (VPC,
+subnet scope, pinned AZ), security groups in the ENI's VPC (pinned ones), primary ENIs
+never detached/moved/deleted, protected ENIs never deleted, a declared address usable
+in its subnet, EIP and address uniqueness (other ports' addresses are taken), and that
 each step makes sense in the state it meets (no attach of an attached ENI, no delete
-of an attached one, ...). Every invariant is local to one
-server, interface, EIP or address, so checking what a step touched is checking the
-whole state, in O(1) per step.
+of an attached one, ...). Every invariant is local to one server, interface, EIP or
+address, so checking what a step touched is checking the whole state, at a cost per
+step independent of the topology's size (the address index is built once, on the
+first create or delete).
 
 Then it checks concurrency (`controller.planning.concurrency`): any execution the
 dependency graph allows must be safe, not just the serial one: conflicting steps
 ordered, declared addresses created before the cloud picks any in their subnet, and
 flavor limits under any interleaving of a server's attaches and detaches.
+
+`mismatches()` compares the simulated final state with the diff's target, field by
+field: `planner.prove` raises on any problem or mismatch (a planner bug).
 """
 
 from __future__ import annotations

@@ -20,7 +20,19 @@ The intent is written before the asynchronous call and the job id right after it
 so after a crash a reader knows, per step, either the job to poll or that a call may
 have reached the cloud without its id being kept (a "dangling intent"). Everything
 else is re-learned from the cloud: the next plan is always computed from a fresh
-observation. A torn last line (power loss mid-write) is ignored.
+observation.
+
+A torn last line (a crash mid-write) is ignored, and cut off when the journal is next
+opened for writing. Any other line that is not a whole record is damage: reading
+stops with a `StateError` that names the line and lists the jobs the rest of the
+journal knows to be in flight, so that nothing is lost by guessing. A line is read
+at most `MAX_RECORD` bytes at a time, so a journal pointed at a device that never
+ends (/dev/zero, /dev/full) cannot fill the memory; such a journal is refused anyway,
+as is anything that is not a regular file. Every OSError becomes one error line
+naming the file (`controller.storage.failures`).
+
+`Book` is what the executor and the recovery write through; the PostgreSQL backend
+keeps the same records in a table (`controller.storage.postgresql.store`).
 """
 
 from __future__ import annotations
@@ -32,16 +44,32 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from controller.errors import StateError
 from controller.plan import Step
+from controller.storage.failures import require_regular, state_error
 
 JOURNAL_FILE = "journal.jsonl"
 PREVIOUS_FILE = "journal.1.jsonl"
 ROTATE_BYTES = 8 * 1024 * 1024  # start a fresh file past this size, when no run is open
+MAX_RECORD = 1024 * 1024  # bytes; no record comes near it
+
+# the fields a record of each type needs to be read back (other types are skipped)
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "run-started": ("run",),
+    "run-finished": ("run",),
+    "step-started": ("run", "step"),
+    "job-intent": ("run", "step", "op", "server", "interface"),
+    "job-submitted": ("run", "step", "op", "server", "interface", "job"),
+    "job-unsent": ("run", "step"),
+    "job-finished": ("run", "step"),
+    "step-done": ("run", "step"),
+    "step-failed": ("run", "step"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +108,74 @@ class UnfinishedRun:
     longest_job: float = 0.0  # seconds, of the jobs seen to finish (0: none did)
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Every whole record of a journal file, in order; torn or foreign lines are skipped."""
+def _problem(raw: bytes) -> str:
+    """Why a line is not a journal record ("" when it is one)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+        return "not a journal record"
+    missing = [f for f in _REQUIRED.get(record["type"], ()) if f not in record]
+    if missing:
+        return f"a {record['type']} record without {', '.join(missing)}"
+    if "step" in record and not isinstance(record["step"], int):
+        return f"a {record['type']} record whose step is not a number"
+    return ""
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines, each at most MAX_RECORD bytes (a longer one is cut in pieces)."""
+    require_regular(path, "apply journal")
     try:
         with path.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break  # a torn last write
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and "type" in record:
-                    yield record
+            while raw := fh.readline(MAX_RECORD):
+                yield raw
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise state_error(path, exc, "read the apply journal") from None
 
 
-def unfinished_runs(records: Iterator[dict[str, Any]]) -> list[UnfinishedRun]:
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a journal file, in order. A torn last line is skipped; a damaged
+    line elsewhere raises `StateError` (after the whole file was read)."""
+    good: list[dict[str, Any]] = []
+    damaged: list[tuple[int, str]] = []
+    last_bad: tuple[int, str] | None = None
+    number = 0
+    for number, raw in enumerate(_lines(path), start=1):
+        if last_bad is not None:
+            damaged.append(last_bad)
+            last_bad = None
+        why = _problem(raw) if raw.endswith(b"\n") else "cut short"
+        if why:
+            last_bad = (number, why)  # damage, unless it turns out to be the torn last line
+        else:
+            good.append(json.loads(raw))
+    if damaged:
+        raise _damaged(path, damaged, good)
+    yield from (record for record in good if record["type"] in _REQUIRED)
+
+
+def _damaged(path: Path, damaged: list[tuple[int, str]], good: list[dict[str, Any]]) -> StateError:
+    line, why = damaged[0]
+    more = f" (and {len(damaged) - 1} more line(s))" if len(damaged) > 1 else ""
+    known = [r for r in good if r["type"] in _REQUIRED]
+    jobs = [j.job_id for run in unfinished_runs(known) for j in run.jobs]
+    held = (
+        f"jobs still in flight by the other records: {', '.join(jobs)}"
+        if jobs
+        else ("no job is in flight by the other records")
+    )
+    return StateError(
+        f"the apply journal {path} is damaged at line {line} ({why}){more}; {held}. "
+        f"Move the damaged line(s) out of the file (keep a copy) and run again: "
+        "the next apply finishes the jobs the journal lists; nothing was changed in the cloud"
+    )
+
+
+def unfinished_runs(records: Iterable[dict[str, Any]]) -> list[UnfinishedRun]:
     """The runs that started and never finished, oldest first, with their open jobs."""
     runs: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -149,6 +227,35 @@ def unfinished_runs(records: Iterator[dict[str, Any]]) -> list[UnfinishedRun]:
     return out
 
 
+class Book(Protocol):
+    """An open journal: the state dir's file (`Journal`) or the database's table."""
+
+    def append(self, record: dict[str, Any], *, durable: bool = True) -> None: ...
+
+    def unfinished(self) -> list[UnfinishedRun]: ...
+
+    def begin_run(self, plan_digest: str, *, steps: int, kind: str = "apply") -> RunJournal: ...
+
+    def close(self) -> None: ...
+
+
+def start_run(book: Book, plan_digest: str, *, steps: int, kind: str) -> RunJournal:
+    """Write a run-started record to `book`; the run's writer."""
+    run = RunJournal(book, str(uuid.uuid4()))
+    book.append(
+        {
+            "type": "run-started",
+            "run": run.run_id,
+            "kind": kind,
+            "planDigest": plan_digest,
+            "steps": steps,
+            "pid": os.getpid(),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    )
+    return run
+
+
 class Journal:
     """The journal file of one state dir, open for appending. Thread-safe."""
 
@@ -159,19 +266,28 @@ class Journal:
         self._sync_lock = threading.Lock()
         self._written = 0
         self._synced = 0
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        size = os.fstat(self._fd).st_size
-        if size and not _ends_with_newline(path, size):
-            os.write(self._fd, b"\n")  # seal a torn last line so the next record is whole
+        require_regular(path, "apply journal")
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise state_error(path, exc, "open the apply journal") from None
+        try:
+            _cut_torn_tail(self._fd)
+        except OSError as exc:
+            os.close(self._fd)
+            raise state_error(path, exc, "repair the apply journal's torn last line") from None
 
     @classmethod
     def open(cls, state_dir: Path, *, sync: bool = True) -> Journal:
         """Open (creating) the state dir's journal, rotating it when large and idle."""
-        state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / JOURNAL_FILE
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_size > ROTATE_BYTES and not unfinished_runs(read_records(path)):
-                os.replace(path, state_dir / PREVIOUS_FILE)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_size > ROTATE_BYTES and not unfinished_runs(read_records(path)):
+                    os.replace(path, state_dir / PREVIOUS_FILE)
+        except OSError as exc:
+            raise state_error(path, exc, "open the apply journal") from None
         return cls(path, sync=sync)
 
     def unfinished(self) -> list[UnfinishedRun]:
@@ -183,37 +299,28 @@ class Journal:
         process (it is in the page cache) and reaches the disk with the next durable one."""
         record = {**record, "t": round(time.time(), 3)}
         line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
-        with self._lock:
-            if self._fd < 0:
-                raise ValueError("journal is closed")
-            os.write(self._fd, line)
-            self._written += 1
-            mine = self._written
-        if not self._sync or not durable:
-            return
-        with self._sync_lock:
-            if self._synced >= mine:
-                return  # another writer's fsync covered this record
+        try:
             with self._lock:
-                target = self._written
-                fd = self._fd
-            os.fsync(fd)
-            self._synced = target
+                if self._fd < 0:
+                    raise ValueError("journal is closed")
+                _write_all(self._fd, line)
+                self._written += 1
+                mine = self._written
+            if not self._sync or not durable:
+                return
+            with self._sync_lock:
+                if self._synced >= mine:
+                    return  # another writer's fsync covered this record
+                with self._lock:
+                    target = self._written
+                    fd = self._fd
+                os.fsync(fd)
+                self._synced = target
+        except OSError as exc:
+            raise state_error(self.path, exc, "write the apply journal") from None
 
     def begin_run(self, plan_digest: str, *, steps: int, kind: str = "apply") -> RunJournal:
-        run = RunJournal(self, str(uuid.uuid4()))
-        self.append(
-            {
-                "type": "run-started",
-                "run": run.run_id,
-                "kind": kind,
-                "planDigest": plan_digest,
-                "steps": steps,
-                "pid": os.getpid(),
-                "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        )
-        return run
+        return start_run(self, plan_digest, steps=steps, kind=kind)
 
     def close(self) -> None:
         with self._lock:
@@ -222,16 +329,41 @@ class Journal:
                 self._fd = -1
 
 
-def _ends_with_newline(path: Path, size: int) -> bool:
-    with path.open("rb") as fh:
-        fh.seek(size - 1)
-        return fh.read(1) == b"\n"
+def _write_all(fd: int, data: bytes) -> None:
+    """One record, whole: a short write (a nearly full disk) is cut off again, so the
+    file never ends in half a record that a later one would glue onto."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(28, os.strerror(28))  # ENOSPC: the rest did not fit
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Remove a last line that a crash left without its newline, unless it is a whole
+    record (then only the newline is missing, and it is added)."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = max(0, size - MAX_RECORD)
+    tail = os.pread(fd, size - start, start)
+    cut = tail.rfind(b"\n") + 1
+    if cut == 0 and start > 0:
+        cut = len(tail)  # a last "line" longer than any record: drop what was read of it
+    if not _problem(tail[cut:] + b"\n"):
+        os.write(fd, b"\n")
+        return
+    os.ftruncate(fd, start + cut)
 
 
 class RunJournal:
     """The records of one run; what the executor writes through."""
 
-    def __init__(self, journal: Journal, run_id: str) -> None:
+    def __init__(self, journal: Book, run_id: str) -> None:
         self.journal = journal
         self.run_id = run_id
 

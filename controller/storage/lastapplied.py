@@ -1,9 +1,12 @@
 """The last applied desired state, kept in the state dir (`last-applied.json`).
 
-After a successful apply (and each successful `watch` reconcile) the executor calls
-`record(state_dir, desired, manifests_digest=...)`. `enictl plan` reads it back with
-`load(state_dir)` and passes it to `controller.planning.drift.label_plan`, which tells
-differences caused by edited manifests from drift made outside enictl.
+After an apply that succeeds or finds nothing to do (`controller.apply.record_applied`)
+and each `watch` reconcile that ends in sync, not under `--detect-only`
+(`controller.watching.reconciler`), `record(state_dir, desired, manifests_digest=...)`
+stores the desired state's `drift.snapshot`. Planning
+(`controller.apply.prepare` for `plan` and `apply`, and the reconciler) reads it back
+with `load_snapshot(state_dir)` and passes it to `controller.planning.drift.label_plan`,
+which tells differences caused by edited manifests from drift made outside enictl.
 
 The record is advisory: a missing, unreadable or foreign file reads as "nothing
 applied yet" (changes then carry no origin), never as an error that blocks a plan.
@@ -34,6 +37,7 @@ from controller.gcpause import gc_paused
 from controller.model import Topology
 from controller.planning.drift import Snapshot, snapshot
 from controller.storage import atomicfile
+from controller.storage.failures import state_error
 
 FILE_NAME = "last-applied.json"
 FORMAT_VERSION = "1"
@@ -53,14 +57,10 @@ def path(state_dir: Path) -> Path:
     return Path(state_dir) / FILE_NAME
 
 
-def record(
-    state_dir: Path,
-    desired: Topology,
-    *,
-    manifests_digest: str = "",
-    now: dt.datetime | None = None,
-) -> Path:
-    """Store `desired` as the last applied state (atomically); returns the file's path."""
+def encode(
+    desired: Topology, *, manifests_digest: str = "", now: dt.datetime | None = None
+) -> tuple[str, LastApplied]:
+    """The record's text (compact JSON and a newline) and the value it reads back as."""
     when = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     resources = _without_gc(lambda: snapshot(desired))
     document = {
@@ -70,12 +70,45 @@ def record(
         "resources": resources,
     }
     text = json.dumps(document, separators=(",", ":")) + "\n"
+    return text, LastApplied(resources, manifests_digest, when)
+
+
+def decode(text: str) -> LastApplied | None:
+    """A record's text read back; None when it is not one (of this format version)."""
+    try:
+        data = _without_gc(lambda: json.loads(text))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("formatVersion") != FORMAT_VERSION:
+        return None
+    resources = data.get("resources")
+    if not isinstance(resources, dict) or not all(isinstance(v, dict) for v in resources.values()):
+        return None
+    return LastApplied(
+        resources=resources,
+        manifests_digest=str(data.get("manifestsDigest", "")),
+        applied_at=str(data.get("appliedAt", "")),
+    )
+
+
+def record(
+    state_dir: Path,
+    desired: Topology,
+    *,
+    manifests_digest: str = "",
+    now: dt.datetime | None = None,
+) -> Path:
+    """Store `desired` as the last applied state (atomically); returns the file's path."""
+    text, found = encode(desired, manifests_digest=manifests_digest, now=now)
     target = path(state_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomicfile.write_text(target, text)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomicfile.write_text(target, text)
+    except OSError as exc:
+        raise state_error(target, exc, "write the last-applied record") from None
     identity = _identity(target)
     if identity is not None:
-        _keep(target, identity, LastApplied(resources, manifests_digest, when))
+        _keep(target, identity, found)
     return target
 
 
@@ -89,21 +122,11 @@ def load(state_dir: Path) -> LastApplied | None:
     if kept is not None and kept[0] == identity:
         return kept[1]
     try:
-        text = target.read_text(encoding="utf-8")
-        data = _without_gc(lambda: json.loads(text))
+        found = decode(target.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("formatVersion") != FORMAT_VERSION:
-        return None
-    resources = data.get("resources")
-    if not isinstance(resources, dict) or not all(isinstance(v, dict) for v in resources.values()):
-        return None
-    found = LastApplied(
-        resources=resources,
-        manifests_digest=str(data.get("manifestsDigest", "")),
-        applied_at=str(data.get("appliedAt", "")),
-    )
-    _keep(target, identity, found)
+    if found is not None:
+        _keep(target, identity, found)
     return found
 
 

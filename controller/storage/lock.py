@@ -9,6 +9,11 @@ the way, and so that `enictl force-unlock LOCK_ID` can name the lock it breaks.
 Breaking a lock removes the lock file: the old holder keeps its lock on the removed
 file, and the next writer locks a fresh one. `acquire` checks after locking that the
 file it locked is still the one at the path, so a writer never holds a removed lock.
+
+A `StateLock` is one of the two kinds of held lock of `controller.storage.backend`
+(the other is the PostgreSQL lease): it has no epoch (0) and is never lost while its
+process lives, so its `check()` and `confirm()` pass. A lock path that cannot be
+used (a directory, a read-only folder, a full disk) is one `StateError` line.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from controller.errors import LockHeld, UsageError
+from controller.storage.failures import state_error
 
 LOCK_FILE = "lock"
 HOLDER_FILE = "lock.json"
@@ -60,14 +67,23 @@ class Holder:
 class StateLock:
     """A held lock; release it with `release()` or by leaving its `with` block."""
 
+    epoch = 0  # a file lock has no epochs: it cannot be taken over while its holder lives
+
     def __init__(self, state_dir: Path, fd: int, holder: Holder) -> None:
         self.state_dir = state_dir
         self.holder = holder
         self._fd: int | None = fd
+        self.lost = threading.Event()  # never set: the kernel holds the lock for us
 
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def check(self) -> None:
+        """Nothing to check: the lock lasts as long as this process."""
+
+    def confirm(self) -> None:
+        """Nothing to ask: the lock lasts as long as this process."""
 
     def release(self) -> None:
         """Remove the holder record (if still ours) and unlock. Idempotent."""
@@ -93,10 +109,11 @@ class StateLock:
         self.release()
 
 
-def read_holder(state_dir: Path) -> Holder | None:
-    """The holder record, or None when there is none (or it is unreadable)."""
+def holder_from(data: object) -> Holder | None:
+    """A holder record's JSON (`Holder.as_json`) read back, or None when it is not one."""
+    if not isinstance(data, dict):
+        return None
     try:
-        data = json.loads((state_dir / HOLDER_FILE).read_text(encoding="utf-8"))
         return Holder(
             pid=int(data["pid"]),
             host=str(data["host"]),
@@ -104,12 +121,27 @@ def read_holder(state_dir: Path) -> Holder | None:
             lock_id=str(data["lockId"]),
             command=str(data.get("command", "")),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def read_holder(state_dir: Path) -> Holder | None:
+    """The holder record, or None when there is none (or it is unreadable)."""
+    try:
+        return holder_from(json.loads((state_dir / HOLDER_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
         return None
 
 
 def _try_lock(path: Path) -> int | None:
     """Lock the file at `path` without waiting; its fd, or None when it is held."""
+    try:
+        return _try_lock_once(path)
+    except OSError as exc:
+        raise state_error(path, exc, "lock") from None
+
+
+def _try_lock_once(path: Path) -> int | None:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -136,17 +168,22 @@ def _write_holder(state_dir: Path, holder: Holder) -> None:
     os.replace(tmp, state_dir / HOLDER_FILE)
 
 
-def _held_message(state_dir: Path, holder: Holder | None, waited: float) -> str:
-    if holder is not None and holder.host == socket.gethostname() and not pid_alive_here(holder):
-        holder = None  # a record left by a dead process; the live holder has not written yet
+def held_message(where: str, holder: Holder | None, waited: float, note: str = "") -> str:
+    """`<where> is locked by <holder>...; wait, --lock-timeout, or force-unlock <id>`."""
     who = holder.describe() if holder is not None else "another process (no holder record yet)"
     how = f" after waiting {waited:g}s" if waited > 0 else ""
     lock_id = holder.lock_id if holder is not None else "LOCK_ID"
     return (
-        f"state dir {state_dir} is locked by {who}{how}; wait for it to finish, pass "
+        f"{where} is locked by {who}{note}{how}; wait for it to finish, pass "
         f"--lock-timeout SECONDS to wait for it, or run `enictl force-unlock {lock_id}` "
         "if you are sure that process is gone"
     )
+
+
+def _held_message(state_dir: Path, holder: Holder | None, waited: float) -> str:
+    if holder is not None and holder.host == socket.gethostname() and not pid_alive_here(holder):
+        holder = None  # a record left by a dead process; the live holder has not written yet
+    return held_message(f"state dir {state_dir}", holder, waited)
 
 
 def acquire(
@@ -158,7 +195,10 @@ def acquire(
     sleep: Callable[[float], None] = time.sleep,
 ) -> StateLock:
     """Take the state dir's lock; wait up to `timeout` seconds, then raise LockHeld."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise state_error(state_dir, exc, "create the state dir") from None
     path = state_dir / LOCK_FILE
     deadline = clock() + max(timeout, 0.0)
     while True:
@@ -173,9 +213,13 @@ def acquire(
             )
             try:
                 _write_holder(state_dir, holder)
-            except BaseException:
+            except BaseException as exc:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+                if isinstance(exc, OSError):
+                    raise state_error(
+                        state_dir / HOLDER_FILE, exc, "write the lock record"
+                    ) from None
                 raise
             return StateLock(state_dir, fd, holder)
         remaining = deadline - clock()

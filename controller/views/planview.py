@@ -4,19 +4,22 @@ Pure functions from a `Plan` to small values: the summary line, steps grouped by
 with each action's own arguments, changes grouped by `origin` (the manifests changed,
 or the cloud drifted: see `controller.planning.drift`, or the failover policy moved an
 ENI) and folded into review rows, the ENIs that move between servers, what happens to
-each orphan, and where each failover ENI is and why. Adoptions (existing
-unmanaged ENIs a manifest names, which apply tags as managed) are shown as such, not
-as a `managed` change. `controller.views.render` writes these out as text or markdown.
+each orphan, and where each failover ENI is and why. A changed list or mapping
+field also says what was added, removed or changed in it (`detail_texts`, from
+`controller.planning.diff.details`: one deepdiff call for the shown changes only).
+Adoptions (existing unmanaged ENIs a manifest names, which apply tags as managed) are
+shown as such, not as a `managed` change. `controller.views.render` writes these out
+as text or markdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from controller.plan import Action, Change, Plan, Step
-from controller.planning import failover
+from controller.planning import diff, failover
 
 # How each action reads in the summary line, singular and plural.
 _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
@@ -151,16 +154,63 @@ def change_groups(
     return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
 
 
+def detail_texts(changes: Sequence[Change]) -> list[str]:
+    """What each change of a list or mapping field added, removed and changed, e.g.
+    "added sg-b; removed sg-c" or "added tier: 1; changed role: web -> db"; "" for a
+    scalar field, and when one side is empty (the values already say it all). One
+    `diff.details` call (deepdiff) for them all."""
+    wanted = [i for i, c in enumerate(changes) if c.before and c.after]
+    out = [""] * len(changes)
+    for i, found in zip(wanted, diff.details([changes[i] for i in wanted]), strict=True):
+        if found is not None:
+            out[i] = _detail_phrase(changes[i], found)
+    return out
+
+
+def _detail_phrase(change: Change, found: diff.Detail) -> str:
+    before, after = change.before, change.after
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        parts = [
+            ("added", [f"{k}: {format_value(after[k])}" for k in found.added]),
+            ("removed", [f"{k}: {format_value(before[k])}" for k in found.removed]),
+            (
+                "changed",
+                [
+                    f"{k}: {format_value(before[k])} -> {format_value(after[k])}"
+                    for k in found.changed
+                ],
+            ),
+        ]
+    else:
+        parts = [
+            ("added", [format_value(v) for v in found.added]),
+            ("removed", [format_value(v) for v in found.removed]),
+        ]
+    return "; ".join(f"{verb} {', '.join(items)}" for verb, items in parts if items)
+
+
+def change_texts(changes: Sequence[Change]) -> list[str]:
+    """Each change as one plain line, for logs and status lines: "NetworkInterface/eni-a
+    securityGroups: [sg-a] -> [sg-a, sg-b] (added sg-b)"."""
+    out = []
+    for change, detail in zip(changes, detail_texts(changes), strict=True):
+        before, after = format_value(change.before), format_value(change.after)
+        line = f"{change.resource} {change.field}: {before} -> {after}"
+        out.append(f"{line} ({detail})" if detail else line)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeRow:
     """One line of review: `+` a new resource (its declared fields in `after`), `-` a
-    deleted one, `~` one changed field of an existing one."""
+    deleted one, `~` one changed field of an existing one (with its `detail_texts`)."""
 
     mark: str
     resource: str
     field: str = ""
     before: str = ""
     after: str = ""
+    detail: str = ""
 
 
 def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
@@ -171,6 +221,8 @@ def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
     for c in changes:
         if c.resource in created and c.field != "exists" and c.after not in (None, [], ()):
             fields.setdefault(c.resource, []).append(f"{c.field} {format_value(c.after)}")
+    edited = [c for c in changes if c.field != "exists" and c.resource not in created]
+    details = iter(detail_texts(edited))
     rows: list[ChangeRow] = []
     for c in changes:
         if c.field == "exists":
@@ -179,9 +231,8 @@ def change_rows(changes: Sequence[Change]) -> list[ChangeRow]:
             else:
                 rows.append(ChangeRow("-", c.resource))
         elif c.resource not in created:
-            rows.append(
-                ChangeRow("~", c.resource, c.field, format_value(c.before), format_value(c.after))
-            )
+            before, after = format_value(c.before), format_value(c.after)
+            rows.append(ChangeRow("~", c.resource, c.field, before, after, next(details)))
     return rows
 
 

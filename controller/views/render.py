@@ -134,10 +134,11 @@ def _text_change(row: planview.ChangeRow, paint: _Painter) -> str:
         return f"{paint('+', 'green')} {row.resource}{detail}"
     if row.mark == "-":
         return f"{paint('-', 'red')} {row.resource}  deleted"
-    return (
+    line = (
         f"{paint('~', 'yellow')} {row.resource}  {row.field}: "
         f"{paint(row.before, 'red')} -> {paint(row.after, 'green')}"
     )
+    return f"{line}  {paint(f'({row.detail})', 'dim')}" if row.detail else line
 
 
 def _text_violation(violation: Violation, paint: _Painter) -> list[str]:
@@ -229,15 +230,21 @@ def _markdown_steps(plan: Plan) -> list[str]:
 
 
 def _markdown_changes(changes: Sequence[Change]) -> list[str]:
-    rows = []
-    for row in planview.change_rows(changes):
+    """The change table; a "what changed" column only when a row has a detail."""
+    found = planview.change_rows(changes)
+    header: tuple[str, ...] = ("resource", "field", "before", "after")
+    rows: list[tuple[str, ...]] = []
+    for row in found:
         if row.mark == "+":
             rows.append((_code(row.resource), "*new*", "", row.after))
         elif row.mark == "-":
             rows.append((_code(row.resource), "*deleted*", "", ""))
         else:
             rows.append((_code(row.resource), row.field, _code(row.before), _code(row.after)))
-    return _table(("resource", "field", "before", "after"), rows)
+    if any(row.detail for row in found):
+        header += ("what changed",)
+        rows = [(*cells, row.detail) for cells, row in zip(rows, found, strict=True)]
+    return _table(header, rows)
 
 
 def mermaid_moves(moved: Sequence[tuple[str, str, str]]) -> list[str]:

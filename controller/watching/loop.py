@@ -12,7 +12,10 @@ and decides, from the `ReconcileResult` it gets back, when to call it again:
   a failover hold-down ended: a failover does not wait for the next interval;
 - after a failure (provider error, lock held), after an exponential backoff that
   resets on the next success;
-- never on a timer while the manifests are invalid: only a file change can fix them.
+- never on a timer while the manifests are invalid: only a file change can fix them;
+- at once after a reconcile that stood by (another replica leads on a shared state
+  backend): the reconcile itself waited, until the lease could be had or a bounded
+  time passed.
 
 It waits through a `Wakeups` inbox (file notices and the stop request) and a clock,
 both injectable, so tests drive it with scripted notices and a fake clock. Stopping
@@ -32,8 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller import backoff
 from controller.events import Event, Kind
-from controller.plan import Violation
+from controller.plan import Change, Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
@@ -59,6 +63,14 @@ class Outcome(enum.StrEnum):
     INVALID = "invalid"  # the manifests are invalid; nothing reconciled
     FAILED = "failed"  # provider error, lock held, no convergence: retried with backoff
     INTERRUPTED = "interrupted"  # stopped between two steps by SIGINT/SIGTERM
+    STANDBY = "standby"  # another replica leads (shared state backend): nothing done
+
+
+class Role(enum.StrEnum):
+    """What a watch replica is on its state backend."""
+
+    LEADER = "leader"  # holds the lock (lease) and reconciles
+    STANDBY = "standby"  # waits for the leader's lease; no cloud call
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +91,17 @@ class ReconcileResult:
     error: str = ""
     files_reread: int = 0  # manifest files parsed again (0 on an idle interval)
     summary: dict[str, int] = field(default_factory=dict)  # steps per action
-    drifted: tuple[str, ...] = ()  # resources changed outside enictl ("Kind/name")
+    drift: tuple[Change, ...] = ()  # the plan's changes made outside enictl, field by field
+    role: Role = Role.LEADER
+    epoch: int = 0  # the lease's epoch (0 on the state dir, which has none)
+    leader: str = ""  # who leads, when this replica stands by
     # the failover moves this reconcile made: the `failover` events' fields
     failovers: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        """The resources changed outside enictl ("Kind/name"), sorted."""
+        return tuple(sorted({c.resource for c in self.drift}))
 
     @property
     def failed(self) -> bool:
@@ -108,12 +128,16 @@ class ReconcileResult:
                 "summary": dict(self.summary),
                 "inSync": self.in_sync,
                 "drifted": list(self.drifted),
+                "drift": [c.as_json() for c in self.drift],
                 "failovers": [dict(f) for f in self.failovers],
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
                 "durationSeconds": round(self.duration, 4),
                 "filesReread": self.files_reread,
                 "error": self.error,
+                "role": self.role.value,
+                "epoch": self.epoch,
+                "leader": self.leader,
             },
         )
 
@@ -126,22 +150,14 @@ Probe = Callable[[], bool]
 reconcile now (a server's status)."""
 
 
-@dataclass
-class Backoff:
-    """Exponential delays for retries: initial, initial*factor, ... capped; reset on success."""
+class Backoff(backoff.Streak):
+    """Pauses before retrying a failed reconcile: initial, initial*factor, ... up to cap
+    (the one backoff policy, without jitter); a success starts over."""
 
-    initial: float = 1.0
-    cap: float = 60.0
-    factor: float = 2.0
-    failures: int = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * self.factor**self.failures)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
+    def __init__(self, initial: float = 1.0, cap: float = 60.0, factor: float = 2.0) -> None:
+        super().__init__(
+            backoff.Backoff(base=initial, cap=cap, factor=factor, jitter=False, timeout=None)
+        )
 
 
 class Wakeups(Protocol):
@@ -214,6 +230,10 @@ def run(
         elif result.outcome is Outcome.INVALID:
             delay, timer = None, Trigger.INTERVAL  # only a file change can help
             health = None
+        elif result.outcome is Outcome.STANDBY:
+            backoff.reset()
+            delay, timer = 0.0, Trigger.INTERVAL  # the reconcile waited for the lease
+            health = None  # a standby replica makes no cloud call
         else:
             backoff.reset()
             delay, timer = settings.interval, Trigger.INTERVAL

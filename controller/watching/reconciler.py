@@ -10,7 +10,10 @@ a `ReconcileResult`.
 
 - Invalid manifests: the errors go into the result, the last good desired state is
   kept (its digest is reported), and nothing is reconciled: the cloud is not touched.
-- The lock is held for one reconcile only, so `enictl apply` can run between two.
+- On the state dir the lock is held for one reconcile only, so `enictl apply` can
+  run between two. On a shared backend (PostgreSQL) replicas elect a leader
+  (`controller.watching.leadership`): the leader keeps the lease between reconciles,
+  the others stand by without a cloud call; every result says the role and epoch.
 - An idle interval is cheap: the desired source re-reads only the files that
   changed, and when the manifests digest and the observed fingerprint are those of
   the last plan, that plan is reused instead of planning again (the planner is
@@ -42,16 +45,18 @@ from typing import Any, Protocol
 
 from controller import apply
 from controller.apply import Desired
-from controller.errors import EnictlError, ManifestError
+from controller.errors import EnictlError, LeaseLost, ManifestError
 from controller.events import Event, Kind, OnEvent
 from controller.execution import executor
-from controller.execution.retry import Patience
+from controller.execution.retry import Waits
 from controller.model import Topology
 from controller.plan import Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
-from controller.storage import journal
-from controller.watching.loop import Outcome, ReconcileResult, Trigger
+from controller.storage.backend import StateBackend
+from controller.storage.statedir import StateDirBackend
+from controller.watching.leadership import Leadership, Seat
+from controller.watching.loop import Outcome, ReconcileResult, Role, Trigger
 
 
 class DesiredSource(Protocol):
@@ -74,7 +79,8 @@ class ReconcileOptions:
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
-    waits: Patience | None = None  # retries of the observations (default: apply.patience())
+    waits: Waits = field(default_factory=Waits)  # transient retries and job polls
+    standby_wait: float = 5.0  # seconds a standby replica waits for the lease per reconcile
 
 
 @dataclass
@@ -93,16 +99,34 @@ class Reconciler:
     _provider: Provider | None = None
     _last_plan: tuple[tuple[str, str], Plan] | None = None
     _recorded_digest: str = ""
-    _journal_seen: tuple[int, int] | None = None
+    backend: StateBackend | None = None  # default: the state dir's files
+    _journal_seen: object = None
     _health: dict[str, str] | None = None  # server statuses the last plan was made from
     _recheck_at: float | None = None  # wall time a failover hold-down of that plan ends
     _detected: float | None = None  # when the probe saw the change (self.clock)
+    leadership: Leadership = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            self.backend = StateDirBackend(self.state_dir)
+        self.leadership = Leadership(self.backend, self.options.standby_wait, self.stop)
+
+    @property
+    def store(self) -> StateBackend:
+        assert self.backend is not None
+        return self.backend
 
     def __call__(self, trigger: Trigger, changed: frozenset[str]) -> ReconcileResult:
         began, t0 = self.wall(), self.clock()
+        self._health = None  # no probe until this reconcile has planned (as the leader)
+
+        seat = Seat(Role.STANDBY)
 
         def result(outcome: Outcome, **fields: Any) -> ReconcileResult:
             fields.setdefault("manifests_digest", self.last_good.digest if self.last_good else "")
+            fields.setdefault("role", seat.role)
+            fields.setdefault("epoch", seat.epoch)
+            fields.setdefault("leader", seat.leader)
             return ReconcileResult(
                 time=began,
                 trigger=trigger,
@@ -113,6 +137,13 @@ class Reconciler:
             )
 
         try:
+            seat = self.leadership.claim()
+        except EnictlError as exc:
+            return result(Outcome.FAILED, error="; ".join(_strip(exc.error_lines())))
+        if seat.role is Role.STANDBY:
+            self._drop_provider()
+            return result(Outcome.STANDBY)
+        try:
             desired = self.desired.load()
         except ManifestError as exc:
             lines = tuple(_strip(exc.error_lines()))
@@ -121,7 +152,11 @@ class Reconciler:
             return result(Outcome.INVALID, problems=lines, error=error)
         self.last_good = desired
         try:
-            return self._converge(desired, result)
+            return self._converge(desired, seat, result)
+        except LeaseLost as exc:
+            self._drop_provider()
+            self.leadership.resign()
+            return result(Outcome.FAILED, role=Role.STANDBY, error=exc.message)
         except EnictlError as exc:
             self._drop_provider()
             return result(Outcome.FAILED, error="; ".join(_strip(exc.error_lines())))
@@ -130,13 +165,18 @@ class Reconciler:
             return result(Outcome.FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        self._drop_provider()
+        """Stop: drop the provider and resign the lease (a standby takes over at once)."""
+        try:
+            self._drop_provider()
+        finally:
+            self.leadership.resign()
 
     def health_changed(self) -> bool:
         """The loop's probe: whether a server's status differs from the statuses the last
         plan was made from (one listing call), or a failover hold-down has ended. A
-        failing listing says no: the next reconcile meets the failure."""
-        if self._health is None:
+        failing listing says no: the next reconcile meets the failure. A replica that
+        does not lead makes no call."""
+        if self._health is None or (self.store.shared and not self.leadership.leading):
             return False
         if self._recheck_at is not None and self.wall() >= self._recheck_at:
             self._detected = self.clock()
@@ -152,7 +192,7 @@ class Reconciler:
         return False
 
     def _converge(
-        self, desired: Desired, result: Callable[..., ReconcileResult]
+        self, desired: Desired, seat: Seat, result: Callable[..., ReconcileResult]
     ) -> ReconcileResult:
         """One pass of the apply sequence (`controller.apply.converge`), told as a result."""
         hooks = apply.Hooks(
@@ -180,14 +220,15 @@ class Reconciler:
             waits=self.options.waits,
         )
         outcome = apply.converge(
-            self.state_dir,
+            self.store,
             self._open,
             hooks,
             settings=settings,
             on_event=on_event,
             stop=self.stop,
+            held=seat.held,
         )
-        self._journal_seen = _stat(self._journal_path())
+        self._journal_seen = self.store.journal_mark()
         plan = outcome.prepared.plan
         after = outcome.remaining
         self._health = {n: s.status for n, s in outcome.prepared.observed.servers.items()}
@@ -199,7 +240,7 @@ class Reconciler:
             "changes": _count(plan),
             "summary": _summary(plan),
             "violations": plan.violations,
-            "drifted": _drifted(plan),
+            "drift": drift.drifted(plan.changes),
             "in_sync": outcome.in_sync,
             "failovers": failovers,
         }
@@ -240,11 +281,8 @@ class Reconciler:
 
     def _journal_changed(self) -> bool:
         """Whether a crashed run may need finishing: skipped while the journal is unchanged."""
-        seen = _stat(self._journal_path())
+        seen = self.store.journal_mark()
         return seen is None or seen != self._journal_seen
-
-    def _journal_path(self) -> Path:
-        return self.state_dir / journal.JOURNAL_FILE
 
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
         """Plan, or reuse the last plan when the manifests and the cloud are those it was
@@ -262,7 +300,7 @@ class Reconciler:
                 plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
             )
         prepared = apply.planned(
-            desired, observed, prune=self.options.prune, state_dir=self.state_dir, now=self.wall()
+            desired, observed, prune=self.options.prune, backend=self.store, now=self.wall()
         )
         self._last_plan = (key, prepared.plan)
         return prepared
@@ -271,7 +309,7 @@ class Reconciler:
         """Remember what was applied (for drift labels), once per manifests digest."""
         if self.options.detect_only or self._recorded_digest == prepared.manifests_digest:
             return
-        apply.record_applied(self.state_dir, prepared)
+        apply.record_applied(self.store, prepared)
         self._recorded_digest = prepared.manifests_digest
 
     def _open(self) -> Provider:
@@ -304,19 +342,6 @@ def _summary(plan: Plan) -> dict[str, int]:
     counts = {action: n for action, n in plan.summary().items() if n}
     counts.update({verb: n for verb, n in plan.mark_counts().items() if n})
     return counts
-
-
-def _drifted(plan: Plan) -> tuple[str, ...]:
-    """The resources whose differences come from the cloud changing outside enictl."""
-    return tuple(sorted({c.resource for c in plan.changes if c.origin == drift.DRIFT}))
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 def _one_line(error: EnictlError) -> str:

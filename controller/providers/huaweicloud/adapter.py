@@ -1,9 +1,10 @@
 """The `huaweicloud` provider: Huawei Cloud ECS, VPC and EIP through the official SDK.
 
-`from_environment()` builds it from the environment (`hwsettings`: the variables, the
-SDK clients). Observing reads seven paged listings (`hwlistings`) and translates them
-in `hwtopology` (pure). Every SDK call goes through `hwerrors.call_json`, where SDK
-failures become `TransientProviderError` or `PermanentProviderError` (`classify`).
+`from_environment()` builds it from the environment (`settings`: the variables, the
+SDK clients). Observing reads seven paged listings (`listings`) and translates them
+in `topology` (pure). Every SDK call goes through `errors.call_json`, where SDK
+failures become `TransientProviderError` or `PermanentProviderError` (`classify`),
+after a token from its service's rate limit (`ratelimit`).
 
 Mutations are the API's own: a port is created in VPC v1 and then tagged
 `enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
@@ -28,8 +29,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from controller import backoff
+from controller.backoff import Backoff
 from controller.errors import (
     PermanentProviderError,
     ProviderError,
@@ -41,7 +45,14 @@ from controller.model import Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
-from controller.providers.huaweicloud.settings import DEFAULT_PAGE_SIZE, Clients, Settings
+from controller.providers.huaweicloud.ratelimit import RateLimits
+from controller.providers.huaweicloud.settings import (
+    DEFAULT_ENTERPRISE_PROJECT,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_RATE_LIMIT,
+    Clients,
+    Settings,
+)
 from controller.providers.huaweicloud.topology import (
     FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
@@ -61,6 +72,7 @@ __all__ = [
 
 READ_ATTEMPTS = 6  # tries of one page read (the first included)
 TAG_ATTEMPTS = 6
+QUICK_RETRY = Backoff(base=0.05, cap=2.0)  # page reads and the tag of a fresh port
 
 
 def from_environment(
@@ -68,11 +80,19 @@ def from_environment(
     *,
     page_size: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> HuaweiCloud:
     """The provider configured from `env` (default: the process environment)."""
     settings = Settings.from_env(os.environ if env is None else env)
     pages = settings.page_size if page_size is None else page_size
-    return HuaweiCloud(Clients.build(settings), page_size=pages, sleep=sleep)
+    return HuaweiCloud(
+        Clients.build(settings),
+        page_size=pages,
+        rate_limit=settings.rate_limit,
+        sleep=sleep,
+        clock=clock,
+        enterprise_project=settings.enterprise_project,
+    )
 
 
 class HuaweiCloud:
@@ -85,15 +105,27 @@ class HuaweiCloud:
         clients: Clients,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        rate_limit: float = DEFAULT_RATE_LIMIT,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT,
     ) -> None:
         if page_size < 1:
             raise UsageError(f"page size must be at least 1, got {page_size}")
         self._c = clients
         self._sleep = sleep
+        self._clock = clock
         self._rng = random.Random()
+        self.limits = RateLimits(clients, rate_limit, clock=clock, sleep=sleep)
         self._reader = listings.Reader(
-            clients, page_size=page_size, attempts=READ_ATTEMPTS, sleep=sleep, rng=self._rng
+            clients,
+            page_size=page_size,
+            retry=replace(QUICK_RETRY, attempts=READ_ATTEMPTS),
+            sleep=sleep,
+            clock=clock,
+            rng=self._rng,
+            limits=self.limits,
+            enterprise_project=enterprise_project,
         )
 
     def observe(self) -> Topology:
@@ -149,18 +181,18 @@ class HuaweiCloud:
     def _tag_managed(self, port_id: str) -> None:
         """Tag a port just created; retried here, and the port deleted when it cannot be."""
         request = self._tag_request(port_id)
-        for attempt in range(TAG_ATTEMPTS):
-            try:
-                self._json(self._c.vpc3.create_port_tag, request)
-                return
-            except TransientProviderError as exc:
-                if attempt + 1 < TAG_ATTEMPTS:
-                    self._sleep(self._rng.uniform(0.0, min(2.0, 0.05 * 2**attempt)))
-                    continue
-                failure: ProviderError = exc
-            except PermanentProviderError as exc:
-                failure = exc
-            break
+        try:
+            backoff.retry(
+                lambda: self._json(self._c.vpc3.create_port_tag, request),
+                replace(QUICK_RETRY, attempts=TAG_ATTEMPTS),
+                retry_on=TransientProviderError,
+                sleep=self._sleep,
+                clock=self._clock,
+                rng=self._rng,
+            )
+            return
+        except ProviderError as exc:
+            failure = exc
         try:  # leave no unmarked port behind: the executor will create it again
             self.delete_interface(port_id)
         except ProviderError:
@@ -246,8 +278,9 @@ class HuaweiCloud:
             client.close()
 
     def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
-        """Call the SDK (`hwerrors.call_json`): the JSON body, or our error."""
-        return errors.call_json(call, request, self._c.sdk_exceptions)
+        """Call the SDK (`errors.call_json`), paced by the call's service: the JSON
+        body, or our error."""
+        return errors.call_json(call, request, self._c.sdk_exceptions, self.limits.bucket(call))
 
 
 def job_from_json(job_id: str, body: Mapping[str, Any]) -> Job:

@@ -8,15 +8,25 @@
 | `ENICTL_HUAWEICLOUD_ENDPOINT` | one endpoint for every service, e.g. `http://127.0.0.1:8080` |
 
 The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
-`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing.
+`ENICTL_HUAWEICLOUD_PAGE_SIZE` (default 1000) sets the page size of every listing
+(capped at each API's maximum). `ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID` (default
+`all_granted_eps`: every enterprise project the user may see) goes to the listings that
+take `enterprise_project_id`; an enterprise project id narrows them to that project,
+`none` sends no such parameter.
+`ENICTL_HUAWEICLOUD_RATE_LIMIT` (default 10) is the most calls per second enictl
+makes to each service (ECS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
+not publish its ECS/VPC quotas per user (unconfirmed): 10 is a cautious guess, raise
+it to what your account's quota allows.
 
 Every problem is a `UsageError` in one line. The SDK is imported only in
 `Clients.build`, when the provider is used; its clients never retry
-(HttpConfig.retry_times is 0) and log nothing on stderr.
+(HttpConfig.retry_times is 0), log nothing on stderr, and keep each error's body for
+`errors.classify` (nested codes).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,12 +38,18 @@ from controller.errors import UsageError
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
 ENV_PROJECT = "HUAWEICLOUD_PROJECT_ID"
+BODY = "enictl_body"  # where `keeping_bodies()` leaves the parsed error body on an exception
 ENV_REGION = "HUAWEICLOUD_REGION"
 ENV_ENDPOINT = "ENICTL_HUAWEICLOUD_ENDPOINT"
 ENV_PAGE_SIZE = "ENICTL_HUAWEICLOUD_PAGE_SIZE"
+ENV_ENTERPRISE_PROJECT = "ENICTL_HUAWEICLOUD_ENTERPRISE_PROJECT_ID"
+ENV_RATE_LIMIT = "ENICTL_HUAWEICLOUD_RATE_LIMIT"
 INSTALL_HINT = "pip install 'enictl[huaweicloud]'"
 
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_ENTERPRISE_PROJECT = "all_granted_eps"
+NO_ENTERPRISE_PROJECT = "none"
+DEFAULT_RATE_LIMIT = 10.0  # calls per second per service (unconfirmed quota: a cautious guess)
 POOL_SIZE = 64  # HTTP connections kept per service: more than `apply --parallelism` uses
 
 
@@ -47,6 +63,8 @@ class Settings:
     region: str | None = None
     endpoint: str | None = None
     page_size: int = DEFAULT_PAGE_SIZE
+    enterprise_project: str | None = DEFAULT_ENTERPRISE_PROJECT
+    rate_limit: float = DEFAULT_RATE_LIMIT  # calls per second per service; 0: none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -78,7 +96,48 @@ class Settings:
         page = env.get(ENV_PAGE_SIZE, "").strip() or str(DEFAULT_PAGE_SIZE)
         if not page.isdigit() or int(page) < 1:
             raise UsageError(f"{ENV_PAGE_SIZE} must be a positive integer, got {page!r}")
-        return cls(values[ENV_AK], values[ENV_SK], project, region, endpoint, int(page))
+        enterprise = env.get(ENV_ENTERPRISE_PROJECT, "").strip() or DEFAULT_ENTERPRISE_PROJECT
+        if any(c.isspace() or c in "/?#&=" for c in enterprise) or len(enterprise) > 36:
+            raise UsageError(
+                f"{ENV_ENTERPRISE_PROJECT} must be an enterprise project id, "
+                f"{DEFAULT_ENTERPRISE_PROJECT} or {NO_ENTERPRISE_PROJECT}, got {enterprise!r}"
+            )
+        rate = env.get(ENV_RATE_LIMIT, "").strip() or str(DEFAULT_RATE_LIMIT)
+        try:
+            rate_limit = float(rate)
+        except ValueError:
+            rate_limit = -1.0
+        if not rate_limit >= 0 or rate_limit == float("inf"):
+            raise UsageError(
+                f"{ENV_RATE_LIMIT} must be a number of calls per second (0: no limit), got {rate!r}"
+            )
+        return cls(
+            values[ENV_AK],
+            values[ENV_SK],
+            project,
+            region,
+            endpoint,
+            int(page),
+            None if enterprise == NO_ENTERPRISE_PROJECT else enterprise,
+            rate_limit,
+        )
+
+
+def without_status_retries(client: Any) -> Any:
+    """`client`, its HTTP session answering 429 like any other status.
+
+    The SDK mounts urllib3 retries that treat a 429 to a GET, PUT or DELETE as a
+    retry (none: `retry_times` is 0) and raise "too many 429 error responses", losing
+    the body and its `APIGW.0308` (a POST's 429 comes through as an answer). Without
+    them every 429 reaches the exception handler with its body, and the rate limiter
+    and the executor's backoff do the waiting. Reaches into the SDK's session
+    (huaweicloudsdkcore 3.1.x); an SDK without it keeps its own behaviour."""
+    from urllib3.util.retry import Retry
+
+    session = getattr(getattr(client, "_http_client", None), "_session", None)
+    for mounted in getattr(session, "adapters", {}).values():
+        mounted.max_retries = Retry(total=0, status_forcelist=(), raise_on_status=False)
+    return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +159,7 @@ class Clients:
         try:
             from huaweicloudsdkcore.auth.credentials import BasicCredentials
             from huaweicloudsdkcore.exceptions import exceptions as sdk_exceptions
+            from huaweicloudsdkcore.exceptions.exception_handler import DefaultExceptionHandler
             from huaweicloudsdkcore.http.http_config import HttpConfig
             from huaweicloudsdkecs import v2 as ecs
             from huaweicloudsdkecs.v2.region.ecs_region import EcsRegion
@@ -130,9 +190,10 @@ class Clients:
                 .new_builder()
                 .with_http_config(config)
                 .with_credentials(credentials)
+                .with_exception_handler(keeping_bodies(DefaultExceptionHandler))
             )
             if settings.endpoint is not None:
-                return builder.with_endpoints([settings.endpoint]).build()
+                return without_status_retries(builder.with_endpoints([settings.endpoint]).build())
             try:
                 region = regions.value_of(settings.region)
             except KeyError:
@@ -140,7 +201,7 @@ class Clients:
                     f"{ENV_REGION}={settings.region!r} is not a region of Huawei Cloud's "
                     f"{client_name.removesuffix('Client')} service"
                 ) from None
-            return builder.with_region(region).build()
+            return without_status_retries(builder.with_region(region).build())
 
         return cls(
             ecs=client(ecs, "EcsClient", EcsRegion),
@@ -153,3 +214,22 @@ class Clients:
             eip_models=eip,
             sdk_exceptions=sdk_exceptions,
         )
+
+
+def keeping_bodies(default_handler: Any) -> Any:
+    """An SDK exception handler, a subclass of the SDK's `default_handler` type, that
+    leaves the parsed JSON error body on the exception it raises (attribute `BODY`)."""
+
+    class KeepingBodies(default_handler):  # type: ignore[misc]
+        def handle_exception(self, request: Any, response: Any) -> None:
+            try:
+                super().handle_exception(request, response)
+            except Exception as exc:
+                try:
+                    body = json.loads(response.text)
+                except ValueError:
+                    body = None
+                setattr(exc, BODY, body)
+                raise
+
+    return KeepingBodies()

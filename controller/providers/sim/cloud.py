@@ -2,9 +2,9 @@
 
 A `SimCloud` is a SQLite file under the state dir (`<state_dir>/cloud.db`) that
 behaves like Huawei Cloud's ECS/VPC APIs: attach and detach are asynchronous jobs,
-the cloud enforces its own rules with the real error codes (`simrules`, `simerrors`),
+the cloud enforces its own rules with the real error codes (`rules`, `refusals`),
 faults can be injected reproducibly (`faults`), and every call is logged. Several
-processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`simcall`).
+processes may share one cloud: each call is one `BEGIN IMMEDIATE` transaction (`transaction`).
 
 Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (by
 the injectable clock, `time.time` by default) have their effect applied atomically,
@@ -272,6 +272,22 @@ class SimCloud:
 
         self._run("set_protected", act, target=interface_id)
 
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        """Rename a port (VPC UpdatePort, as `sim serve` receives it). Names are unique in
+        the simulated cloud (Huawei Cloud's need not be): a taken one is refused."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = f"{prt.name} -> {name}"
+            taken = call.conn.execute(
+                "SELECT 1 FROM ports WHERE name = ? AND id != ?", (name, prt.id)
+            ).fetchone()
+            if taken:
+                raise refuse(refusals.DUPLICATE_NAME, f"a port is named {name} already")
+            call.conn.execute("UPDATE ports SET name = ? WHERE id = ?", (name, prt.id))
+
+        self._run("rename_interface", act, target=interface_id)
+
     def set_failover_time(self, interface_id: str, at: float) -> None:
         """Keep when the failover policy last moved a port: the VPC v3 tag
         `enictl-failover-at=<epoch seconds>`, whole seconds as a tag holds them."""
@@ -433,8 +449,8 @@ class SimCloud:
     def _run(
         self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call, one transaction (`simcall.run`); one thread of this process at a time.
-        An API call then answers `Faults.call_ms` later (waited outside the lock, so
+        """One call, one transaction (`transaction.run`); one thread of this process at a
+        time. An API call then answers `Faults.call_ms` later (waited outside the lock, so
         calls of several threads overlap as they would over a network)."""
         pause = 0.0
 

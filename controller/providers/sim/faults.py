@@ -9,11 +9,18 @@ Four kinds of fault:
 - latency: every attach/detach job stays RUNNING for `latency_ms` before its effect
   (`sim faults --job-ms`, also spelled `--latency-ms`); every API call (not a console
   change) answers `call_ms` after it took effect, as a distant cloud would (`--call-ms`);
-- transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 409,
+- transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 501,
   other operations running) or `APIGW.0308` (HTTP 429, throttled), half each, at
   `error_rate`;
 - failed jobs: an accepted attach/detach job ends FAIL (`Ecs.0217` / `Ecs.0507`),
-  with no effect, at `job_fail_rate`.
+  with no effect, at `job_fail_rate`;
+- a request quota: at most `rate_limit` calls per second per service (ECS: attach,
+  detach, job, delete_on_termination; VPC: ports, security groups, tags; EIP: bind,
+  unbind), as a token bucket of that many tokens refilled at that rate; a call
+  beyond it is refused, before any effect, with HTTP 429 `APIGW.0308` (transient),
+  as API Gateway refuses calls over a quota. Observations (listing pages in `sim
+  serve`) are not counted. The buckets live in the cloud's database, shared by
+  every process.
 """
 
 from __future__ import annotations
@@ -34,11 +41,14 @@ class Faults:
     error_rate: float = 0.0
     job_fail_rate: float = 0.0
     seed: int = 0
+    rate_limit: int = 0  # calls per second per service; 0: no quota
     call_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise UsageError(f"latency must be >= 0 ms, got {self.latency_ms}")
+        if self.rate_limit < 0:
+            raise UsageError(f"rate limit must be >= 0 calls per second, got {self.rate_limit}")
         if self.call_ms < 0:
             raise UsageError(f"call latency must be >= 0 ms, got {self.call_ms}")
         for label, rate in (("error rate", self.error_rate), ("job fail rate", self.job_fail_rate)):
@@ -61,6 +71,7 @@ class Faults:
             error_rate=float(data.get("error_rate", 0.0)),
             job_fail_rate=float(data.get("job_fail_rate", 0.0)),
             seed=int(data.get("seed", 0)),
+            rate_limit=int(data.get("rate_limit", 0)),
             call_ms=int(data.get("call_ms", 0)),
         )
 
@@ -71,6 +82,7 @@ class Faults:
             ("error-rate", _number(self.error_rate)),
             ("job-fail-rate", _number(self.job_fail_rate)),
             ("seed", str(self.seed)),
+            ("rate-limit", str(self.rate_limit)),
             ("call-ms", str(self.call_ms)),
         ]
 
@@ -103,6 +115,45 @@ def roll(faults: Faults, call_number: int, operation: str) -> Dice:
                 refusals.THROTTLED, f"{operation}: the request was throttled, try again later"
             )
     return Dice(transient_error=error, job_fails=job_draw < faults.job_fail_rate)
+
+
+SERVICE_OF = {
+    operation: service
+    for service, operations in (
+        ("ECS", ("attach", "detach", "job", "set_delete_on_termination")),
+        (
+            "VPC",
+            (
+                "create_interface",
+                "delete_interface",
+                "update_security_groups",
+                "set_managed",
+                "set_protected",
+            ),
+        ),
+        ("EIP", ("bind_eip", "unbind_eip")),
+    )
+    for operation in operations
+}
+
+
+def admit(tokens: float, elapsed: float, rate: int) -> tuple[bool, float]:
+    """One call against a quota bucket holding `tokens`, `elapsed` seconds after the
+    last call: (admitted, tokens left). The bucket holds `rate` tokens at most and
+    refills at `rate` per second; a refused call takes none."""
+    tokens = min(float(rate), tokens + max(0.0, elapsed) * rate)
+    if tokens >= 1.0 - 1e-9:  # a clock's rounding does not refuse a call that is due
+        return True, max(0.0, tokens - 1.0)
+    return False, tokens
+
+
+def over_quota(operation: str, rate: int) -> ProviderError:
+    """The refusal of a call beyond the quota: HTTP 429 APIGW.0308, transient."""
+    return refusals.refuse(
+        refusals.THROTTLED,
+        f"{operation}: the request was throttled (over {rate} calls per second of "
+        f"{SERVICE_OF.get(operation, 'the service')}), try again later",
+    )
 
 
 def _number(value: float) -> str:

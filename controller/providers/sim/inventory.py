@@ -64,7 +64,8 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
     def ids(kind: str, names: Iterable[str]) -> dict[str, str]:
         return {name: store.named_id(kind, name) for name in names}
 
-    flavor_ids, vpc_ids = ids("flavor", cat.flavors), ids("vpc", cat.vpcs)
+    flavor_ids = {name: name for name in cat.flavors}  # a flavor's id is its name, as on Huawei
+    vpc_ids = ids("vpc", cat.vpcs)
     subnet_ids, group_ids = ids("subnet", cat.subnets), ids("security-group", cat.security_groups)
     server_ids, eip_ids = ids("server", cloud.servers), ids("eip", cat.eips)
     port_ids = ids("port", cloud.interfaces)

@@ -24,7 +24,7 @@ Open Telekom Cloud copies of them, which share the codes) unless marked otherwis
 | EIP already bound to a port | VPC.0510 | 409 | VPC table |
 | port already has an EIP | VPC.0511 | 409 | VPC table |
 | port name already taken | Sim.0001 | 409 | simulator only: real port names need not be unique |
-| other operations running (transient) | Ecs.0603 | 409 | shared API notes; status (unconfirmed) |
+| other operations running (transient) | Ecs.0603 | 501 | ECS table ("try again 1 minute later") |
 | throttled (transient) | APIGW.0308 | 429 | API Gateway's throttling code |
 
 (1) "Incorrect VPC, subnet or security group"; only a simulated subnet is pinned.
@@ -88,7 +88,7 @@ _STATUS = {
     EIP_BOUND: 409,
     PORT_HAS_EIP: 409,
     DUPLICATE_NAME: 409,
-    BUSY: 409,
+    BUSY: 501,
     THROTTLED: 429,
 }
 

@@ -3,7 +3,7 @@
 These are the checks the real cloud makes whatever the caller (enictl's planner or
 a human at the console), in the order the ECS and VPC APIs make them, and the state
 changes each accepted call or finished job applies. Every function runs inside the
-caller's write transaction and raises the cloud's error (see `simerrors`) before it
+caller's write transaction and raises the cloud's error (see `refusals`) before it
 changes anything.
 
 Counting for the NIC limit: a server carries its attached ports plus the ports whose

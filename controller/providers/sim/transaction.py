@@ -73,19 +73,23 @@ def run(
     target: str = "",
     inject: bool = True,
 ) -> T:
-    """One call on `db`: finish due jobs, roll the dice (when `inject`), act, log."""
+    """One call on `db`: finish due jobs, check the quota and roll the dice (when
+    `inject`), act, log."""
     error: ProviderError | None = None
     with store.write(db) as conn:
         now = clock()
         settle(conn, now)
         current = faults(conn)
         dice = faults_mod.NO_DICE
-        if inject and current.draws:
+        refused = _quota(conn, current, operation, now) if inject else None
+        if refused is None and inject and current.draws:
             dice = faults_mod.roll(current, store.bump(conn, "call_counter"), operation)
         call = Call(conn, now, dice, current, target)
         conn.execute("SAVEPOINT call")
         before = conn.total_changes
         try:
+            if refused is not None:
+                raise refused
             if dice.transient_error is not None:
                 raise dice.transient_error
             result = action(call)
@@ -99,6 +103,22 @@ def run(
     if error is not None:
         raise error
     return result
+
+
+def _quota(
+    conn: sqlite3.Connection, current: Faults, operation: str, now: float
+) -> ProviderError | None:
+    """The refusal of a call over its service's quota (`Faults.rate_limit`), or None;
+    the service's bucket (tokens, time of the last call) is kept in the meta table."""
+    service = faults_mod.SERVICE_OF.get(operation)
+    if not current.rate_limit or service is None:
+        return None
+    key = f"quota.{service}"
+    saved = store.get_meta(conn, key).split()
+    tokens, last = (float(saved[0]), float(saved[1])) if len(saved) == 2 else (1e9, now)
+    admitted, tokens = faults_mod.admit(tokens, now - last, current.rate_limit)
+    store.set_meta(conn, key, f"{tokens!r} {max(now, last)!r}")
+    return None if admitted else faults_mod.over_quota(operation, current.rate_limit)
 
 
 def settle(conn: sqlite3.Connection, now: float) -> None:

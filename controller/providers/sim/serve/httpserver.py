@@ -1,7 +1,7 @@
 """`enictl sim serve`: the simulated cloud over Huawei Cloud's HTTP API (stdlib only).
 
 A threaded `http.server` that checks each request's SDK-HMAC-SHA256 signature
-(`sigv4`), then hands it to `simapi.HuaweiApi` with a `SimCloud` opened on the state
+(`sigv4`), then hands it to `api.HuaweiApi` with a `SimCloud` opened on the state
 dir for that request (so `sim init --force` under a running server is picked up, and
 every request shares the cloud's SQLite transactions with other processes).
 
@@ -10,7 +10,10 @@ process; when both are unset, the fixed test credentials below, which are public
 only good for a simulated cloud. The project id is `HUAWEICLOUD_PROJECT_ID`, else
 `DEFAULT_PROJECT_ID`. A bad or missing signature gets HTTP 401 with API Gateway's
 body (`APIGW.0301`, (unconfirmed) as the exact code); a request for another project
-gets 404. It binds to 127.0.0.1 unless told otherwise.
+gets 404. The signature covers the body as received: a declared content hash counts
+only when it is signed and says `UNSIGNED-PAYLOAD` (`sigv4.payload_hash`), so a
+captured request replayed with another body is refused. It binds to 127.0.0.1 unless
+told otherwise.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the listings built from it, every item already written as JSON.
 
 Observing a big cloud page by page must not cost a full observation per page. The
-API (`simapi`) keeps one `View`: the observed Topology, its lookups (`simshapes.Index`)
+API (`api`) keeps one `View`: the observed Topology, its lookups (`index.Index`)
 and the cloud's data version. A list page is one `observe_unless(version)` call on
 the simulated cloud, which reads the cloud again only when something changed since;
 otherwise the page is a slice of a listing of the kept View.
@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from controller.gcpause import gc_paused
-from controller.model import NetworkInterface, Server, Topology
-from controller.providers.sim.serve import shapes as shapes
+from controller.model import NetworkInterface, Port, Server, Topology
+from controller.providers.sim.serve import compute, network
+from controller.providers.sim.serve.index import Index
 
 T = TypeVar("T")
 JsonDict = dict[str, Any]
@@ -52,6 +53,13 @@ class Listing:
         `marker` (the start when there is no marker)."""
         return bisect.bisect_right(self.ids, marker) if marker else 0
 
+    def get(self, item_id: str) -> str | None:
+        """The JSON text of the item with this id, or None."""
+        at = bisect.bisect_left(self.ids, item_id)
+        if at < len(self.ids) and self.ids[at] == item_id:
+            return self.encoded[at].decode()
+        return None
+
     @staticmethod
     def page_start(page: int, limit: int) -> int:
         """ECS `offset` pagination: `page` is 1-based (0 means 1)."""
@@ -77,16 +85,16 @@ class Kind:
     """A listing served from a View: its items, their page order, how one is written as
     JSON, and what that text is made of (so that it can be reused; None: never)."""
 
-    items: Callable[[shapes.Index], Iterable[Any]]
+    items: Callable[[Index], Iterable[Any]]
     key: Callable[[Any], str]
-    render: Callable[[shapes.Index, Any], str]
-    depends: Callable[[shapes.Index, Any], Hashable] | None = None
+    render: Callable[[Index, Any], str]
+    depends: Callable[[Index, Any], Hashable] | None = None
 
 
 class View:
     """One observation of the cloud and the listings built from it (lazily, once each)."""
 
-    def __init__(self, version: str, index: shapes.Index, previous: View | None) -> None:
+    def __init__(self, version: str, index: Index, previous: View | None) -> None:
         self.version = version
         self.index = index
         self._listings: dict[str, Listing] = {}
@@ -131,26 +139,60 @@ def _cloud_of(version: str) -> str:
 
 # ---------------------------------------------------------------- the listings
 
+OtherPort = tuple[Port, ...]  # the addresses of one port that is not an ENI
+AnyPort = NetworkInterface | OtherPort
 
-def _port_made_of(index: shapes.Index, port: NetworkInterface) -> Hashable:
+
+def _ports(index: Index) -> list[AnyPort]:
+    """Every port of the cloud: the ENIs, and the others (DHCP, virtual IPs, ...)."""
+    found: list[AnyPort] = list(index.topology.interfaces.values())
+    found.extend(tuple(held) for held in index.others_by_id.values())
+    return found
+
+
+def _port_id(port: AnyPort) -> str:
+    return port.id if isinstance(port, NetworkInterface) else port[0].id
+
+
+def _port_made_of(index: Index, port: AnyPort) -> Hashable:
     """What a port's JSON is made of (ids of servers, subnets and groups never change in
     one cloud: only `sim init` makes them, and it makes a new cloud)."""
+    if not isinstance(port, NetworkInterface):
+        return port
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
             port.server, port.primary, port.managed, port.protect, port.failover_at)  # fmt: skip
 
 
-def _server_made_of(index: shapes.Index, server: Server) -> Hashable:
-    nics = tuple((i.id, i.name, i.private_ip, i.primary) for i in index.interfaces_on(server.name))
+def _port_v3(index: Index, port: AnyPort) -> str:
+    if isinstance(port, NetworkInterface):
+        return network.port_v3_json(index, port)
+    return network.other_port_v3_json(index, port)
+
+
+def _port_v1(index: Index, port: AnyPort) -> str:
+    if isinstance(port, NetworkInterface):
+        return _ENCODER.encode(network.port_v1(index, port))
+    return _ENCODER.encode(network.other_port_v1(index, port))
+
+
+def _server_made_of(index: Index, server: Server) -> Hashable:
+    eips = index.port_eips
+    nics = tuple(
+        (i.id, i.name, i.private_ip, i.primary, eips[i.id].address if i.id in eips else None)
+        for i in index.interfaces_on(server.name)
+    )
     return (server.id, server.name, server.status, server.status_since, server.flavor,
             server.availability_zone, server.vpc, server.security_groups, nics)  # fmt: skip
 
 
 def _catalog(
-    table: Callable[[Topology], Mapping[str, Any]], render: Callable[[shapes.Index, str], JsonDict]
+    table: Callable[[Topology], Mapping[str, Any]],
+    render: Callable[[Index, str], JsonDict],
+    key: Callable[[Any], str] = lambda item: str(item.id),
 ) -> Kind:
     return Kind(
         lambda index: table(index.topology).values(),
-        lambda item: str(item.id),
+        key,
         lambda index, item: _ENCODER.encode(render(index, item.name)),
     )
 
@@ -159,18 +201,18 @@ KINDS: Mapping[str, Kind] = {
     "servers": Kind(
         lambda index: index.topology.servers.values(),
         lambda server: str(server.id),
-        shapes.server_json,
+        compute.server_json,
         _server_made_of,
     ),
-    "ports": Kind(
-        lambda index: index.topology.interfaces.values(),
-        lambda port: str(port.id),
-        shapes.port_v3_json,
-        _port_made_of,
+    "ports": Kind(_ports, _port_id, _port_v3, _port_made_of),
+    "ports_v1": Kind(_ports, _port_id, _port_v1),
+    # a flavor's id is its name: the listing pages by name
+    "flavors": _catalog(lambda t: t.catalog.flavors, compute.flavor, lambda f: str(f.name)),
+    "vpcs": _catalog(lambda t: t.catalog.vpcs, network.vpc),
+    "subnets": _catalog(
+        lambda t: t.catalog.subnets,
+        lambda index, name: network.subnet(index, name, index.used.get(name, 0)),
     ),
-    "flavors": _catalog(lambda t: t.catalog.flavors, shapes.flavor),
-    "vpcs": _catalog(lambda t: t.catalog.vpcs, shapes.vpc),
-    "subnets": _catalog(lambda t: t.catalog.subnets, shapes.subnet),
-    "security_groups": _catalog(lambda t: t.catalog.security_groups, shapes.security_group),
-    "publicips": _catalog(lambda t: t.catalog.eips, shapes.publicip),
+    "security_groups": _catalog(lambda t: t.catalog.security_groups, network.security_group),
+    "publicips": _catalog(lambda t: t.catalog.eips, network.publicip),
 }

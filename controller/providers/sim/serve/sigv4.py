@@ -15,8 +15,11 @@ official SDK sends, with the standard library only:
 - canonical query: `key=value` pairs sorted, both re-encoded the same way, joined by `&`;
 - canonical headers: `name:value` for each signed header (lower-case name, stripped
   value), one per line, ending with a newline;
-- body hash: the empty-string hash for no body, the `X-Sdk-Content-Sha256` header when
-  the client set one (e.g. `UNSIGNED-PAYLOAD`), else the hash of the bytes.
+- body hash: the empty-string hash for no body; `UNSIGNED-PAYLOAD` when the client sent
+  `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` *and signed that header* (the SDK does so for
+  bodies that are not JSON); else the hash of the bytes received. The header is never
+  trusted unsigned nor with another value: a captured request replayed with another body
+  and the old body's hash in an unsigned header would otherwise verify.
 
 Verification never reveals the secret key or the expected signature in its messages.
 """
@@ -33,6 +36,7 @@ from urllib.parse import quote, unquote
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "x-sdk-date"
 CONTENT_HASH_HEADER = "x-sdk-content-sha256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 MAX_CLOCK_SKEW = timedelta(minutes=15)  # API Gateway's window (unconfirmed figure)
@@ -74,13 +78,13 @@ def canonical_query(raw_query: str) -> str:
     return "&".join(f"{_encode(key)}={_encode(value)}" for key, value in pairs)
 
 
-def payload_hash(body: bytes, headers: Mapping[str, str]) -> str:
+def payload_hash(body: bytes, headers: Mapping[str, str], signed_headers: tuple[str, ...]) -> str:
     """The body's hash as the signer saw it (see the module docstring)."""
     if not body:
         return EMPTY_HASH
-    declared = headers.get(CONTENT_HASH_HEADER)
-    if declared:
-        return declared
+    declared = headers.get(CONTENT_HASH_HEADER, "").strip()
+    if declared == UNSIGNED_PAYLOAD and CONTENT_HASH_HEADER in signed_headers:
+        return UNSIGNED_PAYLOAD
     return hashlib.sha256(body).hexdigest()
 
 
@@ -101,7 +105,7 @@ def canonical_request(
             canonical_query(raw_query),
             lines,
             ";".join(signed_headers),
-            payload_hash(body, headers),
+            payload_hash(body, headers, signed_headers),
         )
     )
 
