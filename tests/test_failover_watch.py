@@ -80,7 +80,7 @@ def test_kill_9_mid_failover_then_a_restart_converges(
     the dead run's job (the journal), plans again and attaches eni-svc to standby-1
     with its IP and EIP; the cloud is in sync and nothing is left locked or open."""
     state = workdir / "state"
-    assert main(["--state-dir", str(state), "sim", "faults", "--latency-ms", "1500"]) == 0
+    assert main(["--state-dir", str(state), "sim", "faults", "--latency-ms", "800"]) == 0
     first = _start(workdir, watches, cloud_provider)
     first.reconciled("the start reconcile", trigger="start", outcome="in-sync")
     _console(workdir, "set-status", "web-1", "SHUTOFF")

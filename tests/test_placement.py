@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -229,7 +230,11 @@ def situations(draw: st.DrawFn) -> tuple[Topology, Topology, float]:
     return observed, want, draw(st.sampled_from((T0, T0 + 100)))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
 @given(situations())
 def test_placement_keeps_every_rule_never_leaves_a_healthy_holder_and_is_deterministic(
     case: tuple[Topology, Topology, float],
@@ -238,6 +243,18 @@ def test_placement_keeps_every_rule_never_leaves_a_healthy_holder_and_is_determi
     simulator (every rule after every step) and end where the policy placed each ENI;
     a failover ENI leaves a healthy server it may stay on only to fail back home, and
     only ever goes to an ACTIVE server."""
+    _check_placement(case)
+
+
+@pytest.mark.slow
+@SLOW
+@given(situations())
+def test_placement_property_at_length(case: tuple[Topology, Topology, float]) -> None:
+    """The same property over 3,000 generated clouds (`-m slow`)."""
+    _check_placement(case)
+
+
+def _check_placement(case: tuple[Topology, Topology, float]) -> None:
     observed, want, now = case
     plan = planner.plan(want, observed, now=now)
     assert plan == planner.plan(want, observed, now=now)

@@ -15,7 +15,7 @@ Four kinds of fault:
 - failed jobs: an accepted attach/detach job ends FAIL (`Ecs.0217` / `Ecs.0507`),
   with no effect, at `job_fail_rate`;
 - a request quota: at most `rate_limit` calls per second per service (ECS: attach,
-  detach, job, delete_on_termination; VPC: ports, security groups, tags; EIP: bind,
+  detach, job, delete_on_termination, stop; VPC: ports, security groups, tags; EIP: bind,
   unbind), as a token bucket of that many tokens refilled at that rate; a call
   beyond it is refused, before any effect, with HTTP 429 `APIGW.0308` (transient),
   as API Gateway refuses calls over a quota. Observations (listing pages in `sim
@@ -120,7 +120,7 @@ def roll(faults: Faults, call_number: int, operation: str) -> Dice:
 SERVICE_OF = {
     operation: service
     for service, operations in (
-        ("ECS", ("attach", "detach", "job", "set_delete_on_termination")),
+        ("ECS", ("attach", "detach", "job", "set_delete_on_termination", "stop_server")),
         (
             "VPC",
             (
@@ -129,6 +129,7 @@ SERVICE_OF = {
                 "update_security_groups",
                 "set_managed",
                 "set_protected",
+                "set_failover_time",
             ),
         ),
         ("EIP", ("bind_eip", "unbind_eip")),
