@@ -1,7 +1,8 @@
 """Failover under a running `enictl watch` (a real process): a server fails at the console
 and the ENI follows its service within seconds, without waiting for `--interval`; a
 watch killed with -9 in the middle of a failover is restarted and converges, nothing
-lost. On the sim provider and on huaweicloud through `enictl sim serve`."""
+lost. On the sim provider and on huaweicloud through `enictl sim serve` (the kill -9
+one there under `-m slow`: a second SDK process start)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ def test_a_failover_happens_while_watch_runs(
     assert w.stop() == 0
 
 
+@pytest.mark.parametrize(
+    "cloud_provider", ["sim", pytest.param("huaweicloud", marks=pytest.mark.slow)], indirect=True
+)
 def test_kill_9_mid_failover_then_a_restart_converges(
     workdir: Path, watches: list[Watch], cloud_provider: CloudProvider
 ) -> None:
