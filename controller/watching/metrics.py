@@ -1,0 +1,240 @@
+"""The Prometheus metrics of `enictl watch --listen`, fed in one place.
+
+Everything a scrape of `/metrics` shows is counted here, from three sources and
+nothing else:
+
+- the events the executor, the step runner and the recovery emit (`Metrics.event`):
+  steps by action and outcome and their seconds, retries by call and code;
+- the `ReconcileResult` of each reconcile (`Metrics.result`): reconciles by outcome
+  and trigger, their duration, the last (successful) reconcile's time, the changes,
+  drift and violations of the last plan, the leader state and the lease's epoch;
+- every call the reconcile makes to the cloud (`Metrics.call`, from
+  `controller.watching.metered`): calls by provider verb, their seconds, errors by code.
+
+The metrics live in a registry of their own (not prometheus_client's global one), so
+two watches in one process (tests) never share a counter. Updating a metric takes
+one short lock inside prometheus_client; a scrape renders the registry in the HTTP
+thread that serves it, so the reconcile loop never waits for a scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import choose_encoder
+
+from controller.events import Event, Kind
+from controller.plan import ACTIONS
+from controller.watching.loop import Outcome, ReconcileResult, Role, Trigger
+
+PREFIX = "enictl"
+OK_OUTCOMES = frozenset({Outcome.IN_SYNC, Outcome.APPLIED, Outcome.DRIFT})
+"""A reconcile that ended so is a success: the cloud was seen and matches, or was made
+to match, or (detect-only) its differences were reported."""
+
+STEP_OUTCOMES = ("done", "failed", "skipped")
+MARK_ACTIONS = ("adopt", "protect")  # markers set on ENIs: counted as steps of that name
+
+_STEP_EVENTS = {
+    Kind.STEP_DONE: "done",
+    Kind.STEP_FAILED: "failed",
+    Kind.STEP_SKIPPED: "skipped",
+}
+_MARK_EVENTS = {
+    Kind.ADOPTED: ("adopt", "done"),
+    Kind.ADOPT_FAILED: ("adopt", "failed"),
+    Kind.PROTECTED: ("protect", "done"),
+    Kind.PROTECT_FAILED: ("protect", "failed"),
+}
+
+_RECONCILE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """The watch's metrics, in their own registry."""
+
+    def __init__(self, *, version: str, provider: str, process: bool = True) -> None:
+        # the `_created` series double a scrape and no alert needs them (process-wide)
+        disable_created_metrics()
+        self.registry = CollectorRegistry(auto_describe=True)
+        if process:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        r = self.registry
+
+        def name(suffix: str) -> str:
+            return f"{PREFIX}_{suffix}"
+
+        Gauge(
+            name("build_info"),
+            "enictl's version and the provider it talks to; always 1",
+            ["version", "provider"],
+            registry=r,
+        ).labels(version, provider).set(1)
+        self.reconciles = Counter(
+            name("reconciles"), "Reconciles that ended, by outcome", ["outcome"], registry=r
+        )
+        self.triggers = Counter(
+            name("reconcile_triggers"), "Reconciles by what started them", ["trigger"], registry=r
+        )
+        self.reconcile_seconds = Histogram(
+            name("reconcile_duration_seconds"),
+            "How long a reconcile took (lock, observe, plan, apply, verify)",
+            buckets=_RECONCILE_BUCKETS,
+            registry=r,
+        )
+        self.last_reconcile = Gauge(
+            name("last_reconcile_timestamp_seconds"),
+            "When the last reconcile ended (Unix time)",
+            registry=r,
+        )
+        self.last_success = Gauge(
+            name("last_success_timestamp_seconds"),
+            "When the last successful reconcile (in-sync, applied, drift) ended (Unix time)",
+            registry=r,
+        )
+        self.ok = Gauge(
+            name("last_reconcile_success"),
+            "1 when the last reconcile succeeded, 0 when it failed, was rejected or invalid",
+            registry=r,
+        )
+        self.changes = Gauge(
+            name("plan_changes"), "Changes the last plan had (steps and markers)", registry=r
+        )
+        self.drifted = Gauge(
+            name("drifted_resources"),
+            "Resources the last plan found changed outside enictl",
+            registry=r,
+        )
+        self.violations = Gauge(
+            name("violations"),
+            "Violations of the last plan by code and severity (FailoverUnready, ...)",
+            ["code", "severity"],
+            registry=r,
+        )
+        self.steps = Counter(
+            name("steps"),
+            "Plan steps that ended, by action and outcome",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.step_seconds = Histogram(
+            name("step_duration_seconds"),
+            "How long a step that succeeded took, its cloud job included",
+            ["action"],
+            buckets=_STEP_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            name("retries"),
+            "Cloud calls retried after a transient error, by call and code",
+            ["call", "code"],
+            registry=r,
+        )
+        self.calls = Counter(
+            name("cloud_calls"), "Calls to the cloud, by provider verb", ["call"], registry=r
+        )
+        self.call_seconds = Histogram(
+            name("cloud_call_duration_seconds"),
+            "How long a call to the cloud took, by provider verb",
+            ["call"],
+            buckets=_CALL_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            name("cloud_errors"),
+            "Cloud calls that failed and jobs that ended FAIL, by verb and the cloud's code",
+            ["call", "code"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            name("leader"),
+            "1 while this replica leads (holds the lock or lease) and reconciles, else 0",
+            registry=r,
+        )
+        self.epoch = Gauge(
+            name("leader_epoch"),
+            "The lease's epoch while this replica leads (0 on the state dir, which has none)",
+            registry=r,
+        )
+        for outcome in Outcome:
+            self.reconciles.labels(outcome.value)
+        for trigger in Trigger:
+            self.triggers.labels(trigger.value)
+        for action in (*(a.value for a in ACTIONS), *MARK_ACTIONS):
+            for state in STEP_OUTCOMES:
+                self.steps.labels(action, state)
+        self._lock = threading.Lock()  # the violations gauge is replaced whole per result
+
+    def event(self, event: Event) -> None:
+        """Count what an event says (called from the executor's worker threads too)."""
+        kind = event.kind
+        if kind in _STEP_EVENTS:
+            action = str(event.get("action", "unknown"))
+            self.steps.labels(action, _STEP_EVENTS[kind]).inc()
+            if kind is Kind.STEP_DONE and "seconds" in event:
+                self.step_seconds.labels(action).observe(float(event["seconds"]))
+        elif kind in _MARK_EVENTS:
+            self.steps.labels(*_MARK_EVENTS[kind]).inc()
+        elif kind is Kind.RETRY:
+            self.retries.labels(str(event.get("call", "")), str(event.get("code", ""))).inc()
+
+    def result(self, result: ReconcileResult) -> None:
+        """Count a finished reconcile and show what its plan found."""
+        ended = result.time + result.duration
+        self.reconciles.labels(result.outcome.value).inc()
+        self.triggers.labels(result.trigger.value).inc()
+        self.reconcile_seconds.observe(result.duration)
+        self.last_reconcile.set(ended)
+        leading = result.role is Role.LEADER and result.outcome is not Outcome.STANDBY
+        self.leader.set(1 if leading else 0)
+        self.epoch.set(result.epoch if leading else 0)
+        if result.outcome in OK_OUTCOMES:
+            self.last_success.set(ended)
+        if result.outcome is Outcome.STANDBY:
+            # nothing planned here: what the plan finds is the leader's to tell
+            self.changes.set(0)
+            self.drifted.set(0)
+            self._set_violations({})
+            return
+        self.ok.set(1 if result.outcome in OK_OUTCOMES else 0)
+        if result.in_sync is None:
+            return  # no plan (invalid manifests, a failure before planning): figures stand
+        self.changes.set(result.changes)
+        self.drifted.set(len(result.drifted))
+        counts: dict[tuple[str, str], int] = {}
+        for v in result.violations:
+            key = (v.code.value, v.severity.value)
+            counts[key] = counts.get(key, 0) + 1
+        self._set_violations(counts)
+
+    def call(self, verb: str, seconds: float, error_code: str | None) -> None:
+        """Count one call to the cloud; `error_code` when it failed (or its job did)."""
+        self.calls.labels(verb).inc()
+        self.call_seconds.labels(verb).observe(seconds)
+        if error_code is not None:
+            self.errors.labels(verb, error_code or "unknown").inc()
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The registry in the format the scraper asked for (Prometheus text by default,
+        OpenMetrics when its Accept header says so), and its content type."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
+
+    def _set_violations(self, counts: Mapping[tuple[str, str], int]) -> None:
+        with self._lock:
+            self.violations.clear()
+            for (code, severity), n in sorted(counts.items()):
+                self.violations.labels(code, severity).set(n)

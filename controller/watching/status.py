@@ -1,0 +1,135 @@
+"""What a running `enictl watch` knows about itself, for its endpoints to tell.
+
+The loop writes, the HTTP threads read. A `Board` holds one frozen `Snapshot`
+(the last reconcile, the last successful one, the desired topology it reconciled to,
+the cloud as the last observation saw it, whether the process is stopping) and
+replaces it whole on every change, so a reader takes `board.snapshot` once and sees
+one consistent moment without a lock; writers take a short lock among themselves.
+
+Readiness is decided here, once: a replica is ready when it leads and its last
+reconcile succeeded (the cloud was seen and matches, was made to match, or, in
+detect-only mode, its differences were reported). Anything else is not ready, with
+the reason in one line: no reconcile yet, standing by behind another leader, a failed
+reconcile and its error, a rejected plan, invalid manifests, stopping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from controller.model import Topology
+from controller.watching.loop import Outcome, ReconcileResult, Role
+from controller.watching.metrics import OK_OUTCOMES
+
+
+@dataclass(frozen=True, slots=True)
+class About:
+    """The process the endpoints describe (never a credential: the backend is described
+    without its password)."""
+
+    version: str
+    provider: str
+    backend: str
+    paths: tuple[str, ...]
+    interval: float
+    detect_only: bool = False
+    prune: bool = False
+    pid: int = 0
+    host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent moment of a watch, as its endpoints show it."""
+
+    about: About
+    started: float  # wall clock
+    serial: int = 0  # grows with every change: a renderer may cache by it
+    reconciles: int = 0
+    last: ReconcileResult | None = None
+    last_success: ReconcileResult | None = None
+    desired: Topology | None = None  # the manifests the last good load gave
+    observed: Topology | None = None  # the cloud as the last observation saw it
+    observed_at: float = 0.0  # wall clock of that observation
+    stopping: bool = False
+
+    @property
+    def leading(self) -> bool:
+        last = self.last
+        return last is not None and last.role is Role.LEADER and last.outcome is not Outcome.STANDBY
+
+    def readiness(self) -> Readiness:
+        """Ready when this replica leads and its last reconcile succeeded."""
+        last = self.last
+        if self.stopping:
+            return Readiness(False, "stopping: the steps in flight finish, no new one starts")
+        if last is None:
+            return Readiness(False, "starting: no reconcile has finished yet")
+        if last.outcome is Outcome.STANDBY:
+            return Readiness(False, f"standby: {last.leader or 'another replica'} leads")
+        if last.role is Role.STANDBY:
+            return Readiness(False, f"standby: the lease was lost: {last.error}")
+        if last.outcome in OK_OUTCOMES:
+            lead = f"leader, epoch {last.epoch}" if last.epoch else "leader"
+            return Readiness(True, f"ready: {lead}; last reconcile {last.outcome.value}")
+        return Readiness(False, _why_not(last))
+
+
+def _why_not(last: ReconcileResult) -> str:
+    if last.outcome is Outcome.INVALID:
+        return f"manifests invalid: {last.error}"
+    if last.outcome is Outcome.REJECTED:
+        return f"plan rejected: {last.error}"
+    if last.outcome is Outcome.INTERRUPTED:
+        return "stopping: interrupted between two steps"
+    return f"last reconcile failed: {last.error or 'no reason given'}"
+
+
+class Board:
+    """The watch's latest `Snapshot`, replaced whole on every change."""
+
+    def __init__(self, about: About, *, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot(about=about, started=wall())
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def record(self, result: ReconcileResult, desired: Topology | None) -> None:
+        """A reconcile ended; `desired` is the topology of the last manifests that loaded."""
+        ok = result.outcome in OK_OUTCOMES
+        with self._lock:
+            s = self._snapshot
+            self._snapshot = replace(
+                s,
+                serial=s.serial + 1,
+                reconciles=s.reconciles + 1,
+                last=result,
+                last_success=result if ok else s.last_success,
+                desired=desired if desired is not None else s.desired,
+            )
+
+    def observed(self, topology: Topology) -> None:
+        """The reconcile observed the cloud (called by the metered provider)."""
+        with self._lock:
+            s = self._snapshot
+            self._snapshot = replace(
+                s, serial=s.serial + 1, observed=topology, observed_at=self._wall()
+            )
+
+    def stopping(self) -> None:
+        """The process was asked to stop: not ready any more."""
+        with self._lock:
+            s = self._snapshot
+            self._snapshot = replace(s, serial=s.serial + 1, stopping=True)
