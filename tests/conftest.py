@@ -14,6 +14,8 @@
   127.0.0.1 and a free port, removed afterwards; `pg_url`: a fresh database of it for
   one test. Where PostgreSQL cannot be started they skip with the reason, except in
   CI (`CI=true`), where they fail: `.ci/run` installs the server.
+- `watches`: a list to put the `enictl watch` processes a test starts in
+  (tests/watchprocess.py `Watch`); each is killed at teardown if still running.
 
 Helpers that are not fixtures (builders, the fake cloud, the CLI runner) stay in
 their modules under tests/; a module may override a fixture for its own needs.
@@ -34,6 +36,7 @@ from tests.applyhelpers import Cli
 from tests.cloudfixtures import PROVIDERS, TEST_PAGE_SIZE, CloudProvider, serve
 from tests.fakeclock import FakeClock
 from tests.sim_support import small_spec
+from tests.watchprocess import Watch
 
 
 @pytest.fixture
@@ -98,3 +101,12 @@ def postgres() -> Iterator[pgcluster.Cluster]:
 def pg_url(postgres: pgcluster.Cluster) -> str:
     """The URL of a fresh, empty database for this test."""
     return postgres.fresh_database()
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    """The watch processes a test started; any still running is killed at teardown."""
+    started: list[Watch] = []
+    yield started
+    for w in started:
+        w.kill()

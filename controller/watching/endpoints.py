@@ -158,8 +158,10 @@ class Routes:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: a scraper reuses its connection
-    server_version = "enictl"
-    sys_version = ""  # no Python version in the Server header
+
+    def version_string(self) -> str:
+        return "enictl"  # the Server header names no Python version
+
     timeout = REQUEST_TIMEOUT
 
     def do_GET(self) -> None:

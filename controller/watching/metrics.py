@@ -20,7 +20,7 @@ thread that serves it, so the reconcile loop never waits for a scrape.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -67,107 +67,80 @@ class Metrics:
 
     def __init__(self, *, version: str, provider: str, process: bool = True) -> None:
         # the `_created` series double a scrape and no alert needs them (process-wide)
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         if process:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
-        r = self.registry
-
-        def name(suffix: str) -> str:
-            return f"{PREFIX}_{suffix}"
-
-        Gauge(
-            name("build_info"),
-            "enictl's version and the provider it talks to; always 1",
-            ["version", "provider"],
-            registry=r,
-        ).labels(version, provider).set(1)
-        self.reconciles = Counter(
-            name("reconciles"), "Reconciles that ended, by outcome", ["outcome"], registry=r
+        m = _Maker(self.registry)
+        info = m.gauge(
+            "build_info", "enictl's version and provider; always 1", "version", "provider"
         )
-        self.triggers = Counter(
-            name("reconcile_triggers"), "Reconciles by what started them", ["trigger"], registry=r
+        info.labels(version, provider).set(1)
+        self.reconciles = m.counter("reconciles", "Reconciles that ended, by outcome", "outcome")
+        self.triggers = m.counter(
+            "reconcile_triggers", "Reconciles by what started them", "trigger"
         )
-        self.reconcile_seconds = Histogram(
-            name("reconcile_duration_seconds"),
+        self.reconcile_seconds = m.histogram(
+            "reconcile_duration_seconds",
             "How long a reconcile took (lock, observe, plan, apply, verify)",
-            buckets=_RECONCILE_BUCKETS,
-            registry=r,
+            _RECONCILE_BUCKETS,
         )
-        self.last_reconcile = Gauge(
-            name("last_reconcile_timestamp_seconds"),
-            "When the last reconcile ended (Unix time)",
-            registry=r,
+        self.last_reconcile = m.gauge(
+            "last_reconcile_timestamp_seconds", "When the last reconcile ended (Unix time)"
         )
-        self.last_success = Gauge(
-            name("last_success_timestamp_seconds"),
+        self.last_success = m.gauge(
+            "last_success_timestamp_seconds",
             "When the last successful reconcile (in-sync, applied, drift) ended (Unix time)",
-            registry=r,
         )
-        self.ok = Gauge(
-            name("last_reconcile_success"),
+        self.ok = m.gauge(
+            "last_reconcile_success",
             "1 when the last reconcile succeeded, 0 when it failed, was rejected or invalid",
-            registry=r,
         )
-        self.changes = Gauge(
-            name("plan_changes"), "Changes the last plan had (steps and markers)", registry=r
+        self.changes = m.gauge("plan_changes", "Changes the last plan had (steps and markers)")
+        self.drifted = m.gauge(
+            "drifted_resources", "Resources the last plan found changed outside enictl"
         )
-        self.drifted = Gauge(
-            name("drifted_resources"),
-            "Resources the last plan found changed outside enictl",
-            registry=r,
-        )
-        self.violations = Gauge(
-            name("violations"),
+        self.violations = m.gauge(
+            "violations",
             "Violations of the last plan by code and severity (FailoverUnready, ...)",
-            ["code", "severity"],
-            registry=r,
+            "code",
+            "severity",
         )
-        self.steps = Counter(
-            name("steps"),
-            "Plan steps that ended, by action and outcome",
-            ["action", "outcome"],
-            registry=r,
+        self.steps = m.counter(
+            "steps", "Plan steps that ended, by action and outcome", "action", "outcome"
         )
-        self.step_seconds = Histogram(
-            name("step_duration_seconds"),
+        self.step_seconds = m.histogram(
+            "step_duration_seconds",
             "How long a step that succeeded took, its cloud job included",
-            ["action"],
-            buckets=_STEP_BUCKETS,
-            registry=r,
+            _STEP_BUCKETS,
+            "action",
         )
-        self.retries = Counter(
-            name("retries"),
+        self.retries = m.counter(
+            "retries",
             "Cloud calls retried after a transient error, by call and code",
-            ["call", "code"],
-            registry=r,
+            "call",
+            "code",
         )
-        self.calls = Counter(
-            name("cloud_calls"), "Calls to the cloud, by provider verb", ["call"], registry=r
-        )
-        self.call_seconds = Histogram(
-            name("cloud_call_duration_seconds"),
+        self.calls = m.counter("cloud_calls", "Calls to the cloud, by provider verb", "call")
+        self.call_seconds = m.histogram(
+            "cloud_call_duration_seconds",
             "How long a call to the cloud took, by provider verb",
-            ["call"],
-            buckets=_CALL_BUCKETS,
-            registry=r,
+            _CALL_BUCKETS,
+            "call",
         )
-        self.errors = Counter(
-            name("cloud_errors"),
+        self.errors = m.counter(
+            "cloud_errors",
             "Cloud calls that failed and jobs that ended FAIL, by verb and the cloud's code",
-            ["call", "code"],
-            registry=r,
+            "call",
+            "code",
         )
-        self.leader = Gauge(
-            name("leader"),
-            "1 while this replica leads (holds the lock or lease) and reconciles, else 0",
-            registry=r,
+        self.leader = m.gauge(
+            "leader", "1 while this replica leads (holds the lock or lease) and reconciles, else 0"
         )
-        self.epoch = Gauge(
-            name("leader_epoch"),
+        self.epoch = m.gauge(
+            "leader_epoch",
             "The lease's epoch while this replica leads (0 on the state dir, which has none)",
-            registry=r,
         )
         for outcome in Outcome:
             self.reconciles.labels(outcome.value)
@@ -238,3 +211,19 @@ class Metrics:
             self.violations.clear()
             for (code, severity), n in sorted(counts.items()):
                 self.violations.labels(code, severity).set(n)
+
+
+class _Maker:
+    """Makes the instruments, named `enictl_...`, in one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(self, name: str, doc: str, *labels: str) -> Counter:
+        return Counter(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
+
+    def gauge(self, name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
+
+    def histogram(self, name: str, doc: str, buckets: Sequence[float], *labels: str) -> Histogram:
+        return Histogram(f"{PREFIX}_{name}", doc, labels, registry=self.registry, buckets=buckets)
