@@ -141,7 +141,7 @@ def _servers(s: Snapshot) -> str:
             status = f'<span class="warn">{status}</span>'
         rows.append([_e(name), _e(server.flavor), _e(server.availability_zone), status, use, nics])
     head = ["Server", "Flavor", "AZ", "Status", "NICs / limit", "Interfaces on it"]
-    return _section("servers", "Servers", _table(head, rows))
+    return _section("servers", "Servers", _table(head, rows, ids="server"))
 
 
 def _interfaces(s: Snapshot) -> str:
@@ -167,7 +167,7 @@ def _interfaces(s: Snapshot) -> str:
             ]
         )
     head = ["Interface", "On server", "Declared", "Subnet", "Private IP", "EIP", "SGs", "State"]
-    return _section("interfaces", "Interfaces", _table(head, rows))
+    return _section("interfaces", "Interfaces", _table(head, rows, ids="interface"))
 
 
 def _shown_interfaces(desired: Topology | None, observed: Topology) -> list[NetworkInterface]:
@@ -233,18 +233,20 @@ def _list(items: Iterable[str]) -> str:
     return "<ul>" + "".join(f"<li>{_e(item)}</li>" for item in items) + "</ul>"
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table of cells already escaped; at most MAX_ROWS rows, then how many more."""
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, ids: str = "") -> str:
+    """A table of cells already escaped; at most MAX_ROWS rows, then how many more. With
+    `ids`, each row is `<tr id="IDS-FIRSTCELL">` (a resource's name: links and tests)."""
     if not rows:
         return "<p>none</p>"
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows[:MAX_ROWS]
-    )
+    lines = []
+    for row in rows[:MAX_ROWS]:
+        ident = f' id="{ids}-{row[0]}"' if ids else ""
+        lines.append(f"<tr{ident}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
     more = ""
     if len(rows) > MAX_ROWS:
         more = f'<p class="muted">{len(rows) - MAX_ROWS} more not shown</p>'
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>{more}"
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>{more}"
 
 
 def _when(wall: float) -> str:
