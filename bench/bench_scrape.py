@@ -51,8 +51,14 @@ def inventory(n: int) -> dict[str, Any]:
             "securityGroups": [{"name": "sg"}],
             "eips": [],
             "servers": [
-                {"name": f"s{i:05d}", "flavor": "f2", "availabilityZone": "az1", "vpc": "vpc",
-                 "subnet": "net", "privateIp": _ip(i)}  # fmt: skip
+                {
+                    "name": f"s{i:05d}",
+                    "flavor": "f2",
+                    "availabilityZone": "az1",
+                    "vpc": "vpc",
+                    "subnet": "net",
+                    "privateIp": _ip(i),
+                }
                 for i in range(n)
             ],
             "interfaces": [
@@ -72,11 +78,23 @@ def manifests(n: int) -> str:
     for i in range(n):
         server = f"s{i:05d}"
         spec = {"flavor": "f2", "availabilityZone": "az1", "vpc": "vpc", "subnet": "net"}
-        docs.append({"apiVersion": "enictl/v1", "kind": "Server",
-                     "metadata": {"name": server}, "spec": spec})  # fmt: skip
+        docs.append(
+            {
+                "apiVersion": "enictl/v1",
+                "kind": "Server",
+                "metadata": {"name": server},
+                "spec": spec,
+            }
+        )
         iface = {"subnet": "net", "privateIp": _ip(n + i), "server": server}
-        docs.append({"apiVersion": "enictl/v1", "kind": "NetworkInterface",
-                     "metadata": {"name": f"e{i:05d}"}, "spec": iface})  # fmt: skip
+        docs.append(
+            {
+                "apiVersion": "enictl/v1",
+                "kind": "NetworkInterface",
+                "metadata": {"name": f"e{i:05d}"},
+                "spec": iface,
+            }
+        )
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -113,12 +131,21 @@ def one_round(n: int, latency_ms: int, parallelism: int, mode: str, every: float
         (work / "manifests").mkdir()
         (work / "manifests" / "all.yaml").write_text(manifests(n))
         base = [str(ENICTL), "--state-dir", str(work / "state")]
-        subprocess.run([*base, "sim", "init", str(work / "inventory.yaml")], check=True,
-                       capture_output=True)  # fmt: skip
-        subprocess.run([*base, "sim", "faults", "--job-ms", str(latency_ms)], check=True,
-                       capture_output=True)  # fmt: skip
-        args = ["watch", str(work / "manifests"), "--json", "--interval", "3600",
-                "--parallelism", str(parallelism)]  # fmt: skip
+        subprocess.run(
+            [*base, "sim", "init", str(work / "inventory.yaml")], check=True, capture_output=True
+        )
+        subprocess.run(
+            [*base, "sim", "faults", "--job-ms", str(latency_ms)], check=True, capture_output=True
+        )
+        args = [
+            "watch",
+            str(work / "manifests"),
+            "--json",
+            "--interval",
+            "3600",
+            "--parallelism",
+            str(parallelism),
+        ]
         if mode != "off":
             args += ["--listen", "127.0.0.1:0"]
         env = {**os.environ, "NO_COLOR": "1"}
@@ -149,7 +176,11 @@ def one_round(n: int, latency_ms: int, parallelism: int, mode: str, every: float
             proc.terminate()
             proc.wait(timeout=120)
     assert done["ok"], done.get("failed", [])[:3]
-    row: dict[str, Any] = {"mode": mode, "makespan": float(done["elapsed"]), "steps": int(done["done"])}
+    row: dict[str, Any] = {
+        "mode": mode,
+        "makespan": float(done["elapsed"]),
+        "steps": int(done["done"]),
+    }
     if scraper is not None and scraper.times:
         ordered = sorted(scraper.times)
         row |= {
@@ -174,22 +205,33 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for r in range(opts.rounds):
         for mode in modes:
-            row = one_round(opts.steps, opts.latency_ms, opts.parallelism, mode, opts.every_ms / 1000)
+            row = one_round(
+                opts.steps, opts.latency_ms, opts.parallelism, mode, opts.every_ms / 1000
+            )
             rows.append(row)
             extra = ""
             if "scrapes" in row:
-                extra = (f"  {row['scrapes']} scrapes, p50 {row['p50_ms']:.1f} ms, "
-                         f"p99 {row['p99_ms']:.1f} ms, {row['kib']:.1f} KiB each")  # fmt: skip
-            print(f"round {r + 1} {mode:<8} makespan {row['makespan']:.3f} s ({row['steps']} steps){extra}",
-                  flush=True)  # fmt: skip
-    print(f"\n{opts.steps} attach steps, L = {opts.latency_ms} ms, P = {opts.parallelism}, "
-          f"scrape every {opts.every_ms:g} ms; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                extra = (
+                    f"  {row['scrapes']} scrapes, p50 {row['p50_ms']:.1f} ms, "
+                    f"p99 {row['p99_ms']:.1f} ms, {row['kib']:.1f} KiB each"
+                )
+            print(
+                f"round {r + 1} {mode:<8} makespan {row['makespan']:.3f} s "
+                f"({row['steps']} steps){extra}",
+                flush=True,
+            )
+    print(
+        f"\n{opts.steps} attach steps, L = {opts.latency_ms} ms, P = {opts.parallelism}, "
+        f"scrape every {opts.every_ms:g} ms; load {os.getloadavg()[0]:.1f}"
+    )
     base = statistics.median(r["makespan"] for r in rows if r["mode"] == "off")
     for mode in modes:
         spans = [r["makespan"] for r in rows if r["mode"] == mode]
         med = statistics.median(spans)
-        print(f"{mode:<8} median {med:.3f} s  ({min(spans):.3f}-{max(spans):.3f})  "
-              f"{100 * (med / base - 1):+.1f}% against off")  # fmt: skip
+        print(
+            f"{mode:<8} median {med:.3f} s  ({min(spans):.3f}-{max(spans):.3f})  "
+            f"{100 * (med / base - 1):+.1f}% against off"
+        )
 
 
 if __name__ == "__main__":
