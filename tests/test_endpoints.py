@@ -5,6 +5,7 @@ methods and paths refused, the address forms, a taken port, and a clean close.""
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -237,3 +238,23 @@ def test_a_taken_port_is_refused_and_close_frees_it(board: Board, metrics: Metri
     again = endpoints.serve(Address("127.0.0.1", port), board, metrics)
     assert get(f"{again.url}/healthz").status == 200
     again.close()
+
+
+def test_clients_that_vanish_or_stay_silent_leave_no_trace(
+    served: Endpoints, board: Board, cloud: SimCloud, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A client that resets its connection mid-answer, and one that connects and sends
+    nothing, neither print anything nor stop the server from answering the next one."""
+    desired, observed = _page_topologies(cloud)
+    board.observed(observed)
+    board.record(_result(Outcome.APPLIED), desired)
+    address = (served.address.host, served.address.port)
+    silent = socket.create_connection(address, timeout=5)
+    for _ in range(20):
+        rude = socket.create_connection(address, timeout=5)
+        rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        rude.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        rude.close()  # a reset, before the page is read
+    assert get(f"{served.url}/healthz").status == 200
+    silent.close()
+    assert capfd.readouterr().err == ""
