@@ -41,7 +41,7 @@ from controller.model import (
     Topology,
     Vpc,
 )
-from controller.planning import diff, planner, rules
+from controller.planning import diff, planner, rules, scope
 
 PER_SERVER = 4
 SUBNETS = 100
@@ -170,6 +170,10 @@ def main() -> None:
     steps = t_order[2]
     t_prove = best(args.repeat, lambda: planner.prove(observed, steps, d))
     t_fp = best(args.repeat, lambda: planner.observed_fingerprint(observed))
+    t_scope = best(
+        args.repeat,
+        lambda: scope.fingerprint(scope.of(desired, observed, orphans=d.orphans), prune=False),
+    )
     t_plan = best(args.repeat, lambda: planner.plan(desired, observed))
     plan = t_plan[2]
     t_json = best(args.repeat, lambda: json.dumps(plan.as_json(), sort_keys=True))
@@ -184,7 +188,8 @@ def main() -> None:
         ("rules", t_rules),
         ("ordering (drafts, slots, numbering)", t_order),
         ("self-check (plan simulator)", t_prove),
-        ("observed fingerprint", t_fp),
+        ("whole-cloud fingerprint (watch's cache key)", t_fp),
+        ("plan's part of the cloud + its fingerprint", t_scope),
         ("planner.plan() end to end", t_plan),
         ("json.dumps(plan.as_json()) (not in plan())", t_json),
     ]

@@ -104,7 +104,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "plan.json"
-        savedplan.save(target, plan, manifest_paths=["manifests"], prune=False)
+        savedplan.save(target, plan, manifest_paths=["manifests"], prune=False, records={})
         cases: list[tuple[str, Callable[[], object]]] = [
             ("baseline json.dumps", lambda: json.dumps(plan.as_json())),
             ("-o text", lambda: render.text(plan, color=False)),
@@ -114,7 +114,7 @@ def main() -> None:
             ("-o yaml", lambda: render.yaml_text(plan)),
             (
                 "savedplan.save",
-                lambda: savedplan.save(target, plan, manifest_paths=["m"], prune=False),
+                lambda: savedplan.save(target, plan, manifest_paths=["m"], prune=False, records={}),
             ),
             ("savedplan.load", lambda: savedplan.load(target)),
         ]

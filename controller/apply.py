@@ -30,8 +30,9 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 from controller.errors import ApplyFailed, LeaseLost
@@ -39,8 +40,8 @@ from controller.events import OnEvent
 from controller.execution import executor, recovery
 from controller.execution.results import ApplyResult
 from controller.execution.retry import DurationEstimator, Patience, Waits
-from controller.model import Topology
-from controller.plan import Plan, Step
+from controller.model import DEFAULT_OWNER, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Plan, Step
 from controller.providers.base import Provider
 from controller.storage import fencing, savedplan
 from controller.storage.backend import Held, StateBackend
@@ -66,6 +67,9 @@ class Prepared:
     manifests_digest: str
     prune: bool
     saved: bool  # from `--plan FILE` (reviewed already: no confirmation)
+    prune_limit: int = DEFAULT_PRUNE_LIMIT  # the most ENIs the plan may delete
+    prunable: frozenset[str] | None = None  # the orphans --prune may delete (None: all)
+    owner: str = DEFAULT_OWNER  # the manifest set's owner (`controller.owners`)
 
 
 class Status(enum.StrEnum):
@@ -266,16 +270,43 @@ def recover(
 
 
 def planned(
-    desired: Desired, observed: Topology, *, prune: bool, backend: StateBackend | None = None
+    desired: Desired,
+    observed: Topology,
+    *,
+    prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    prunable: frozenset[str] | None = None,
+    owner: str = DEFAULT_OWNER,
+    backend: StateBackend | None = None,
 ) -> Prepared:
-    """Plan `desired` against `observed`; with `backend`, its changes are labelled as
-    edited manifests or drift (`planning.drift`) from the last-applied record there."""
+    """Plan `desired` against `observed` for `owner`; with `backend`, its changes are
+    labelled as edited manifests or drift (`planning.drift`) from the last-applied
+    record there. With `prunable`, --prune deletes only those orphans (watch's
+    --prune-grace)."""
     from controller.planning import drift, planner
 
-    plan = planner.plan(desired.topology, observed, prune=prune, manifests_digest=desired.digest)
+    plan = planner.plan(
+        desired.topology,
+        observed,
+        prune=prune,
+        prune_limit=prune_limit,
+        prunable=prunable,
+        owner=owner,
+        manifests_digest=desired.digest,
+    )
     if backend is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, backend.last_applied())
-    return Prepared(plan, desired.topology, observed, desired.digest, prune, saved=False)
+    return Prepared(
+        plan,
+        desired.topology,
+        observed,
+        desired.digest,
+        prune,
+        False,
+        prune_limit,
+        prunable,
+        owner,
+    )
 
 
 def prepare(
@@ -283,6 +314,8 @@ def prepare(
     paths: Sequence[str],
     *,
     prune: bool,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
     backend: StateBackend | None = None,
     waits: Waits | None = None,
 ) -> Prepared:
@@ -291,15 +324,59 @@ def prepare(
 
     loaded = loader.load(list(paths))
     observed = observe(provider, patience(waits=waits))
-    return planned(loaded, observed, prune=prune, backend=backend)
+    return planned(
+        loaded,
+        observed,
+        prune=prune,
+        prune_limit=prune_limit,
+        owner=owner,
+        backend=backend,
+    )
+
+
+def save_plan(prepared: Prepared, path: str | Path, manifest_paths: Sequence[str]) -> Path:
+    """Save a plan for `apply --plan`, with the records of its part of the cloud."""
+    from controller.planning import planner, scope
+
+    part = planner.part_of_cloud(
+        prepared.desired,
+        prepared.observed,
+        prepared.plan,
+        prune=prepared.prune,
+        owner=prepared.owner,
+    )
+    return savedplan.save(
+        path,
+        prepared.plan,
+        manifest_paths=manifest_paths,
+        prune=prepared.prune,
+        prune_limit=prepared.prune_limit,
+        owner=prepared.owner,
+        records=scope.records(part),
+    )
 
 
 def still_fresh(saved: savedplan.SavedPlan, desired: Desired, observed: Topology) -> Prepared:
-    """A saved plan, once checked (before anything runs) not to be stale."""
-    from controller.planning import planner
+    """A saved plan's inputs planned again, before anything runs: refused when the
+    manifests or the plan's part of the cloud changed, or when the file says anything
+    the plan made again does not (`savedplan.check`). What runs is the plan made again."""
+    from controller.planning import planner, scope
 
-    savedplan.check_fresh(saved, desired.digest, planner.observed_fingerprint(observed))
-    return Prepared(saved.plan, desired.topology, observed, desired.digest, saved.prune, saved=True)
+    savedplan.check_manifests(saved, desired.digest)
+    prune, owner = saved.prune, saved.owner
+    fresh = planned(desired, observed, prune=prune, prune_limit=saved.prune_limit, owner=owner)
+    top, plan = desired.topology, fresh.plan
+
+    def part(also: Iterable[str] = ()) -> scope.Scope:
+        return planner.part_of_cloud(top, observed, plan, prune=prune, owner=owner, also=also)
+
+    savedplan.check(
+        saved,
+        changed=scope.changes(saved.records, part(also=saved.records)),
+        fresh=plan,
+        fresh_records=scope.records(part()),
+    )
+    return replace(fresh, saved=True)
 
 
 def run(
@@ -334,6 +411,7 @@ def run(
             server_ready_timeout=server_ready_timeout,
             retry=waits.retry,
             poll=waits.poll,
+            owner=prepared.owner,
         )
         records.finish("ok" if result.ok else "failed")
     finally:
@@ -350,6 +428,9 @@ def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -
         prepared.desired,
         observed,
         prune=prepared.prune,
+        prune_limit=prepared.prune_limit,
+        prunable=prepared.prunable,
+        owner=prepared.owner,
         manifests_digest=prepared.manifests_digest,
     )
 

@@ -7,8 +7,20 @@ their violations, provider errors say whether a retry may help.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+ECHO_LIMIT = 200  # characters of user input a message echoes (a name, a value)
+LINE_LIMIT = 2000  # characters of one error line, whatever it holds
+
+
+def shorten(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text`, or its start and how much was left out: input echoed in a message stays
+    small however big the input (a 50 MB name printed five times made 250 MB of stderr)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 class EnictlError(Exception):
@@ -19,6 +31,10 @@ class EnictlError(Exception):
     def error_lines(self) -> list[str]:
         """The lines to print on stderr, each starting with `error: `."""
         return [f"error: {self}"]
+
+    def as_json(self) -> dict[str, Any]:
+        """The error as a `--json` event's fields: its kind, its message, its details."""
+        return {"error": type(self).__name__, "message": str(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,17 +48,18 @@ class Problem:
     field: str = ""  # dotted path inside the document, e.g. "spec.privateIp"
 
     def line(self) -> str:
-        where = f" {self.resource}" if self.resource else ""
-        at = f" {self.field}:" if self.field else ""
-        return f"{self.location}:{where}{at} {self.message}".replace(":  ", ": ")
+        where = f" {shorten(self.resource)}" if self.resource else ""
+        at = f" {shorten(self.field)}:" if self.field else ""
+        text = f"{shorten(self.location)}:{where}{at} {shorten(self.message, LINE_LIMIT)}"
+        return text.replace(":  ", ": ")
 
     def as_json(self) -> dict[str, str]:
         return {
-            "location": self.location,
+            "location": shorten(self.location),
             "code": self.code,
-            "resource": self.resource,
-            "field": self.field,
-            "message": self.message,
+            "resource": shorten(self.resource),
+            "field": shorten(self.field),
+            "message": shorten(self.message, LINE_LIMIT),
         }
 
 
@@ -66,7 +83,16 @@ class PlanRejected(EnictlError):
 
 
 class StalePlan(EnictlError):
-    """A saved plan no longer matches the manifests or the observed cloud."""
+    """A saved plan no longer matches the manifests or its part of the cloud; `changes`
+    says what changed in the cloud (each a `Change`'s JSON: resource, field, before,
+    after)."""
+
+    def __init__(self, message: str, changes: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.changes = tuple(changes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**super().as_json(), "changes": [dict(c) for c in self.changes]}
 
 
 class InvalidPlanFile(EnictlError):

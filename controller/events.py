@@ -41,6 +41,7 @@ class Kind(enum.StrEnum):
     # around the run (the CLI and the watch loop)
     PLAN = "plan"  # the plan's JSON
     APPLY_COMPLETE = "apply-complete"  # ok, inSync, remaining..., the ApplyResult's JSON
+    ERROR = "error"  # error (its class), message, and its details (a stale plan's changes)
     WATCH_STARTED = "watch-started"
     WATCH_STOPPED = "watch-stopped"  # reconciles
     RECONCILE = "reconcile"  # the ReconcileResult's JSON

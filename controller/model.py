@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 READY_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
+DEFAULT_OWNER = "default"  # `--owner`'s default (`controller.owners`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +47,24 @@ class PlacementPolicy:
     source: Source | None = None
 
 
+class ServerKind(enum.StrEnum):
+    """What a server is: an ECS virtual machine, or a BMS bare-metal server (which takes
+    extension NICs only through its own API, creating each port as it attaches it)."""
+
+    ECS = "ecs"
+    BMS = "bms"
+
+
 @dataclass(frozen=True, slots=True)
 class Flavor:
     """A flavor; `max_interfaces` counts the primary NIC and is None when the flavor
-    does not say (then a server's own `nic_limit` may)."""
+    does not say (then a server's own `nic_limit` may). `bare_metal`: a BMS flavor (its
+    limit is Huawei Cloud's `baremetal:net_num`)."""
 
     name: str
     max_interfaces: int | None
     id: str = ""
+    bare_metal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +111,8 @@ class Server:
     primary ENI's security groups (then they are left alone); `status` is only
     meaningful in observed state. `nic_limit` is the server's own NIC limit (primary
     included) as the cloud reports it where the flavor does not say (Huawei Cloud:
-    the attached NICs plus `attachableQuantity.free_nic`); None when unknown.
+    the attached NICs plus `attachableQuantity.free_nic`); None when unknown. `kind`
+    is observed (ECS or BMS); a manifest never states it.
     """
 
     name: str
@@ -114,10 +126,15 @@ class Server:
     id: str = ""
     source: Source | None = None
     nic_limit: int | None = None
+    kind: ServerKind = ServerKind.ECS
 
     @property
     def ready(self) -> bool:
         return self.status in READY_STATUSES
+
+    @property
+    def bare_metal(self) -> bool:
+        return self.kind is ServerKind.BMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +142,9 @@ class NetworkInterface:
     """An ENI. In desired state only extension ENIs appear (primary=False).
 
     `private_ip` is None in desired state when the cloud may choose it. `managed`
-    (enictl's tag on the port) and `delete_on_termination` (a property of the current
-    attachment) are observed facts; `protect` is desired-only.
+    (enictl's tag on the port), `owner` (the manifest set whose tag it is, SPEC section
+    4; "" reads as `DEFAULT_OWNER`) and `delete_on_termination` (a property of the
+    current attachment) are observed facts; `protect` is desired-only.
     """
 
     name: str
@@ -142,6 +160,12 @@ class NetworkInterface:
     labels: Mapping[str, str] = field(default_factory=dict)
     id: str = ""
     source: Source | None = None
+    owner: str = ""
+
+    @property
+    def managed_by(self) -> str | None:
+        """The owner that manages this ENI; None when no enictl manages it."""
+        return (self.owner or DEFAULT_OWNER) if self.managed else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT_VERSION = "1"
+DEFAULT_PRUNE_LIMIT = 10  # `--prune-limit`: the most ENIs one plan may delete (SPEC section 4)
 
 
 class Action(enum.StrEnum):
@@ -52,8 +53,11 @@ class Code(enum.StrEnum):
     IP_RESERVED = "IpReserved"
     IP_IN_USE = "IpInUse"
     EIP_IN_USE = "EipInUse"
+    BARE_METAL_MOVE = "BareMetalMove"
     DUPLICATE_NAME = "DuplicateName"
     PROTECTED_INTERFACE = "ProtectedInterface"
+    PRUNE_LIMIT_EXCEEDED = "PruneLimitExceeded"
+    OWNED_ELSEWHERE = "OwnedElsewhere"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,8 @@ class Step:
     - update: security_groups (the new full list)
     - bind-eip / unbind-eip: eip
     - attach / detach: server
+    - attach that creates the port (a new ENI on a BMS: the BMS API creates the port as
+      it attaches it): server, subnet, private_ip, security_groups (`creates_port`)
     - delete: nothing more
     """
 
@@ -120,13 +126,18 @@ class Step:
         }
         if self.subnet is not None:
             out["subnet"] = self.subnet
-        if self.action is Action.CREATE:
+        if self.action is Action.CREATE or self.creates_port:
             out["privateIp"] = self.private_ip
         if self.security_groups is not None:
             out["securityGroups"] = list(self.security_groups)
         if self.eip is not None:
             out["eip"] = self.eip
         return out
+
+    @property
+    def creates_port(self) -> bool:
+        """An attach that creates its port (a new ENI on a BMS, through the BMS API)."""
+        return self.action is Action.ATTACH and self.subnet is not None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Step:

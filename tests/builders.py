@@ -20,6 +20,7 @@ from controller.model import (
     Port,
     SecurityGroup,
     Server,
+    ServerKind,
     Source,
     Subnet,
     SubnetScope,
@@ -50,8 +51,9 @@ class Cloud:
         self.ports: list[Port] = []
         self._hosts: dict[str, itertools.count[int]] = {}
 
-    def flavor(self, name: str, max_interfaces: int | None) -> Cloud:
-        self.flavors[name] = Flavor(name, max_interfaces, id=f"fl-{name}")
+    def flavor(self, name: str, max_interfaces: int | None, *, bare_metal: bool = False) -> Cloud:
+        """A flavor; `bare_metal`: a BMS flavor (its servers are BMSs)."""
+        self.flavors[name] = Flavor(name, max_interfaces, id=f"fl-{name}", bare_metal=bare_metal)
         return self
 
     def subnet(self, name: str, vpc: str = "vpc-a", cidr: str = "", az: str = "az1") -> Cloud:
@@ -91,8 +93,10 @@ class Cloud:
         """A server in `subnet`'s AZ (for a subnet pinned to none: `az`, else az1)."""
         sn = self.subnets[subnet]
         zone = sn.availability_zone or az or "az1"
+        found = self.flavors.get(flavor)
+        kind = ServerKind.BMS if found is not None and found.bare_metal else ServerKind.ECS
         self.servers[name] = Server(
-            name, flavor, zone, sn.vpc, subnet, sgs, status, id=f"id-{name}"
+            name, flavor, zone, sn.vpc, subnet, sgs, status, id=f"id-{name}", kind=kind
         )
         primary = f"{name}-primary"
         self.interfaces[primary] = NetworkInterface(

@@ -287,11 +287,11 @@ class FakeCloud:
             return Job(job.id, JobStatus.FAIL, *job.fail)
         return Job(job.id, JobStatus.SUCCESS)
 
-    def set_managed(self, interface_id: str) -> None:
+    def set_managed(self, interface_id: str, owner: str = "default") -> None:
         with self._lock:
             iface = self._by_id(self.interfaces, interface_id)
             self._enter("set_managed", iface.name)
-            self.interfaces[iface.name] = replace(iface, managed=True)
+            self.interfaces[iface.name] = replace(iface, managed=True, owner=owner)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         with self._lock:

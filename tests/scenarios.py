@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from controller.model import NetworkInterface, Server, SubnetScope, Topology
+from controller.model import NetworkInterface, Server, ServerKind, SubnetScope, Topology
 from controller.plan import Action, Plan
 from tests.builders import Cloud, declared, eni
 
@@ -31,13 +31,16 @@ def _catalog(
     draw: st.DrawFn, *, flavors: int, smallest: int, eips: int, unknown: bool = False
 ) -> Cloud:
     """Up to `flavors` flavors (max NICs from `smallest` to 4; with `unknown`, sometimes
-    none stated), one or two VPCs of one or two subnets each (each pinned to a drawn AZ
-    or to none) with two security groups each (the second pinned or regional), up to
-    `eips` EIPs, and up to two other ports (DHCP, VIP, ...) holding addresses."""
+    none stated; a third of them BMS flavors), one or two VPCs of one or two subnets
+    each (each pinned to a drawn AZ or to none) with two security groups each (the
+    second pinned or regional), up to `eips` EIPs, and up to two other ports (DHCP,
+    VIP, ...) holding addresses."""
     cloud = Cloud()
     for i in range(draw(st.integers(1, flavors))):
         limit = draw(st.integers(smallest, 4))
-        cloud.flavor(f"f{i}", None if unknown and draw(st.integers(0, 4)) == 0 else limit)
+        bare_metal = draw(st.integers(0, 2)) == 0  # mixed ECS / BMS clouds
+        cloud.flavor(f"f{i}", None if unknown and draw(st.integers(0, 4)) == 0 else limit,
+                     bare_metal=bare_metal)  # fmt: skip
     for v in range(draw(st.integers(1, 2))):
         for s in range(draw(st.integers(1, 2))):
             cloud.subnet(f"sn{v}{s}", vpc=f"vpc{v}", az=draw(st.sampled_from(("", *AZS))))
@@ -59,7 +62,8 @@ def _groups(cloud: Cloud, vpc: str) -> list[str]:
 def clean_scenarios(draw: st.DrawFn) -> Scenario:
     """(observed, desired, prune): a cloud with servers often full, and a valid desired
     state that permutes attachments (swaps, rotations, chains), detaches, attaches,
-    creates (sometimes reusing a pruned orphan's address) and moves EIPs."""
+    creates (sometimes reusing a pruned orphan's address; on a BMS, one attach that
+    creates the port) and moves EIPs; a BMS's NICs stay or are detached, never moved."""
     cloud = _catalog(draw, flavors=2, smallest=2, eips=4)
     subnets, flavors, eips = sorted(cloud.subnets), sorted(cloud.flavors), sorted(cloud.eips)
     for s in range(draw(st.integers(2, 5))):
@@ -106,9 +110,17 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
             counts[i.server] += 1
     place: dict[str, str | None] = {}
     by_subnet: dict[str, list[str]] = {}
+
+    def on_bms(server: str | None) -> bool:
+        return server is not None and cloud.servers[server].kind is ServerKind.BMS
+
     for i in extension:
         if i.name in chosen:
-            if i.server is not None and draw(st.integers(0, 6)) > 0:
+            if on_bms(i.server):  # a BMS NIC stays there or is detached, never moves
+                place[i.name] = i.server if draw(st.integers(0, 3)) > 0 else None
+                if place[i.name] is not None:
+                    counts[i.server] += 1  # type: ignore[index]
+            elif i.server is not None and draw(st.integers(0, 6)) > 0:
                 by_subnet.setdefault(i.subnet, []).append(i.name)
             else:
                 place[i.name] = None
@@ -119,15 +131,24 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
             assert seat is not None
             counts[seat] += 1
 
-    def seat_in(subnet: str) -> str | None:
-        fits = [s for s in servers if cloud.servers[s].subnet == subnet and counts[s] < limit(s)]
+    def seat_in(subnet: str, new: bool = False) -> str | None:
+        """A server of `subnet` with room (a BMS only for a new ENI)."""
+        fits = [
+            s
+            for s in servers
+            if cloud.servers[s].subnet == subnet and counts[s] < limit(s) and (new or not on_bms(s))
+        ]
         seat = draw(st.sampled_from([None, *fits]))
         if seat is not None:
             counts[seat] += 1
         return seat
 
     for name in sorted(place):
-        if place[name] is None and draw(st.booleans()):
+        if (
+            place[name] is None
+            and draw(st.booleans())
+            and not on_bms(observed.interfaces[name].server)
+        ):
             place[name] = seat_in(observed.interfaces[name].subnet)
     freed = [i.private_ip for i in extension if prune and i.managed and not i.protect
              and i.name not in chosen]  # fmt: skip
@@ -155,7 +176,7 @@ def clean_scenarios(draw: st.DrawFn) -> Scenario:
         if ip in freed:
             subnet = next(i.subnet for i in extension if i.private_ip == ip)
             freed.remove(ip)
-        wanted.append(eni(f"n{k}", subnet, seat_in(subnet), ip=ip, sgs=groups_of(subnet),
+        wanted.append(eni(f"n{k}", subnet, seat_in(subnet, new=True), ip=ip, sgs=groups_of(subnet),
                           eip=eip_for(None)))  # fmt: skip
     declared_servers = [declared(observed, s) for s in servers]
     declared_servers = [

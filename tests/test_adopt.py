@@ -193,7 +193,9 @@ def test_a_saved_plan_carries_its_adoptions(cli: Cli, tmp_path: Path) -> None:
 def test_adoption_converges_under_transient_faults(cli: Cli) -> None:
     """With 30% of calls failing transiently, the tags are retried and the apply converges."""
     cli.init(ADOPT / "inventory.yaml")
-    assert cli("sim", "faults", "--error-rate", "0.3", "--seed", "1").code == 0
+    # a seed under which a tag call is refused through both providers (each of the
+    # huaweicloud observe's page calls rolls the dice too, the BMS listings' included)
+    assert cli("sim", "faults", "--error-rate", "0.3", "--seed", "7").code == 0
     ran = cli("apply", str(ADOPT / "manifests"), "--yes")
     assert ran.code == 0, ran.err
     tags = [e.result for e in cloud_log(cli.state) if e.operation == "set_managed"]

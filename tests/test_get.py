@@ -105,11 +105,12 @@ def test_get_interfaces_table(state: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_get_servers(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Servers with flavor, placement, status, NIC count and limit."""
+    """Servers with their kind, flavor, placement, status, NIC count and limit."""
     rows = json.loads(get(state, capsys, "servers", "-o", "json"))
     web1 = next(r for r in rows if r["name"] == "web-1")
     assert {k: v for k, v in web1.items() if k != "id"} == {
         "name": "web-1",
+        "kind": "ecs",
         "flavor": "s6.large.2",
         "availabilityZone": "az1",
         "vpc": "vpc-prod",
@@ -120,7 +121,7 @@ def test_get_servers(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "maxInterfaces": 3,
     }
     table = get(state, capsys, "servers").splitlines()
-    assert table[0].split() == ["NAME", "STATUS", "FLAVOR", "AZ", "VPC", "SUBNET", "NICS"]
+    assert table[0].split() == ["NAME", "KIND", "STATUS", "FLAVOR", "AZ", "VPC", "SUBNET", "NICS"]
     assert next(line for line in table if line.startswith("web-2 ")).split()[-1] == "1/2"
 
 

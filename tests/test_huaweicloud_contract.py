@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from huaweicloudsdkbms import v1 as bms
 from huaweicloudsdkcore.exceptions import exceptions as sdk
 from huaweicloudsdkecs import v2 as ecs
 from huaweicloudsdkeip import v2 as eip
@@ -51,6 +52,13 @@ V3_PORT = """id name description admin_state_up virsubnet_id vpc_id private_ips 
 PUBLICIP = """id alias type status public_ip_address tenant_id ip_version bandwidth_id
     bandwidth_name bandwidth_size bandwidth_share_type enterprise_project_id"""
 JOB = "job_id job_type status begin_time end_time entities error_code fail_reason"
+# the BMS API reference's server fields (ListBareMetalServers, "server" table)
+BMS_SERVER = """id user_id name created updated tenant_id hostId addresses key_name image flavor
+    security_groups accessIPv4 accessIPv6 status progress config_drive metadata
+    OS-EXT-STS:task_state OS-EXT-STS:vm_state OS-EXT-SRV-ATTR:host
+    OS-EXT-SRV-ATTR:instance_name OS-EXT-STS:power_state OS-EXT-SRV-ATTR:hypervisor_hostname
+    OS-EXT-AZ:availability_zone OS-DCF:diskConfig os-extended-volumes:volumes_attached
+    locked tags enterprise_project_id"""
 # (SDK package, model) -> the JSON fields every object of that model carries.
 DOCUMENTED: dict[tuple[str, str], list[str]] = {
     key: fields.split()
@@ -105,13 +113,28 @@ DOCUMENTED: dict[tuple[str, str], list[str]] = {
         ("eip", "PublicipShowResp"): PUBLICIP + " create_time",
         ("eip", "UpdatePublicipResponse"): "publicip",
         ("eip", "PublicipUpdateResp"): PUBLICIP + " create_time",
+        ("bms", "ListBareMetalServersResponse"): "count servers",
+        ("bms", "ServerDetails"): BMS_SERVER,
+        ("bms", "FlavorInfos"): "id name vcpus ram disk",
+        ("bms", "AddressInfo"): "version addr OS-EXT-IPS:type OS-EXT-IPS-MAC:mac_addr",
+        ("bms", "MetadataList"): "vpc_id baremetalPortIDList",
+        ("bms", "ListBaremetalFlavorDetailExtendsResponse"): "flavors",
+        ("bms", "FlavorsResp"): "id name vcpus ram disk os_extra_specs",
+        ("bms", "ShowBaremetalServerInterfaceAttachmentsResponse"): "interfaceAttachments",
+        ("bms", "InterfaceAttachments"): "port_state fixed_ips net_id port_id mac_addr",
+        ("bms", "FixedIps"): "subnet_id ip_address",
+        ("bms", "AddServerNicsResponse"): "job_id",
+        ("bms", "DeleteServerNicsResponse"): "job_id",
+        ("bms", "ShowJobInfosResponse"): "status entities job_id job_type begin_time end_time",
+        ("bms", "SubJobs"): "status entities job_id job_type begin_time end_time",
+        ("bms", "Entitie"): "server_id nic_id",
     }.items()
 }
 # A value the SDK had to convert to its model's type fails the test.
 pytestmark = pytest.mark.filterwarnings(
     "error::huaweicloudsdkcore.warning.warning.TypeConversionWarning"
 )
-PACKAGES = {"ecs": ecs, "vpc": vpc, "vpc3": vpc3, "eip": eip}
+PACKAGES = {"ecs": ecs, "vpc": vpc, "vpc3": vpc3, "eip": eip, "bms": bms}
 PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),
     "int": (int,),
@@ -199,9 +222,144 @@ def clients(tmp_path: Path, cloud: SimCloud) -> Iterator[Clients]:
         )
     )
     yield built
-    for client in (built.ecs, built.vpc, built.vpc3, built.eip):
+    for client in (built.ecs, built.bms, built.vpc, built.vpc3, built.eip):
         client.close()
     running.stop()
+
+
+BMS_SPEC = {
+    "flavors": [
+        {"name": "s6.large.2", "maxInterfaces": 3},
+        {"name": "physical.o2.medium", "maxInterfaces": 3, "bareMetal": True},
+    ],
+    "vpcs": [{"name": "vpc-prod", "cidr": "10.0.0.0/16"}],
+    "subnets": [{"name": "subnet-web", "vpc": "vpc-prod", "cidr": "10.0.1.0/24"}],
+    "securityGroups": [{"name": "sg-web"}],
+    "eips": [{"name": "eip-1", "address": "198.51.100.10"}],
+    "servers": [
+        {"name": "web-1", "flavor": "s6.large.2", "availabilityZone": "az1", "vpc": "vpc-prod",
+         "subnet": "subnet-web"},
+        {"name": "bm-1", "flavor": "physical.o2.medium", "availabilityZone": "az1",
+         "vpc": "vpc-prod", "subnet": "subnet-web", "securityGroups": ["sg-web"]},
+    ],
+    "interfaces": [
+        {"name": "bm-data", "subnet": "subnet-web", "server": "bm-1", "eip": "eip-1"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def bms_clients(tmp_path: Path) -> Iterator[tuple[Clients, SimCloud]]:
+    """The SDK's clients on a served cloud with a BMS (`bm-1`) beside an ECS."""
+    state = tmp_path / "bms"
+    cloud = init_cloud(state, BMS_SPEC)
+    running = httpserver.start(state, httpserver.ServeSettings.from_env({}))
+    env = running.client_env()
+    built = Clients.build(
+        Settings(
+            env["HUAWEICLOUD_SDK_AK"],
+            env["HUAWEICLOUD_SDK_SK"],
+            env["HUAWEICLOUD_PROJECT_ID"],
+            endpoint=env["ENICTL_HUAWEICLOUD_ENDPOINT"],
+        )
+    )
+    yield built, cloud
+    for client in (built.ecs, built.bms, built.vpc, built.vpc3, built.eip):
+        client.close()
+    running.stop()
+    cloud.close()
+
+
+def test_bms_listings(bms_clients: tuple[Clients, SimCloud]) -> None:
+    """ListBareMetalServers by page number (the ECS listing shows no BMS) and the BMS
+    flavors with baremetal:net_num (a string; the ECS flavors listing has no BMS flavor)."""
+    clients, _ = bms_clients
+    page = clients.bms.list_bare_metal_servers(
+        bms.ListBareMetalServersRequest(limit=1, offset=1, enterprise_project_id="all_granted_eps")
+    )
+    body = conforms(page, "bms")
+    assert [s["name"] for s in body["servers"]] == ["bm-1"] and page.count == 1
+    server = page.servers[0]
+    kinds = {a.os_ext_ip_stype for nics in server.addresses.values() for a in nics}
+    assert kinds == {"fixed", "floating"} and server.flavor.id == "physical.o2.medium"
+    after = clients.bms.list_bare_metal_servers(bms.ListBareMetalServersRequest(limit=1, offset=2))
+    assert conforms(after, "bms")["servers"] == []
+    ecs_names = {s.name for s in clients.ecs.list_servers_details(
+        ecs.ListServersDetailsRequest(limit=10)).servers}  # fmt: skip
+    assert ecs_names == {"web-1"}
+    flavors = clients.bms.list_baremetal_flavor_detail_extends(
+        bms.ListBaremetalFlavorDetailExtendsRequest()
+    )
+    conforms(flavors, "bms")
+    assert [(f.id, f.os_extra_specs.baremetalnet_num) for f in flavors.flavors] == [
+        ("physical.o2.medium", "3")
+    ]
+    ecs_flavors = clients.ecs.list_flavors(ecs.ListFlavorsRequest()).flavors
+    assert {f.id for f in ecs_flavors} == {"s6.large.2"}
+
+
+def test_bms_nic_calls(bms_clients: tuple[Clients, SimCloud]) -> None:
+    """AddServerNics by subnet (with an address and groups) answers a job id, and the job
+    (ShowJobInfos) names the port it made; os-interface lists it; the BMS's
+    UpdateBaremetalServerInterfaceAttachments answers no body; DeleteServerNics a job."""
+    clients, cloud = bms_clients
+    ids = Ids(cloud)
+    server = ids.server("bm-1")
+    seen = cloud.observe()
+    subnet, group = seen.catalog.subnets["subnet-web"].id, seen.catalog.security_groups["sg-web"].id
+    nic = bms.ServerNicsReq(
+        subnet_id=subnet, ip_address="10.0.1.80", security_groups=[bms.SecurityGroupInfo(id=group)]
+    )
+    add = bms.AddServerNicsRequest(server_id=server, body=bms.AddServerNicsReq(nics=[nic]))
+    job_id = conforms(clients.bms.add_server_nics(add), "bms")["job_id"]
+    job = clients.bms.show_job_infos(bms.ShowJobInfosRequest(job_id=job_id))
+    conforms(job, "bms")
+    port = job.entities.sub_jobs[0].entities.nic_id
+    assert job.status == "SUCCESS" and port
+    listed = clients.bms.show_baremetal_server_interface_attachments(
+        bms.ShowBaremetalServerInterfaceAttachmentsRequest(server_id=server)
+    )
+    conforms(listed, "bms")
+    made = next(a for a in listed.interface_attachments if a.port_id == port)
+    assert made.fixed_ips[0].ip_address == "10.0.1.80"
+    update = bms.UpdateBaremetalServerInterfaceAttachmentsRequest(
+        server_id=server,
+        port_id=port,
+        body=bms.UpdateBaremetalServerInterfaceAttachmentsReq(
+            interface_attachment=bms.InterfaceAttachmentsReq(delete_on_termination=False)
+        ),
+    )
+    updated = clients.bms.update_baremetal_server_interface_attachments(update)
+    assert (updated.status_code, updated.raw_content) == (200, b"")
+    delete = bms.DeleteServerNicsRequest(
+        server_id=server, body=bms.DeleteServerNicsReq(nics=[bms.ServerNics(id=port)])
+    )
+    gone = conforms(clients.bms.delete_server_nics(delete), "bms")["job_id"]
+    finished = clients.bms.show_job_infos(bms.ShowJobInfosRequest(job_id=gone))
+    assert conforms(finished, "bms")["status"] == "SUCCESS"
+
+
+def test_bms_refusals(bms_clients: tuple[Clients, SimCloud]) -> None:
+    """The BMS API answers an ECS's id as no BMS, a port of a BMS's NICs past its limit
+    with its own code, and the ECS API does not know a BMS."""
+    clients, cloud = bms_clients
+    ids = Ids(cloud)
+    subnet = cloud.observe().catalog.subnets["subnet-web"].id
+    body = bms.AddServerNicsReq(nics=[bms.ServerNicsReq(subnet_id=subnet)])
+    with pytest.raises(sdk.ClientRequestException) as caught:
+        clients.bms.add_server_nics(
+            bms.AddServerNicsRequest(server_id=ids.server("web-1"), body=body)
+        )
+    assert (caught.value.status_code, caught.value.error_code) == (404, "BMS.0114")
+    interfaces = ecs.ListServerInterfacesRequest(server_id=ids.server("bm-1"))
+    with pytest.raises(sdk.ClientRequestException) as caught:
+        clients.ecs.list_server_interfaces(interfaces)
+    assert caught.value.error_code == "Ecs.0114"
+    request = bms.AddServerNicsRequest(server_id=ids.server("bm-1"), body=body)
+    clients.bms.add_server_nics(request)  # the third NIC of three
+    with pytest.raises(sdk.ClientRequestException) as caught:
+        clients.bms.add_server_nics(request)
+    assert (caught.value.status_code, caught.value.error_code) == (400, "BMS.0050")
 
 
 def test_servers_listing(clients: Clients, cloud: SimCloud) -> None:

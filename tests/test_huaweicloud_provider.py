@@ -105,7 +105,7 @@ def test_observe_after_changes_shows_the_cloud_as_it_is_now(
     cloud.force_bind_eip("eip-2", "spare-2")
     cloud.force_detach("legacy-1", delete=True)
     port_id = cloud.force_create_interface("eni-new", "subnet-web", managed=True)
-    cloud.set_managed(Ids(cloud).port("spare-2"), False)
+    cloud.set_managed(Ids(cloud).port("spare-2"), None)
     seen = hw.observe()
     assert seen == through_the_api(cloud.snapshot())
     assert seen.interfaces["eni-new"].id == port_id and "legacy-1" not in seen.interfaces
@@ -136,7 +136,8 @@ def test_other_ports_are_observed_with_their_addresses(tmp_path: Path) -> None:
 
 
 def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimCloud) -> None:
-    """With 2 items a page, 4 servers and 9 ports take several pages, one observe each."""
+    """With 2 items a page, 4 servers and 9 ports take several pages, one observe each
+    (a cloud without BMSs: one empty BMS page and one BMS flavors answer)."""
     truth = cloud.snapshot()
     before = last_seq(cloud)
     hw.observe()
@@ -154,6 +155,7 @@ def test_observe_pages_through_more_than_one_page(hw: HuaweiCloud, cloud: SimClo
                 len(catalog.eips),
             )
         )
+        + 2  # BMS servers by page number until an empty page; BMS flavors in one answer
     )
     assert observes(cloud, before) == expected
     assert len(truth.servers) > 2 and len(truth.interfaces) > 2
@@ -201,9 +203,9 @@ def test_a_2000_server_cloud_costs_pages_not_servers(tmp_path: Path) -> None:
             provider.close()
         assert len(topology.servers) == 2000 and len(topology.interfaces) == 2500
         # ceil(2000 / 1000) server pages + ceil(2500 / 1000) port pages + four catalog
-        # listings of one page and the empty page that ends it + the empty EIP page:
-        # 14 calls, where a per-server loop would be 2,000+
-        assert observes(big, before) == 2 + 3 + 4 * 2 + 1
+        # listings of one page and the empty page that ends it + the empty EIP page + the
+        # empty BMS page and the BMS flavors: 16 calls, where a per-server loop is 2,000+
+        assert observes(big, before) == 2 + 3 + 4 * 2 + 1 + 2
     finally:
         big.close()
 
@@ -224,9 +226,10 @@ def test_os_interface_is_asked_only_for_servers_whose_flavor_states_no_limit(
             before = last_seq(big)
             seen = provider.observe()
             provider.close()
-        # one page of each of the 7 listings, the empty page after 4 of them, and 2
-        # os-interface calls (servers and ports end on count and next_marker, EIPs empty)
-        assert observes(big, before) == 7 + 4 + 2
+        # one page of each of the 9 listings, the empty page after 4 of them, and 2
+        # os-interface calls (servers and ports end on count and next_marker, EIPs and
+        # BMS servers empty, BMS flavors one answer)
+        assert observes(big, before) == 9 + 4 + 2
         assert seen.catalog.flavors["x1.custom.2"].max_interfaces is None
         assert [s.nic_limit for s in seen.servers.values()] == [None] * 6
         assert seen == through_the_api(big.snapshot())

@@ -38,9 +38,11 @@ def run(
     def with_plan(plan: Plan) -> Run:
         seen: dict[str, object] = {}
 
-        def fake_make_plan(app: object, paths: tuple[str, ...], *, prune: bool) -> object:
+        def fake_make_plan(
+            app: object, paths: tuple[str, ...], *, prune: bool, prune_limit: int, owner: str
+        ) -> object:
             seen.update(paths=paths, prune=prune)
-            return Prepared(plan, Topology(), Topology(), "", prune, saved=False)
+            return Prepared(plan, Topology(), Topology(), "", prune, False, prune_limit)
 
         monkeypatch.setattr(plan_cli, "make_plan", fake_make_plan)
 
@@ -262,20 +264,20 @@ def test_e2e_in_sync_then_a_move(cloud: Path, capsys: pytest.CaptureFixture[str]
 def test_e2e_saved_plan_is_fresh_until_the_manifests_change(
     cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A saved plan carries the digest and fingerprint that check_fresh compares."""
+    """A saved plan is accepted, through the library, until its manifests change."""
+    from controller import apply
     from controller.manifests import loader
-    from controller.planning import planner
     from controller.providers import open_provider
 
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-2"))
     assert main(["--state-dir", "state", "plan", "manifests", "--out", "plan.json"]) == 0
     saved = savedplan.load(cloud / "plan.json")
     observed = open_provider(os.environ["ENICTL_PROVIDER"], cloud / "state").observe()
-    fingerprint = planner.observed_fingerprint(observed)
-    savedplan.check_fresh(saved, loader.load(["manifests"]).digest, fingerprint)
+    prepared = apply.still_fresh(saved, loader.load(["manifests"]), observed)
+    assert prepared.saved and prepared.plan.steps == saved.plan.steps
     (cloud / "manifests" / "eni.yaml").write_text(_eni("web-1"))
     with pytest.raises(StalePlan, match="the manifests changed"):
-        savedplan.check_fresh(saved, loader.load(["manifests"]).digest, fingerprint)
+        apply.still_fresh(saved, loader.load(["manifests"]), observed)
 
 
 @needs_pipeline

@@ -73,6 +73,12 @@ def broken_rules(desired: Topology, observed: Topology, prune: bool) -> set[tupl
         if have is not None:
             if have.primary and have.server != want.server:
                 out.add(("PrimaryInterfaceImmutable", ref))
+            before = observed.servers.get(have.server or "")
+            on_or_off = (real is not None and real.bare_metal) or (
+                before is not None and before.bare_metal
+            )
+            if not have.primary and want.server not in (None, have.server) and on_or_off:
+                out.add(("BareMetalMove", ref))  # a BMS takes no existing port
             if have.subnet != want.subnet or want.private_ip not in (None, have.private_ip):
                 out.add(("ImmutableField", ref))
         ip = want.private_ip

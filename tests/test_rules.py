@@ -88,9 +88,30 @@ def _duplicate() -> tuple[Topology, Topology]:
     return obs, replace(want, interfaces={"eni-a": first, "eni-a#2": second})
 
 
+def _bare_metal_move() -> tuple[Topology, Topology]:
+    cloud = standard().flavor("bm3", 3, bare_metal=True).server("web-1").server("bm-1", "bm3")
+    obs = cloud.eni("eni-a", server="web-1").build()
+    return obs, desired(obs, ["web-1", "bm-1"], [eni("eni-a", server="bm-1")])
+
+
 def _protected() -> tuple[Topology, Topology]:
     obs = standard().server("web-1").eni("old", server="web-1", protect=True).build()
     return obs, desired(obs, ["web-1"])
+
+
+def _many_orphans() -> tuple[Topology, Topology]:
+    cloud = standard().server("web-1")
+    for i in range(11):
+        cloud.eni(f"old-{i}")
+    obs = cloud.build()
+    return obs, desired(obs, ["web-1"])
+
+
+def _owned_elsewhere() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1").build()
+    theirs = replace(eni("eni-a"), managed=True, owner="team-b", id="id-eni-a")
+    obs = replace(obs, interfaces={**obs.interfaces, "eni-a": theirs})
+    return obs, desired(obs, ["web-1"], [eni("eni-a")])
 
 
 CASES: dict[Code, tuple[Case, str]] = {
@@ -102,6 +123,7 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.SECURITY_GROUP_VPC_MISMATCH: (_sg_vpc, "NetworkInterface/eni-a"),
     Code.IMMUTABLE_FIELD: (_immutable, "NetworkInterface/eni-a"),
     Code.SERVER_MISMATCH: (_server_mismatch, "Server/web-1"),
+    Code.BARE_METAL_MOVE: (_bare_metal_move, "NetworkInterface/eni-a"),
     Code.SERVER_NOT_READY: (_not_ready, "Server/web-1"),
     Code.UNKNOWN_SERVER: (_unknown_server, "NetworkInterface/eni-a"),
     Code.UNKNOWN_SUBNET: (_unknown(subnet="sn-nope"), "NetworkInterface/eni-a"),
@@ -114,6 +136,8 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.EIP_IN_USE: (_eip_in_use, "NetworkInterface/eni-a"),
     Code.DUPLICATE_NAME: (_duplicate, "NetworkInterface/eni-a"),
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
+    Code.PRUNE_LIMIT_EXCEEDED: (_many_orphans, "Plan/prune"),
+    Code.OWNED_ELSEWHERE: (_owned_elsewhere, "NetworkInterface/eni-a"),
 }
 WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
 
@@ -125,7 +149,8 @@ def test_every_code_has_a_case() -> None:
 
 def _found(code: Code, case: Case) -> tuple[Violation, Topology]:
     observed, want = case()
-    plan = planner.plan(want, observed, prune=code is Code.PROTECTED_INTERFACE)
+    prune = code in (Code.PROTECTED_INTERFACE, Code.PRUNE_LIMIT_EXCEEDED)
+    plan = planner.plan(want, observed, prune=prune)
     hits = [v for v in plan.violations if v.code is code]
     assert len(hits) == 1, plan.violations
     assert plan.applyable is (code in WARNINGS)

@@ -92,5 +92,5 @@ def test_unknown_names_are_usage_errors(cloud: SimCloud) -> None:
 def test_set_managed_tags_a_port(tmp_path: Path) -> None:
     """The managed tag can be set after creation (sim serve's VPC v3 port tags)."""
     cloud = init_cloud(tmp_path, small_spec())
-    cloud.set_managed(Ids(cloud).port("spare-1"), True)
+    cloud.set_managed(Ids(cloud).port("spare-1"), "default")
     assert cloud.observe().interfaces["spare-1"].managed is True

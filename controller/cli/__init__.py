@@ -1,7 +1,9 @@
 """The `enictl` command line: parse arguments, call the library, render the result.
 
 Each command lives in its own module under `controller/cli/`, imported only when the
-command is used (`COMMAND_MODULES`, `controller.cli.lazygroup`).
+command is used (`COMMAND_MODULES`, `controller.cli.lazygroup`). The `enictl` script
+starts in `controller.__main__`, which catches a Ctrl-C that comes while these
+modules are still being imported.
 `main()` is the only place that turns exceptions into exit codes: an `EnictlError`
 prints its own lines, anything else becomes one `error: internal error` line (set
 ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
@@ -10,7 +12,6 @@ ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from collections.abc import Sequence
 
@@ -18,7 +19,7 @@ import click
 
 from controller.cli.context import AppContext
 from controller.cli.lazygroup import LazyGroup
-from controller.errors import EnictlError
+from controller.errors import LINE_LIMIT, EnictlError, shorten
 from controller.providers import PROVIDER_NAMES
 
 # Each command's name and the module that defines it (and lists it in its COMMANDS).
@@ -92,15 +93,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except EnictlError as exc:
         for line in exc.error_lines():
-            click.echo(line, err=True)
+            click.echo(shorten(line, LINE_LIMIT), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click's word for Ctrl-C
+            click.echo("error: interrupted", err=True)
+            return 130
         click.echo("error: aborted", err=True)
         return 1
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(shorten(f"error: {exc.format_message()}", LINE_LIMIT), err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
@@ -108,10 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("ENICTL_DEBUG"):
             traceback.print_exc()
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(shorten(f"error: internal error: {type(exc).__name__}: {exc}"), err=True)
         return 1
     return int(result) if isinstance(result, int) else 0
-
-
-def entry() -> None:
-    sys.exit(main())

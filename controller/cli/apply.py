@@ -21,7 +21,7 @@ from controller import apply as applying
 from controller.cli import live, options
 from controller.cli.context import AppContext
 from controller.cli.plan import rejection, use_color
-from controller.errors import UsageError
+from controller.errors import EnictlError, UsageError
 from controller.events import Event, Kind, event
 from controller.manifests import loader
 from controller.model import Topology
@@ -91,13 +91,15 @@ def _graceful_stop() -> Iterator[_Stop]:
     "--plan",
     "plan_file",
     type=click.Path(dir_okay=False),
-    help="Run a plan saved by `enictl plan --out FILE` (refused when stale; no prompt).",
+    help="Run a plan saved by `enictl plan --out FILE` (refused when stale or edited; no prompt).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking for confirmation.")
 @options.parallelism(
     "Steps in flight at once (always at most one NIC operation per server).", maximum=1000
 )
 @options.prune
+@options.prune_limit
+@options.owner
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -115,6 +117,8 @@ def apply_command(
     yes: bool,
     parallelism: int,
     prune: bool,
+    prune_limit: int,
+    owner: str,
     lock_timeout: float,
     as_json: bool,
 ) -> int:
@@ -122,8 +126,10 @@ def apply_command(
 
     Plans first and shows the plan; on a terminal it asks before changing anything,
     elsewhere it needs --yes. A plan saved with `enictl plan --out FILE` was reviewed
-    already: `--plan FILE` runs it without asking, but refuses it (before any step)
-    when the manifests or the cloud changed since it was made.
+    already: `--plan FILE` plans again from its manifests and runs that plan without
+    asking, but refuses it (before any step) when the manifests or the plan's part of
+    the cloud changed since it was made (naming what changed), or when the file says
+    anything the plan made again does not (edited, damaged, another version).
 
     Steps run concurrently across servers, one NIC operation per server at a time;
     transient cloud errors are retried, a failed step stops only the steps that depend
@@ -149,6 +155,9 @@ def apply_command(
         raise UsageError("give the manifest PATHs to apply, or --plan FILE")
     if plan_file is not None and prune:
         raise UsageError("--prune is part of a saved plan; make the plan with --prune instead")
+    given = click.get_current_context().get_parameter_source("prune_limit")
+    if plan_file is not None and given is not click.core.ParameterSource.DEFAULT:
+        raise UsageError("--prune-limit is part of a saved plan; make the plan with it instead")
     out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
 
     def say(text: str) -> None:
@@ -172,45 +181,69 @@ def apply_command(
         return click.confirm(f"\n{_question(prepared.plan)}", default=False, err=out.json)
 
     backend = app.backend()
-    if plan_file is not None:
-        saved = savedplan.load(plan_file)
-        desired = loader.load(list(saved.manifest_paths))
 
-        def plan(observed: Topology) -> applying.Prepared:
-            return applying.still_fresh(saved, desired, observed)
-    else:
-        desired = loader.load(list(paths))
+    def run() -> int:
+        if plan_file is not None:
+            saved = savedplan.load(plan_file)
+            given = click.get_current_context().get_parameter_source("owner")
+            if given is not click.core.ParameterSource.DEFAULT and owner != saved.owner:
+                raise UsageError(
+                    f"the plan was made for owner {saved.owner}, not --owner {owner}; "
+                    "make the plan with this --owner instead"
+                )
+            desired = loader.load(list(saved.manifest_paths))
+            savedplan.check_manifests(saved, desired.digest)  # before any cloud call
 
-        def plan(observed: Topology) -> applying.Prepared:
-            return applying.planned(desired, observed, prune=prune, backend=backend)
+            def plan(observed: Topology) -> applying.Prepared:
+                return applying.still_fresh(saved, desired, observed)
+        else:
+            desired = loader.load(list(paths))
 
-    settings = applying.Settings(
-        parallelism=parallelism,
-        lock_timeout=lock_timeout,
-        server_ready_timeout=options.server_ready_timeout(),
-        resume_wait=_resume_wait(),
-        waits=options.waits(app.provider_name),
-    )
-    with _graceful_stop() as stop:
+            def plan(observed: Topology) -> applying.Prepared:
+                return applying.planned(
+                    desired,
+                    observed,
+                    prune=prune,
+                    prune_limit=prune_limit,
+                    owner=owner,
+                    backend=backend,
+                )
 
-        def confirm(prepared: applying.Prepared) -> bool:
-            if not confirmed(prepared):
-                return False
-            stop.arm()  # from here on a signal lets the steps in flight finish
-            return True
-
-        hooks = applying.Hooks(
-            plan=plan,
-            record=lambda prepared: applying.record_applied(backend, prepared),
-            show=show,
-            confirm=confirm,
-            recovered=lambda found: say(found.line()),
+        settings = applying.Settings(
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            server_ready_timeout=options.server_ready_timeout(),
+            resume_wait=_resume_wait(),
+            waits=options.waits(app.provider_name),
         )
-        outcome = applying.converge(
-            backend, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
-        )
-    out.close()
-    return _report(outcome, out, say)
+        with _graceful_stop() as stop:
+
+            def confirm(prepared: applying.Prepared) -> bool:
+                if not confirmed(prepared):
+                    return False
+                stop.arm()  # from here on a signal lets the steps in flight finish
+                return True
+
+            hooks = applying.Hooks(
+                plan=plan,
+                record=lambda prepared: applying.record_applied(backend, prepared),
+                show=show,
+                confirm=confirm,
+                recovered=lambda found: say(found.line()),
+            )
+            outcome = applying.converge(
+                backend, app.provider, hooks, settings=settings, on_event=out, stop=stop.event
+            )
+        out.close()
+        return _report(outcome, out, say)
+
+    try:
+        return run()
+    except EnictlError as exc:  # a refused plan, a held lock, ...: with --json, an event too
+        out(Event(Kind.ERROR, exc.as_json()))
+        raise
+    finally:
+        out.close()
 
 
 def _report(outcome: applying.Outcome, out: Progress, say: Callable[[str], None]) -> int:

@@ -65,7 +65,7 @@ def interface_rows(topology: Topology) -> list[dict[str, Any]]:
 
 
 def server_rows(topology: Topology) -> list[dict[str, Any]]:
-    """Every server with its NIC count and its flavor's limit, sorted by name."""
+    """Every server with its kind (`ecs`, `bms`), NIC count and limit, sorted by name."""
     counts = topology.attached_counts()
     rows = []
     for name in sorted(topology.servers):
@@ -74,6 +74,7 @@ def server_rows(topology: Topology) -> list[dict[str, Any]]:
             {
                 "name": server.name,
                 "id": server.id,
+                "kind": server.kind.value,
                 "flavor": server.flavor,
                 "availabilityZone": server.availability_zone,
                 "vpc": server.vpc,
@@ -89,7 +90,7 @@ def server_rows(topology: Topology) -> list[dict[str, Any]]:
 
 def flavor_rows(topology: Topology) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "id": f.id, "maxInterfaces": f.max_interfaces}
+        {"name": f.name, "id": f.id, "maxInterfaces": f.max_interfaces, "bareMetal": f.bare_metal}
         for _, f in sorted(topology.catalog.flavors.items())
     ]
 
@@ -107,6 +108,7 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "servers": [
         ("NAME", "name"),
+        ("KIND", "kind"),
         ("STATUS", "status"),
         ("FLAVOR", "flavor"),
         ("AZ", "availabilityZone"),
@@ -114,7 +116,7 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("SUBNET", "subnet"),
         ("NICS", "nics"),
     ],
-    "flavors": [("NAME", "name"), ("MAX-INTERFACES", "maxInterfaces")],
+    "flavors": [("NAME", "name"), ("MAX-INTERFACES", "maxInterfaces"), ("BMS", "bareMetal")],
 }
 
 
@@ -167,6 +169,9 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 @click.pass_obj
 def get(app: AppContext, kind: str, output: str) -> None:
     """List what the cloud holds: KIND is interfaces (default), servers or flavors.
+
+    Servers show their KIND: ecs, or bms (a bare-metal server: new ENIs are created
+    on it by the BMS API, existing ones never move onto or off it).
 
     \b
     Example:

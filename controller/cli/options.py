@@ -1,6 +1,6 @@
-"""The options several commands share, spelled once: `--prune`, `--parallelism`,
-`--json` and `-o/--output`, and the environment variables that tune apply's waits
-(`waits()`, `server_ready_timeout()`; `WAITS_HELP` lists them in `--help`).
+"""The options several commands share, spelled once: `--prune`, `--prune-limit`, `--owner`,
+`--parallelism`, `--json` and `-o/--output`, and the environment variables that tune
+apply's waits (`waits()`, `server_ready_timeout()`; `WAITS_HELP` lists them in `--help`).
 
 Each option is a click decorator; the ones whose range or help differ by command take
 those as arguments, so a command's `--help` says what that command does with it.
@@ -17,6 +17,8 @@ import click
 
 from controller.errors import UsageError
 from controller.execution import retry
+from controller.model import DEFAULT_OWNER
+from controller.plan import DEFAULT_PRUNE_LIMIT
 from controller.providers.huaweicloud.settings import DEFAULT_RATE_LIMIT  # not the SDK
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +27,34 @@ prune = click.option(
     "--prune",
     is_flag=True,
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
+)
+
+
+def _owner(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from controller import owners
+
+    return owners.checked(value)
+
+
+owner = click.option(
+    "--owner",
+    default=DEFAULT_OWNER,
+    show_default=True,
+    envvar="ENICTL_OWNER",
+    metavar="NAME",
+    callback=_owner,
+    help="Whose manifests these are (env ENICTL_OWNER): ENIs are marked managed by this owner, "
+    "only its own orphans are pruned, and an ENI another owner manages is never touched.",
+)
+
+prune_limit = click.option(
+    "--prune-limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_PRUNE_LIMIT,
+    show_default=True,
+    metavar="N",
+    help="Reject a plan that would delete more than N ENIs (PruneLimitExceeded): a brake "
+    "for a manifest file that is missing, empty or unread.",
 )
 
 

@@ -19,15 +19,23 @@ from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import PlanRejected
 from controller.plan import Plan
-from controller.storage import savedplan
 from controller.views import render
 
 EXIT_CHANGES = 2
 
 
-def make_plan(app: AppContext, paths: Sequence[str], *, prune: bool) -> applying.Prepared:
+def make_plan(
+    app: AppContext, paths: Sequence[str], *, prune: bool, prune_limit: int, owner: str
+) -> applying.Prepared:
     """Load, observe, plan, and label each change as manifest change or drift."""
-    return applying.prepare(app.provider(), paths, prune=prune, backend=app.backend())
+    return applying.prepare(
+        app.provider(),
+        paths,
+        prune=prune,
+        prune_limit=prune_limit,
+        owner=owner,
+        backend=app.backend(),
+    )
 
 
 def use_color(output: str) -> bool:
@@ -63,6 +71,8 @@ def rejection(plan: Plan) -> PlanRejected:
     help="Exit 2 when the plan has changes, 0 when it has none (1 is always an error).",
 )
 @options.prune
+@options.prune_limit
+@options.owner
 @click.pass_obj
 def plan_command(
     app: AppContext,
@@ -71,6 +81,8 @@ def plan_command(
     out_file: str | None,
     detailed_exitcode: bool,
     prune: bool,
+    prune_limit: int,
+    owner: str,
 ) -> int:
     """Show the steps that would make the cloud match the manifests in PATH...
 
@@ -86,13 +98,13 @@ def plan_command(
       enictl plan manifests/demo --out plan.json && enictl apply --plan plan.json
       enictl plan manifests/demo --detailed-exitcode         # 0 in sync, 2 changes, 1 error
     """
-    result = make_plan(app, paths, prune=prune)
+    result = make_plan(app, paths, prune=prune, prune_limit=prune_limit, owner=owner)
     plan = result.plan
     click.echo(render.render(plan, output, color=use_color(output)), nl=False)
     if not plan.applyable:
         raise rejection(plan)
     if out_file is not None:
-        saved = savedplan.save(out_file, plan, manifest_paths=paths, prune=prune)
+        saved = applying.save_plan(result, out_file, paths)
         if output == "text":
             click.echo(f"\nSaved the plan to {saved}. Apply it with: enictl apply --plan {saved}")
     if detailed_exitcode and plan.has_changes:

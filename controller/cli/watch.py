@@ -29,7 +29,7 @@ from controller.providers.base import Provider
 from controller.storage import atomicfile
 from controller.storage.backend import LeaseTimings
 from controller.views import planview
-from controller.watching import loop
+from controller.watching import grace, loop
 from controller.watching.endpoints import parse_address
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
@@ -70,6 +70,9 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     if result.drift:
         shown = ", ".join(planview.change_texts(result.drift[:3]))
         notes.append(f"drift: {shown}" + (" ..." if len(result.drift) > 3 else ""))
+    if result.in_grace:
+        shown = ", ".join(result.in_grace[:3]) + (" ..." if len(result.in_grace) > 3 else "")
+        notes.append(f"orphans kept until --prune-grace: {shown}")
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
     if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:
@@ -126,6 +129,17 @@ def _echo_json(event: Event) -> None:
     help="Report drift and manifest changes; never change the cloud.",
 )
 @options.prune
+@click.option(
+    "--prune-grace",
+    type=click.FloatRange(min=0),
+    default=grace.DEFAULT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --prune, delete an orphan only once it has stayed an orphan this long across "
+    "reconciles (a manifest file briefly empty or missing while it is saved deletes nothing).",
+)
+@options.prune_limit
+@options.owner
 @options.json_events("One JSON event per line on stdout.")
 @click.option(
     "--status-file",
@@ -146,6 +160,9 @@ def watch_command(
     interval: float,
     detect_only: bool,
     prune: bool,
+    prune_grace: float,
+    prune_limit: int,
+    owner: str,
     as_json: bool,
     status_file: str | None,
     parallelism: int,
@@ -156,9 +173,12 @@ def watch_command(
     Reconciles at start, whenever a manifest changes (a burst of saves gives one
     reconcile) and every --interval seconds to catch drift made outside enictl.
     Invalid manifests are reported and nothing is reconciled until they are fixed;
-    failures are retried after 1 s, 2 s, 4 s ... up to 60 s. Each reconcile takes
-    the state dir's lock only while it runs. On SIGINT/SIGTERM the steps in flight
-    finish, no new step starts, the lock is released and enictl exits 0.
+    failures are retried after 1 s, 2 s, 4 s ... up to 60 s. With --prune, an orphan
+    is deleted only once it has stayed an orphan for --prune-grace seconds, and a
+    reconcile that would delete more than --prune-limit ENIs deletes none. Each
+    reconcile takes the state dir's lock only while it runs. On SIGINT/SIGTERM the
+    steps in flight finish, no new step starts, the lock is released and enictl
+    exits 0.
 
     With --state-backend postgresql://... several watch processes (on one machine or
     many) may run at once: one leads, holding the lease while it runs, and the others
@@ -217,6 +237,9 @@ def watch_command(
         options=ReconcileOptions(
             detect_only=detect_only,
             prune=prune,
+            prune_limit=prune_limit,
+            prune_grace=prune_grace,
+            owner=owner,
             parallelism=parallelism,
             server_ready_timeout=options.server_ready_timeout(),
             waits=options.waits(app.provider_name),
@@ -257,6 +280,7 @@ def watch_command(
                 interval=interval,
                 detectOnly=detect_only,
                 prune=prune,
+                pruneGrace=prune_grace,
                 pid=os.getpid(),
                 stateBackend=backend.describe(),
                 listen=service.url if service is not None else None,

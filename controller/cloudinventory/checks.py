@@ -15,7 +15,7 @@ what only the whole inventory can tell, the way a real cloud would have it:
   and is held once (`IpInUse`); an EIP address is a usable unicast address, held once;
   an EIP is bound to one ENI at most;
 - no server carries more NICs than its flavor allows (a flavor without
-  `maxInterfaces` states no limit).
+  `maxInterfaces` states no limit); a server of a `bareMetal` flavor is a BMS.
 
 Explicit addresses are placed first; then primaries (in server order) and extension
 ENIs without one get the lowest free usable address of their subnet, in document order.
@@ -43,6 +43,7 @@ from controller.model import (
     Port,
     SecurityGroup,
     Server,
+    ServerKind,
     Subnet,
     Topology,
     Vpc,
@@ -118,8 +119,9 @@ def _catalog(c: _Check, spec: Mapping[str, Any]) -> None:
     seen: dict[str, Path] = {}
     for where, e in r.entries(spec, "flavors"):
         name, limit = r.text(e, "name", where), r.count(e, "maxInterfaces", where)
+        bare_metal = r.flag(e, "bareMetal", where)
         if r.unique(seen, name, where, "flavor"):
-            c.flavors[name] = Flavor(name, limit)
+            c.flavors[name] = Flavor(name, limit, bare_metal=bare_metal)
     seen = {}
     outer: dict[str, Any] = {}
     for where, e in r.entries(spec, "vpcs"):
@@ -231,7 +233,10 @@ def _servers(c: _Check, spec: Mapping[str, Any]) -> None:
         )
         if not r.unique(seen, name, where, "server"):
             continue
+        bare_metal = flavor in c.flavors and c.flavors[flavor].bare_metal
         server = Server(name, flavor, zone, vpc, subnet, groups, status)
+        if bare_metal:
+            server = Server(name, flavor, zone, vpc, subnet, groups, status, kind=ServerKind.BMS)
         c.servers[name] = server
         c.nics.append(nic)
         _placement(c, nic, server if vpc in c.vpcs else None)

@@ -27,7 +27,7 @@ SECTIONS = (
 )
 OWNERS = ("dhcp", "vip", "loadbalancer", "nat", "baremetal")  # of `ports` entries
 FIELDS: dict[str, frozenset[str]] = {
-    "flavors": frozenset({"name", "maxInterfaces"}),
+    "flavors": frozenset({"name", "maxInterfaces", "bareMetal"}),
     "vpcs": frozenset({"name", "cidr"}),
     "subnets": frozenset({"name", "vpc", "cidr", "availabilityZone"}),
     "securityGroups": frozenset({"name", "vpc"}),

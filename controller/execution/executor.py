@@ -43,7 +43,7 @@ from controller.execution.retry import (
     Sleep,
 )
 from controller.execution.steps import NIC_ACTIONS, StepRunner
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.plan import Action, Mark, Marker, Plan, Step
 from controller.providers.base import Provider
 from controller.storage.journal import RunJournal
@@ -104,6 +104,7 @@ class _Execution:
         patience: Patience,
         server_ready_timeout: float,
         stop: threading.Event | None = None,
+        owner: str = DEFAULT_OWNER,
     ) -> None:
         self.plan = plan
         self.stop = stop
@@ -115,7 +116,7 @@ class _Execution:
         self.priority = priorities(plan.steps)
         self.results: dict[int, StepResult] = {}
         self.marked: dict[Mark, MarkResult] = {}
-        created = {s.interface for s in plan.steps if s.action is Action.CREATE}
+        created = {s.interface for s in plan.steps if s.action is Action.CREATE or s.creates_port}
         # a created ENI's protect marker goes with its create step; every other mark first
         self.after_create = {m.interface: m for m in plan.protect if m.interface in created}
         self._lock = threading.Lock()  # results, events
@@ -127,6 +128,7 @@ class _Execution:
             journal=journal,
             emit=self.emit,
             server_ready_timeout=server_ready_timeout,
+            owner=owner,
         )
 
     # -- events and calls -------------------------------------------------------
@@ -297,7 +299,7 @@ class _Execution:
         try:
             job_id = self.runner.do(step)
             mark = self.after_create.get(step.interface)
-            if step.action is Action.CREATE and mark is not None:
+            if (step.action is Action.CREATE or step.creates_port) and mark is not None:
                 self.runner.mark(mark)
                 self._marked(MarkResult(mark, "done"))
                 self.emit(Kind.PROTECTED, interface=mark.interface, value=mark.value)
@@ -352,8 +354,10 @@ def execute(
     server_ready_timeout: float = SERVER_READY_TIMEOUT,
     estimator: DurationEstimator | None = None,
     stop: threading.Event | None = None,
+    owner: str = DEFAULT_OWNER,
 ) -> ApplyResult:
     """Run `plan` (computed against `observed`) on `provider`; never raises for a step.
+    The ENIs it creates or adopts are marked managed by `owner`.
 
     Setting `stop` starts no further step; the steps in flight run to their end and the
     rest are reported as not started."""
@@ -375,5 +379,6 @@ def execute(
         patience=patience,
         server_ready_timeout=server_ready_timeout,
         stop=stop,
+        owner=owner,
     )
     return run.run()

@@ -10,7 +10,11 @@ next apply, holding the lock, calls `recover()` before it observes anything:
    re-observes until that call's effect is visible (the ENI attached to, or gone
    from, that server), for a bounded time, so the next plan does not trip over a
    job still in flight;
-3. the dead run is closed as "recovered".
+3. a BMS attach creates its port: one that the dead run's job made (or whose call it
+   may have made) is claimed, renamed to its ENI and tagged managed
+   (`controller.execution.baremetal`), so the next plan finds the ENI and creates no
+   second NIC;
+4. the dead run is closed as "recovered".
 
 Nothing else is replayed: the caller then observes the cloud and plans afresh. Ports
 created by the dead run are found by name (the planner adopts them), so a crash
@@ -24,7 +28,14 @@ from dataclasses import dataclass
 from controller.backoff import Backoff
 from controller.errors import PermanentProviderError
 from controller.events import Kind, OnEvent, event
-from controller.storage.journal import Book, DanglingIntent, RunJournal, UnfinishedRun
+from controller.execution import baremetal
+from controller.storage.journal import (
+    Book,
+    DanglingIntent,
+    NewPort,
+    RunJournal,
+    UnfinishedRun,
+)
 
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.execution.retry import Patience
@@ -64,11 +75,14 @@ def settle_timeout(run: UnfinishedRun) -> float:
 
 
 def visible(observed: Topology, intent: DanglingIntent) -> bool:
-    """Whether the cloud shows the effect the intended call would have had."""
+    """Whether the cloud shows the effect the intended call would have had (a BMS
+    attach: the NIC it creates, `baremetal.created_port`)."""
+    if intent.new_port is not None:
+        return baremetal.created_port(observed, intent.server_id, intent.new_port) is not None
     iface = next((i for i in observed.interfaces.values() if i.id == intent.interface_id), None)
     server = observed.servers.get(iface.server) if iface and iface.server else None
     on_target = server is not None and server.id == intent.server_id
-    return on_target if intent.op == "attach" else not on_target
+    return on_target if intent.op.endswith("attach") else not on_target
 
 
 def recover(
@@ -102,29 +116,53 @@ def recover(
             intents=len(run.intents),
         )
         records = RunJournal(journal, run.run)
+        claims: list[tuple[str, NewPort, str]] = []  # BMS attaches: server, port, its id
         for job in run.jobs:
             try:
-                status = patience.wait_job(
+                done = patience.wait_job(
                     provider, job.job_id, kind=job.op, submitted_at=patience.clock()
-                ).status.value
+                )
+                status = done.status.value
+                if job.new_port is not None and status == "SUCCESS":
+                    claims.append((job.server_id, job.new_port, done.interface_id))
             except PermanentProviderError as exc:
                 status = f"UNKNOWN ({exc.code})"
             records.job_finished(job.step, job.job_id, status)
             finished.append((job.job_id, status))
             emit(Kind.RESUME_JOB, run=run.run, step=job.step, job=job.job_id, status=status)
+        observed: Topology | None = None
         if run.intents:
             intents += len(run.intents)
-            left = _settle(provider, run, patience, settle)
+            left, observed = _settle(provider, run, patience, settle)
             unsettled += left
             emit(Kind.RESUME_SETTLED, run=run.run, intents=len(run.intents), unsettled=left)
+            claims += [(i.server_id, i.new_port, "") for i in run.intents if i.new_port]
+        _claim(provider, patience, claims, observed)
         records.finish("recovered")
     return Recovery(tuple(r.run for r in runs), tuple(finished), intents, unsettled)
 
 
+def _claim(
+    provider: Provider,
+    patience: Patience,
+    claims: list[tuple[str, NewPort, str]],
+    observed: Topology | None,
+) -> None:
+    """Claim the ports the dead run's BMS attaches made (`baremetal.claim`), each found
+    by its job's word or in an observation; one that never showed is left alone."""
+    for server_id, new_port, port_id in claims:
+        if not port_id:
+            observed = observed or patience.call(provider.observe)
+            port_id = baremetal.created_port(observed, server_id, new_port) or ""
+        if port_id:
+            baremetal.claim(provider, port_id, new_port, lambda _, fn: patience.call(fn))
+
+
 def _settle(
     provider: Provider, run: UnfinishedRun, patience: Patience, settle: float | None
-) -> int:
-    """Re-observe until every dangling call's effect shows, or the bound passes."""
+) -> tuple[int, Topology]:
+    """Re-observe until every dangling call's effect shows, or the bound passes; how many
+    never showed, and the last observation."""
     deadline = patience.clock() + (settle if settle is not None else settle_timeout(run))
     looks = 0
     while True:
@@ -132,6 +170,6 @@ def _settle(
         pending = [i for i in run.intents if not visible(observed, i)]
         now = patience.clock()
         if not pending or now >= deadline:
-            return len(pending)
+            return len(pending), observed
         patience.sleep(min(SETTLE_LOOKS.delay(looks), deadline - now))
         looks += 1

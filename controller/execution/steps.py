@@ -10,7 +10,11 @@ be done. The executor decides when each step runs; this module decides how.
   false for an attachment older than the run), so the detach can never delete the ENI.
 - A create retried after a transient error first looks for the port by name.
 - attach/detach: the intent is journalled before the call, the job id right after it;
-  the job is then polled to completion (`controller.execution.retry`).
+  the job is then polled to completion (`controller.execution.retry`). On a BMS they
+  go through the BMS API; a new ENI there is one attach that creates its port, which
+  is then claimed (renamed, tagged managed: `controller.execution.baremetal`), and the
+  journal keeps what tells that port apart, so a retry or a resumed run never makes a
+  second one.
 - A server that is not ACTIVE/SHUTOFF (observed, or the cloud's `Ecs.0100`) is waited
   for by re-observing, bounded; then the step fails with `ServerNotReady`.
 
@@ -34,14 +38,17 @@ from controller.errors import (
     TransientProviderError,
 )
 from controller.events import Kind
+from controller.execution import baremetal
 from controller.execution.retry import Patience
-from controller.model import READY_STATUSES, Topology
+from controller.model import DEFAULT_OWNER, READY_STATUSES, Topology
 from controller.plan import Action, Code, Mark, Marker, Step
 from controller.providers.base import JobStatus, NewInterface, Provider
-from controller.storage.journal import RunJournal
+from controller.storage.journal import NewPort, RunJournal
 
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
-NOT_READY_CODES = frozenset({"Ecs.0100"})  # the cloud's "server status does not allow it"
+# the cloud's "server status does not allow it": ECS, and the BMS API (unconfirmed code)
+NOT_READY_CODES = frozenset({"Ecs.0100", "BMS.0100"})
+FOUND = "\x00found"  # a BMS attach's submit found its NIC made already (a lost answer)
 SERVER_LOOKS = Backoff(base=0.5, cap=10.0, jitter=False, timeout=None)  # re-observing a server
 
 
@@ -104,8 +111,10 @@ class StepRunner:
         journal: RunJournal | None,
         emit: Emit,
         server_ready_timeout: float,
+        owner: str = DEFAULT_OWNER,
     ) -> None:
         self.provider = provider
+        self.owner = owner  # whose managed marker the ENIs it creates or adopts get
         self.observed = observed
         self.patience = patience
         self.journal = journal
@@ -114,6 +123,7 @@ class StepRunner:
         self.ids = Ids(observed)
         self.status = {n: s.status for n, s in observed.servers.items()}
         self.attached_here: set[str] = set()
+        self._created_on: dict[str, str] = {}  # ENI -> the BMS whose attach creates it
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()  # calls, status, attached_here
 
@@ -157,9 +167,12 @@ class StepRunner:
                 subnet_id=ids.subnet(step.subnet),
                 private_ip=step.private_ip,
                 security_group_ids=ids.groups_of(step.security_groups),
+                owner=self.owner,
             )
             ids.add_interface(step.interface, self._create(step, spec))
             return ""
+        if step.creates_port:  # a new ENI on a BMS: the attach creates its port
+            return self._nic_operation(step, "")
         iface = ids.interface(step.interface)
         if action is Action.UPDATE:
             groups = ids.groups_of(step.security_groups)
@@ -181,15 +194,21 @@ class StepRunner:
             return self._nic_operation(step, iface)
         return ""
 
+    def _bare_metal(self, server: str) -> bool:
+        found = self.observed.servers.get(server)
+        return found is not None and found.bare_metal
+
     def mark(self, mark: Mark) -> None:
         """Set (or clear) one marker on an ENI's port: `managed` (adoption: enictl
         manages it from now on) or `protect`; idempotent."""
         iface = self.ids.interface(mark.interface)
         if mark.marker is Marker.MANAGED:
-            self._call("set_managed", None, lambda: self.provider.set_managed(iface), mark)
+            owner = self.owner
+            call = lambda: self.provider.set_managed(iface, owner)  # noqa: E731
+            self._call("set_managed", None, call, mark)
         else:
-            call = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
-            self._call("set_protected", None, call, mark)
+            protect = lambda: self.provider.set_protected(iface, mark.value)  # noqa: E731
+            self._call("set_protected", None, protect, mark)
 
     def _create(self, step: Step, spec: NewInterface) -> str:
         """Create a port; a retry after a transient error first looks for it by name: the
@@ -224,24 +243,41 @@ class StepRunner:
         return attached_here or not known_false
 
     def _nic_operation(self, step: Step, iface: str) -> str:
+        """Attach or detach through the ECS API, or the BMS API on a BMS (where an attach
+        creates its port, `iface` ""); journalled, submitted, polled."""
         server = step.server or ""
         server_id = self.ids.server(server)
-        op = step.action.value
+        bms = self._bare_metal(server)
+        op = f"bms-{step.action.value}" if bms else step.action.value
+        verb = f"{step.action.value}_bare_metal" if bms else step.action.value
+        p = self.provider
         self._wait_ready(step, server)
         if step.action is Action.DETACH and self._needs_clear(step):
+            clear = p.set_bare_metal_delete_on_termination if bms else p.set_delete_on_termination
             self._call(
-                "set_delete_on_termination",
+                "set_bare_metal_delete_on_termination" if bms else "set_delete_on_termination",
                 step,
-                lambda: self.provider.set_delete_on_termination(server_id, iface, False),
+                lambda: clear(server_id, iface, False),
             )
-        submit = self.provider.attach if step.action is Action.ATTACH else self.provider.detach
+        new_port: NewPort | None = None
+        submit: Callable[[], str]
+        if step.creates_port:
+            new_port, submit = self._new_port(step, server, server_id)
+        elif step.action is Action.ATTACH:
+            submit = lambda: p.attach(server_id, iface)  # noqa: E731
+        else:
+            submit = (
+                (lambda: p.detach_bare_metal(server_id, iface))
+                if bms
+                else (lambda: p.detach(server_id, iface))
+            )
         refused_since: float | None = None
         while True:
             if self.journal is not None:
-                self.journal.job_intent(step.id, op, server_id, iface)
+                self.journal.job_intent(step.id, op, server_id, iface, new_port)
             submitted_at = self.patience.clock()
             try:
-                job_id = str(self._call(op, step, lambda: submit(server_id, iface)))
+                job_id = str(self._call(verb, step, submit))
             except ProviderError as exc:
                 if self.journal is not None:
                     self.journal.job_unsent(step.id, exc.code)
@@ -262,8 +298,11 @@ class StepRunner:
                 self.patience.sleep(min(1.0, self.server_ready_timeout / 10))
                 continue
             break
+        if job_id == FOUND:  # a lost answer's NIC was there already: no job to poll
+            assert new_port is not None
+            return self._claim(step, server_id, new_port, "")
         if self.journal is not None:
-            self.journal.job_submitted(step.id, op, server_id, iface, job_id)
+            self.journal.job_submitted(step.id, op, server_id, iface, job_id, new_port)
         self.emit(Kind.JOB_SUBMITTED, step=step.id, job=job_id, server=server)
 
         def polled() -> None:
@@ -294,10 +333,69 @@ class StepRunner:
             raise PermanentProviderError(
                 job.error_code or "JobFailed", job.error_message or f"job {job_id} failed"
             )
+        if new_port is not None:
+            self._claim(step, server_id, new_port, job.interface_id)
         if step.action is Action.ATTACH:
             with self._lock:
                 self.attached_here.add(step.interface)
         return job_id
+
+    def _new_port(
+        self, step: Step, server: str, server_id: str
+    ) -> tuple[NewPort, Callable[[], str]]:
+        """What a BMS attach creates, and its submit call: a retry after a transient error
+        first looks for the NIC (the failed try may have made it), and answers FOUND."""
+        ids = self.ids
+        spec = NewInterface(
+            name=step.interface,
+            subnet_id=ids.subnet(step.subnet),
+            private_ip=step.private_ip,
+            security_group_ids=ids.groups_of(step.security_groups),
+        )
+        with self._lock:
+            mine = {n for n in self.attached_here if self._created_on.get(n) == server}
+        before = set(baremetal.ports_on(self.observed, server))
+        before.update(ids.interfaces[n] for n in mine if n in ids.interfaces)
+        new_port = NewPort(
+            step.interface,
+            spec.subnet_id,
+            step.private_ip or "",
+            tuple(sorted(before)),
+            self.owner,
+        )
+        tried = False
+
+        def submit() -> str:
+            nonlocal tried
+            if tried:
+                observed = self._call("observe", step, self.provider.observe)
+                if baremetal.created_port(observed, server_id, new_port) is not None:
+                    return FOUND
+            tried = True
+            return str(self.provider.attach_bare_metal(server_id, spec))
+
+        with self._lock:
+            self._created_on[step.interface] = server
+        return new_port, submit
+
+    def _claim(self, step: Step, server_id: str, new_port: NewPort, port_id: str) -> str:
+        """Claim the port a BMS attach made (`baremetal.claim`), found by the job's word
+        or else in a fresh observation; returns its id."""
+        if not port_id:
+            observed = self._call("observe", step, self.provider.observe)
+            port_id = baremetal.created_port(observed, server_id, new_port) or ""
+        if not port_id:
+            raise StepFailed(
+                "NewPortNotFound",
+                f"the BMS attach of {step.interface} succeeded but its port is not to be seen",
+            )
+        baremetal.claim(
+            self.provider, port_id, new_port, lambda verb, fn: self._call(verb, step, fn)
+        )
+        self.ids.add_interface(step.interface, port_id)
+        with self._lock:
+            self.attached_here.add(step.interface)
+        return port_id
 
     def _wait_ready(self, step: Step, server: str) -> None:
         """Return once `server` is ACTIVE/SHUTOFF; re-observe (bounded), else fail the step."""

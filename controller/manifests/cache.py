@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.errors import ManifestError
-from controller.manifests import loader, yamlsource
+from controller.manifests import discovery, loader
 
 RACY_SECONDS = 2.0
 
@@ -88,7 +88,7 @@ class CachedManifests:
 
     def _current_key(self) -> Key | None:
         """Every file's (path, (mtime_ns, size)); None when listing or a stat fails."""
-        files, problems = yamlsource.discover(self.paths)
+        files, problems = discovery.discover(self.paths)
         if problems:
             return None
         key: list[tuple[str, Stat]] = []

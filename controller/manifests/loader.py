@@ -1,7 +1,8 @@
 """Manifest files to the desired `Topology`, with every problem located at file:line:col.
 
-`load(paths)` reads the files and folders given (folders recursively, `*.yaml` /
-`*.yml`, sorted), checks each document against its kind's JSON Schema, then checks
+`load(paths)` reads the files and folders given (`controller.manifests.discovery`:
+folders recursively, `*.yaml` / `*.yml`, sorted; a path that cannot be read fails the
+whole load), checks each document against its kind's JSON Schema, then checks
 the set as a whole (unique names, references, one PlacementPolicy), and either
 returns `Manifests` or raises one `ManifestError` carrying every problem found.
 `validate(paths)` does the same for `enictl validate`, which also accepts
@@ -25,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.errors import ManifestError, Problem
+from controller.errors import ManifestError, Problem, shorten
 from controller.gcpause import gc_paused
-from controller.manifests import analysis, schema, yamlsource
+from controller.manifests import analysis, discovery, schema, yamlsource
 from controller.manifests.analysis import ALL_KINDS, INVENTORY_KIND, Doc, FileResult
 from controller.manifests.schema import SchemaIssue
 from controller.manifests.yamlsource import SourceFile
@@ -132,7 +133,7 @@ def load_inventory(path: str | Path) -> Topology:
 
 def digest_files(paths: Sequence[str | Path]) -> str:
     """The `Manifests.digest` of `paths` without parsing them (detects stale plans)."""
-    files, problems = yamlsource.discover(paths)
+    files, problems = discovery.discover(paths)
     read = [(f, _read(f, problems)) for f in files]
     if problems:
         raise ManifestError(problems)
@@ -141,9 +142,9 @@ def digest_files(paths: Sequence[str | Path]) -> str:
 
 def _read(file: SourceFile, problems: list[Problem]) -> bytes | None:
     try:
-        return file.path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(file.display, f"cannot read: {exc.strerror}", "ReadError"))
+        return discovery.read(file.path)
+    except discovery.Unreadable as exc:
+        problems.append(Problem(file.display, exc.reason, "ReadError"))
         return None
 
 
@@ -182,7 +183,7 @@ class _Analysis:
     def _run(self, paths: Sequence[str | Path]) -> Report:
         if self.cache is not None:
             self.cache.begin()
-        files, path_problems = yamlsource.discover(paths)
+        files, path_problems = discovery.discover(paths)
         for problem in path_problems:
             self._add(-1, 0, 0, -1, _FIRST, analysis.one_line(problem))
         if not files and not path_problems:
@@ -274,7 +275,7 @@ class _Analysis:
             for doc, server in result.references:
                 if server in declared:
                     continue
-                message = f"server '{server}' is not declared in the manifests"
+                message = f"server '{shorten(server)}' is not declared in the manifests"
                 close = difflib.get_close_matches(server, servers, n=1)
                 message += f" (did you mean '{close[0]}'?)" if close else ""
                 pending.append(

@@ -14,7 +14,6 @@ other than the core schema's, and keys that are not scalars.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ _BASE_LOADER: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 _CORE = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE = _CORE + "str", _CORE + "map", _CORE + "seq", _CORE + "merge"
 _SCALAR_TAGS = frozenset(_CORE + t for t in ("null", "bool", "int", "float", "timestamp"))
-_SUFFIXES = (".yaml", ".yml")
 
 _resolve: Any = Resolver.resolve
 _resolved: dict[str, str] = {}  # plain scalar text -> tag; the resolver's regexes are slow
@@ -105,41 +103,6 @@ class _Refused(Exception):
         super().__init__(message)
         self.node = node
         self.message = message
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile], list[Problem]]:
-    """The files to read, sorted by displayed path, each once; and the paths that fail.
-
-    Folders are walked recursively for `*.yaml` / `*.yml`, skipping hidden entries;
-    a file named on the command line is read whatever its suffix.
-    """
-    found: dict[str, SourceFile] = {}
-    problems: list[Problem] = []
-    for arg in paths:
-        shown = os.fspath(arg)
-        path = Path(shown)
-        if path.is_dir():
-            inside = list(_walk(shown))
-            if not inside:
-                problems.append(
-                    Problem(shown, "no *.yaml or *.yml files in this folder", "NoManifests")
-                )
-            for item in inside:
-                found.setdefault(os.path.realpath(item.path), item)
-        elif path.exists():
-            found.setdefault(os.path.realpath(path), SourceFile(shown, path))
-        else:
-            problems.append(Problem(shown, "no such file or folder", "PathNotFound"))
-    return sorted(found.values(), key=lambda f: f.display), problems
-
-
-def _walk(top: str) -> Iterable[SourceFile]:
-    for folder, dirs, names in os.walk(top, onerror=None):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.endswith(_SUFFIXES) and not name.startswith("."):
-                full = os.path.join(folder, name)
-                yield SourceFile(full, Path(full))
 
 
 def check_encoding(display: str, data: bytes) -> Problem | None:

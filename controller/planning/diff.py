@@ -5,13 +5,17 @@ desired interface is compared with its observed twin field by field, and only th
 resources that differ become a `Delta` and field-level `Change`s (before/after).
 Everything else gets a `NoOp` with its reason.
 
-Ownership (SPEC section 4):
+Ownership (SPEC section 4), for one `owner` (the manifest set's, `--owner`):
 
-- a desired interface whose name exists in the cloud is adopted (managed or not); an
-  unmanaged one is listed in `Diff.adopted`: apply tags it as managed (not a step);
-- a managed extension ENI that no manifest mentions is an orphan: kept, unless
+- a desired interface whose name exists in the cloud is adopted when no enictl
+  manages it (apply tags it as managed by `owner`: a `managed` mark, not a step), and
+  kept as it is when this owner manages it already;
+- an ENI another owner manages is left alone: never an orphan here, and when these
+  manifests declare it, it gets no step and no mark (`rules` rejects the plan with
+  `OwnedElsewhere`);
+- a managed extension ENI of this owner that no manifest mentions is an orphan: kept, unless
   `prune` is set, then it is detached and deleted; an orphan marked `protect` in the
-  cloud is never deleted;
+  cloud is never deleted, nor one outside `prunable` (watch's grace period);
 - unmanaged ENIs that no manifest mentions are never touched (they still count
   toward flavor limits: they stay in the target topology);
 - a desired ENI whose cloud protect marker differs from its `protect` (a created one
@@ -41,11 +45,11 @@ change.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller.model import NetworkInterface, Topology
+from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
 from controller.plan import Change, Mark, Marker, NoOp
 
 IN_SYNC = "in sync"
@@ -55,6 +59,7 @@ PROTECT_CLEARED = "in sync (apply clears its protect marker)"
 UNMANAGED = "unmanaged, left alone"
 ORPHAN_KEPT = "orphan kept: run with --prune to delete"
 ORPHAN_PROTECTED = "orphan kept: protect is set, never deleted"
+ORPHAN_IN_GRACE = "orphan kept for now: --prune deletes it once --prune-grace has passed"
 SERVER_GROUPS_LEFT = "in sync (primary security groups not declared, left alone)"
 _RESOURCE = operator.attrgetter("resource")
 
@@ -109,8 +114,18 @@ class Diff:
     marks: tuple[Mark, ...] = ()
 
 
-def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
-    """Compare desired with observed by name; see the module docstring."""
+def diff(
+    desired: Topology,
+    observed: Topology,
+    *,
+    prune: bool = False,
+    prunable: Collection[str] | None = None,
+    owner: str = DEFAULT_OWNER,
+) -> Diff:
+    """Compare desired with observed by name, for the manifests of `owner`; see the
+    module docstring. With `prune`, the orphans in `prunable` are deleted (all of them
+    when it is None); the others are kept for now (`watch --prune-grace`: not orphans
+    for long enough yet)."""
     seen = observed.interfaces
     wanted = desired.interfaces
     target = dict(seen)
@@ -134,12 +149,17 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         if not have.managed:
             unchanged.append(NoOp(eni_ref(name), UNMANAGED))
             continue
+        if (have.owner or DEFAULT_OWNER) != owner:
+            unchanged.append(NoOp(eni_ref(name), elsewhere(have)))
+            continue
         orphans.append(name)
         if not prune:
             unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
         elif have.protect:
             protected_orphans.append(name)
             unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        elif prunable is not None and name not in prunable:
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_IN_GRACE))
         else:
             del target[name]
             deltas[name] = Delta(name, have, None)
@@ -149,7 +169,9 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         want = wanted[name]
         found = seen.get(name)
         if found is None:
-            after = replace(want, primary=False, managed=True, delete_on_termination=False, id="")
+            after = replace(
+                want, primary=False, managed=True, owner=owner, delete_on_termination=False, id=""
+            )
             target[name] = after
             deltas[name] = Delta(name, None, after)
             changes.extend(_created(eni_ref(name), after))
@@ -157,6 +179,9 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
                 marks.append(Mark(name, Marker.PROTECT))
             continue
         have = found
+        if have.managed and (have.owner or DEFAULT_OWNER) != owner:
+            unchanged.append(NoOp(eni_ref(name), elsewhere(have)))  # OwnedElsewhere
+            continue
         adopted = not have.managed and not have.primary
         if adopted:
             adopted_names.append(name)
@@ -177,7 +202,7 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
         ):  # in sync: the usual case, inlined
             unchanged.append(NoOp(f"NetworkInterface/{name}", in_sync))
             continue
-        after = _applied(want, have)
+        after = _applied(want, have, owner)
         target[name] = after
         deltas[name] = Delta(name, have, after)
         changes.extend(_fields(eni_ref(name), have, after))
@@ -224,7 +249,12 @@ def diff(desired: Topology, observed: Topology, *, prune: bool = False) -> Diff:
     )
 
 
-def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface:
+def elsewhere(have: NetworkInterface) -> str:
+    """Why an ENI another owner manages is left alone."""
+    return f"managed by owner {have.managed_by}, left alone"
+
+
+def _applied(want: NetworkInterface, have: NetworkInterface, owner: str) -> NetworkInterface:
     """The target state of an existing interface: the manifest's fields on the cloud's
     identity. A manifest without privateIp keeps the observed IP."""
     return NetworkInterface(
@@ -237,6 +267,7 @@ def _applied(want: NetworkInterface, have: NetworkInterface) -> NetworkInterface
         protect=want.protect,
         primary=have.primary,
         managed=True if not have.primary else have.managed,
+        owner=owner if not have.primary else have.owner,
         delete_on_termination=have.delete_on_termination,
         labels=want.labels,
         id=have.id,

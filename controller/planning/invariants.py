@@ -6,7 +6,8 @@ extension ENI's placement on its server (`placement`: VPC, subnet scope, and the
 where the subnet is pinned to one), security groups in a VPC (`groups`: only groups
 pinned to a VPC can be of another), an address usable in its subnet (`ip_usable`: in
 the CIDR, not reserved), an address held by no other port (`taken_addresses` indexes
-the catalog's other ports). `rules.check` applies them to the target of a diff; the plan
+the catalog's other ports), an existing ENI never moved onto or off a BMS
+(`bare_metal_move`). `rules.check` applies them to the target of a diff; the plan
 simulator applies them after each step to what the step touched, which is the same
 as re-checking the whole state (every invariant is local to a server, an interface,
 an EIP or an address) at a cost independent of the topology's size. `check_state`
@@ -114,9 +115,42 @@ def unknown_limit(
         f"flavor {server.flavor} of {server.name} states no NIC limit and the cloud reports "
         f"none for {server.name}: enictl cannot keep it within its limit while attaching "
         f"{shown}",
-        f"attach to a server whose flavor states its NIC limit (quota:vif_max_num) or leave "
+        f"attach to a server whose flavor states its NIC limit "
+        f"({'baremetal:net_num' if server.bare_metal else 'quota:vif_max_num'}) or leave "
         f"spec.server unset; in a simulated cloud, give flavor {server.flavor} maxInterfaces",
     )
+
+
+def bare_metal_move(
+    name: str, source: Where, before: Server | None, after: Server | None
+) -> Violation | None:
+    """BareMetalMove when existing ENI `name` would go from `before` (None: unattached) to
+    `after` (a server) and either is a BMS: the BMS API creates the ports it attaches and
+    cannot attach an existing one, so the IP could not be kept."""
+    if after is None or not (after.bare_metal or (before is not None and before.bare_metal)):
+        return None
+    if before is not None and before.bare_metal:
+        where = f"{after.name}" + (" (another BMS)" if after.bare_metal else "")
+        message = (
+            f"{name} is on BMS {before.name} and cannot move to {where}: a BMS NIC leaves "
+            f"only by being detached, and no BMS takes an existing port"
+        )
+        hint = (
+            f"declare a new NetworkInterface (another name) on {after.name} and remove this "
+            f"one (it is detached and deleted with --prune), or keep spec.server: {before.name}"
+        )
+    else:
+        now = f"attached to {before.name}" if before is not None else "unattached"
+        message = (
+            f"{name} exists ({now}) and cannot move onto BMS {after.name}: the BMS API only "
+            f"attaches NICs it creates, so its IP could not be kept"
+        )
+        keep = f"spec.server: {before.name}" if before is not None else "spec.server unset"
+        hint = (
+            f"declare a new NetworkInterface (another name) on {after.name}: enictl creates it "
+            f"there through the BMS API; or keep {keep}"
+        )
+    return violation(Code.BARE_METAL_MOVE, eni_ref(name), source, message, hint)
 
 
 def placement(

@@ -111,8 +111,8 @@ def add_slots(drafts: Mapping[Key, Draft], observed: Topology, counts: Mapping[s
 def _attach_rank(attach: Draft, drafts: Mapping[Key, Draft]) -> int:
     if (Action.DETACH, attach.interface) in drafts:
         return 0  # moving: carries traffic
-    if (Action.CREATE, attach.interface) in drafts:
-        return 2  # new
+    if (Action.CREATE, attach.interface) in drafts or attach.subnet is not None:
+        return 2  # new (a port the attach creates, on a BMS, too)
     return 1  # exists, detached
 
 

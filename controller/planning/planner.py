@@ -19,7 +19,10 @@ groups (no ordering need: an ENI's VPC never changes; its attach and EIP bind wa
 it so that the ENI never serves traffic with the old groups), unbind-eip (before the
 EIP is bound elsewhere, and before the ENI's new EIP is bound), detach (before the
 attach elsewhere and before the delete), attach, bind-eip, delete (after detach and
-unbind; a create that reuses the deleted ENI's address waits for it).
+unbind; a create that reuses the deleted ENI's address waits for it). A new ENI
+declared on a BMS is one attach instead of create + attach: the BMS API creates the
+port as it attaches it (`Step.creates_port`), and that attach plays the create's part
+in the orderings above.
 Before detaching an ENI that must survive, the executor clears deleteOnTermination;
 that is not a step.
 """
@@ -27,33 +30,55 @@ that is not a step.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from controller.gcpause import gc_paused
-from controller.model import NetworkInterface, Topology
-from controller.plan import Action, Plan, Severity, Step
-from controller.planning import diff, invariants, ordering, rules, simulator
+from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
+from controller.planning import diff, invariants, ordering, rules, scope, simulator
 from controller.planning.ordering import Draft, Key
 
 
 def plan(
-    desired: Topology, observed: Topology, *, prune: bool = False, manifests_digest: str = ""
+    desired: Topology,
+    observed: Topology,
+    *,
+    prune: bool = False,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    prunable: Collection[str] | None = None,
+    owner: str = DEFAULT_OWNER,
+    manifests_digest: str = "",
 ) -> Plan:
-    """Diff, check and order; see the module docstring."""
+    """Diff, check and order; see the module docstring. A plan that would delete more
+    than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`, --prune
+    deletes only those orphans (`diff.diff`); `owner` is the manifest set's (an ENI
+    another owner manages is left alone, and rejects the plan when declared:
+    OwnedElsewhere)."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, prunable, owner, manifests_digest)
 
 
-def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: str) -> Plan:
-    d = diff.diff(desired, observed, prune=prune)
-    violations = rules.check(desired, observed, d)
+def _plan(
+    desired: Topology,
+    observed: Topology,
+    prune: bool,
+    prune_limit: int,
+    prunable: Collection[str] | None,
+    owner: str,
+    manifests_digest: str,
+) -> Plan:
+    d = diff.diff(desired, observed, prune=prune, prunable=prunable, owner=owner)
+    violations = rules.check(desired, observed, d, prune_limit=prune_limit, owner=owner)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
         steps = order(d, observed)
         prove(observed, steps, d)
+    part = scope.of(desired, observed, orphans=d.orphans, prune=prune, owner=owner)
     return Plan(
         manifests_digest=manifests_digest,
-        observed_fingerprint=observed_fingerprint(observed),
+        observed_fingerprint=scope.fingerprint(
+            part, prune=prune, prune_limit=prune_limit, owner=owner
+        ),
         steps=steps,
         violations=tuple(violations),
         changes=d.changes,
@@ -61,6 +86,20 @@ def _plan(desired: Topology, observed: Topology, prune: bool, manifests_digest: 
         orphans=d.orphans,
         marks=d.marks,
     )
+
+
+def part_of_cloud(
+    desired: Topology,
+    observed: Topology,
+    plan: Plan,
+    *,
+    prune: bool,
+    owner: str = DEFAULT_OWNER,
+    also: Iterable[str] = (),
+) -> scope.Scope:
+    """The rows of `plan`'s part of `observed` (`planning.scope`), whose fingerprint is
+    its `observedFingerprint`; `also` adds the rows of more keys."""
+    return scope.of(desired, observed, orphans=plan.orphans, prune=prune, owner=owner, also=also)
 
 
 def order(d: diff.Diff, observed: Topology) -> tuple[Step, ...]:
@@ -81,10 +120,11 @@ def prove(observed: Topology, steps: Sequence[Step], d: diff.Diff) -> None:
 
 
 def observed_fingerprint(observed: Topology) -> str:
-    """sha256 over what planning depends on: the catalog (the other ports too), servers
-    (ids, flavors, placement, status, their own NIC limit) and interfaces (ids, subnets,
-    ips, groups, EIPs, attachments, ownership). Stable across runs: sorted by name, no
-    hash randomisation.
+    """sha256 over the whole cloud (a plan's `observedFingerprint` covers only its part,
+    `planning.scope`; this one is watch's cache key): the catalog (the other ports too),
+    servers (ids, flavors, placement, status, their own NIC limit, whether a BMS) and
+    interfaces (ids, subnets, ips, groups, EIPs, attachments, ownership). Stable across
+    runs: sorted by name, no hash randomisation.
 
     Not an attachment's deleteOnTermination: no step depends on it (the executor reads
     it afresh before every detach), and the huaweicloud provider cannot see it while
@@ -112,6 +152,8 @@ def observed_fingerprint(observed: Topology) -> str:
                           sv.status, sgs)))  # fmt: skip
         if sv.nic_limit is not None:
             add(repr(("nic_limit", name, sv.nic_limit)))
+        if sv.bare_metal:
+            add(repr(("bms", name)))
     interfaces = observed.interfaces
     for name in sorted(interfaces):  # fields joined by control characters no name holds
         i = interfaces[name]
@@ -150,7 +192,9 @@ def _drafts(d: diff.Diff, observed: Topology) -> dict[Key, Draft]:
     for x in d.deltas:
         b, a, name = x.before, x.after, x.name
         if b is None and a is not None:
-            create = add(_create(a))
+            host = observed.servers.get(a.server) if a.server is not None else None
+            on_bms = host is not None and host.bare_metal
+            create = add(_create(a, on_bms))
             key = invariants.address_key(a, observed.catalog)
             if key is not None and key in freed:
                 create.deps.append((Action.DELETE, freed[key]))
@@ -163,7 +207,7 @@ def _drafts(d: diff.Diff, observed: Topology) -> dict[Key, Draft]:
                 bind.deps.append(create.key)
                 if holders.get(a.eip) not in (None, name):
                     bind.deps.append((Action.UNBIND_EIP, holders[a.eip]))
-            if a.server is not None:
+            if a.server is not None and not on_bms:
                 attach = add(Draft(Action.ATTACH, name, a.server, f"new {name} goes to {a.server}"))
                 attach.deps.append(create.key)
             continue
@@ -228,11 +272,18 @@ def _existing(
             attach.deps.extend(k.key for k in (detach, update) if k is not None)
 
 
-def _create(a: NetworkInterface) -> Draft:
+def _create(a: NetworkInterface, on_bms: bool = False) -> Draft:
+    """The create of a new ENI; on a BMS one attach through the BMS API instead, which
+    creates the port (subnet, address, security groups) as it attaches it and takes a
+    slot like any attach."""
+    reason = f"{a.name} is declared and does not exist"
+    if on_bms:
+        reason = f"new {a.name} is created on BMS {a.server} (the BMS API attaches a new port)"
     return Draft(
-        Action.CREATE,
+        Action.ATTACH if on_bms else Action.CREATE,
         a.name,
-        reason=f"{a.name} is declared and does not exist",
+        a.server if on_bms else None,
+        reason=reason,
         subnet=a.subnet,
         private_ip=a.private_ip,
         security_groups=a.security_groups,

@@ -3,10 +3,11 @@
 `check(desired, observed, diff)` checks the target of a diff (the desired state
 applied to the observed cloud, i.e. the final state a plan must reach): references
 resolve, declared servers match the cloud, placement and security groups (pins only
-where the cloud has them), immutable fields, primary ENIs, addresses usable in their
-subnet (not reserved) and in use by no other port (ENI or not), EIPs in use, flavor
-limits (unmanaged ENIs count; an attach where no limit is known is refused), plus the
-plan-time warnings (`ServerNotReady`, `ProtectedInterface`). Each
+where the cloud has them), immutable fields, no existing ENI moved onto or off a BMS,
+primary ENIs, addresses usable in their subnet (not reserved) and in use by no other
+port (ENI or not), EIPs in use, flavor limits (unmanaged ENIs count; an attach where
+no limit is known is refused), plus the plan-time warnings (`ServerNotReady`,
+`ProtectedInterface`). Each
 violation names the resource (`Server/web-1`, `NetworkInterface/eni-a`), the
 manifest `source` (file:line:col, "" for a resource no manifest declares), a message
 a person understands and a hint. The per-resource checks live in `invariants`, which
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controller.model import Catalog, NetworkInterface, Server, Topology
-from controller.plan import Code, Violation
+from controller.model import DEFAULT_OWNER, Catalog, NetworkInterface, Server, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Code, Violation
 from controller.planning.diff import Diff, eni_ref, server_ref
 from controller.planning.invariants import (
     Where,
     address_key,
+    bare_metal_move,
     did_you_mean,
     eip_in_use,
     flavor_limit,
@@ -69,10 +71,19 @@ def duplicate_names(entries: Iterable[tuple[str, str, str]]) -> list[Violation]:
 # -- the desired state ---------------------------------------------------------------
 
 
-def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
+def check(
+    desired: Topology,
+    observed: Topology,
+    diff: Diff,
+    *,
+    prune_limit: int = DEFAULT_PRUNE_LIMIT,
+    owner: str = DEFAULT_OWNER,
+) -> list[Violation]:
     """Every rule over the diff's target state (the desired state applied to the
     observed one), and the plan-time warnings; errors first, in a stable order."""
-    out = _names(desired)
+    out = pruning_brake(diff, prune_limit)
+    out += owned_elsewhere(desired, observed, owner)
+    out += _names(desired)
     out += _servers(desired, observed)
     askers: list[str] = []
     unusable: set[str] = set()
@@ -81,6 +92,48 @@ def check(desired: Topology, observed: Topology, diff: Diff) -> list[Violation]:
     out += _limits(desired, observed, diff)
     out += _warnings(desired, observed, diff)
     return ordered(out)
+
+
+def pruning_brake(diff: Diff, limit: int) -> list[Violation]:
+    """PruneLimitExceeded when the plan would delete more than `limit` ENIs: the last
+    brake when a manifest file is missing, empty or unread and --prune sees orphans."""
+    doomed = [d.name for d in diff.deltas if d.after is None and d.before is not None]
+    if len(doomed) <= limit:
+        return []
+    shown = ", ".join(doomed[:5]) + (f" and {len(doomed) - 5} more" if len(doomed) > 5 else "")
+    return [
+        violation(
+            Code.PRUNE_LIMIT_EXCEEDED,
+            "Plan/prune",
+            None,
+            f"the plan would delete {len(doomed)} ENIs ({shown}), more than --prune-limit {limit}",
+            "check that no manifest file is missing, empty or unreadable; if these ENIs "
+            f"must go, run again with --prune-limit {len(doomed)}",
+        )
+    ]
+
+
+def owned_elsewhere(desired: Topology, observed: Topology, owner: str) -> list[Violation]:
+    """OwnedElsewhere for each declared ENI that another owner manages: never
+    declared, adopted or changed here, never taken over in silence."""
+    out: list[Violation] = []
+    seen = observed.interfaces
+    for name, want in desired.interfaces.items():
+        have = seen.get(name)
+        other = None if have is None else have.managed_by
+        if other is None or other == owner:
+            continue
+        out.append(
+            violation(
+                Code.OWNED_ELSEWHERE,
+                eni_ref(name),
+                want.source,
+                f"{name} is managed by owner {other}; these manifests are owner {owner}'s",
+                f"remove {name} from these manifests, or plan them with --owner {other} "
+                f"if they are that owner's",
+            )
+        )
+    return out
 
 
 def _names(desired: Topology) -> list[Violation]:
@@ -214,6 +267,15 @@ def _interfaces(
                 server = servers.get(want.server)
                 if server is not None and subnet is not None:
                     out += placement(name, subnet, server, policy, src)
+        if have is not None and want.server != have.server and not have.primary:
+            moved = bare_metal_move(
+                name,
+                src,
+                servers.get(have.server) if have.server else None,
+                servers.get(want.server) if want.server else None,
+            )
+            if moved is not None:
+                out.append(moved)
         if have is not None and (
             have.subnet != want.subnet
             or want.private_ip not in (None, have.private_ip)

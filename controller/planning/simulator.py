@@ -10,7 +10,8 @@ subnet scope, pinned AZ), security groups in the ENI's VPC (pinned ones), primar
 never detached/moved/deleted, protected ENIs never deleted, a declared address usable
 in its subnet, EIP and address uniqueness (other ports' addresses are taken), and that
 each step makes sense in the state it meets (no attach of an attached ENI, no delete
-of an attached one, ...). Every invariant is local to one server, interface, EIP or
+of an attached one, an existing ENI never attached to a BMS: only an attach that
+creates its port goes there, ...). Every invariant is local to one server, interface, EIP or
 address, so checking what a step touched is checking the whole state, at a cost per
 step independent of the topology's size (the address index is built once, on the
 first create or delete).
@@ -167,6 +168,16 @@ class _Sim:
         if step.action is Action.CREATE:
             self._create(step, iface)
             return
+        if step.creates_port:  # a new ENI on a BMS: the attach creates the port
+            server = self.observed.servers.get(step.server or "")
+            if server is None or not server.bare_metal:
+                self.fail(INVALID_STEP, f"attach creating {step.interface}: {step.server} no BMS")
+                return
+            self._create(step, iface)
+            created = self.ifaces.get(step.interface)
+            if created is not None and created is not iface:
+                self._attach(step, created)
+            return
         if iface is None:
             self.fail(INVALID_STEP, f"{step.action.value}: {step.interface} does not exist")
             return
@@ -282,6 +293,9 @@ class _Sim:
         server = self.observed.servers.get(step.server or "")
         if server is None:
             self.fail(Code.UNKNOWN_SERVER, f"attach: server {step.server} is unknown")
+            return
+        if server.bare_metal and not step.creates_port:
+            self.fail(Code.BARE_METAL_MOVE, f"attach: BMS {server.name} cannot take {name}")
             return
         self.touch(("attachment", name), True)
         count = self.counts.get(server.name, 0) + 1

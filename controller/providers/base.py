@@ -3,8 +3,9 @@
 Every implementation (the embedded simulator, Huawei Cloud) maps its failures onto
 `TransientProviderError` (retry later) or `PermanentProviderError` (the step fails),
 once, here at the edge. Attach and detach are asynchronous jobs, as in ECS: they
-return a job id that the caller polls with `job()`. The other verbs are synchronous,
-as the VPC API's port and EIP calls are.
+return a job id that the caller polls with `job()`. A BMS (bare-metal server) has its
+own verbs, as it has its own API: its attach creates the port it attaches. The other
+verbs are synchronous, as the VPC API's port and EIP calls are.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 
 
 class JobStatus(enum.StrEnum):
@@ -29,10 +30,14 @@ class JobStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """An asynchronous job; `interface_id` is the port a finished BMS attach created
+    (BMS jobs name it), "" where the job does not say."""
+
     id: str
     status: JobStatus
     error_code: str = ""
     error_message: str = ""
+    interface_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,7 @@ class NewInterface:
     private_ip: str | None = None
     security_group_ids: tuple[str, ...] = ()
     managed: bool = True
+    owner: str = DEFAULT_OWNER  # whose managed marker the port gets (`controller.owners`)
 
 
 @runtime_checkable
@@ -79,8 +85,28 @@ class Provider(Protocol):
         """Start detaching a port from a server; returns a job id."""
         ...
 
-    def set_managed(self, interface_id: str) -> None:
-        """Tag an existing port as managed by enictl (adoption); idempotent."""
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
+        """Start creating a port (subnet, address, groups; the name is not the API's) and
+        attaching it to a BMS in one BMS job, the only way a BMS takes a NIC; returns the
+        job id. The finished Job names the new port (`Job.interface_id`)."""
+        ...
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        """Start detaching a port from a BMS (BMS API); returns a job id."""
+        ...
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        """`set_delete_on_termination` for a NIC of a BMS (BMS API)."""
+        ...
+
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        """Set a port's name (a port a BMS attach created has none of enictl's)."""
+        ...
+
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        """Tag an existing port as managed by enictl for `owner` (adoption); idempotent."""
         ...
 
     def set_protected(self, interface_id: str, value: bool) -> None:

@@ -3,7 +3,8 @@
 `converge` wraps its provider in `FencedProvider(provider, held)` for the time it
 holds the lock. Every read (observe, job) is preceded by `held.check()`, which costs
 no I/O; every call that changes the cloud (create, update, bind, unbind, the
-deleteOnTermination flag, attach, detach, markers, delete) by `held.confirm()`, which
+deleteOnTermination flag, attach, detach, the BMS verbs, a rename, markers, delete) by
+`held.confirm()`, which
 on a lease also asks the database that the epoch is still this holder's. A holder
 that lost its lease therefore makes no further cloud call: the call raises
 `LeaseLost` before it is sent. The state dir's lock passes both checks.
@@ -15,7 +16,7 @@ covers it.
 
 from __future__ import annotations
 
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, NewInterface, Provider
 from controller.storage.backend import Held
 
@@ -66,9 +67,27 @@ class FencedProvider:
         self.held.confirm()
         return self.inner.detach(server_id, interface_id)
 
-    def set_managed(self, interface_id: str) -> None:
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
         self.held.confirm()
-        self.inner.set_managed(interface_id)
+        return self.inner.attach_bare_metal(server_id, spec)
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        self.held.confirm()
+        return self.inner.detach_bare_metal(server_id, interface_id)
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        self.held.confirm()
+        self.inner.set_bare_metal_delete_on_termination(server_id, interface_id, value)
+
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        self.held.confirm()
+        self.inner.rename_interface(interface_id, name)
+
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        self.held.confirm()
+        self.inner.set_managed(interface_id, owner)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         self.held.confirm()

@@ -11,6 +11,8 @@ them to a power cut only makes the next run poll a finished job once more. Recor
     {"type": "step-started", "run": ID, "step": 3, "action": "attach", ...}
     {"type": "job-intent",   "run": ID, "step": 3, "op": "attach", "server": SID, "interface": PID}
     {"type": "job-submitted","run": ID, "step": 3, "op": "attach", "job": JOB, ...}
+        (op "bms-attach": interface "" and "newPort": {name, subnet, ip, before}, the
+        port the BMS API creates: a resumed run claims it instead of making another)
     {"type": "job-unsent",   "run": ID, "step": 3}          (the submit call failed)
     {"type": "job-finished", "run": ID, "step": 3, "job": JOB, "status": "SUCCESS"}
     {"type": "step-done" | "step-failed", "run": ID, "step": 3, ...}
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.errors import StateError
+from controller.model import DEFAULT_OWNER
 from controller.plan import Step
 from controller.storage.failures import require_regular, state_error
 
@@ -73,15 +76,48 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class NewPort:
+    """The port a BMS attach creates (op "bms-attach"): the ENI's name, the subnet id, the
+    address asked for ("" for the cloud's choice), the ports the BMS had before and the
+    owner whose managed marker it gets, so that after a crash the port can be told apart,
+    claimed for that owner, and never made twice."""
+
+    name: str
+    subnet_id: str
+    private_ip: str
+    before: tuple[str, ...]
+    owner: str = DEFAULT_OWNER
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "subnet": self.subnet_id,
+            "ip": self.private_ip,
+            "before": list(self.before),
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> NewPort | None:
+        if not isinstance(data, dict):
+            return None
+        before = tuple(str(p) for p in data.get("before") or ())
+        owner = str(data.get("owner") or DEFAULT_OWNER)
+        ip = str(data.get("ip") or "")
+        return cls(str(data["name"]), str(data["subnet"]), ip, before, owner)
+
+
+@dataclass(frozen=True, slots=True)
 class InFlightJob:
     """A job that a run submitted and never saw finish."""
 
     run: str
     step: int
-    op: str  # "attach" | "detach"
+    op: str  # "attach" | "detach" | "bms-attach" | "bms-detach"
     job_id: str
     server_id: str
-    interface_id: str
+    interface_id: str  # "" for a BMS attach: the port is the job's to create
+    new_port: NewPort | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +129,7 @@ class DanglingIntent:
     op: str
     server_id: str
     interface_id: str
+    new_port: NewPort | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +230,8 @@ def unfinished_runs(records: Iterable[dict[str, Any]]) -> list[UnfinishedRun]:
         step = int(rec.get("step", 0))
         if kind in ("job-intent", "job-submitted"):
             state["open"][step] = rec
+        elif kind == "job-finished" and _claim_pending(state["open"].get(step), rec):
+            continue  # a BMS attach stays open until its new port is claimed (step-done)
         elif kind in ("job-unsent", "job-finished", "step-failed"):
             opened = state["open"].pop(step, None)
             if kind == "job-finished" and opened is not None and "t" in rec and "t" in opened:
@@ -206,10 +245,11 @@ def unfinished_runs(records: Iterable[dict[str, Any]]) -> list[UnfinishedRun]:
         jobs, intents = [], []
         for step, rec in sorted(state["open"].items()):
             server, iface, op = str(rec["server"]), str(rec["interface"]), str(rec["op"])
+            port = NewPort.from_json(rec.get("newPort"))
             if rec["type"] == "job-submitted":
-                jobs.append(InFlightJob(run_id, step, op, str(rec["job"]), server, iface))
+                jobs.append(InFlightJob(run_id, step, op, str(rec["job"]), server, iface, port))
             else:
-                intents.append(DanglingIntent(run_id, step, op, server, iface))
+                intents.append(DanglingIntent(run_id, step, op, server, iface, port))
         started = state["rec"]
         out.append(
             UnfinishedRun(
@@ -225,6 +265,17 @@ def unfinished_runs(records: Iterable[dict[str, Any]]) -> list[UnfinishedRun]:
             )
         )
     return out
+
+
+def _claim_pending(opened: dict[str, Any] | None, finished: dict[str, Any]) -> bool:
+    """Whether a finished job still leaves work: a BMS attach that succeeded has made a
+    port that its run must claim (name, managed tag) before the step is done."""
+    return (
+        opened is not None
+        and opened.get("op") == "bms-attach"
+        and opened.get("type") == "job-submitted"
+        and finished.get("status") == "SUCCESS"
+    )
 
 
 class Book(Protocol):
@@ -380,14 +431,37 @@ class RunJournal:
             server=step.server,
         )
 
-    def job_intent(self, step: int, op: str, server_id: str, interface_id: str) -> None:
-        self._write("job-intent", step=step, op=op, server=server_id, interface=interface_id)
+    def job_intent(
+        self,
+        step: int,
+        op: str,
+        server_id: str,
+        interface_id: str,
+        new_port: NewPort | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {} if new_port is None else {"newPort": new_port.as_json()}
+        self._write(
+            "job-intent", step=step, op=op, server=server_id, interface=interface_id, **extra
+        )
 
     def job_submitted(
-        self, step: int, op: str, server_id: str, interface_id: str, job_id: str
+        self,
+        step: int,
+        op: str,
+        server_id: str,
+        interface_id: str,
+        job_id: str,
+        new_port: NewPort | None = None,
     ) -> None:
+        extra: dict[str, Any] = {} if new_port is None else {"newPort": new_port.as_json()}
         self._write(
-            "job-submitted", step=step, op=op, server=server_id, interface=interface_id, job=job_id
+            "job-submitted",
+            step=step,
+            op=op,
+            server=server_id,
+            interface=interface_id,
+            job=job_id,
+            **extra,
         )
 
     def job_unsent(self, step: int, code: str) -> None:

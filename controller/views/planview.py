@@ -90,10 +90,11 @@ def format_value(value: Any) -> str:
 
 def step_detail(step: Step) -> str:
     """The action's own arguments, e.g. "to web-2" or "subnet-web 10.0.1.20 [sg-web]"."""
-    if step.action is Action.CREATE:
+    if step.action is Action.CREATE or step.creates_port:
         ip = step.private_ip or "ip chosen by the cloud"
         sgs = format_value(step.security_groups or ())
-        return f"in {step.subnet or '?'}, {ip}, security groups {sgs}"
+        made = f"in {step.subnet or '?'}, {ip}, security groups {sgs}"
+        return f"to {step.server}, created there (BMS API) {made}" if step.creates_port else made
     if step.action is Action.UPDATE:
         return f"security groups {format_value(step.security_groups or ())}"
     if step.action in (Action.BIND_EIP, Action.UNBIND_EIP):

@@ -91,6 +91,7 @@ class ReconcileResult:
     role: Role = Role.LEADER
     epoch: int = 0  # the lease's epoch (0 on the state dir, which has none)
     leader: str = ""  # who leads, when this replica stands by
+    in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -123,6 +124,7 @@ class ReconcileResult:
                 "inSync": self.in_sync,
                 "drifted": list(self.drifted),
                 "drift": [c.as_json() for c in self.drift],
+                "orphansInGrace": list(self.in_grace),
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
                 "durationSeconds": round(self.duration, 4),

@@ -14,6 +14,9 @@ a `ReconcileResult`.
   run between two. On a shared backend (PostgreSQL) replicas elect a leader
   (`controller.watching.leadership`): the leader keeps the lease between reconciles,
   the others stand by without a cloud call; every result says the role and epoch.
+- With --prune, an orphan is deleted only once it has been an orphan for
+  --prune-grace seconds across reconciles (`watching.grace`), so a manifest file that
+  is briefly empty, missing or half-written while it is saved never deletes anything.
 - An idle interval is cheap: the desired source re-reads only the files that
   changed, and when the manifests digest and the observed fingerprint are those of
   the last plan, that plan is reused instead of planning again (the planner is
@@ -33,7 +36,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,12 +46,13 @@ from controller.errors import EnictlError, LeaseLost, ManifestError
 from controller.events import OnEvent
 from controller.execution import executor
 from controller.execution.retry import Waits
-from controller.model import Topology
-from controller.plan import Plan
+from controller.model import DEFAULT_OWNER, Topology
+from controller.plan import DEFAULT_PRUNE_LIMIT, Plan
 from controller.planning import drift, planner
 from controller.providers.base import Provider
 from controller.storage.backend import StateBackend
 from controller.storage.statedir import StateDirBackend
+from controller.watching import grace
 from controller.watching.leadership import Leadership, Seat
 from controller.watching.loop import Outcome, ReconcileResult, Role, Trigger
 
@@ -70,6 +74,9 @@ class DesiredSource(Protocol):
 class ReconcileOptions:
     detect_only: bool = False
     prune: bool = False
+    prune_limit: int = DEFAULT_PRUNE_LIMIT  # a plan deleting more ENIs is rejected
+    prune_grace: float = grace.DEFAULT_SECONDS  # an orphan is pruned once it is this old
+    owner: str = DEFAULT_OWNER  # whose manifests these are (`controller.owners`)
     parallelism: int = 10
     lock_timeout: float = 0.0
     server_ready_timeout: float = executor.SERVER_READY_TIMEOUT
@@ -91,10 +98,11 @@ class Reconciler:
     wall: Callable[[], float] = time.time
     last_good: Desired | None = None
     _provider: Provider | None = None
-    _last_plan: tuple[tuple[str, str], Plan] | None = None
+    _last_plan: tuple[tuple[str, str, frozenset[str] | None], apply.Prepared] | None = None
     _recorded_digest: str = ""
     backend: StateBackend | None = None  # default: the state dir's files
     _journal_seen: object = None
+    _grace: grace.PruneGrace | None = None
     leadership: Leadership = field(init=False)
 
     def __post_init__(self) -> None:
@@ -202,6 +210,8 @@ class Reconciler:
         }
         if outcome.result is not None:
             base["applied"] = len(outcome.result.done)
+        if self.options.prune:
+            base["in_grace"] = self._orphans().waiting()
         status = outcome.status
         if status is apply.Status.REJECTED:
             return result(Outcome.REJECTED, error=plan.rejection(), **base)
@@ -221,17 +231,34 @@ class Reconciler:
         return seen is None or seen != self._journal_seen
 
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
-        """Plan, or reuse the last plan when the manifests and the cloud are those it was
-        made from (the planner is deterministic)."""
-        key = (desired.digest, planner.observed_fingerprint(observed))
+        """Plan, or reuse the last plan when the manifests, the cloud and the orphans
+        past their --prune-grace are those it was made from (the planner is
+        deterministic). With --prune, the orphans the plan saw start (or keep) their
+        grace period (`watching.grace`)."""
+        prune = self.options.prune
+        prunable = self._orphans().prunable(observed) if prune else None
+        key = (desired.digest, planner.observed_fingerprint(observed), prunable)
         if self._last_plan is not None and self._last_plan[0] == key:
-            plan = self._last_plan[1]
-            return apply.Prepared(
-                plan, desired.topology, observed, desired.digest, self.options.prune, saved=False
+            prepared = replace(self._last_plan[1], observed=observed)
+        else:
+            prepared = apply.planned(
+                desired,
+                observed,
+                prune=prune,
+                prune_limit=self.options.prune_limit,
+                prunable=prunable,
+                owner=self.options.owner,
+                backend=self.store,
             )
-        prepared = apply.planned(desired, observed, prune=self.options.prune, backend=self.store)
-        self._last_plan = (key, prepared.plan)
+            self._last_plan = (key, prepared)
+        if prune:
+            self._orphans().saw(prepared.plan.orphans, observed)
         return prepared
+
+    def _orphans(self) -> grace.PruneGrace:
+        if self._grace is None:
+            self._grace = grace.PruneGrace(self.options.prune_grace, self.clock)
+        return self._grace
 
     def _record(self, prepared: apply.Prepared) -> None:
         """Remember what was applied (for drift labels), once per manifests digest."""

@@ -1,20 +1,24 @@
-"""The `huaweicloud` provider: Huawei Cloud ECS, VPC and EIP through the official SDK.
+"""The `huaweicloud` provider: Huawei Cloud ECS, BMS, VPC and EIP through the official SDK.
 
 `from_environment()` builds it from the environment (`settings`: the variables, the
-SDK clients). Observing reads seven paged listings (`listings`) and translates them
+SDK clients). Observing reads nine paged listings (`listings`) and translates them
 in `topology` (pure). Every SDK call goes through `errors.call_json`, where SDK
 failures become `TransientProviderError` or `PermanentProviderError` (`classify`),
 after a token from its service's rate limit (`ratelimit`).
 
 Mutations are the API's own: a port is created in VPC v1 and then tagged
-`enictl-managed=true` through VPC v3 (the managed marker; the tag call is retried,
+`enictl-managed=<owner>` through VPC v3 (the managed marker, `true` for the default
+owner, `controller.owners`; the tag call is retried,
 and if it still fails the fresh port is deleted so no unmarked twin is left behind;
 `set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
 sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
-polled with ShowJob; `delete_on_termination` is set with UpdateServerInterface;
-security groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to
-unbind). Mutations are not retried here: the executor does it.
+polled with ShowJob; on a BMS, BMS AddServerNics (by subnet, address and groups: it
+creates the port) / DeleteServerNics jobs polled with ShowJobInfos, the new port's id in
+its sub-job's `nic_id`, and UpdateBaremetalServerInterfaceAttachments for
+`delete_on_termination`; an ECS's `delete_on_termination` is set with
+UpdateServerInterface; names and security groups with VPC UpdatePort; EIPs with
+UpdatePublicip (`port_id` empty to unbind). Mutations are not retried here: the executor does it.
 
 Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
 `tags`; an EIP is unbound with `"port_id": ""`; BatchAddServerNics accepts a NIC given
@@ -30,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controller import backoff
+from controller import backoff, owners
 from controller.backoff import Backoff
 from controller.errors import (
     PermanentProviderError,
@@ -39,7 +43,7 @@ from controller.errors import (
     UsageError,
 )
 from controller.gcpause import gc_paused
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.huaweicloud import errors, listings, topology
 from controller.providers.huaweicloud.errors import JsonDict, classify
@@ -68,6 +72,7 @@ __all__ = [
 ]
 
 READ_ATTEMPTS = 6  # tries of one page read (the first included)
+BMS_JOB = "bms:"  # the prefix of the job ids of BMS calls (ShowJobInfos on the BMS host)
 TAG_ATTEMPTS = 6
 QUICK_RETRY = Backoff(base=0.05, cap=2.0)  # page reads and the tag of a fresh port
 
@@ -142,13 +147,15 @@ class HuaweiCloud:
         request = vpc.CreatePortRequest(body=vpc.CreatePortRequestBody(port=option))
         port_id = str(self._json(self._c.vpc.create_port, request)["port"]["id"])
         if spec.managed:
-            self._tag_managed(port_id)
+            self._tag_managed(port_id, spec.owner)
         return port_id
 
-    def set_managed(self, interface_id: str) -> None:
-        """Tag an existing port `enictl-managed=true` (adoption): one VPC v3 call, which
-        overwrites the tag when it is there already; the executor retries it."""
-        self._json(self._c.vpc3.create_port_tag, self._tag_request(interface_id))
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        """Tag an existing port `enictl-managed=<owner>` (adoption; `true` for the default
+        owner): one VPC v3 call, which overwrites the tag when it is there already; the
+        executor retries it."""
+        request = self._tag_request(interface_id, MANAGED_TAG_KEY, owners.tag_value(owner))
+        self._json(self._c.vpc3.create_port_tag, request)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
@@ -156,18 +163,17 @@ class HuaweiCloud:
         request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
         self._json(self._c.vpc3.create_port_tag, request)
 
-    def _tag_request(
-        self, port_id: str, key: str = MANAGED_TAG_KEY, value: str = MANAGED_TAG_VALUE
-    ) -> Any:
+    def _tag_request(self, port_id: str, key: str, value: str) -> Any:
         models = self._c.vpc3_models
         tag = models.ResourceTag(key=key, value=value)
         return models.CreatePortTagRequest(
             port_id=port_id, body=models.CreatePortTagRequestBody(tag=tag)
         )
 
-    def _tag_managed(self, port_id: str) -> None:
+    def _tag_managed(self, port_id: str, owner: str) -> None:
         """Tag a port just created; retried here, and the port deleted when it cannot be."""
-        request = self._tag_request(port_id)
+        value = owners.tag_value(owner)
+        request = self._tag_request(port_id, MANAGED_TAG_KEY, value)
         try:
             backoff.retry(
                 lambda: self._json(self._c.vpc3.create_port_tag, request),
@@ -186,7 +192,7 @@ class HuaweiCloud:
             raise type(failure)(
                 failure.code,
                 f"{failure.message} (port {port_id} was created but could not be tagged "
-                f"{MANAGED_TAG_KEY}={MANAGED_TAG_VALUE} nor deleted)",
+                f"{MANAGED_TAG_KEY}={value} nor deleted)",
                 status=failure.status,
             ) from failure
         raise failure
@@ -238,6 +244,43 @@ class HuaweiCloud:
         )
         return self._job_id(self._json(self._c.ecs.batch_delete_server_nics, request))
 
+    # -- the BMS API: a NIC is added by subnet (the port is made then), never by port --
+
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
+        bms = self._c.bms_models
+        nic = bms.ServerNicsReq(
+            subnet_id=spec.subnet_id,
+            ip_address=spec.private_ip,
+            security_groups=[bms.SecurityGroupInfo(id=g) for g in spec.security_group_ids],
+        )
+        request = bms.AddServerNicsRequest(
+            server_id=server_id, body=bms.AddServerNicsReq(nics=[nic])
+        )
+        return BMS_JOB + self._job_id(self._json(self._c.bms.add_server_nics, request))
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        bms = self._c.bms_models
+        body = bms.DeleteServerNicsReq(nics=[bms.ServerNics(id=interface_id)])
+        request = bms.DeleteServerNicsRequest(server_id=server_id, body=body)
+        return BMS_JOB + self._job_id(self._json(self._c.bms.delete_server_nics, request))
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        bms = self._c.bms_models
+        body = bms.UpdateBaremetalServerInterfaceAttachmentsReq(
+            interface_attachment=bms.InterfaceAttachmentsReq(delete_on_termination=value)
+        )
+        request = bms.UpdateBaremetalServerInterfaceAttachmentsRequest(
+            server_id=server_id, port_id=interface_id, body=body
+        )
+        self._json(self._c.bms.update_baremetal_server_interface_attachments, request)
+
+    def rename_interface(self, interface_id: str, name: str) -> None:
+        vpc = self._c.vpc_models
+        body = vpc.UpdatePortRequestBody(port=vpc.UpdatePortOption(name=name))
+        self._json(self._c.vpc.update_port, vpc.UpdatePortRequest(port_id=interface_id, body=body))
+
     @staticmethod
     def _job_id(body: JsonDict) -> str:
         job_id = body.get("job_id")
@@ -246,6 +289,11 @@ class HuaweiCloud:
         return str(job_id)
 
     def job(self, job_id: str) -> Job:
+        """ECS ShowJob, or BMS ShowJobInfos for a job id the BMS verbs returned (their
+        jobs live on the BMS host: `BMS_JOB` marks them)."""
+        if job_id.startswith(BMS_JOB):
+            request = self._c.bms_models.ShowJobInfosRequest(job_id=job_id[len(BMS_JOB) :])
+            return job_from_json(job_id, self._json(self._c.bms.show_job_infos, request))
         request = self._c.ecs_models.ShowJobRequest(job_id=job_id)
         return job_from_json(job_id, self._json(self._c.ecs.show_job, request))
 
@@ -254,8 +302,9 @@ class HuaweiCloud:
         self._json(self._c.vpc.delete_port, vpc.DeletePortRequest(port_id=interface_id))
 
     def close(self) -> None:
-        for client in (self._c.ecs, self._c.vpc, self._c.vpc3, self._c.eip):
-            client.close()
+        for client in (self._c.ecs, self._c.bms, self._c.vpc, self._c.vpc3, self._c.eip):
+            if client is not None:
+                client.close()
 
     def _json(self, call: Callable[[Any], Any], request: Any) -> JsonDict:
         """Call the SDK (`errors.call_json`), paced by the call's service: the JSON
@@ -283,4 +332,6 @@ def job_from_json(job_id: str, body: Mapping[str, Any]) -> Job:
                 break
     if status is JobStatus.FAIL and not reason:
         reason = "the job failed"
-    return Job(id=job_id, status=status, error_code=code, error_message=reason)
+    subs = (body.get("entities") or {}).get("sub_jobs") or ()
+    nic = str(((subs[0].get("entities") or {}) if subs else {}).get("nic_id") or "")
+    return Job(job_id, status, code, reason, nic if status is JobStatus.SUCCESS else "")

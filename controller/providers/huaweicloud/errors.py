@@ -34,6 +34,8 @@ ECS_DOC = "ECS API reference, Error Codes (support.huaweicloud.com/api-ecs/ecs_0
 VPC_DOC = "VPC API reference, Error Codes (support.huaweicloud.com/api-vpc/vpc_api_0003.html)"
 EIP_DOC = "EIP API reference, Error Codes (support.huaweicloud.com/api-eip/ErrorCode.html)"
 APIGW_DOC = "API Gateway error codes (support.huaweicloud.com/devg-apisign/api-sign-errorcode.html)"
+BMS_DOC = "BMS API reference, Error Codes (support.huaweicloud.com/api-bms/bms_api_0802.html)"
+BMS_GUESS = "the simulator's choice: ECS's number for the same refusal (BMS lists no such row)"
 TERRAFORM = "terraform-provider-huaweicloud (huaweicloud/config/config.go: 429 backs off)"
 OTHERS = "other Huawei Cloud clients treat it as throttling (unconfirmed)"
 
@@ -72,6 +74,16 @@ CODES: dict[str, Code] = {
         Code("Ecs.1002", None, True, "backend timeout (unconfirmed)", ECS_DOC),
         Code("Ecs.1200", None, False, "a batch NIC call failed: the cause is nested", ECS_DOC),
         Code("Common.0011", 400, False, "the job does not exist", ECS_DOC),
+        Code("BMS.0001", 400, False, "invalid request (BMS)", BMS_DOC),
+        Code("BMS.0010", 400, False, "the IP address is in use (BMS, unconfirmed)", BMS_GUESS),
+        Code("BMS.0050", 400, False, "NIC count over baremetal:net_num (unconfirmed)", BMS_GUESS),
+        Code("BMS.0064", 400, False, "the subnet's VPC is not the BMS's (unconfirmed)", BMS_GUESS),
+        Code("BMS.0085", 400, False, "the BMS does not have that NIC (unconfirmed)", BMS_GUESS),
+        Code("BMS.0100", 400, False, "the BMS's status does not allow it (unconfirmed)", BMS_GUESS),
+        Code("BMS.0114", 404, False, "the BMS does not exist (unconfirmed)", BMS_GUESS),
+        Code("BMS.0217", None, False, "adding the NIC failed (a job's, unconfirmed)", BMS_GUESS),
+        Code("BMS.0507", None, False, "deleting the NIC failed (a job's, unconfirmed)", BMS_GUESS),
+        Code("BMS.0603", 501, True, "other NIC operations running (unconfirmed)", BMS_GUESS),
         Code("Common.0024", None, True, "throttled (unconfirmed)", OTHERS),
         Code("Common.1503", None, True, "throttled (unconfirmed)", OTHERS),
         Code("VPC.0002", 400, False, "invalid request", VPC_DOC),

@@ -1,11 +1,14 @@
-"""The paged listing reads of the huaweicloud provider: seven listings, one `Listings`.
+"""The paged listing reads of the huaweicloud provider: nine listings, one `Listings`.
 
-Observing pages through seven listings, translated in `topology` (pure): ECS servers
-and flavors, VPC v1 VPCs, subnets and security groups, VPC v3 ports, EIP public IPs.
+Observing pages through nine listings, translated in `topology` (pure): ECS servers
+and flavors, BMS servers and flavors, VPC v1 VPCs, subnets and security groups, VPC v3
+ports, EIP public IPs.
 Each API pages its own way, and each is read the way its reference says (`PAGING`):
 
-- every listing pages by `marker`: ECS servers by the id of the last server of a page
-  (`offset`, a page number, is documented as discarded), v3 ports by
+- every listing but the BMS ones pages by `marker`: ECS servers by the id of the last
+  server of a page (`offset`, a page number, is documented as discarded), BMS servers
+  by `offset`, a page number from 1, until a page is empty (their `count` is at most
+  the page size, the reference says, so it is no total), BMS flavors in one answer, v3 ports by
   `page_info.next_marker` (absent on the last page), the v1 listings and flavors by the
   id of the last item;
 - a short page is never taken for the last one: the cloud may cap a page below the
@@ -55,6 +58,7 @@ class Ending(enum.StrEnum):
     """Where an API says the next page starts, and when a listing is complete."""
 
     NEXT_MARKER = "next-marker"  # page_info.next_marker; absent on the last page
+    PAGE_NUMBER = "page-number"  # `offset` = the page number (from 1); ends at an empty page
     COUNTED = "counted"  # marker = the last id; ends at `count` items or an empty page
     EMPTY_PAGE = "empty-page"  # marker = the last id; ends at an empty page
 
@@ -78,6 +82,7 @@ PAGING = {
     "security_groups": Paging("security_groups", 2000, Ending.EMPTY_PAGE, True),
     "publicips": Paging("publicips", 2000, Ending.EMPTY_PAGE, enterprise_projects=True),
     "ports": Paging("ports", 2000, Ending.NEXT_MARKER),
+    "bms_servers": Paging("servers", 1000, Ending.PAGE_NUMBER, enterprise_projects=True),
 }
 
 
@@ -139,9 +144,19 @@ class Reader:
             "servers", self._c.ecs.list_servers_details, ecs.ListServersDetailsRequest
         )
         flavors = self._pages("flavors", self._c.ecs.list_flavors, ecs.ListFlavorsRequest)
+        bms = self._c.bms_models
+        bms_servers = self._pages(
+            "bms_servers", self._c.bms.list_bare_metal_servers, bms.ListBareMetalServersRequest
+        )
+        bms_flavors = self._read(
+            self._c.bms.list_baremetal_flavor_detail_extends,
+            bms.ListBaremetalFlavorDetailExtendsRequest(),
+        ).get("flavors")
         return topology.Listings(
             servers=servers,
             flavors=flavors,
+            bms_servers=bms_servers,
+            bms_flavors=list(bms_flavors or ()),
             vpcs=self._pages("vpcs", self._c.vpc.list_vpcs, vpc.ListVpcsRequest),
             subnets=self._pages("subnets", self._c.vpc.list_subnets, vpc.ListSubnetsRequest),
             security_groups=self._pages(
@@ -174,7 +189,16 @@ class Reader:
         found: list[JsonDict] = []
         markers: set[str] = set()
         marker: str | None = None
+        page = 0
         while stop is None or not stop.is_set():
+            page += 1
+            if paging.ending is Ending.PAGE_NUMBER:
+                body = self._read(call, request_type(offset=page, **arguments))
+                items = list(body.get(paging.key) or ())
+                found.extend(items)
+                if not items:
+                    break
+                continue
             body = self._read(call, request_type(marker=marker, **arguments))
             items = list(body.get(paging.key) or ())
             found.extend(items)

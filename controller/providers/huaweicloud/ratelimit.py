@@ -2,8 +2,8 @@
 
 Huawei Cloud's API Gateway answers calls over a user's quota with HTTP 429
 `APIGW.0308`. Rather than learn the quota by being refused, the provider paces its own
-calls: every SDK call first takes a token from its service's bucket (ECS; VPC, v1 and
-v3 together; EIP), waiting when there is none. A bucket holds at most `burst` tokens
+calls: every SDK call first takes a token from its service's bucket (ECS; BMS; VPC, v1
+and v3 together; EIP), waiting when there is none. A bucket holds at most `burst` tokens
 and refills at `rate` per second, the configured ceiling
 (`ENICTL_HUAWEICLOUD_RATE_LIMIT`).
 
@@ -27,7 +27,7 @@ from typing import Any
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-SERVICES = ("ecs", "vpc", "eip")
+SERVICES = ("ecs", "bms", "vpc", "eip")
 FLOOR = 0.05  # the rate never drops below this share of the ceiling
 RECOVERY = 0.05  # share of the ceiling given back per second without a throttle
 COOLDOWN = 1.0  # seconds: the 429s of one burst halve the rate once
@@ -99,7 +99,7 @@ class RateLimits:
             self.buckets = {
                 service: Bucket(rate, burst=burst, clock=clock, sleep=sleep) for service in SERVICES
             }
-        services = {"ecs": clients.ecs, "vpc": clients.vpc, "eip": clients.eip}
+        services = {"ecs": clients.ecs, "bms": clients.bms, "vpc": clients.vpc, "eip": clients.eip}
         self._by_client = {id(client): name for name, client in services.items()}
         self._by_client[id(clients.vpc3)] = "vpc"
 

@@ -14,7 +14,7 @@ The endpoint (e.g. `enictl sim serve`) wins when both it and the region are set.
 take `enterprise_project_id`; an enterprise project id narrows them to that project,
 `none` sends no such parameter.
 `ENICTL_HUAWEICLOUD_RATE_LIMIT` (default 10) is the most calls per second enictl
-makes to each service (ECS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
+makes to each service (ECS, BMS, VPC, EIP; `ratelimit`), 0 for no limit. Huawei Cloud does
 not publish its ECS/VPC quotas per user (unconfirmed): 10 is a cautious guess, raise
 it to what your account's quota allows.
 
@@ -153,10 +153,14 @@ class Clients:
     vpc3_models: Any
     eip_models: Any
     sdk_exceptions: Any
+    bms: Any = None  # the BMS API (bare-metal servers)
+    bms_models: Any = None
 
     @classmethod
     def build(cls, settings: Settings) -> Clients:
         try:
+            from huaweicloudsdkbms import v1 as bms
+            from huaweicloudsdkbms.v1.region.bms_region import BmsRegion
             from huaweicloudsdkcore.auth.credentials import BasicCredentials
             from huaweicloudsdkcore.exceptions import exceptions as sdk_exceptions
             from huaweicloudsdkcore.exceptions.exception_handler import DefaultExceptionHandler
@@ -213,6 +217,8 @@ class Clients:
             vpc3_models=vpc3,
             eip_models=eip,
             sdk_exceptions=sdk_exceptions,
+            bms=client(bms, "BmsClient", BmsRegion),
+            bms_models=bms,
         )
 
 

@@ -1,18 +1,21 @@
 """From Huawei Cloud's list answers to enictl's observed Topology (pure, no I/O).
 
-The huaweicloud provider pages through seven listings (ECS servers and flavors; VPC
-VPCs, subnets, security groups and v3 ports; EIP public IPs) and hands the raw JSON
-objects to `topology()`, with the NIC limits of the few servers whose flavor states
-none (`Listings.nic_limits`, from their `os-interface`). Everything else enictl needs
-is in those pages, so observing costs a number of calls that grows with pages, never
-with servers. What a real account returns is read as it is meant:
+The huaweicloud provider pages through nine listings (ECS servers and flavors; BMS
+servers and flavors; VPC VPCs, subnets, security groups and v3 ports; EIP public IPs)
+and hands the raw JSON objects to `topology()`, with the NIC limits of the few servers
+whose flavor states none (`Listings.nic_limits`, from their `os-interface`). Everything
+else enictl needs is in those pages, so observing costs a number of calls that grows
+with pages, never with servers. What a real account returns is read as it is meant:
 
 - security groups are regional: the v1 listing's `vpc_id` is only a hint (the VPC
   reference says so), never a pin, so `SecurityGroup.vpc` is "";
 - a subnet's `availability_zone` is only a hint too: a subnet fits every AZ of its
   VPC, so `Subnet.availability_zone` is "" (no pin);
-- a port is an ENI when its server (`device_id`) is in the ECS listing and its
-  `device_owner` is `compute:<az>`, or when it is unattached with no owner at all.
+- servers are the ECS listing's and the BMS listing's together, a BMS of kind
+  `ServerKind.BMS` (its flavor, from the BMS flavors listing, `bare_metal`);
+- a port is an ENI when its server (`device_id`) is in the ECS or BMS listing and its
+  `device_owner` is `compute:<az>` (a BMS's NICs too: unconfirmed), or when it is
+  unattached with no owner at all.
   Every other port (DHCP `network:dhcp`, virtual IP `neutron:VIP_PORT`, load balancers
   `neutron:LOADBALANCER*`, NAT gateways `network:nat_gateway`, routers, bare-metal and
   servers the listing does not show) still holds addresses: each of its IPv4 addresses
@@ -22,9 +25,11 @@ with servers. What a real account returns is read as it is meant:
   in a server's `addresses`, only `fixed` entries count (a `floating` entry is the
   EIP bound to that port);
 - a port is primary when `binding:vif_details.primary_interface` says so (unconfirmed
-  for every flavor), or when the server's `addresses` entry for it has `primary: true`;
-- a port is managed when it carries the tag `enictl-managed=true` (VPC v3 tags, which
-  the v3 port listing includes); protected (`protect`, never deleted by prune) when it
+  for every flavor), or when the server's `addresses` entry for it has `primary: true`
+  (ECS), or it is the first of a BMS's `metadata.baremetalPortIDList` (unconfirmed);
+- a port is managed when it carries the tag `enictl-managed` (VPC v3 tags, which the
+  v3 port listing includes), by the owner its value names (`true`: the owner
+  `default`; `controller.owners`); protected (`protect`, never deleted by prune) when it
   carries `enictl-protect=true`;
 - a flavor's NIC limit (primary included) is `quota:vif_max_num`, else
   `instance_vnic:max_count`, else `baremetal:net_num` among its extra specs (strings);
@@ -53,6 +58,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from controller import owners
 from controller.model import (
     Catalog,
     Eip,
@@ -61,6 +67,7 @@ from controller.model import (
     Port,
     SecurityGroup,
     Server,
+    ServerKind,
     Subnet,
     Topology,
     Vpc,
@@ -105,6 +112,8 @@ class Listings:
     security_groups: Sequence[JsonDict] = ()
     publicips: Sequence[JsonDict] = ()
     nic_limits: Mapping[str, int] = field(default_factory=dict)  # server id -> from os-interface
+    bms_servers: Sequence[JsonDict] = ()  # the BMS API's listings
+    bms_flavors: Sequence[JsonDict] = ()
 
 
 def unique_names(
@@ -155,11 +164,13 @@ def servers_without_limit(servers: Sequence[JsonDict], flavors: Sequence[JsonDic
     return sorted(_id(s) for s in servers if _flavor_key(s, by_id) in unknown)
 
 
-def is_managed(port: JsonDict) -> bool:
-    return any(
-        tag.get("key") == MANAGED_TAG_KEY and str(tag.get("value")) == MANAGED_TAG_VALUE
-        for tag in port.get("tags") or ()
-    )
+def managed_by(port: JsonDict) -> str | None:
+    """The owner the port's `enictl-managed` tag names (`true`: the default owner), or
+    None when it has none (`controller.owners`)."""
+    for tag in port.get("tags") or ():
+        if tag.get("key") == MANAGED_TAG_KEY:
+            return owners.from_tag_value(tag.get("value"))
+    return None
 
 
 def is_protected(port: JsonDict) -> bool:
@@ -199,9 +210,10 @@ def topology(listings: Listings) -> Topology:
         listings.publicips, lambda e: str(e.get("alias") or e.get("public_ip_address") or ""), _id
     )
     eip_by_port = {str(e["port_id"]): name for name, e in eips.items() if e.get("port_id")}
-    flavors = unique_names(listings.flavors, _name, _id)
+    bare_metal = {_id(f) for f in listings.bms_flavors} | {_id(s) for s in listings.bms_servers}
+    flavors = unique_names([*listings.flavors, *listings.bms_flavors], _name, _id)
     flavor_name = _names_by_id(flavors)
-    servers = unique_names(listings.servers, _name, _id)
+    servers = unique_names([*listings.servers, *listings.bms_servers], _name, _id)
     server_name = _names_by_id(servers)
 
     primary_ports = {
@@ -211,6 +223,7 @@ def topology(listings: Listings) -> Topology:
         for address in addresses
         if address.get("primary") and address.get("OS-EXT-IPS:type", "fixed") == "fixed"
     }
+    primary_ports.update(filter(None, map(_first_bms_port, listings.bms_servers)))
     interfaces, others = _ports(
         listings.ports, server_name, subnet_name, group_name, eip_by_port, primary_ports
     )
@@ -234,10 +247,14 @@ def topology(listings: Listings) -> Topology:
             status=str(server.get("status") or ""),
             id=_id(server),
             nic_limit=own_limit,
+            kind=ServerKind.BMS if _id(server) in bare_metal else ServerKind.ECS,
         )
 
     catalog = Catalog(
-        flavors={name: Flavor(name, limits[name], _id(f)) for name, f in flavors.items()},
+        flavors={
+            name: Flavor(name, limits[name], _id(f), bare_metal=_id(f) in bare_metal)
+            for name, f in flavors.items()
+        },
         vpcs={name: Vpc(name, str(v.get("cidr") or ""), _id(v)) for name, v in vpcs.items()},
         subnets={
             name: Subnet(
@@ -300,6 +317,7 @@ def _ports(
         if groups is None:
             groups = group_tuples[ids] = tuple(group_name.get(g, g) for g in ids)
         subnet_id = str(port.get("virsubnet_id"))
+        manager = managed_by(port)
         interfaces[name] = NetworkInterface(
             name=name,
             subnet=subnet_name.get(subnet_id, subnet_id),
@@ -308,13 +326,21 @@ def _ports(
             eip=eip_by_port.get(port_id),
             server=attached_to,
             primary=primary,
-            managed=is_managed(port),
+            managed=manager is not None,
+            owner=manager or "",
             protect=is_protected(port),
             delete_on_termination=attached_to is not None,
             id=port_id,
         )
     others.sort(key=lambda p: (p.subnet, _address_key(p.private_ip), p.id))
     return interfaces, tuple(others)
+
+
+def _first_bms_port(server: JsonDict) -> str:
+    """A BMS's primary NIC: the first of `metadata.baremetalPortIDList` ("[id, id]"), as
+    a BMS's `addresses` say nothing of it (unconfirmed that the list starts with it)."""
+    text = str((server.get("metadata") or {}).get("baremetalPortIDList") or "")
+    return text.strip("[] ").split(",")[0].strip()
 
 
 def _held(

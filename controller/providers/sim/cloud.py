@@ -14,6 +14,11 @@ A server runs one NIC job at a time, as ECS does: an `attach()` or `detach()` wh
 another is running on the same server is refused with the transient Ecs.0603
 ("other operations running, retry later"); console changes have no job and are exempt.
 
+A BMS (a server of a `bareMetal` flavor) is invisible to the ECS verbs and has its own
+(`attach_bare_metal`, `detach_bare_metal`, `set_bare_metal_delete_on_termination`),
+as Huawei Cloud's BMS API: its attach is a job that creates the port when it finishes
+(named by its id until enictl renames it) and it cannot attach an existing port.
+
 A port attached by `attach()` starts with deleteOnTermination **true**: whether the
 real cloud does this is unconfirmed, and the pessimistic choice makes enictl prove
 it clears the flag before detaching an ENI that must survive.
@@ -33,8 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from controller.errors import UsageError
-from controller.model import Topology
+from controller.errors import ProviderError, UsageError
+from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, JobStatus, NewInterface
 from controller.providers.sim import inventory, observation, refusals, rules, store, transaction
 from controller.providers.sim.faults import Faults
@@ -173,8 +178,22 @@ class SimCloud:
         self._run("unbind_eip", act, target=eip_id)
 
     def set_delete_on_termination(self, server_id: str, interface_id: str, value: bool) -> None:
+        self._set_delete_on_termination(server_id, interface_id, value, bare_metal=False)
+
+    def set_bare_metal_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool
+    ) -> None:
+        self._set_delete_on_termination(server_id, interface_id, value, bare_metal=True)
+
+    def _set_delete_on_termination(
+        self, server_id: str, interface_id: str, value: bool, *, bare_metal: bool
+    ) -> None:
         def act(call: Call) -> None:
-            srv = rules.server(call.conn, server_id)
+            srv = (
+                rules.bms_server(call.conn, server_id)
+                if bare_metal
+                else rules.ecs_server(call.conn, server_id)
+            )
             prt = rules.port(call.conn, interface_id)
             call.target = f"{prt.name} on {srv.name} = {str(value).lower()}"
             if prt.server_id != srv.id:
@@ -185,11 +204,12 @@ class SimCloud:
                 "UPDATE ports SET delete_on_termination = ? WHERE id = ?", (int(value), prt.id)
             )
 
-        self._run("set_delete_on_termination", act, target=f"{interface_id} on {server_id}")
+        verb = "set_bare_metal_delete_on_termination" if bare_metal else "set_delete_on_termination"
+        self._run(verb, act, target=f"{interface_id} on {server_id}")
 
     def attach(self, server_id: str, interface_id: str) -> str:
         def act(call: Call) -> str:
-            srv = rules.server(call.conn, server_id)
+            srv = rules.ecs_server(call.conn, server_id)
             prt = rules.port(call.conn, interface_id)
             call.target = f"{prt.name} -> {srv.name}"
             rules.check_attach(call.conn, srv, prt)
@@ -200,7 +220,7 @@ class SimCloud:
 
     def detach(self, server_id: str, interface_id: str) -> str:
         def act(call: Call) -> str:
-            srv = rules.server(call.conn, server_id)
+            srv = rules.ecs_server(call.conn, server_id)
             prt = rules.port(call.conn, interface_id)
             call.target = f"{prt.name} <- {srv.name}"
             rules.check_detach(call.conn, srv, prt)
@@ -209,14 +229,43 @@ class SimCloud:
 
         return self._run("detach", act, target=f"{interface_id} <- {server_id}")
 
+    def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
+        """BMS AddServerNics: a job that creates the port (subnet, address, groups) and
+        attaches it; the finished job names the port (`Job.interface_id`)."""
+
+        def act(call: Call) -> str:
+            srv = rules.bms_server(call.conn, server_id)
+            call.target = f"new NIC in {spec.subnet_id} -> {srv.name}"
+            rules.check_bms_attach(call.conn, srv, spec)
+            return transaction.submit(call, "bms_attach", srv.id, "", rules.bms_spec(spec))
+
+        return self._run("attach_bare_metal", act, target=f"new NIC -> {server_id}")
+
+    def detach_bare_metal(self, server_id: str, interface_id: str) -> str:
+        """BMS DeleteServerNics: a job, like an ECS detach (BMS codes)."""
+
+        def act(call: Call) -> str:
+            srv = rules.bms_server(call.conn, server_id)
+            try:
+                prt = rules.port(call.conn, interface_id)
+                call.target = f"{prt.name} <- {srv.name}"
+                rules.check_detach(call.conn, srv, prt)
+                rules.require_no_nic_job(call.conn, srv, "detach")
+            except ProviderError as exc:
+                raise refusals.bare_metal(exc) from None
+            return transaction.submit(call, "bms_detach", srv.id, prt.id)
+
+        return self._run("detach_bare_metal", act, target=f"{interface_id} <- {server_id}")
+
     def job(self, job_id: str) -> Job:
         def act(call: Call) -> Job:
             row = call.conn.execute(
-                "SELECT status, error_code, fail_reason FROM jobs WHERE id = ?", (job_id,)
+                "SELECT status, error_code, fail_reason, port_id FROM jobs WHERE id = ?",
+                (job_id,),
             ).fetchone()
             if row is None:
                 raise refuse(refusals.JOB_NOT_FOUND, f"job {job_id} does not exist")
-            return Job(id=job_id, status=JobStatus(row[0]), error_code=row[1], error_message=row[2])
+            return Job(job_id, JobStatus(row[0]), row[1], row[2], row[3])
 
         return self._run("job", act, target=job_id)
 
@@ -228,13 +277,17 @@ class SimCloud:
 
         self._run("delete_interface", act, target=interface_id)
 
-    def set_managed(self, interface_id: str, managed: bool = True) -> None:
-        """Tag (or untag) a port as enictl's: VPC v3 port tags, as `sim serve` receives them."""
+    def set_managed(self, interface_id: str, owner: str | None = DEFAULT_OWNER) -> None:
+        """Tag a port as managed by `owner` (None: untag it): the VPC v3 port tag
+        `enictl-managed=<owner>`, as `sim serve` receives it."""
 
         def act(call: Call) -> None:
             prt = rules.port(call.conn, interface_id)
-            call.target = f"{prt.name} = {str(managed).lower()}"
-            call.conn.execute("UPDATE ports SET managed = ? WHERE id = ?", (int(managed), prt.id))
+            call.target = f"{prt.name} = {owner or 'false'}"
+            call.conn.execute(
+                "UPDATE ports SET managed = ?, owner = ? WHERE id = ?",
+                (int(owner is not None), owner or "", prt.id),
+            )
 
         self._run("set_managed", act, target=interface_id)
 
@@ -309,6 +362,11 @@ class SimCloud:
         def act(call: Call) -> None:
             srv = rules.server(call.conn, server_name, key="name")
             prt = rules.port(call.conn, interface_name, key="name")
+            if srv.bare_metal:
+                raise refuse(
+                    refusals.BMS_BAD_REQUEST,
+                    f"{srv.name} is a BMS: it takes only the NICs its own API creates",
+                )
             rules.check_attach(call.conn, srv, prt)
             call.conn.execute(
                 "UPDATE ports SET server_id = ?, delete_on_termination = ? WHERE id = ?",
@@ -360,12 +418,14 @@ class SimCloud:
         private_ip: str | None = None,
         security_groups: Sequence[str] = (),
         managed: bool = False,
+        owner: str = DEFAULT_OWNER,
     ) -> str:
-        """Create an unattached port by names; returns its id."""
+        """Create an unattached port by names (managed by `owner` when `managed`);
+        returns its id."""
         with self._lock, store.read(self._db()) as conn:
             subnet_id = _id_of(conn, "subnets", subnet_name)
             group_ids = tuple(_id_of(conn, "security_groups", g) for g in security_groups)
-        spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed)
+        spec = NewInterface(name, subnet_id, private_ip, group_ids, managed=managed, owner=owner)
         return self._console(
             "create_interface", name, lambda call: rules.create_port(call.conn, spec)
         )

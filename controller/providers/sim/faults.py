@@ -123,9 +123,14 @@ SERVICE_OF = {
                 "update_security_groups",
                 "set_managed",
                 "set_protected",
+                "rename_interface",
             ),
         ),
         ("EIP", ("bind_eip", "unbind_eip")),
+        (
+            "BMS",
+            ("attach_bare_metal", "detach_bare_metal", "set_bare_metal_delete_on_termination"),
+        ),
     )
     for operation in operations
 }

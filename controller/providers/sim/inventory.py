@@ -70,8 +70,11 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
     server_ids, eip_ids = ids("server", cloud.servers), ids("eip", cat.eips)
     port_ids = ids("port", cloud.interfaces)
     conn.executemany(
-        "INSERT INTO flavors VALUES (?, ?, ?)",
-        [(flavor_ids[f.name], f.name, f.max_interfaces) for f in cat.flavors.values()],
+        "INSERT INTO flavors VALUES (?, ?, ?, ?)",
+        [
+            (flavor_ids[f.name], f.name, f.max_interfaces, int(f.bare_metal))
+            for f in cat.flavors.values()
+        ],
     )
     conn.executemany(
         "INSERT INTO vpcs VALUES (?, ?, ?)",
@@ -107,8 +110,8 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
     )
     conn.executemany(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups, protected)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " delete_on_termination, security_groups, protected, owner)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 port_ids[i.name],
@@ -122,6 +125,7 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
                 int(i.delete_on_termination),
                 store.join_ids(group_ids[g] for g in i.security_groups),
                 int(i.protect),
+                i.owner if i.managed else "",
             )
             for i in cloud.interfaces.values()
         ],

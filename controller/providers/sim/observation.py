@@ -9,7 +9,7 @@ id -> name dicts.
 The pins come back as they are stored: a subnet's `availability_zone` "" fits any AZ,
 a security group's `vpc` "" is regional; a flavor without a NIC limit has
 `max_interfaces` None, and the simulated cloud knows no per-server limit either
-(`Server.nic_limit` stays None).
+(`Server.nic_limit` stays None). A server of a `bare_metal` flavor is a BMS.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from controller.gcpause import gc_paused
 from controller.model import (
+    DEFAULT_OWNER,
     Catalog,
     Eip,
     Flavor,
@@ -28,6 +29,7 @@ from controller.model import (
     Port,
     SecurityGroup,
     Server,
+    ServerKind,
     Subnet,
     Topology,
     Vpc,
@@ -41,7 +43,7 @@ T = TypeVar("T")
 _SERVERS = "SELECT id, name, flavor_id, availability_zone, vpc_id, status FROM servers"
 _PORTS = """
 SELECT id, name, subnet_id, ip, is_primary, managed, delete_on_termination, server_id,
-       security_groups, protected
+       security_groups, protected, owner
 FROM ports
 """
 _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
@@ -54,9 +56,9 @@ def catalog(conn: sqlite3.Connection) -> Catalog:
     subnet_names = dict(conn.execute("SELECT id, name FROM subnets").fetchall())
     return Catalog(
         flavors={
-            name: Flavor(name=name, max_interfaces=limit, id=id_)
-            for id_, name, limit in conn.execute(
-                "SELECT id, name, max_interfaces FROM flavors ORDER BY name"
+            name: Flavor(name=name, max_interfaces=limit, id=id_, bare_metal=bool(bms))
+            for id_, name, limit, bms in conn.execute(
+                "SELECT id, name, max_interfaces, bare_metal FROM flavors ORDER BY name"
             )
         },
         vpcs={
@@ -107,6 +109,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     subnet_names = {s.id: s.name for s in cat.subnets.values()}
     group_names = {g.id: g.name for g in cat.security_groups.values()}
     flavor_names = {f.id: f.name for f in cat.flavors.values()}
+    bare_metal = {f.id for f in cat.flavors.values() if f.bare_metal}
     vpc_names = {v.id: v.name for v in cat.vpcs.values()}
     server_rows = conn.execute(_SERVERS).fetchall()
     server_names = {row[0]: row[1] for row in server_rows}
@@ -116,7 +119,19 @@ def _topology(conn: sqlite3.Connection) -> Topology:
     interfaces: dict[str, NetworkInterface] = {}
     port_rows = conn.execute(_PORTS).fetchall()
     port_rows.sort(key=_by_name)
-    for id_, name, subnet_id, ip, primary, managed, dot, server_id, groups, prot in port_rows:
+    for (
+        id_,
+        name,
+        subnet_id,
+        ip,
+        primary,
+        managed,
+        dot,
+        server_id,
+        groups,
+        prot,
+        owner,
+    ) in port_rows:
         port_groups = group_tuples.get(groups)
         if port_groups is None:
             port_groups = tuple(group_names[g] for g in store.split_ids(groups))
@@ -136,6 +151,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             bool(managed),
             bool(dot) and server_id is not None,
             bool(prot),
+            owner or (DEFAULT_OWNER if managed else ""),  # '': managed before owners existed
         )
     server_rows.sort(key=_by_name)
     servers: dict[str, Server] = {}
@@ -150,6 +166,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             security_groups=primary_groups,
             status=status,
             id=id_,
+            kind=ServerKind.BMS if flavor_id in bare_metal else ServerKind.ECS,
         )
     return Topology(servers=servers, interfaces=interfaces, catalog=cat)
 
@@ -206,5 +223,6 @@ _interface = _maker(
         "managed",
         "delete_on_termination",
         "protect",
+        "owner",
     ),
 )

@@ -26,12 +26,26 @@ Open Telekom Cloud copies of them, which share the codes) unless marked otherwis
 | port name already taken | Sim.0001 | 409 | simulator only: real port names need not be unique |
 | other operations running (transient) | Ecs.0603 | 501 | ECS table ("try again 1 minute later") |
 | throttled (transient) | APIGW.0308 | 429 | API Gateway's throttling code |
+| BMS: request invalid (subnet, IP, groups, no BMS NIC add) | BMS.0001 | 400 | BMS table |
+| BMS: NIC count over the flavor's baremetal:net_num | BMS.0050 | 400 | (3) |
+| BMS: subnet in another VPC than the BMS | BMS.0064 | 400 | (3) |
+| BMS: server status forbids it | BMS.0100 | 400 | (3) |
+| BMS: server does not exist (or is no BMS) | BMS.0114 | 404 | (3) |
+| BMS: IP address in use | BMS.0010 | 400 | (3) |
+| BMS: server does not have that NIC | BMS.0085 | 400 | (3) |
+| BMS: other NIC operations running (transient) | BMS.0603 | 501 | (3) |
+| BMS: a NIC job failed (attach / detach) | BMS.0217 / BMS.0507 | (job) | (3) |
 
 (1) "Incorrect VPC, subnet or security group"; only a simulated subnet is pinned.
 (2) VPC.2500 answers a port whose subnet is unknown, whose IP is not an address, lies
 outside the subnet or is one of its reserved addresses, a subnet with no free address
 left, and a security group pinned to another VPC (only a simulated group is pinned):
 that the real VPC answers VPC.2500 in each of these cases is unconfirmed.
+
+(3) The BMS API reference lists only its common codes (BMS.0001 "Fail to parse
+request" among them) and says NIC failures may surface in the job instead: these codes
+mirror the ECS numbers of the same refusal and are the simulator's choice
+(unconfirmed). The ECS API answers a BMS's id with Ecs.0114 (its listing shows none).
 
 Late failures end a job FAIL with Ecs.0217 (attach NIC failed) or Ecs.0507 (delete
 NIC failed), both from the ECS table. VPC calls (ports, security groups, EIPs) answer
@@ -63,6 +77,14 @@ PORT_HAS_EIP = "VPC.0511"
 DUPLICATE_NAME = "Sim.0001"
 BUSY = "Ecs.0603"
 THROTTLED = "APIGW.0308"
+BMS_BAD_REQUEST = "BMS.0001"
+BMS_NIC_QUOTA = "BMS.0050"
+BMS_VPC_MISMATCH = "BMS.0064"
+BMS_SERVER_STATUS = "BMS.0100"
+BMS_SERVER_NOT_FOUND = "BMS.0114"
+BMS_IP_IN_USE = "BMS.0010"
+BMS_NIC_NOT_ON_SERVER = "BMS.0085"
+BMS_BUSY = "BMS.0603"
 ATTACH_FAILED = "Ecs.0217"
 DETACH_FAILED = "Ecs.0507"
 
@@ -88,9 +110,40 @@ _STATUS = {
     DUPLICATE_NAME: 409,
     BUSY: 501,
     THROTTLED: 429,
+    BMS_BAD_REQUEST: 400,
+    BMS_NIC_QUOTA: 400,
+    BMS_VPC_MISMATCH: 400,
+    BMS_SERVER_STATUS: 400,
+    BMS_SERVER_NOT_FOUND: 404,
+    BMS_IP_IN_USE: 400,
+    BMS_NIC_NOT_ON_SERVER: 400,
+    BMS_BUSY: 501,
 }
 
-TRANSIENT_CODES = frozenset({BUSY, THROTTLED})
+TRANSIENT_CODES = frozenset({BUSY, THROTTLED, BMS_BUSY})
+
+# The BMS API's code for each refusal the ECS API makes with its own.
+BMS_CODES = {
+    BAD_PARAMETER: BMS_BAD_REQUEST,
+    ZONE_MISMATCH: BMS_BAD_REQUEST,
+    NIC_QUOTA: BMS_NIC_QUOTA,
+    VPC_MISMATCH: BMS_VPC_MISMATCH,
+    SERVER_STATUS: BMS_SERVER_STATUS,
+    SERVER_NOT_FOUND: BMS_SERVER_NOT_FOUND,
+    NIC_NOT_ON_SERVER: BMS_NIC_NOT_ON_SERVER,
+    BUSY: BMS_BUSY,
+    PORT_INVALID: BMS_BAD_REQUEST,
+    SECURITY_GROUP_NOT_FOUND: BMS_BAD_REQUEST,
+    IP_IN_USE: BMS_IP_IN_USE,
+    ATTACH_FAILED: "BMS.0217",
+    DETACH_FAILED: "BMS.0507",
+}
+
+
+def bare_metal(exc: ProviderError) -> ProviderError:
+    """The BMS API's form of a refusal the shared rules made with an ECS or VPC code."""
+    code = BMS_CODES.get(exc.code)
+    return exc if code is None else refuse(code, exc.message)
 
 
 def refuse(code: str, message: str) -> ProviderError:

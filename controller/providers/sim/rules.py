@@ -6,6 +6,10 @@ changes each accepted call or finished job applies. Every function runs inside t
 caller's write transaction and raises the cloud's error (see `refusals`) before it
 changes anything.
 
+A BMS takes NICs only through the BMS API (`check_bms_attach`, a `bms_attach` job that
+creates the port when it finishes; `bms_detach`), which refuses with its own codes
+(`refusals.bare_metal`); the ECS API does not know a BMS (`ecs_server`).
+
 Counting for the NIC limit: a server carries its attached ports plus the ports whose
 attach job is still running (a pending attach occupies its slot from submission); a
 pending detach frees its slot only when the job finishes.
@@ -13,11 +17,13 @@ pending detach frees its slot only when the job finishes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller import addresses
+from controller.errors import ProviderError
 from controller.model import READY_STATUSES
 from controller.providers.base import NewInterface
 from controller.providers.sim import refusals, store
@@ -32,6 +38,7 @@ class ServerRow:
     status: str
     max_interfaces: int | None  # None: the flavor states no limit, the simulator keeps none
     availability_zone: str
+    bare_metal: bool  # a BMS: NICs only through the BMS API, which creates each port
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +54,7 @@ class PortRow:
 
 
 _SERVER = """
-SELECT s.id, s.name, s.vpc_id, s.status, f.max_interfaces, s.availability_zone
+SELECT s.id, s.name, s.vpc_id, s.status, f.max_interfaces, s.availability_zone, f.bare_metal
 FROM servers s JOIN flavors f ON f.id = s.flavor_id WHERE s.{key} = ?
 """
 _PORT = """
@@ -61,7 +68,27 @@ def server(conn: sqlite3.Connection, value: str, *, key: str = "id") -> ServerRo
     row = conn.execute(_SERVER.format(key=key), (value,)).fetchone()
     if row is None:
         raise refuse(refusals.SERVER_NOT_FOUND, f"server {value} does not exist")
-    return ServerRow(*row)
+    id_, name, vpc_id, status, limit, zone, bare_metal = row
+    return ServerRow(id_, name, vpc_id, status, limit, zone, bool(bare_metal))
+
+
+def ecs_server(conn: sqlite3.Connection, server_id: str) -> ServerRow:
+    """A server as the ECS API knows it: a BMS is not one (its listing shows none)."""
+    srv = server(conn, server_id)
+    if srv.bare_metal:
+        raise refuse(refusals.SERVER_NOT_FOUND, f"server {server_id} is a BMS, not an ECS")
+    return srv
+
+
+def bms_server(conn: sqlite3.Connection, server_id: str) -> ServerRow:
+    """A server as the BMS API knows it (BMS codes)."""
+    try:
+        srv = server(conn, server_id)
+    except ProviderError as exc:
+        raise refusals.bare_metal(exc) from None
+    if not srv.bare_metal:
+        raise refuse(refusals.BMS_SERVER_NOT_FOUND, f"server {server_id} is not a BMS")
+    return srv
 
 
 def port(conn: sqlite3.Connection, value: str, *, key: str = "id") -> PortRow:
@@ -93,6 +120,37 @@ def require_ready(srv: ServerRow, verb: str) -> None:
         raise refuse(
             refusals.SERVER_STATUS, f"cannot {verb} a NIC while {srv.name} is {srv.status}"
         )
+
+
+def check_bms_attach(conn: sqlite3.Connection, srv: ServerRow, spec: NewInterface) -> None:
+    """Whether the BMS API may start creating a NIC on BMS `srv`: status, the subnet (of
+    its VPC; the AZ where a simulated subnet is pinned), groups, the address (usable and
+    free now, when one is asked for), NIC limit, no other NIC job; BMS codes."""
+    try:
+        require_ready(srv, "attach")
+        row = conn.execute(
+            "SELECT vpc_id, cidr, availability_zone FROM subnets WHERE id = ?", (spec.subnet_id,)
+        ).fetchone()
+        if row is None:
+            raise refuse(refusals.PORT_INVALID, f"subnet {spec.subnet_id} does not exist")
+        vpc_id, cidr, zone = row
+        if vpc_id != srv.vpc_id:
+            raise refuse(refusals.VPC_MISMATCH, f"the subnet is in another VPC than {srv.name}")
+        if zone and zone != srv.availability_zone:
+            raise refuse(refusals.ZONE_MISMATCH, f"the subnet is pinned to {zone}")
+        security_groups(conn, spec.security_group_ids, vpc_id)
+        choose_ip(conn, spec.subnet_id, cidr, spec.private_ip)
+        require_free_slot(conn, srv)
+        require_no_nic_job(conn, srv, "attach")
+    except ProviderError as exc:
+        raise refusals.bare_metal(exc) from None
+
+
+def bms_spec(spec: NewInterface) -> str:
+    """What a BMS attach job keeps of the NIC it will create (jobs.spec)."""
+    return json.dumps(
+        {"subnet": spec.subnet_id, "ip": spec.private_ip, "groups": spec.security_group_ids}
+    )
 
 
 def require_no_nic_job(conn: sqlite3.Connection, srv: ServerRow, verb: str) -> None:
@@ -130,21 +188,28 @@ def check_attach(conn: sqlite3.Connection, srv: ServerRow, prt: PortRow) -> None
             f"port {prt.name}'s subnet is pinned to {prt.zone}, {srv.name} is in "
             f"{srv.availability_zone}",
         )
+    require_free_slot(conn, srv)
+
+
+def require_free_slot(conn: sqlite3.Connection, srv: ServerRow) -> None:
+    """The NIC limit, if the flavor states one (a BMS flavor's is baremetal:net_num)."""
     if srv.max_interfaces is None:
         return
     carried = occupied_slots(conn, srv.id)
     if carried >= srv.max_interfaces:
+        spec = " (baremetal:net_num)" if srv.bare_metal else ""
         raise refuse(
             refusals.NIC_QUOTA,
             f"{srv.name} carries {carried} NICs (attached or attaching), its flavor allows "
-            f"{srv.max_interfaces}",
+            f"{srv.max_interfaces}{spec}",
         )
 
 
 def occupied_slots(conn: sqlite3.Connection, server_id: str) -> int:
     row = conn.execute(
         "SELECT (SELECT count(*) FROM ports WHERE server_id = :s)"
-        " + (SELECT count(*) FROM jobs WHERE status = 'RUNNING' AND kind = 'attach'"
+        " + (SELECT count(*) FROM jobs WHERE status = 'RUNNING'"
+        "    AND kind IN ('attach', 'bms_attach')"
         "    AND server_id = :s)",
         {"s": server_id},
     ).fetchone()
@@ -230,14 +295,20 @@ def delete_port(conn: sqlite3.Connection, port_id: str) -> None:
 def finish_job(
     conn: sqlite3.Connection, job_id: str, kind: str, server_id: str, port_id: str, fails: bool
 ) -> tuple[str, str]:
-    """Apply a due job's effect (or its failure); returns (error code, reason), empty if ok."""
+    """Apply a due job's effect (or its failure); returns (error code, reason), empty if ok.
+    A BMS attach creates its port now (named by its id: the BMS API sets no name)."""
     status = conn.execute("SELECT status FROM servers WHERE id = ?", (server_id,)).fetchone()
     code, reason = "", ""
     if fails:
-        code = refusals.ATTACH_FAILED if kind == "attach" else refusals.DETACH_FAILED
+        code = refusals.ATTACH_FAILED if kind.endswith("attach") else refusals.DETACH_FAILED
         reason = f"injected fault: the {kind} job failed"
     elif status is None or status[0] not in READY_STATUSES:
         code, reason = refusals.SERVER_STATUS, f"the server is {status[0] if status else 'gone'}"
+    elif kind == "bms_attach":
+        try:
+            port_id = _bms_port(conn, job_id, server_id)
+        except ProviderError as exc:
+            code, reason = exc.code, exc.message
     elif kind == "attach":
         conn.execute(
             "UPDATE ports SET server_id = ?, delete_on_termination = 1 WHERE id = ?",
@@ -254,11 +325,34 @@ def finish_job(
                 "UPDATE ports SET server_id = NULL, delete_on_termination = 0 WHERE id = ?",
                 (port_id,),
             )
+    if code and kind.startswith("bms_"):
+        code = refusals.bare_metal(refuse(code, reason)).code
     conn.execute(
         "UPDATE jobs SET status = ?, error_code = ?, fail_reason = ? WHERE id = ?",
         ("FAIL" if code else "SUCCESS", code, reason, job_id),
     )
     return code, reason
+
+
+def _bms_port(conn: sqlite3.Connection, job_id: str, server_id: str) -> str:
+    """Create and attach the port of a due BMS attach job; its id (refusals as raised)."""
+    (text,) = conn.execute("SELECT spec FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    spec = json.loads(text)
+    row = conn.execute(
+        "SELECT vpc_id, cidr FROM subnets WHERE id = ?", (spec["subnet"],)
+    ).fetchone()
+    if row is None:
+        raise refuse(refusals.PORT_INVALID, "the subnet is gone")
+    groups = security_groups(conn, spec["groups"], row[0])
+    address = choose_ip(conn, spec["subnet"], row[1], spec["ip"])
+    port_id = store.next_id(conn, "port")
+    _insert_port(conn, port_id, port_id, spec["subnet"], address, None, groups)
+    conn.execute(
+        "UPDATE ports SET server_id = ?, delete_on_termination = 1 WHERE id = ?",
+        (server_id, port_id),
+    )
+    conn.execute("UPDATE jobs SET port_id = ? WHERE id = ?", (port_id, job_id))
+    return port_id
 
 
 def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
@@ -275,20 +369,36 @@ def create_port(conn: sqlite3.Connection, spec: NewInterface) -> str:
     groups = security_groups(conn, spec.security_group_ids, row[0])
     address = choose_ip(conn, spec.subnet_id, row[1], spec.private_ip)
     port_id = store.next_id(conn, "port")
+    owner = spec.owner if spec.managed else None
+    _insert_port(conn, port_id, spec.name, spec.subnet_id, address, owner, groups)
+    return port_id
+
+
+def _insert_port(
+    conn: sqlite3.Connection,
+    port_id: str,
+    name: str,
+    subnet_id: str,
+    address: int,
+    owner: str | None,
+    groups: Sequence[str],
+) -> None:
+    """A new unattached port row, managed by `owner` (None: unmanaged)."""
     conn.execute(
         "INSERT INTO ports(id, name, subnet_id, ip, ip_int, is_primary, managed, server_id,"
-        " delete_on_termination, security_groups) VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?)",
+        " delete_on_termination, security_groups, owner)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?, NULL, 0, ?, ?)",
         (
             port_id,
-            spec.name,
-            spec.subnet_id,
+            name,
+            subnet_id,
             addresses.ip_text(address),
             address,
-            int(spec.managed),
+            int(owner is not None),
             store.join_ids(groups),
+            owner or "",
         ),
     )
-    return port_id
 
 
 def delete_checked(conn: sqlite3.Connection, prt: PortRow) -> None:
@@ -308,13 +418,15 @@ def submit_job(
     server_id: str,
     port_id: str,
     fails: bool,
+    spec: str = "",
 ) -> str:
-    """Start an attach/detach job, due `latency` seconds from `now`; returns its id."""
+    """Start an attach/detach job (`bms_attach`: `spec` the port to create, `port_id` ""
+    until it exists), due `latency` seconds from `now`; returns its id."""
     job_id = store.next_id(conn, "job")
     conn.execute(
-        "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?)",
-        (job_id, kind, server_id, port_id, now, now + latency, int(fails)),
+        "INSERT INTO jobs(id, kind, server_id, port_id, submitted, due, status, fails, spec)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?)",
+        (job_id, kind, server_id, port_id, now, now + latency, int(fails), spec),
     )
     return job_id
 
@@ -330,7 +442,9 @@ def settle(conn: sqlite3.Connection, now: float) -> None:
     ).fetchall()
     for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
         code, reason = finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
-        arrow = "->" if kind == "attach" else "<-"
+        arrow = "->" if kind.endswith("attach") else "<-"
+        if port_name is None and kind == "bms_attach":
+            port_name = "a new port"
         error = refuse(code, reason) if code else None
         target = f"{port_name} {arrow} {server_name} ({job_id})"
         store.record(conn, due_at, f"job.{kind}", target, error)

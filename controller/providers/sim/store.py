@@ -29,7 +29,8 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE flavors (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, max_interfaces INTEGER);
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, max_interfaces INTEGER,
+    bare_metal INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE vpcs (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, cidr TEXT NOT NULL);
 CREATE TABLE subnets (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
@@ -45,7 +46,7 @@ CREATE TABLE ports (
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
     ip TEXT NOT NULL, ip_int INTEGER NOT NULL,
     is_primary INTEGER NOT NULL, managed INTEGER NOT NULL,
-    protected INTEGER NOT NULL DEFAULT 0,
+    protected INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
     UNIQUE (subnet_id, ip_int));
@@ -61,7 +62,7 @@ CREATE TABLE jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, server_id TEXT NOT NULL, port_id TEXT NOT NULL,
     submitted REAL NOT NULL, due REAL NOT NULL, status TEXT NOT NULL,
     fails INTEGER NOT NULL, error_code TEXT NOT NULL DEFAULT '',
-    fail_reason TEXT NOT NULL DEFAULT '');
+    fail_reason TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL DEFAULT '');
 CREATE INDEX jobs_running ON jobs(due) WHERE status = 'RUNNING';
 CREATE INDEX jobs_running_port ON jobs(port_id) WHERE status = 'RUNNING';
 CREATE INDEX jobs_running_server ON jobs(server_id) WHERE status = 'RUNNING';
@@ -103,15 +104,28 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker) and `other_ports` came later; an old port has no marker, an old
-    cloud no other ports. Another process may add them first, which is fine. (Its
-    groups and subnets, all pinned then, stay pinned.)"""
+    protect marker), `ports.owner` (the managed marker's owner), `other_ports`,
+    `flavors.bare_metal` and `jobs.spec` (a BMS attach's port) came later; an old port
+    has no protect marker and, when managed, the default owner (''); an old cloud no
+    other ports and no BMS.
+    Another process may add them first, which is fine. (Its groups and subnets, all
+    pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
     if not columns:
         return
-    if "protected" not in columns:
+    added = (
+        ("ports", "protected", "INTEGER NOT NULL DEFAULT 0", columns),
+        ("ports", "owner", "TEXT NOT NULL DEFAULT ''", columns),
+        ("flavors", "bare_metal", "INTEGER NOT NULL DEFAULT 0", None),
+        ("jobs", "spec", "TEXT NOT NULL DEFAULT ''", None),
+    )
+    for table, column, kind, known_columns in added:
+        if known_columns is None:
+            known_columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column in known_columns:
+            continue
         try:
-            conn.execute("ALTER TABLE ports ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):
                 raise

@@ -153,9 +153,9 @@ def faults(conn: sqlite3.Connection) -> Faults:
     return Faults.from_json(text) if text else Faults()
 
 
-def submit(call: Call, kind: str, server_id: str, port_id: str) -> str:
+def submit(call: Call, kind: str, server_id: str, port_id: str, spec: str = "") -> str:
     """Start an attach or detach job with the configured latency; returns its id."""
     latency = call.faults.latency_ms / 1000.0
     return rules.submit_job(
-        call.conn, call.now, latency, kind, server_id, port_id, call.dice.job_fails
+        call.conn, call.now, latency, kind, server_id, port_id, call.dice.job_fails, spec
     )

@@ -15,7 +15,8 @@ the real APIs do (`PAGE_SIZES`).
 
 Answers have the real shapes (`compute`, `network`) and statuses: CreatePort is a 201,
 UpdateServerInterface answers with no body, UpdatePublicip with the whole public IP,
-UpdatePort honours a rename.
+UpdatePort honours a rename. The BMS API (`baremetal`) pages its servers by page number,
+lists its flavors at once, and adds NICs by subnet only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from controller import owners
 from controller.errors import ProviderError
 from controller.gcpause import gc_paused
 from controller.providers.base import NewInterface
@@ -35,7 +37,7 @@ from controller.providers.huaweicloud.topology import (
     PROTECT_TAG_KEY,
 )
 from controller.providers.sim import refusals
-from controller.providers.sim.serve import compute, listings, network
+from controller.providers.sim.serve import baremetal, compute, listings, network
 from controller.providers.sim.serve.index import Index
 from controller.providers.sim.serve.routing import (
     UNSUPPORTED,
@@ -54,6 +56,8 @@ JsonDict = dict[str, Any]
 # listing -> (default page size, maximum); a larger limit is silently capped.
 PAGE_SIZES = {
     "servers": (25, 1000),
+    "bms_servers": (25, 1000),
+    "bms_flavors": (1000, 1000),  # the BMS flavors listing does not page
     "flavors": (1000, 1000),  # the flavors maximum is (unconfirmed)
     "ports": (2000, 2000),
     "ports_v1": (2000, 2000),
@@ -64,7 +68,7 @@ PAGE_SIZES = {
 }
 PAGING_PARAMETERS = frozenset({"limit", "marker", "offset", "enterprise_project_id"})
 ALL_ENTERPRISE_PROJECTS = "all_granted_eps"
-ENTERPRISE_SCOPED = frozenset({"servers", "vpcs", "security_groups", "publicips"})
+ENTERPRISE_SCOPED = frozenset({"servers", "bms_servers", "vpcs", "security_groups", "publicips"})
 _ENTERPRISE_PROJECT_ID = re.compile(r"^(0|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$")
 MAX_PORT_NAME = 255
 
@@ -134,26 +138,100 @@ class HuaweiApi:
     def list_interfaces(self, req: Request) -> Reply:
         index = self._view(req.cloud).index
         server = index.server_by_id(req.params["server_id"])
-        if server is None:
+        if server is None or server.bare_metal:
             raise ApiError(404, refusals.SERVER_NOT_FOUND, "the server does not exist")
         return Reply(200, compute.interface_attachments(index, server))
 
     def update_interface(self, req: Request) -> Reply:
         """UpdateServerInterface: the answer has no body."""
+        return self._update_interface(req, req.cloud.set_delete_on_termination, "")
+
+    def _update_interface(
+        self, req: Request, setter: Callable[[str, str, bool], None], code: str
+    ) -> Reply:
+        """delete_on_termination of a NIC (ECS, or BMS: `code` its bad-request code)."""
         attachment = req.body.get("interface_attachment")
         value = attachment.get("delete_on_termination") if isinstance(attachment, dict) else None
         if not isinstance(value, bool):
-            raise ApiError(400, "", "interface_attachment.delete_on_termination must be a boolean")
-        server_id, port_id = req.params["server_id"], req.params["port_id"]
-        req.cloud.set_delete_on_termination(server_id, port_id, value)
+            raise ApiError(
+                400, code, "interface_attachment.delete_on_termination must be a boolean"
+            )
+        setter(req.params["server_id"], req.params["port_id"], value)
         return Reply(200)
 
     def show_job(self, req: Request) -> Reply:
+        """ShowJob, or ShowJobInfos for a job of the BMS API (one path, two hosts)."""
         job_id = req.params["job_id"]
         found = req.cloud.job(job_id)
         with self._jobs_lock:
             kind, server_id, port_id = self._jobs.get(job_id, ("attach", "", ""))
+        if kind.startswith("bms_"):
+            return Reply(200, baremetal.job(found, kind, server_id))
         return Reply(200, compute.job(found, kind, server_id, port_id))
+
+    # -- BMS -------------------------------------------------------------------------
+
+    def list_bms_servers(self, req: Request) -> Reply:
+        """BMS ListBareMetalServers pages by `offset`, a 1-based page number; `count` is
+        what the page holds (see `baremetal`)."""
+        servers, limit, in_scope = self._listing(req, "bms_servers", frozenset({"marker"}))
+        if not in_scope:
+            return Reply(200, raw=listings.envelope({"count": 0}, "servers", b"[]"))
+        start = servers.page_start(req.int_arg("offset", 1), limit)
+        shown = max(0, min(limit, len(servers) - start))
+        array = servers.array(start, limit)
+        return Reply(200, raw=listings.envelope({"count": shown}, "servers", array))
+
+    def list_bms_flavors(self, req: Request) -> Reply:
+        """The BMS flavors, all at once (the API does not page); `availability_zone` is
+        taken: every simulated flavor is sold in every AZ."""
+        extra = set(req.query) - {"availability_zone"}
+        if extra:
+            raise ApiError(400, UNSUPPORTED, f"the BMS flavors listing takes no {sorted(extra)}")
+        flavors = self._view(req.cloud).listing("bms_flavors")
+        return Reply(200, raw=listings.envelope({}, "flavors", flavors.array(0, len(flavors))))
+
+    def bms_attach(self, req: Request) -> Reply:
+        """AddServerNics: one NIC by `subnet_id` (the BMS API cannot attach a port)."""
+        nic = req.one_nic()
+        unknown = sorted(set(nic) - {"subnet_id", "ip_address", "security_groups"})
+        if unknown or not nic.get("subnet_id"):
+            why = f"unknown {unknown}" if unknown else "subnet_id is required"
+            raise ApiError(400, refusals.BMS_BAD_REQUEST, f"nics[0]: {why}")
+        groups = nic.get("security_groups") or []
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise ApiError(400, refusals.BMS_BAD_REQUEST, "security_groups: a list of {id}")
+        spec = NewInterface(
+            name="",
+            subnet_id=str(nic["subnet_id"]),
+            private_ip=str(nic["ip_address"]) if nic.get("ip_address") else None,
+            security_group_ids=tuple(str(g.get("id") or "") for g in groups),
+            managed=False,
+        )
+        server_id = req.params["server_id"]
+        job_id = req.cloud.attach_bare_metal(server_id, spec)
+        self._remember(job_id, "bms_attach", server_id, "")
+        return Reply(200, {"job_id": job_id})
+
+    def bms_detach(self, req: Request) -> Reply:
+        port_id = str(req.one_nic().get("id") or "")
+        if not port_id:
+            raise ApiError(400, refusals.BMS_BAD_REQUEST, "nics[0].id is required")
+        job_id = req.cloud.detach_bare_metal(req.params["server_id"], port_id)
+        self._remember(job_id, "bms_detach", req.params["server_id"], port_id)
+        return Reply(200, {"job_id": job_id})
+
+    def bms_interfaces(self, req: Request) -> Reply:
+        index = self._view(req.cloud).index
+        server = index.server_by_id(req.params["server_id"])
+        if server is None or not server.bare_metal:
+            raise ApiError(404, refusals.BMS_SERVER_NOT_FOUND, "the BMS does not exist")
+        return Reply(200, baremetal.interface_attachments(index, server))
+
+    def bms_update_interface(self, req: Request) -> Reply:
+        """UpdateBaremetalServerInterfaceAttachments: no body in the answer."""
+        setter = req.cloud.set_bare_metal_delete_on_termination
+        return self._update_interface(req, setter, refusals.BMS_BAD_REQUEST)
 
     def _remember(self, job_id: str, kind: str, server_id: str, port_id: str) -> None:
         with self._jobs_lock:
@@ -186,11 +264,14 @@ class HuaweiApi:
         array = items.array(items.after(req.arg("marker")), limit)
         return Reply(200, raw=listings.envelope({}, key, array))
 
-    def _listing(self, req: Request, name: str) -> tuple[listings.Listing, int, bool]:
+    def _listing(
+        self, req: Request, name: str, untaken: frozenset[str] = frozenset()
+    ) -> tuple[listings.Listing, int, bool]:
         """The listing, the page size asked for (capped), and whether the request's
         enterprise project takes in the simulated cloud (all in project "0"). A filter
-        the simulated cloud does not apply is refused, not ignored."""
-        filters = sorted(set(req.query) - PAGING_PARAMETERS)
+        the simulated cloud does not apply is refused, not ignored (and the paging
+        parameters `untaken` that this API does not have)."""
+        filters = sorted(set(req.query) - (PAGING_PARAMETERS - untaken))
         if filters:
             raise ApiError(400, UNSUPPORTED, f"the simulated cloud does not filter by {filters}")
         default, maximum = PAGE_SIZES[name]
@@ -272,9 +353,9 @@ class HuaweiApi:
 
     def tag_port(self, req: Request) -> Reply:
         tag = req.object("tag")
-        value = str(tag.get("value")) == MANAGED_TAG_VALUE
         if tag.get("key") == PROTECT_TAG_KEY:
-            req.cloud.set_protected(req.params["port_id"], value)
+            protect = str(tag.get("value")) == MANAGED_TAG_VALUE
+            req.cloud.set_protected(req.params["port_id"], protect)
             return Reply(204)
         if tag.get("key") != MANAGED_TAG_KEY:
             raise ApiError(
@@ -282,7 +363,7 @@ class HuaweiApi:
                 UNSUPPORTED,
                 f"the simulated cloud keeps only the {MANAGED_TAG_KEY} and {PROTECT_TAG_KEY} tags",
             )
-        req.cloud.set_managed(req.params["port_id"], value)
+        req.cloud.set_managed(req.params["port_id"], owners.from_tag_value(tag.get("value")))
         return Reply(204)
 
     def _port_v1(self, cloud: ServedCloud, port_id: str, spec: NewInterface | None) -> JsonDict:

@@ -191,17 +191,25 @@ def interface_attachments(index: Index, srv: Server) -> JsonDict:
 
 def flavor(index: Index, name: str) -> JsonDict:
     """A flavor as ECS `cloudservers/flavors` shows it: its id is its name."""
-    found = index.topology.catalog.flavors[name]
-    vcpus, ram = flavor_size(name)
     specs = {
         "ecs:performancetype": "normal",
         "ecs:virtualization_env_types": "CloudCompute",
         "resource_type": f"IOoptimized{name.split('.')[0].upper()}",
         "cond:operation:status": "normal",
     }
+    return flavor_body(index, name, specs, "quota:vif_max_num", "ecs")
+
+
+def flavor_body(
+    index: Index, name: str, specs: dict[str, str], limit_spec: str, host: str
+) -> JsonDict:
+    """A flavor as ECS and BMS show one (its id is its name): `specs` are its extra
+    specs, plus its NIC limit as `limit_spec` (a string) when it states one."""
+    found = index.topology.catalog.flavors[name]
+    vcpus, ram = flavor_size(name)
     if found.max_interfaces is not None:
-        specs["quota:vif_max_num"] = str(found.max_interfaces)
-    link = f"https://ecs.sim.invalid/v1/{index.project_id}/flavors/{name}"
+        specs = {**specs, limit_spec: str(found.max_interfaces)}
+    link = f"https://{host}.sim.invalid/v1/{index.project_id}/flavors/{name}"
     return {
         "id": name,
         "name": name,

@@ -1,9 +1,22 @@
 """`enictl sim serve`: the simulated cloud over Huawei Cloud's HTTP API (stdlib only).
 
-A threaded `http.server` that checks each request's SDK-HMAC-SHA256 signature
-(`sigv4`), then hands it to `api.HuaweiApi` with a `SimCloud` opened on the state
-dir for that request (so `sim init --force` under a running server is picked up, and
-every request shares the cloud's SQLite transactions with other processes).
+An HTTP/1.1 server on a bounded worker pool (`pool`: parked keep-alive connections,
+idle and request timeouts, a connection cap) that takes each request in this order,
+and reads its body only once the headers allowed it:
+
+1. the body's framing and size (`body.framing`): a bad `Content-Length` is a 400, a
+   body above `Limits.max_body_bytes` a 413;
+2. the signature's headers (`sigv4.check_headers`): unsigned, an unknown key, the
+   host or date unsigned, a date out of the window: 401;
+3. the body, read within the request timeout, then the signature over it
+   (`sigv4.check_signature`): 401 when it does not match;
+4. `api.HuaweiApi` with a `SimCloud` opened on the state dir for that request (so
+   `sim init --force` under a running server is picked up, and every request shares
+   the cloud's SQLite transactions with other processes).
+
+A request refused before its body was read gets `Connection: close` (the unread body
+must not be taken for the next request), and the connection lingers (`pool`) so that
+the client reads the refusal.
 
 Credentials: the AK/SK in `HUAWEICLOUD_SDK_AK` / `HUAWEICLOUD_SDK_SK` of the serving
 process; when both are unset, the fixed test credentials below, which are public and
@@ -20,20 +33,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from controller.errors import EnictlError, UsageError
-from controller.providers.sim.serve import sigv4
+from controller.providers.sim.serve import body, sigv4
 from controller.providers.sim.serve.api import HuaweiApi, Reply, ServedCloud
+from controller.providers.sim.serve.connection import ConnectionHandler
+from controller.providers.sim.serve.pool import DEFAULT_LIMITS, Limits, PoolServer
 
 DEFAULT_AK = "ENICTLSIMULATEDCLOUD"
 DEFAULT_SK = "enictl-simulated-cloud-test-secret-key-0"
@@ -85,11 +98,8 @@ def _open_sim(state_dir: Path) -> ServedCloud:
     return open_cloud(state_dir)
 
 
-class SimHttpServer(ThreadingHTTPServer):
-    """The HTTP server; one thread per connection, keep-alive (HTTP/1.1)."""
-
-    daemon_threads = True
-    allow_reuse_address = True
+class SimHttpServer(PoolServer):
+    """The HTTP server: keep-alive (HTTP/1.1) on a bounded worker pool (`pool.Limits`)."""
 
     def __init__(
         self,
@@ -100,6 +110,7 @@ class SimHttpServer(ThreadingHTTPServer):
         port: int = DEFAULT_PORT,
         open_cloud: CloudOpener = _open_sim,
         verbose: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.state_dir = state_dir
         self.settings = settings
@@ -109,7 +120,7 @@ class SimHttpServer(ThreadingHTTPServer):
         self.requests = 0
         self._count_lock = threading.Lock()
         try:
-            super().__init__((host, port), _Handler)
+            super().__init__((host, port), _Handler, limits)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -125,15 +136,8 @@ class SimHttpServer(ThreadingHTTPServer):
             self.requests += 1
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(ConnectionHandler):
     server: SimHttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle's algorithm
-        # and the client's delayed ACK add ~40 ms to every keep-alive request.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._serve()
@@ -152,36 +156,38 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"sim serve: {self.address_string()} {format % args}\n")
 
     def _serve(self) -> None:
+        """Framing and signature headers, then the body, then the signature, then the API."""
         self.server.count()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         settings = self.server.settings
+        limit = self.server.limits.max_body_bytes
         try:
-            sigv4.verify(
-                self.command,
-                split.path,
-                split.query,
-                headers,
-                body,
-                {settings.access_key: settings.secret_key},
-            )
-        except sigv4.SignatureError as exc:
-            message = f"Incorrect IAM authentication information: {exc}"
-            self._send(Reply(401, {"error_msg": message, "error_code": AUTH_FAILED}))
+            length = body.framing(self.headers, self.request_version, limit)
+            claim = sigv4.check_headers(headers, {settings.access_key: settings.secret_key})
+        except (body.BodyRefused, sigv4.SignatureError) as exc:
+            self.close_connection = True  # the body stays unread: it is no next request
+            self._send(_refusal(exc))
+            return
+        self.continue_body()
+        try:
+            payload = body.read(self.rfile, length, limit)
+            sigv4.check_signature(claim, self.command, split.path, split.query, headers, payload)
+        except (body.BodyRefused, sigv4.SignatureError) as exc:
+            self.close_connection = self.close_connection or isinstance(exc, body.BodyRefused)
+            self._send(_refusal(exc))
             return
         query = parse_qs(split.query, keep_blank_values=True)
-        self._send(self._answer(split.path, query, body))
+        self._send(self._answer(split.path, query, payload))
 
-    def _answer(self, path: str, query: dict[str, list[str]], body: bytes) -> Reply:
+    def _answer(self, path: str, query: dict[str, list[str]], payload: bytes) -> Reply:
         try:
             cloud = self.server.open_cloud(self.server.state_dir)
         except EnictlError as exc:
             return Reply(503, {"error": {"code": "Sim.0004", "message": str(exc)}})
         try:
-            return self.server.api.handle(cloud, self.command, path, query, body)
-        except Exception as exc:  # never kill the connection thread with a traceback
+            return self.server.api.handle(cloud, self.command, path, query, payload)
+        except Exception as exc:  # never kill the worker with a traceback
             message = f"internal error: {type(exc).__name__}: {exc}"
             return Reply(500, {"error": {"code": "Sim.0500", "message": message}})
         finally:
@@ -195,12 +201,22 @@ class _Handler(BaseHTTPRequestHandler):
             payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("X-Request-Id", uuid.uuid4().hex)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         if reply.body is not None or reply.raw is not None:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload:
             self.wfile.write(payload)
+
+
+def _refusal(exc: body.BodyRefused | sigv4.SignatureError) -> Reply:
+    """API Gateway's answer to a request it does not pass on (its body shape)."""
+    if isinstance(exc, sigv4.SignatureError):
+        message = f"Incorrect IAM authentication information: {exc}"
+        return Reply(401, {"error_msg": message, "error_code": AUTH_FAILED})
+    return Reply(exc.status, {"error_msg": exc.message, "error_code": exc.code})
 
 
 @dataclass
@@ -230,6 +246,7 @@ def start(
     host: str = DEFAULT_HOST,
     port: int = 0,
     open_cloud: CloudOpener = _open_sim,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> RunningServer:
     """Serve `state_dir`'s simulated cloud from a daemon thread (port 0: a free one)."""
     server = SimHttpServer(
@@ -238,6 +255,7 @@ def start(
         host=host,
         port=port,
         open_cloud=open_cloud,
+        limits=limits,
     )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="sim-serve", daemon=True

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from controller.gcpause import gc_paused
 from controller.model import NetworkInterface, Port, Server, Topology
-from controller.providers.sim.serve import compute, network
+from controller.providers.sim.serve import baremetal, compute, network
 from controller.providers.sim.serve.index import Index
 
 T = TypeVar("T")
@@ -160,7 +160,7 @@ def _port_made_of(index: Index, port: AnyPort) -> Hashable:
     if not isinstance(port, NetworkInterface):
         return port
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed, port.protect)  # fmt: skip
+            port.server, port.primary, port.managed, port.owner, port.protect)  # fmt: skip
 
 
 def _port_v3(index: Index, port: AnyPort) -> str:
@@ -197,17 +197,32 @@ def _catalog(
     )
 
 
+def _servers(bare_metal: bool) -> Callable[[Index], Iterable[Server]]:
+    """The servers of one API: the ECS listing shows no BMS, the BMS listing only BMSs."""
+    return lambda index: (s for s in index.topology.servers.values() if s.bare_metal is bare_metal)
+
+
+def _flavors(bare_metal: bool) -> Callable[[Topology], Mapping[str, Any]]:
+    return lambda t: {n: f for n, f in t.catalog.flavors.items() if f.bare_metal is bare_metal}
+
+
 KINDS: Mapping[str, Kind] = {
     "servers": Kind(
-        lambda index: index.topology.servers.values(),
+        _servers(False),
         lambda server: str(server.id),
         compute.server_json,
         _server_made_of,
     ),
+    "bms_servers": Kind(
+        _servers(True),
+        lambda server: str(server.id),
+        lambda index, server: _ENCODER.encode(baremetal.server(index, server)),
+    ),
     "ports": Kind(_ports, _port_id, _port_v3, _port_made_of),
     "ports_v1": Kind(_ports, _port_id, _port_v1),
     # a flavor's id is its name: the listing pages by name
-    "flavors": _catalog(lambda t: t.catalog.flavors, compute.flavor, lambda f: str(f.name)),
+    "flavors": _catalog(_flavors(False), compute.flavor, lambda f: str(f.name)),
+    "bms_flavors": _catalog(_flavors(True), baremetal.flavor, lambda f: str(f.name)),
     "vpcs": _catalog(lambda t: t.catalog.vpcs, network.vpc),
     "subnets": _catalog(
         lambda t: t.catalog.subnets,

@@ -28,6 +28,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from controller import owners
 from controller.model import NetworkInterface, Port
 from controller.providers.huaweicloud.topology import (
     MANAGED_TAG_KEY,
@@ -195,16 +196,17 @@ def _device_id(port: Port, subnet_id: str) -> str:
 
 def tags(iface: NetworkInterface) -> list[JsonDict]:
     """An ENI's port tags: enictl's markers, as the simulated cloud keeps them."""
-    result: list[JsonDict] = json.loads(_tags_json(iface.managed, iface.protect))
+    result: list[JsonDict] = json.loads(_tags_json(iface.managed_by, iface.protect))
     return result
 
 
 @functools.cache
-def _tags_json(managed: bool, protect: bool) -> str:
-    marks = [MANAGED_TAG_KEY] if managed else []
+def _tags_json(owner: str | None, protect: bool) -> str:
+    """`enictl-managed=<owner>` (`true` for the default owner), `enictl-protect=true`."""
+    marks = [] if owner is None else [(MANAGED_TAG_KEY, owners.tag_value(owner))]
     if protect:
-        marks.append(PROTECT_TAG_KEY)
-    return "[" + ",".join(f'{{"key":"{k}","value":"{MANAGED_TAG_VALUE}"}}' for k in marks) + "]"
+        marks.append((PROTECT_TAG_KEY, MANAGED_TAG_VALUE))
+    return "[" + ",".join(f'{{"key":"{k}","value":"{v}"}}' for k, v in marks) + "]"
 
 
 def port_v3_json(index: Index, iface: NetworkInterface) -> str:
@@ -232,7 +234,7 @@ def port_v3_json(index: Index, iface: NetworkInterface) -> str:
         f'"status":"{status}","device_id":{device},"device_owner":{owner},'
         f'"zone_id":{zone},"ecs_flavor":{flavor},"binding:vif_details":{details},'
         f'"binding:vif_type":"{vif_type}","binding:host_id":"{host}",'
-        f'"tags":{_tags_json(iface.managed, iface.protect)}',
+        f'"tags":{_tags_json(iface.managed_by, iface.protect)}',
     )
 
 

@@ -11,8 +11,14 @@ the parsed request, and the error bodies each service answers with.
 | VPC v1 | POST `ports`, GET / PUT / DELETE `ports/{id}` |
 | VPC v3 | GET `ports` (limit, marker, `page_info`), GET `ports/{id}`, GET/POST `.../tags` |
 | EIP v1 | GET `publicips` (limit, marker), PUT `publicips/{id}` (bind / unbind) |
+| BMS | GET `baremetalservers/detail` (limit, offset: a page number), GET `.../flavors` |
+| BMS | POST `baremetalservers/{id}/nics` (one NIC by `subnet_id`), POST `.../{id}/nics/delete` |
+| BMS | GET `baremetalservers/{id}/os-interface`, PUT `baremetalservers/{id}/os-interface/{port}` |
 
-Error bodies follow each service: ECS `{"error": {"code", "message"}}` (ShowJob's own
+ECS's and BMS's jobs share `GET /v1/{project_id}/jobs/{job_id}` (two hosts on Huawei
+Cloud, one endpoint here): the answer has the shape of the API that made the job.
+
+Error bodies follow each service: ECS and BMS `{"error": {"code", "message"}}` (ShowJob's own
 `{"code", "message"}`), VPC/EIP v1 `{"code", "message"}`, VPC v3 `{"request_id",
 "error_code", "error_msg"}`. The status is the simulated cloud's (`refusals`) except
 where Huawei's reference says otherwise for what it answers (`SERVED`). Codes that only
@@ -41,6 +47,7 @@ NO_SUCH_PROJECT = "Sim.0003"
 PRIMARY_NIC_REFUSED = "Sim.0403"  # the real code is not documented, only HTTP 403
 BAD_REQUEST = {
     "ecs": refusals.BAD_PARAMETER,
+    "bms": refusals.BMS_BAD_REQUEST,
     "job": refusals.BAD_PARAMETER,
     "vpc": "VPC.0002",
     "vpc3": "VPC.0002",
@@ -57,11 +64,10 @@ SERVED = {
 
 class ServedCloud(Provider, Protocol):
     """What the API needs of the simulated cloud (SimCloud has all of it): the Provider
-    verbs, a cached observe, clearing the managed tag and renaming a port."""
+    verbs, a cached observe and clearing the managed tag."""
 
     def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
-    def set_managed(self, interface_id: str, managed: bool = True) -> None: ...
-    def rename_interface(self, interface_id: str, name: str) -> None: ...
+    def set_managed(self, interface_id: str, owner: str | None = ...) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,7 @@ class Request:
 _P = r"(?P<project_id>[^/]+)"
 _ID = r"[^/]+"
 _SERVER = f"/v1/{_P}/cloudservers/(?P<server_id>{_ID})"
+_BMS = f"/v1/{_P}/baremetalservers/(?P<server_id>{_ID})"
 _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
     (m, re.compile(f"^{p}/?$"), service, handler)
     for m, p, service, handler in [
@@ -151,6 +158,12 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("GET", f"/v3/{_P}/ports/(?P<port_id>{_ID})", "vpc3", "show_port"),
         ("GET", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", "show_port_tags"),
         ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags", "vpc3", "tag_port"),
+        ("GET", f"/v1/{_P}/baremetalservers/detail", "bms", "list_bms_servers"),
+        ("GET", f"/v1/{_P}/baremetalservers/flavors", "bms", "list_bms_flavors"),
+        ("POST", f"{_BMS}/nics", "bms", "bms_attach"),
+        ("POST", f"{_BMS}/nics/delete", "bms", "bms_detach"),
+        ("GET", f"{_BMS}/os-interface", "bms", "bms_interfaces"),
+        ("PUT", f"{_BMS}/os-interface/(?P<port_id>{_ID})", "bms", "bms_update_interface"),
         ("GET", f"/v1/{_P}/publicips", "eip", "list_publicips"),
         ("PUT", f"/v1/{_P}/publicips/(?P<publicip_id>{_ID})", "eip", "update_publicip"),
     ]
@@ -181,7 +194,7 @@ def json_body(body: bytes) -> JsonDict:
 def error(service: str, exc: ApiError) -> Reply:
     """The error body `service` answers with."""
     code = exc.code or BAD_REQUEST[service]
-    if service == "ecs":
+    if service in ("ecs", "bms"):
         return Reply(exc.status, {"error": {"code": code, "message": exc.message}})
     if service == "vpc3":
         body = {"request_id": uuid.uuid4().hex, "error_code": code, "error_msg": exc.message}

@@ -21,7 +21,11 @@ official SDK sends, with the standard library only:
   trusted unsigned nor with another value: a captured request replayed with another body
   and the old body's hash in an unsigned header would otherwise verify.
 
-Verification never reveals the secret key or the expected signature in its messages.
+Verification comes in two halves so that a server can refuse a request before it
+reads its body: `check_headers` (signed at all, a known key, host and date signed, the
+date within the window) needs the headers only; `check_signature` then hashes the
+body. `verify` does both. Neither reveals the secret key or the expected signature in
+its messages.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
@@ -153,21 +157,22 @@ def sign(
     return f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(names)}, Signature={value}"
 
 
-def verify(
-    method: str,
-    path: str,
-    raw_query: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    keys: Mapping[str, str],
-    *,
-    now: datetime | None = None,
-) -> str:
-    """Check a request's signature against `keys` (AK -> SK); return the AK.
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A request's signature headers, checked before its body is read: a known access
+    key, the host and date signed, the date within the window. Only the signature,
+    which covers the body, is left to check (`check_signature`)."""
 
-    `headers` must be keyed by lower-case name. Raises `SignatureError` with a
-    message that names neither the secret nor the expected signature.
-    """
+    authorization: Authorization
+    secret_key: str = field(repr=False)
+    sdk_date: str
+
+
+def check_headers(
+    headers: Mapping[str, str], keys: Mapping[str, str], *, now: datetime | None = None
+) -> Claim:
+    """Check what the headers alone can show (`headers` keyed by lower-case name, `keys`
+    AK -> SK); raises `SignatureError`. A server calls it before it reads the body."""
     header = headers.get("authorization")
     if not header:
         raise SignatureError("the request is not signed (no Authorization header)")
@@ -185,8 +190,40 @@ def verify(
     current = now or datetime.now(UTC)
     if abs(current - signed_at) > MAX_CLOCK_SKEW:
         raise SignatureError("x-sdk-date is too far from the server's clock")
+    return Claim(auth, secret, sdk_date)
+
+
+def check_signature(
+    claim: Claim,
+    method: str,
+    path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> str:
+    """Check the signature of a request whose headers passed `check_headers`; return the AK."""
+    auth = claim.authorization
     canonical = canonical_request(method, path, raw_query, headers, auth.signed_headers, body)
-    expected = signature(secret, string_to_sign(canonical, sdk_date))
+    expected = signature(claim.secret_key, string_to_sign(canonical, claim.sdk_date))
     if not hmac.compare_digest(expected, auth.signature):
         raise SignatureError("the signature does not match")
     return auth.access_key
+
+
+def verify(
+    method: str,
+    path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    keys: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Check a request's signature against `keys` (AK -> SK); return the AK.
+
+    `headers` must be keyed by lower-case name. Raises `SignatureError` with a
+    message that names neither the secret nor the expected signature.
+    """
+    claim = check_headers(headers, keys, now=now)
+    return check_signature(claim, method, path, raw_query, headers, body)
