@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -150,6 +151,28 @@ def test_the_page_shows_servers_their_nic_use_and_where_each_eni_is(
     assert "postgresql://enictl@db.internal:5432/enictl" in page
     assert "build-1" not in page  # neither declared nor holding a declared ENI
     assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+@pytest.mark.parametrize("owner", ["default", "team-b"])
+def test_the_page_lists_only_its_owners_orphans_and_their_grace(
+    metrics: Metrics, cloud: SimCloud, owner: str
+) -> None:
+    """A managed ENI no manifest names is this owner's orphan, shown with its --prune
+    grace; the same ENI is not shown to a watch of another owner."""
+    board = Board(replace(ABOUT, owner=owner))
+    observed = cloud.observe()
+    board.observed(observed)
+    desired = builders.desired(observed, ["web-1"], builders.as_declared(observed, "legacy-1"))
+    board.record(_result(Outcome.IN_SYNC, in_grace=("spare-2",)), desired)
+    running = endpoints.serve(Address("127.0.0.1", 0), board, metrics)
+    try:
+        page = get(f"{running.url}/").body
+    finally:
+        running.close()
+    assert f"(owner {owner})" in page
+    shown = '<tr id="interface-spare-2">' in page
+    assert shown is (owner == "default")
+    assert ("--prune deletes it once --prune-grace passed" in page) is shown
 
 
 def test_the_page_escapes_what_it_shows_and_forbids_scripts_and_outside_assets(

@@ -99,7 +99,14 @@ def test_reconcile_results_set_outcome_leader_and_the_last_plans_figures() -> No
     metrics = _metrics()
     unready = Violation(Code.SERVER_NOT_READY, Severity.WARNING, "Server/web-1", "", "BUILD")
     metrics.result(
-        _result(Outcome.APPLIED, duration=2.0, epoch=7, in_sync=True, violations=(unready,))
+        _result(
+            Outcome.APPLIED,
+            duration=2.0,
+            epoch=7,
+            in_sync=True,
+            violations=(unready,),
+            in_grace=("old-1", "old-2"),
+        )
     )
     text = _text(metrics)
     assert value(text, "enictl_reconciles_total", outcome="applied") == 1
@@ -110,6 +117,7 @@ def test_reconcile_results_set_outcome_leader_and_the_last_plans_figures() -> No
     assert value(text, "enictl_last_reconcile_success") == 1
     code = {"code": "ServerNotReady", "severity": "warning"}
     assert value(text, "enictl_violations", **code) == 1
+    assert value(text, "enictl_orphans_in_grace") == 2
     metrics.result(_result(Outcome.FAILED, duration=1.0, error="Ecs.0603"))
     text = _text(metrics)
     assert value(text, "enictl_last_reconcile_success") == 0

@@ -213,6 +213,7 @@ def watch_command(
             interval=interval,
             detect_only=detect_only,
             prune=prune,
+            owner=owner,
         )
 
     def provider() -> Provider:

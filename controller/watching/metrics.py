@@ -98,6 +98,9 @@ class Metrics:
             "1 when the last reconcile succeeded, 0 when it failed, was rejected or invalid",
         )
         self.changes = m.gauge("plan_changes", "Changes the last plan had (steps and markers)")
+        self.in_grace = m.gauge(
+            "orphans_in_grace", "Orphans --prune keeps until --prune-grace has passed"
+        )
         self.drifted = m.gauge(
             "drifted_resources", "Resources the last plan found changed outside enictl"
         )
@@ -180,6 +183,7 @@ class Metrics:
             # nothing planned here: what the plan finds is the leader's to tell
             self.changes.set(0)
             self.drifted.set(0)
+            self.in_grace.set(0)
             self._set_violations({})
             return
         self.ok.set(1 if result.outcome in OK_OUTCOMES else 0)
@@ -187,6 +191,7 @@ class Metrics:
             return  # no plan (invalid manifests, a failure before planning): figures stand
         self.changes.set(result.changes)
         self.drifted.set(len(result.drifted))
+        self.in_grace.set(len(result.in_grace))
         counts: dict[tuple[str, str], int] = {}
         for v in result.violations:
             key = (v.code.value, v.severity.value)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.apply import Desired
 from controller.events import Event
+from controller.model import DEFAULT_OWNER
 from controller.providers.base import Provider
 from controller.watching import endpoints, metered
 from controller.watching.endpoints import Address, Endpoints
@@ -40,6 +41,7 @@ class Service:
         interval: float,
         detect_only: bool = False,
         prune: bool = False,
+        owner: str = DEFAULT_OWNER,
     ) -> None:
         about = About(
             version=__version__,
@@ -49,6 +51,7 @@ class Service:
             interval=interval,
             detect_only=detect_only,
             prune=prune,
+            owner=owner,
             pid=os.getpid(),
             host=socket.gethostname(),
         )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from controller.model import Topology
+from controller.model import DEFAULT_OWNER, Topology
 from controller.watching.loop import Outcome, ReconcileResult, Role
 from controller.watching.metrics import OK_OUTCOMES
 
@@ -37,6 +37,7 @@ class About:
     interval: float
     detect_only: bool = False
     prune: bool = False
+    owner: str = DEFAULT_OWNER
     pid: int = 0
     host: str = ""
 

@@ -86,7 +86,7 @@ def _process(s: Snapshot) -> str:
         ("role", role),
         ("provider", a.provider),
         ("state backend", a.backend),
-        ("manifests", " ".join(a.paths)),
+        ("manifests", f"{' '.join(a.paths)} (owner {a.owner})"),
         ("interval", f"{a.interval:g} s ({mode})"),
         ("started", _when(s.started)),
         ("reconciles", str(s.reconciles)),
@@ -122,7 +122,7 @@ def _servers(s: Snapshot) -> str:
         return _section("servers", "Servers", "<p>the cloud has not been observed yet</p>")
     names = set(s.desired.servers) if s.desired is not None else set()
     counts = observed.attached_counts()
-    for iface in _shown_interfaces(s.desired, observed):
+    for iface in _shown_interfaces(s.desired, observed, s.about.owner):
         if iface.server is not None:
             names.add(iface.server)
     rows = []
@@ -149,8 +149,9 @@ def _interfaces(s: Snapshot) -> str:
     if observed is None:
         return _section("interfaces", "Interfaces", "<p>the cloud has not been observed yet</p>")
     desired = s.desired.interfaces if s.desired is not None else {}
+    in_grace = frozenset(s.last.in_grace) if s.last is not None else frozenset()
     rows = []
-    for iface in _shown_interfaces(s.desired, observed):
+    for iface in _shown_interfaces(s.desired, observed, s.about.owner):
         found = observed.interfaces.get(iface.name)
         wanted = desired.get(iface.name)
         where = (found.server or "detached") if found is not None else "not in the cloud"
@@ -163,18 +164,20 @@ def _interfaces(s: Snapshot) -> str:
                 _e((found or iface).private_ip or ""),
                 _e((found or iface).eip or ""),
                 _e(", ".join((found or iface).security_groups)),
-                _state(found, wanted),
+                _state(found, wanted, iface.name in in_grace),
             ]
         )
     head = ["Interface", "On server", "Declared", "Subnet", "Private IP", "EIP", "SGs", "State"]
     return _section("interfaces", "Interfaces", _table(head, rows, ids="interface"))
 
 
-def _shown_interfaces(desired: Topology | None, observed: Topology) -> list[NetworkInterface]:
-    """The declared ENIs (as declared) and the managed extension ENIs no manifest names."""
+def _shown_interfaces(
+    desired: Topology | None, observed: Topology, owner: str
+) -> list[NetworkInterface]:
+    """The declared ENIs (as declared) and this owner's managed ENIs no manifest names."""
     declared = dict(desired.interfaces) if desired is not None else {}
     for name, iface in observed.interfaces.items():
-        if name not in declared and iface.managed and not iface.primary:
+        if name not in declared and iface.managed_by == owner and not iface.primary:
             declared[name] = iface
     return [declared[name] for name in sorted(declared)]
 
@@ -185,7 +188,9 @@ def _wanted(wanted: NetworkInterface | None) -> str:
     return wanted.server or "detached"
 
 
-def _state(found: NetworkInterface | None, wanted: NetworkInterface | None) -> str:
+def _state(found: NetworkInterface | None, wanted: NetworkInterface | None, in_grace: bool) -> str:
+    if wanted is None and in_grace:
+        return '<span class="warn">orphan: --prune deletes it once --prune-grace passed</span>'
     if wanted is None:
         return '<span class="warn">orphan: no manifest names it</span>'
     if found is None:
