@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from controller.cli import main
 from controller.providers.sim.cloud import open_cloud
 from controller.providers.sim.serve import httpserver
+from controller.watching import endpoints
 from tests.applyhelpers import cloud_log, wait_for
 from tests.cloudfixtures import HUAWEI_VARIABLES, SIM_PACE
 from tests.endpointclient import get, samples, scrape, value
@@ -138,6 +140,29 @@ def test_step_counters_move_while_the_apply_runs(workdir: Path, watches: list[Wa
         assert value(text, "enictl_steps_total", action=action, outcome="done") == count
     assert value(text, "enictl_reconciles_total", outcome="applied") == 1
     assert value(text, "enictl_cloud_calls_total", call="attach") == done["summary"]["attach"]
+
+
+def test_stuck_clients_do_not_delay_a_reconcile(workdir: Path, watches: list[Watch]) -> None:
+    """More clients than the endpoints serve at once, half of them sending half a
+    request, half never reading their answer: a manifest change is still reconciled at
+    once, and the endpoints answer again when they are gone."""
+    w, url = _started(workdir, watches, "--interval", "3600")
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    stuck = []
+    for k in range(2 * endpoints.MAX_CONNECTIONS):
+        conn = socket.create_connection((host, int(port)), timeout=5)
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + (b"\r\n" if k % 2 else b""))
+        stuck.append(conn)
+    path = workdir / "manifests" / "interfaces.yaml"
+    written = time.time()
+    path.write_text(path.read_text().replace("server: web-1}", "server: web-2}"))
+    moved = w.reconciled("the move", trigger="files", outcome="applied")
+    assert datetime.fromisoformat(moved["time"]).timestamp() - written < 3.0
+    assert moved["durationSeconds"] < 2.0
+    for conn in stuck:
+        conn.close()
+    wait_for(lambda: get(f"{url}/healthz").status == 200, what="the endpoints answering")
+    assert "<td>eni-a</td><td>web-2</td>" in get(f"{url}/").body
 
 
 def test_no_answer_carries_a_credential(

@@ -200,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stuck connection never holds the process at exit
+    request_queue_size = 128  # the listen backlog: a burst of probes is not dropped (SYN)
     allow_reuse_address = True
 
     def __init__(self, family: socket.AddressFamily, address: Any, routes: Routes) -> None:
