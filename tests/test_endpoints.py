@@ -139,9 +139,13 @@ def test_the_page_shows_servers_their_nic_use_and_where_each_eni_is(
     answer = get(f"{served.url}/")
     assert answer.status == 200 and answer.headers["content-type"].startswith("text/html")
     page = answer.body
-    assert '<tr id="server-web-1"><td>web-1</td><td>s6.large.2</td><td>az1</td>' in page
-    assert "<td>web-1</td><td>s6.large.2</td><td>az1</td><td>ACTIVE</td><td>2 / 3" in page
-    assert "<td>web-2</td><td>s6.small.1</td><td>az1</td><td>ACTIVE</td><td>1 / 2" in page
+    assert '<tr id="server-web-1"><td>web-1</td><td>ECS</td><td>s6.large.2</td><td>az1</td>' in page
+    assert (
+        "<td>web-1</td><td>ECS</td><td>s6.large.2</td><td>az1</td><td>ACTIVE</td><td>2 / 3" in page
+    )
+    assert (
+        "<td>web-2</td><td>ECS</td><td>s6.small.1</td><td>az1</td><td>ACTIVE</td><td>1 / 2" in page
+    )
     assert "<td>spare-2</td><td>detached</td><td>web-2</td>" in page
     assert "to move to web-2" in page
     assert "<td>fresh-1</td><td>not in the cloud</td><td>web-1</td>" in page

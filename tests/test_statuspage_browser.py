@@ -102,7 +102,7 @@ def test_the_page_shows_the_eni_on_its_new_server(
     w.reconciled("the start reconcile", outcome="in-sync")
     browser.get(f"{url}/")
     assert _cell(browser, "interface-eni-a", 2) == "web-1"
-    assert _cell(browser, "server-web-1", 5).startswith("2 / 3")
+    assert _cell(browser, "server-web-1", 6).startswith("2 / 3")
     browser.save_screenshot(str(artifacts / "status-before-move.png"))
 
     path = workdir / "manifests" / "interfaces.yaml"
@@ -112,8 +112,8 @@ def test_the_page_shows_the_eni_on_its_new_server(
     assert browser.title == "enictl watch: ready"
     assert _cell(browser, "interface-eni-a", 2) == "web-2"
     assert _cell(browser, "interface-eni-a", 8) == "in place"
-    assert _cell(browser, "server-web-2", 5).startswith("2 / 3")
-    assert _cell(browser, "server-web-1", 5).startswith("1 / 3")
+    assert _cell(browser, "server-web-2", 6).startswith("2 / 3")
+    assert _cell(browser, "server-web-1", 6).startswith("1 / 3")
     text = browser.find_element("id", "readiness").text
     assert text == "ready: leader; last reconcile applied"
     shot = artifacts / "status-after-move.png"

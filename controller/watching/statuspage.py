@@ -129,7 +129,7 @@ def _servers(s: Snapshot) -> str:
     for name in sorted(names):
         server = observed.servers.get(name)
         if server is None:
-            rows.append([_e(name), "", "", '<span class="bad">not in the cloud</span>', "", ""])
+            rows.append([_e(name), "", "", "", '<span class="bad">not in the cloud</span>', "", ""])
             continue
         used, limit = counts.get(name, 0), invariants.limit_of(server, observed.catalog)
         use = f"{used} / {limit if limit is not None else '?'}"
@@ -139,8 +139,10 @@ def _servers(s: Snapshot) -> str:
         status = _e(server.status)
         if server.status != "ACTIVE":
             status = f'<span class="warn">{status}</span>'
-        rows.append([_e(name), _e(server.flavor), _e(server.availability_zone), status, use, nics])
-    head = ["Server", "Flavor", "AZ", "Status", "NICs / limit", "Interfaces on it"]
+        kind = server.kind.value.upper()
+        rows.append([_e(name), _e(kind), _e(server.flavor), _e(server.availability_zone), status,
+                     use, nics])  # fmt: skip
+    head = ["Server", "Kind", "Flavor", "AZ", "Status", "NICs / limit", "Interfaces on it"]
     return _section("servers", "Servers", _table(head, rows, ids="server"))
 
 
