@@ -140,8 +140,8 @@ def _servers(s: Snapshot) -> str:
         if server.status != "ACTIVE":
             status = f'<span class="warn">{status}</span>'
         kind = server.kind.value.upper()
-        rows.append([_e(name), _e(kind), _e(server.flavor), _e(server.availability_zone), status,
-                     use, nics])  # fmt: skip
+        cells = [name, kind, server.flavor, server.availability_zone]
+        rows.append([*(_e(c) for c in cells), status, use, nics])
     head = ["Server", "Kind", "Flavor", "AZ", "Status", "NICs / limit", "Interfaces on it"]
     return _section("servers", "Servers", _table(head, rows, ids="server"))
 
