@@ -48,9 +48,12 @@ class Problem:
     field: str = ""  # dotted path inside the document, e.g. "spec.privateIp"
 
     def line(self) -> str:
+        """`file:line:col: Code: Kind/name field: message`: the stable code as the JSON
+        names it, so that a search for a code finds the text output too."""
         where = f" {shorten(self.resource)}" if self.resource else ""
         at = f" {shorten(self.field)}:" if self.field else ""
-        text = f"{shorten(self.location)}:{where}{at} {shorten(self.message, LINE_LIMIT)}"
+        message = shorten(self.message, LINE_LIMIT)
+        text = f"{shorten(self.location)}: {self.code}:{where}{at} {message}"
         return text.replace(":  ", ": ")
 
     def as_json(self) -> dict[str, str]:

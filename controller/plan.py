@@ -196,6 +196,7 @@ class Marker(enum.StrEnum):
 
 
 VERBS = {Marker.MANAGED: "adopt", Marker.PROTECT: "protect"}
+RELEASE = "release"  # clearing the managed marker (`enictl release`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,10 @@ class Mark:
 
     @property
     def verb(self) -> str:
-        """`adopt` or `protect`: how people and events name setting this marker."""
+        """`adopt` or `protect`: how people and events name setting this marker
+        (`release`: clearing the managed one; `protect` either way)."""
+        if not self.value and self.marker is Marker.MANAGED:
+            return RELEASE
         return VERBS[self.marker]
 
     def as_json(self) -> dict[str, Any]:
@@ -253,7 +257,7 @@ class Plan:
     @property
     def adopt(self) -> tuple[str, ...]:
         """The ENIs to adopt (tag as managed), in plan order."""
-        return tuple(m.interface for m in self.marks if m.marker is Marker.MANAGED)
+        return tuple(m.interface for m in self.marks if m.marker is Marker.MANAGED and m.value)
 
     @property
     def protect(self) -> tuple[Mark, ...]:
@@ -264,7 +268,7 @@ class Plan:
         """`{"adopt": 2, "protect": 1}`: the markers to set, by verb (none left out)."""
         counts = {verb: 0 for verb in VERBS.values()}
         for mark in self.marks:
-            counts[mark.verb] += 1
+            counts[mark.verb] = counts.get(mark.verb, 0) + 1
         return counts
 
     def summary(self) -> dict[str, int]:

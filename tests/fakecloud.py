@@ -293,6 +293,12 @@ class FakeCloud:
             self._enter("set_managed", iface.name)
             self.interfaces[iface.name] = replace(iface, managed=True, owner=owner)
 
+    def clear_managed(self, interface_id: str) -> None:
+        with self._lock:
+            iface = self._by_id(self.interfaces, interface_id)
+            self._enter("clear_managed", iface.name)
+            self.interfaces[iface.name] = replace(iface, managed=False)
+
     def set_protected(self, interface_id: str, value: bool) -> None:
         with self._lock:
             iface = self._by_id(self.interfaces, interface_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import yaml
 from controller.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW = ROOT / "docs" / "examples" / "github-workflow.yml"
+EXAMPLES = ROOT / "docs" / "examples"
+WORKFLOW = EXAMPLES / "github-workflow.yml"
 ENICTL = Path(sys.executable).parent / "enictl"
 
 
@@ -30,10 +32,12 @@ def _run_lines(job: dict[str, Any]) -> str:
 
 
 def test_workflow_plans_pull_requests_applies_on_merge_and_checks_drift() -> None:
-    """The example workflow has the three GitOps jobs wired to the right events."""
+    """The example workflow has the GitOps jobs wired to the right events, and a drift
+    check can never cancel a pending apply (its concurrency group is its own)."""
     data = _workflow()
     events = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert {"pull_request", "push", "schedule"} <= set(events)
+    assert {"pull_request", "push", "schedule", "workflow_dispatch"} <= set(events)
+    assert data["defaults"]["run"]["shell"] == "bash"  # -e -o pipefail on every step
     jobs = data["jobs"]
     plan, apply, drift = jobs["plan"], jobs["apply"], jobs["drift"]
     assert "pull_request" in plan["if"]
@@ -45,25 +49,98 @@ def test_workflow_plans_pull_requests_applies_on_merge_and_checks_drift() -> Non
     assert "push" in apply["if"]
     assert "enictl apply --plan plan.json" in _run_lines(apply)
     assert "schedule" in drift["if"]
-    assert "--detailed-exitcode" in _run_lines(drift)
-    assert apply["concurrency"]["group"] == drift["concurrency"]["group"]
+    assert "--detailed-exitcode --orphans-are-changes" in _run_lines(drift)
+    writers = {jobs[name]["concurrency"]["group"] for name in ("apply", "replan-apply")}
+    assert writers == {"enictl-apply"}
+    assert drift["concurrency"]["group"] not in writers
 
 
-def test_gitops_doc_embeds_the_workflow_verbatim() -> None:
-    """docs/gitops.md shows exactly the workflow file, so the two cannot drift apart."""
+def test_workflow_replans_on_main_only_by_hand_and_behind_an_approval() -> None:
+    """After a stale refusal: `replan` runs only from workflow_dispatch on main, and its
+    plan is applied by a job in the production environment that needs it."""
+    jobs = _workflow()["jobs"]
+    replan, apply = jobs["replan"], jobs["replan-apply"]
+    for guard in ("workflow_dispatch", "replan-and-apply", "refs/heads/main"):
+        assert guard in replan["if"]
+    assert "enictl plan" in _run_lines(replan) and "--out plan.json" in _run_lines(replan)
+    assert apply["needs"] == "replan" and apply["environment"] == "production"
+    assert "enictl apply --plan plan.json" in _run_lines(apply)
+
+
+def _step_script(job: str, name: str) -> str:
+    step = next(s for s in _workflow()["jobs"][job]["steps"] if s.get("name") == name)
+    return str(step["run"])
+
+
+def test_a_failed_apply_fails_its_step_even_under_plain_bash_e(tmp_path: Path) -> None:
+    """The apply step, run as GitHub's default shell would (`bash -e`, no pipefail), with
+    a real enictl that fails (no plan file): the step exits non-zero, not green."""
+    script = tmp_path / "step.sh"
+    script.write_text(_step_script("apply", "Apply the saved plan"))
+    env = {**os.environ, "PATH": f"{ENICTL.parent}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-e", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "no such plan file" in done.stderr
+
+
+def _tool(name: str) -> str:
+    """A linter of the dev extra, next to this interpreter (never skipped: CI installs it)."""
+    path = Path(sys.executable).parent / name
+    assert path.exists(), f"{name} is missing: install the dev extra (pip install -e '.[dev]')"
+    return str(path)
+
+
+def _check(*command: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Each example file and the linter that checks it (offline: the schemas ship with the tool).
+EXAMPLE_CHECKS = {
+    "github-workflow.yml": ("check-jsonschema", "--builtin-schema", "vendor.github-workflows"),
+    "gitlab-ci.yml": ("check-jsonschema", "--builtin-schema", "vendor.gitlab-ci"),
+    "pre-commit-config.yaml": ("pre-commit", "validate-config"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_CHECKS))
+def test_example_passes_its_linter(name: str) -> None:
+    """Each file of docs/examples passes its CI system's own schema or validator."""
+    tool, *args = EXAMPLE_CHECKS[name]
+    _check(_tool(tool), *args, str(EXAMPLES / name))
+
+
+def test_every_example_file_has_a_linter() -> None:
+    """No file in docs/examples goes unchecked (a new one needs its linter here)."""
+    assert sorted(p.name for p in EXAMPLES.iterdir()) == sorted(EXAMPLE_CHECKS)
+
+
+def test_pre_commit_hooks_file_is_a_valid_manifest() -> None:
+    """`.pre-commit-hooks.yaml` passes `pre-commit validate-manifest`."""
+    _check(_tool("pre-commit"), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml"))
+
+
+def test_gitops_doc_embeds_the_examples_verbatim() -> None:
+    """docs/gitops.md shows exactly the example files, so they cannot drift apart."""
     doc = (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8")
-    assert WORKFLOW.read_text(encoding="utf-8") in doc
+    for name in EXAMPLE_CHECKS:
+        assert (EXAMPLES / name).read_text(encoding="utf-8") in doc, name
 
 
-def test_pre_commit_hook_runs_enictl_validate_on_yaml() -> None:
-    """.pre-commit-hooks.yaml offers `enictl validate` as a python hook on YAML files."""
-    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    (hook,) = hooks
-    assert hook["id"] == "enictl-validate"
-    assert hook["entry"] == "enictl validate"
-    assert hook["language"] == "python"
-    assert hook["files"] == r"\.ya?ml$"
-    assert hook["pass_filenames"] is False  # the whole set: references cross files
+def test_no_example_installs_enictl_from_an_index() -> None:
+    """enictl is not on a package index: README, docs and examples install it from the
+    repository (`pip install -e .` or a git URL), never `pip install enictl...` alone."""
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *EXAMPLES.iterdir()]
+    found = re.compile(r"pip install (--user )?[\"']?enictl(\[[a-z,]+\])?([\"'=\s]|$)")
+    for path in texts:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = found.search(line)
+            assert match is None or "@ git+" in line, f"{path.name}: {line.strip()}"
+    rev = yaml.safe_load((EXAMPLES / "pre-commit-config.yaml").read_text())["repos"][0]["rev"]
+    assert re.fullmatch(r"[0-9a-f]{40}", rev)  # a commit, not an invented tag
 
 
 def _commands(group: click.Group, prefix: str = "enictl") -> list[tuple[str, click.Command]]:

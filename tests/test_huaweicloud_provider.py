@@ -556,9 +556,10 @@ def test_region_settings_build_sdk_clients() -> None:
 
 
 def test_missing_sdk_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the SDK: a UsageError telling to pip install enictl[huaweicloud]."""
+    """Without the SDK: a UsageError telling to install the huaweicloud extra (from the
+    repository: enictl is on no package index)."""
     monkeypatch.setitem(sys.modules, "huaweicloudsdkecs", None)
-    with pytest.raises(UsageError, match=r"pip install 'enictl\[huaweicloud\]'"):
+    with pytest.raises(UsageError, match=r"pip install -e '\.\[huaweicloud\]'"):
         adapter.from_environment(BASE)
 
 

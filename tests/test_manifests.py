@@ -37,7 +37,7 @@ def problems_of(paths: list[str | Path]) -> list[Problem]:
 
 
 def lines_of(paths: list[str | Path]) -> list[str]:
-    return [f"{p.code}: {p.line()}" for p in problems_of(paths)]
+    return [p.line() for p in problems_of(paths)]
 
 
 @pytest.mark.usefixtures("in_root")
@@ -148,26 +148,27 @@ def test_empty_files_and_documents_are_fine(tmp_path: Path) -> None:
 def test_all_problems_in_one_error(tmp_path: Path) -> None:
     """ManifestError carries every problem of every file, sorted by file and position."""
     (tmp_path / "a.yaml").write_text("kind: [\n")
-    (tmp_path / "b.yaml").write_text(SERVER.format(name="Bad_Name") + "---\nkind: Router\n")
+    (tmp_path / "b.yaml").write_text(SERVER.format(name="bad/name") + "---\nkind: Router\n")
     lines = lines_of([tmp_path])
     assert lines == [
-        f"YamlSyntax: {tmp_path}/a.yaml:2:1: invalid YAML: did not find expected node content "
+        f"{tmp_path}/a.yaml:2:1: YamlSyntax: invalid YAML: did not find expected node content "
         "(while parsing a flow node)",
-        f"SchemaViolation: {tmp_path}/b.yaml:4:9: Server/Bad_Name metadata.name: 'Bad_Name' is "
-        "not a DNS label: 1-63 lowercase letters, digits and '-', starting and ending with a "
-        "letter or digit",
-        f"UnknownKind: {tmp_path}/b.yaml:7:7: Router kind: unknown kind 'Router' (expected one "
+        f"{tmp_path}/b.yaml:4:9: SchemaViolation: Server/bad/name metadata.name: 'bad/name' is "
+        "not a name as the cloud spells it: 1-64 letters, digits, '_', '-' and '.' "
+        "(case-sensitive)",
+        f"{tmp_path}/b.yaml:7:7: UnknownKind: Router kind: unknown kind 'Router' (expected one "
         "of Server, NetworkInterface, PlacementPolicy)",
     ]
 
 
 def test_error_line_format(tmp_path: Path) -> None:
-    """ManifestError prints `error: file:line:col: Kind/name field: message` lines."""
+    """ManifestError prints `error: file:line:col: Code: Kind/name field: message` lines."""
     (tmp_path / "a.yaml").write_text(SERVER.format(name="w").replace("az1", "[az1]"))
     with pytest.raises(ManifestError) as caught:
         loader.load([tmp_path / "a.yaml"])
     assert caught.value.error_lines() == [
-        f"error: {tmp_path}/a.yaml:5:46: Server/w spec.availabilityZone: expected a string, "
+        f"error: {tmp_path}/a.yaml:5:46: SchemaViolation: Server/w spec.availabilityZone: "
+        "expected a string, "
         "got a list"
     ]
 
@@ -175,7 +176,7 @@ def test_error_line_format(tmp_path: Path) -> None:
 def test_cloud_inventory_is_not_desired_state(in_root: None) -> None:
     """load() refuses a CloudInventory: it seeds the simulator, plan/apply never read it."""
     assert lines_of([DEMO_INVENTORY]) == [
-        f"UnknownKind: {DEMO_INVENTORY}:8:7: CloudInventory/demo kind: a CloudInventory "
+        f"{DEMO_INVENTORY}:8:7: UnknownKind: CloudInventory/demo kind: a CloudInventory "
         "describes the simulated cloud: give it to `enictl sim init`, not to plan or apply"
     ]
 
@@ -195,7 +196,7 @@ def test_non_utf8_bytes(tmp_path: Path) -> None:
     """Bytes that are not UTF-8 give InvalidEncoding at the first bad byte's line and column."""
     (tmp_path / "a.yaml").write_bytes(b"apiVersion: enictl/v1\nkind: S\xc3\xa9rver\nname: x\xff\n")
     assert lines_of([tmp_path / "a.yaml"]) == [
-        f"InvalidEncoding: {tmp_path}/a.yaml:3:8: the file is not UTF-8 (byte 0xff); "
+        f"{tmp_path}/a.yaml:3:8: InvalidEncoding: the file is not UTF-8 (byte 0xff); "
         "save it as UTF-8"
     ]
 
@@ -227,14 +228,14 @@ def test_yaml_syntax_errors_are_located(tmp_path: Path, text: str, where: str) -
 
 def test_syntax_error_keeps_documents_before_it(tmp_path: Path) -> None:
     """Documents before a syntax error are still checked; the error ends the file."""
-    text = SERVER.format(name="Bad") + "---\nkind: [\n"
+    text = SERVER.format(name="bad name") + "---\nkind: [\n"
     (tmp_path / "a.yaml").write_text(text)
     assert [p.code for p in problems_of([tmp_path])] == ["SchemaViolation", "YamlSyntax"]
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
     """A file that cannot be read is a ReadError naming it; the other files are still read."""
-    (tmp_path / "a.yaml").write_text(SERVER.format(name="Bad"))
+    (tmp_path / "a.yaml").write_text(SERVER.format(name="bad name"))
     (tmp_path / "b.yaml").symlink_to(tmp_path / "gone.yaml")
     assert [(p.code, p.location, p.message) for p in problems_of([tmp_path])] == [
         ("ReadError", f"{tmp_path}/b.yaml",
@@ -303,21 +304,21 @@ def test_load_inventory_errors(tmp_path: Path) -> None:
     def fails(name: str) -> list[str]:
         with pytest.raises(ManifestError) as caught:
             loader.load_inventory(tmp_path / name)
-        return [f"{p.code}: {p.line()}" for p in caught.value.problems]
+        return [p.line() for p in caught.value.problems]
 
     assert fails("two.yaml") == [
-        f"DuplicateName: {tmp_path}/two.yaml:8:12: only one CloudInventory per file "
+        f"{tmp_path}/two.yaml:8:12: DuplicateName: only one CloudInventory per file "
         f"(the first is at {tmp_path}/two.yaml:3:12)"
     ]
     assert fails("server.yaml") == [
-        f"UnknownKind: {tmp_path}/server.yaml:2:7: Server/w kind: expected a CloudInventory "
+        f"{tmp_path}/server.yaml:2:7: UnknownKind: Server/w kind: expected a CloudInventory "
         "here, not a Server"
     ]
     assert fails("empty.yaml") == [
-        f"NoManifests: {tmp_path}/empty.yaml: no CloudInventory document"
+        f"{tmp_path}/empty.yaml: NoManifests: no CloudInventory document"
     ]
     assert fails("bad.yaml") == [
-        f"InvalidCidr: {tmp_path}/bad.yaml:5:26: CloudInventory/c spec.vpcs[0].cidr: "
+        f"{tmp_path}/bad.yaml:5:26: InvalidCidr: CloudInventory/c spec.vpcs[0].cidr: "
         "'10.0.0.0/33' is not an IPv4 network in CIDR notation (like 10.0.0.0/16, host bits zero)"
     ]
 
@@ -352,7 +353,7 @@ def test_pure_python_loader_gives_the_same_answers(
 def test_big_file_with_an_error_at_the_end(tmp_path: Path) -> None:
     """A 50 MB file (a long comment, then a mistake) is read and the mistake located."""
     comment = ("# " + "x" * 97 + "\n") * 500_000
-    (tmp_path / "big.yaml").write_text(comment + SERVER.format(name="Big"))
+    (tmp_path / "big.yaml").write_text(comment + SERVER.format(name="big name"))
     started = time.perf_counter()
     (problem,) = problems_of([tmp_path])
     assert time.perf_counter() - started < 60

@@ -19,6 +19,7 @@ import pytest
 from controller.apply import Prepared
 from controller.cli import main
 from controller.cli import plan as plan_cli
+from controller.cli.context import AppContext
 from controller.errors import StalePlan
 from controller.model import Topology
 from controller.plan import Plan
@@ -143,13 +144,16 @@ def test_rejected_plan_is_not_saved(run: Callable[[Plan], Run], tmp_path: Path) 
 def test_colour_only_on_a_terminal_without_no_color(
     run: Callable[[Plan], Run], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Text is coloured on a terminal, unless NO_COLOR is set; json never is."""
+    """Text is coloured on a terminal, unless NO_COLOR or --no-color; json never is."""
     monkeypatch.setattr(plan_cli.sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert plan_cli.use_color("text") is True
-    assert plan_cli.use_color("json") is False
+    app = AppContext(provider_name="sim", state_dir_arg=".enictl")
+    assert plan_cli.use_color(app, "text") is True
+    assert plan_cli.use_color(app, "json") is False
+    no_color = AppContext(provider_name="sim", state_dir_arg=".enictl", no_color=True)
+    assert plan_cli.use_color(no_color, "text") is False
     monkeypatch.setenv("NO_COLOR", "1")
-    assert plan_cli.use_color("text") is False
+    assert plan_cli.use_color(app, "text") is False
 
 
 def test_paths_are_required(capsys: pytest.CaptureFixture[str]) -> None:

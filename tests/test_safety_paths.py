@@ -75,7 +75,7 @@ def test_an_unreadable_subfolder_fails_validate_and_prune_deletes_nothing(demo: 
         more.chmod(0o755)
     for ran in (checked, pruned):
         assert ran.returncode == 1
-        assert "manifests/demo/more: cannot read this folder: Permission denied" in ran.stderr
+        assert "manifests/demo/more: ReadError: cannot read this folder: Permission denied" in ran.stderr
         assert "Traceback" not in ran.stderr
     assert "extra-eni" in _interfaces(demo)
 
@@ -89,7 +89,7 @@ def test_an_unreadable_file_fails_the_load(demo: Path) -> None:
     finally:
         extra.chmod(0o644)
     assert ran.returncode == 1
-    assert "manifests/demo/more/extra.yaml: cannot read: Permission denied" in ran.stderr
+    assert "manifests/demo/more/extra.yaml: ReadError: cannot read: Permission denied" in ran.stderr
 
 
 def test_a_symlinked_subfolder_is_followed(demo: Path, tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_a_broken_symlink_fails_the_load(demo: Path, name: str) -> None:
     (demo / "manifests" / "demo" / name).symlink_to(demo / "nowhere")
     ran = enictl("validate", "manifests/demo", cwd=demo)
     assert ran.returncode == 1
-    assert f"manifests/demo/{name}: broken symlink: it points to {demo}/nowhere" in ran.stderr
+    assert f"manifests/demo/{name}: ReadError: broken symlink: it points to {demo}/nowhere" in ran.stderr
 
 
 def test_a_symlink_loop_is_an_error(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_a_symlink_loop_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         loader.load([top])
     assert info.value.problems[0].line() == (
-        f"{top}/sub/back: symlink loop: it leads back to {top}"
+        f"{top}/sub/back: ReadError: symlink loop: it leads back to {top}"
     )
 
 
@@ -161,7 +161,7 @@ def test_a_fifo_is_refused_at_once(demo: Path, where: str) -> None:
     path = str(fifo) if where == "argument" else "manifests/demo"
     ran = enictl("apply", path, "--yes", cwd=demo)
     assert ran.returncode == 1
-    assert "pipe.yaml: a FIFO, not a manifest file: refusing to read it" in ran.stderr
+    assert "pipe.yaml: ReadError: a FIFO, not a manifest file: refusing to read it" in ran.stderr
     assert not (demo / "state" / "lock").exists() or "lock" not in ran.stderr
 
 
@@ -169,7 +169,7 @@ def test_dev_zero_is_refused_at_once(tmp_path: Path) -> None:
     """`/dev/zero` as a manifest path is a device: refused, never read."""
     ran = enictl("validate", "/dev/zero", cwd=tmp_path)
     assert ran.returncode == 1
-    assert "/dev/zero: a character device, not a manifest file" in ran.stderr
+    assert "/dev/zero: ReadError: a character device, not a manifest file" in ran.stderr
 
 
 def test_a_file_that_vanishes_after_listing_fails_the_read(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_sim_init_counts_other_ports_and_locates_their_problems(
     assert run(tmp_path / "bad", "sim", "init", str(bad)) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert re.match(
-        rf"error: {re.escape(str(bad))}:\d+:\d+: CloudInventory/small "
+        rf"error: {re.escape(str(bad))}:\d+:\d+: IpReserved: CloudInventory/small "
         r"spec.ports\[0\].privateIp: 10.0.1.254 is reserved in subnet-web",
         line,
     )
@@ -122,12 +122,12 @@ def test_sim_faults_shows_sets_and_clears(
     capsys.readouterr()
     assert open_cloud(tmp_path).faults() == Faults(40, 0.25, 0.5, 7)
     assert run(tmp_path, "sim", "faults", "-o", "json") == 0
-    assert json.loads(capsys.readouterr().out) == {
-        "latency_ms": 40,
-        "error_rate": 0.25,
-        "job_fail_rate": 0.5,
+    assert json.loads(capsys.readouterr().out) == {  # camelCase, as every JSON output
+        "jobMs": 40,
+        "errorRate": 0.25,
+        "jobFailRate": 0.5,
         "seed": 7,
-        "rate_limit": 0,
+        "rateLimit": 0,
     }
     assert run(tmp_path, "sim", "faults", "--off") == 0
     assert open_cloud(tmp_path).faults() == Faults()

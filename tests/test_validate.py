@@ -1,7 +1,7 @@
 """`enictl validate` and `enictl schema`: exit codes, one located line per problem, JSON.
 
 The error cases are data: each folder under tests/data/manifests/errors holds YAML
-files and `expected.txt`, the exact `Code: error: file:line:col: ...` lines that
+files and `expected.txt`, the exact `error: file:line:col: Code: ...` lines that
 `enictl validate <folder>` must report (paths as passed: relative to that folder).
 """
 
@@ -38,7 +38,7 @@ def test_error_case_reports_exact_lines(
     expected = (ERRORS / case / "expected.txt").read_text().splitlines()
     code, out, _ = run(capsys, "validate", "-o", "json", case)
     report = json.loads(out)
-    got = [f"{p['code']}: error: {_line(p)}" for p in report["problems"]]
+    got = [f"error: {_line(p)}" for p in report["problems"]]
     assert code == 1
     assert report["valid"] is False
     assert got == expected
@@ -47,7 +47,8 @@ def test_error_case_reports_exact_lines(
 def _line(problem: dict[str, str]) -> str:
     resource = f" {problem['resource']}" if problem["resource"] else ""
     field = f" {problem['field']}:" if problem["field"] else ""
-    return f"{problem['location']}:{resource}{field} {problem['message']}".replace(":  ", ": ")
+    line = f"{problem['location']}: {problem['code']}:{resource}{field} {problem['message']}"
+    return line.replace(":  ", ": ")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -59,8 +60,8 @@ def test_text_output_matches_json(
     expected = (ERRORS / case / "expected.txt").read_text().splitlines()
     code, out, err = run(capsys, "validate", case)
     assert code == 1
-    assert err == [line.split(": ", 1)[1] for line in expected]
-    files = {line.split(": ", 2)[2].split(":", 1)[0] for line in expected}
+    assert err == expected
+    files = {line.split(": ", 2)[1].split(":", 1)[0] for line in expected}
     noun = "error" if len(expected) == 1 else "errors"
     fnoun = "file" if len(files) == 1 else "files"
     assert out == f"{len(expected)} {noun} in {len(files)} {fnoun}\n"
@@ -69,7 +70,7 @@ def test_text_output_matches_json(
 def test_every_problem_code_has_a_golden_case() -> None:
     """The golden cases cover every error class the loader reports for files' contents."""
     codes = {
-        line.split(":", 1)[0]
+        line.split(": ")[2]
         for case in CASES
         for line in (ERRORS / case / "expected.txt").read_text().splitlines()
     }
@@ -145,13 +146,14 @@ def test_broken_copy_of_the_demo_reports_every_problem(
     code, out, err = run(capsys, "validate", "demo")
     assert code == 1
     assert err == [
-        "error: demo/migration.yaml:41:14: NetworkInterface/svc-eni spec.privateIp: "
+        "error: demo/migration.yaml:41:14: InvalidIp: NetworkInterface/svc-eni spec.privateIp: "
         "'10.0.1.1000' is not an IPv4 address (like 10.0.1.15)",
-        "error: demo/migration.yaml:44:11: NetworkInterface/svc-eni spec.server: "
+        "error: demo/migration.yaml:44:11: UnknownServer: NetworkInterface/svc-eni spec.server: "
         "server 'app-3' is not declared in the manifests (did you mean 'app-2'?)",
-        "error: demo/policy.yaml:12:16: PlacementPolicy/demo spec.subnetScope: "
+        "error: demo/policy.yaml:12:16: SchemaViolation: PlacementPolicy/demo spec.subnetScope: "
         "must be one of server-subnet, vpc; got a string ('any')",
-        "error: demo/traffic.yaml:45:3: NetworkInterface/gw-1-public metadata.name: "
+        "error: demo/traffic.yaml:45:3: DuplicateName: NetworkInterface/gw-1-public "
+        "metadata.name: "
         "NetworkInterface 'gw-1-public' is already declared at demo/traffic.yaml:33:3",
     ]
     assert out == "4 errors in 3 files\n"
@@ -167,8 +169,8 @@ def test_missing_path_and_empty_folder(
     code, out, err = run(capsys, "validate", "nowhere.yaml", "empty")
     assert code == 1
     assert err == [
-        "error: nowhere.yaml: no such file or folder",
-        "error: empty: no *.yaml or *.yml files in this folder",
+        "error: nowhere.yaml: PathNotFound: no such file or folder",
+        "error: empty: NoManifests: no *.yaml or *.yml files in this folder",
     ]
     assert out == "2 errors in 2 files\n"
 

@@ -6,7 +6,8 @@ starts in `controller.__main__`, which catches a Ctrl-C that comes while these
 modules are still being imported.
 `main()` is the only place that turns exceptions into exit codes: an `EnictlError`
 prints its own lines, anything else becomes one `error: internal error` line (set
-ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks.
+ENICTL_DEBUG=1 for the traceback). Usage errors exit 1, as SPEC section 6 asks;
+`enictl` (or a group such as `enictl sim`) with no command prints its help and exits 0.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ COMMAND_MODULES = {
     "apply": "controller.cli.apply",
     "watch": "controller.cli.watch",
     "force-unlock": "controller.cli.unlock",
+    "release": "controller.cli.release",
+    "export": "controller.cli.export",
+    "show": "controller.cli.show",
 }
 
 
@@ -67,9 +71,16 @@ COMMAND_MODULES = {
     "that manages the same cloud (the PG* environment fills in what the URL leaves out; "
     "env ENICTL_STATE_BACKEND). See docs/state.md.",
 )
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No ANSI colour in any output (as does a non-empty NO_COLOR, no-color.org).",
+)
 @click.version_option(package_name="enictl")
 @click.pass_context
-def cli(ctx: click.Context, provider: str, state_dir: str, state_backend: str) -> None:
+def cli(
+    ctx: click.Context, provider: str, state_dir: str, state_backend: str, no_color: bool
+) -> None:
     """enictl: a declarative reconciler for cloud elastic network interfaces (ENIs).
 
     \b
@@ -78,7 +89,10 @@ def cli(ctx: click.Context, provider: str, state_dir: str, state_backend: str) -
       enictl plan manifests/demo
     """
     ctx.obj = AppContext(
-        provider_name=provider, state_dir_arg=state_dir, state_backend_arg=state_backend
+        provider_name=provider,
+        state_dir_arg=state_dir,
+        state_backend_arg=state_backend,
+        no_color=no_color,
     )
     ctx.obj.backend()  # a wrong --state-backend is refused before anything else (no I/O yet)
 
@@ -97,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `enictl`, `enictl sim`: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click's word for Ctrl-C
             click.echo("error: interrupted", err=True)

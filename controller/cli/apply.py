@@ -100,14 +100,7 @@ def _graceful_stop() -> Iterator[_Stop]:
 @options.prune
 @options.prune_limit
 @options.owner
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another enictl holding the lock (0: fail at once).",
-)
+@options.lock_timeout
 @options.json_events("Stream progress as JSON, one event per line, on stdout.")
 @click.pass_obj
 def apply_command(
@@ -158,7 +151,7 @@ def apply_command(
     given = click.get_current_context().get_parameter_source("prune_limit")
     if plan_file is not None and given is not click.core.ParameterSource.DEFAULT:
         raise UsageError("--prune-limit is part of a saved plan; make the plan with it instead")
-    out = live.for_output(sys.stdout, as_json=as_json, color=use_color("text"))
+    out = live.for_output(sys.stdout, as_json=as_json, color=use_color(app))
 
     def say(text: str) -> None:
         if not out.json:
@@ -168,7 +161,7 @@ def apply_command(
         if out.json:
             out(Event(Kind.PLAN, prepared.plan.as_json()))
         else:
-            click.echo(render.text(prepared.plan, color=use_color("text")), nl=False)
+            click.echo(render.text(prepared.plan, color=use_color(app)), nl=False)
 
     def confirmed(prepared: applying.Prepared) -> bool:
         if prepared.saved or yes:

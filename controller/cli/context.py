@@ -15,6 +15,7 @@ class AppContext:
     provider_name: str
     state_dir_arg: str
     state_backend_arg: str = ""  # --state-backend / ENICTL_STATE_BACKEND ("": the state dir)
+    no_color: bool = False  # `--no-color`
     _provider: Provider | None = field(default=None, repr=False)
     _backend: StateBackend | None = field(default=None, repr=False)
 

@@ -1,11 +1,15 @@
-"""`enictl get [servers|interfaces|flavors] [-o table|json|yaml]`: what the cloud holds now.
+"""`enictl get [servers|interfaces|flavors] [NAME...] [-l SELECTOR] [-o table|wide|name|json|yaml]`:
+what the cloud holds now, with kubectl's conventions.
 
 Like `kubectl get`, the kind may be singular or plural (`interface`, `eni`, `enis`
 work too); unlike kubectl it is optional and defaults to `interfaces`, the resource
-enictl manages. Output goes through the provider's `observe()`, so it works on every
+enictl manages. NAME... keeps only those (an unknown one is an error, after the rows
+found); `-l` keeps the resources whose labels (the cloud's tags) match a kubectl
+selector. Output goes through the provider's `observe()`, so it works on every
 provider. JSON and YAML print a list of objects with names, not ids, for references
 (`interfaces` is exactly the shape of SPEC section 6); the table is plain aligned
-columns, `<none>` marking an absent value, sorted by name.
+columns, `<none>` marking an absent value, sorted by name; `wide` adds the columns of
+`_WIDE` (a list per kind: add one there), `name` prints `kind/name` lines.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any
 import click
 import yaml
 
+from controller import selectors
 from controller.cli import options
 from controller.cli.context import AppContext
-from controller.model import Topology
+from controller.errors import UsageError
+from controller.model import NetworkInterface, Server, Topology
 from controller.planning import invariants
 
 KINDS = {
@@ -118,6 +124,30 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "flavors": [("NAME", "name"), ("MAX-INTERFACES", "maxInterfaces"), ("BMS", "bareMetal")],
 }
+# `-o wide`: the table's columns, then these (keys of the row, or of `add_wide`'s extras)
+_WIDE: dict[str, list[tuple[str, str]]] = {
+    "interfaces": [("AZ", "availabilityZone"), ("VPC", "vpc"), ("PROTECTED", "protected")],
+    "servers": [("ID", "id")],
+    "flavors": [("ID", "id")],
+}
+_SINGULAR = {"interfaces": "interface", "servers": "server", "flavors": "flavor"}
+
+
+def labels_of(kind: str, topology: Topology, name: str) -> dict[str, str]:
+    """A resource's labels (the cloud's tags); flavors have none."""
+    resource: NetworkInterface | Server | None = None
+    if kind == "interfaces":
+        resource = topology.interfaces.get(name)
+    elif kind == "servers":
+        resource = topology.servers.get(name)
+    return dict(resource.labels) if resource is not None else {}
+
+
+def add_wide(kind: str, rows: list[dict[str, Any]], topology: Topology) -> None:
+    """The wide columns that are not in the JSON shape: an ENI's protect marker."""
+    if kind == "interfaces":
+        for row in rows:
+            row["protected"] = topology.interfaces[row["name"]].protect
 
 
 def cell(value: Any) -> str:
@@ -147,11 +177,13 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
         return json.dumps(rows, indent=2)
     if output == "yaml":
         return yaml.safe_dump(rows, sort_keys=False, default_flow_style=False).rstrip("\n")
+    if output == "name":
+        return "\n".join(f"{_SINGULAR[kind]}/{row['name']}" for row in rows)
     if kind == "servers":
         for row in rows:
             limit = row["maxInterfaces"]
             row["nics"] = f"{row['interfaces']}/{limit if limit is not None else '?'}"
-    columns = _COLUMNS[kind]
+    columns = _COLUMNS[kind] + (_WIDE[kind] if output == "wide" else [])
     return format_table(
         [header for header, _ in columns], [[cell(row[key]) for _, key in columns] for row in rows]
     )
@@ -161,14 +193,24 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 @click.argument(
     "kind", required=False, default="interfaces", type=click.Choice(sorted(KINDS)), metavar="[KIND]"
 )
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option(
+    "-l",
+    "--selector",
+    default="",
+    metavar="SELECTOR",
+    help="Only resources whose labels (the cloud's tags) match, e.g. `role=db,env in (prod)`.",
+)
 @options.output(
-    ["table", "json", "yaml"],
+    ["table", "wide", "name", "json", "yaml"],
     default="table",
-    help="table for people; json/yaml list objects with names, not ids.",
+    help="table for people (wide: more columns); name: kind/name lines; json/yaml list "
+    "objects with names, not ids.",
 )
 @click.pass_obj
-def get(app: AppContext, kind: str, output: str) -> None:
-    """List what the cloud holds: KIND is interfaces (default), servers or flavors.
+def get(app: AppContext, kind: str, names: tuple[str, ...], selector: str, output: str) -> None:
+    """List what the cloud holds: KIND is interfaces (default), servers or flavors;
+    NAME... keeps only those, -l SELECTOR those whose labels match.
 
     Servers show their KIND: ecs, or bms (a bare-metal server: new ENIs are created
     on it by the BMS API, existing ones never move onto or off it).
@@ -176,17 +218,29 @@ def get(app: AppContext, kind: str, output: str) -> None:
     \b
     Example:
       enictl get servers
+      enictl get interfaces svc-eni gw-1-public -o wide
+      enictl get -l role=db -o name
       enictl get interfaces -o json | jq '.[] | select(.server == null) | .name'
     """
     kind = KINDS[kind]
+    wanted = selectors.parse(selector)
     topology = app.provider().observe()
     rows = {"interfaces": interface_rows, "servers": server_rows, "flavors": flavor_rows}[kind](
         topology
     )
-    if not rows and output == "table":
+    missing = sorted(set(names) - {row["name"] for row in rows})
+    if names:
+        rows = [row for row in rows if row["name"] in names]
+    if selector:
+        rows = [row for row in rows if wanted.matches(labels_of(kind, topology, row["name"]))]
+    if output == "wide":
+        add_wide(kind, rows, topology)
+    if rows or output not in ("table", "wide"):
+        click.echo(render(kind, rows, output))
+    elif not missing:
         click.echo(f"No {kind} found.", err=True)
-        return
-    click.echo(render(kind, rows, output))
+    if missing:
+        raise UsageError(f"no {_SINGULAR[kind]} named {', '.join(missing)} in the cloud")
 
 
 COMMANDS = [get]

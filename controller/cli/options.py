@@ -29,6 +29,19 @@ prune = click.option(
     help="Also detach and delete managed ENIs that no manifest mentions (never protected ones).",
 )
 
+verbose = click.option(
+    "-v", "--verbose", is_flag=True, help="Also list the unchanged resources, each with why."
+)
+
+lock_timeout = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another enictl holding the state dir's lock (0: fail at once).",
+)
+
 
 def _owner(ctx: click.Context, param: click.Parameter, value: str) -> str:
     from controller import owners

@@ -22,6 +22,7 @@ from controller.errors import UsageError
 from controller.manifests import loader
 from controller.providers.sim import cloud as simcloud
 from controller.providers.sim.faults import Faults
+from controller.storage import lastapplied
 
 
 @click.group("sim", cls=LazyGroup, lazy={"serve": "controller.cli.simserve"})
@@ -46,7 +47,8 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
     The file is checked first, every problem located at file:line:col (as `enictl
     validate` does). Subnets and security groups may be pinned to an AZ or a VPC,
     flavors may state no NIC limit, `ports` hold addresses enictl never manages: see
-    docs/manifests.md, "CloudInventory".
+    docs/manifests.md, "CloudInventory". The state dir's last-applied record is
+    dropped (it describes the old cloud), so the next plan labels no change as drift.
 
     \b
     Example:
@@ -55,6 +57,7 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
     """
     seeded = loader.load_inventory(inventory)
     cloud = simcloud.init_cloud(app.state_dir, seeded, force=force, source=str(inventory))
+    lastapplied.forget(app.state_dir)  # what was applied to the old cloud is not drift here
     try:
         topology = cloud.snapshot()
     finally:
@@ -145,7 +148,7 @@ def faults(
     finally:
         cloud.close()
     if output == "json":
-        click.echo(json.dumps(dataclasses.asdict(current), indent=2))
+        click.echo(json.dumps(current.as_json(), indent=2))
     else:
         click.echo(format_table(["SETTING", "VALUE"], [list(pair) for pair in current.describe()]))
 

@@ -34,7 +34,8 @@ def validate_command(paths: Sequence[str], output: str) -> int:
     """Check manifests offline: YAML, schemas, names, references, the placement policy.
 
     Reads the files and folders given (folders recursively, *.yaml and *.yml) and
-    reports every problem, each as `error: file:line:col: Kind/name field: message`.
+    reports every problem, each as `error: file:line:col: Code: Kind/name field:
+    message`.
     CloudInventory files (for `enictl sim init`) are checked too. Exit code 0 when
     everything is valid, 1 otherwise. Nothing talks to the cloud.
 

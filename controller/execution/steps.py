@@ -200,9 +200,12 @@ class StepRunner:
 
     def mark(self, mark: Mark) -> None:
         """Set (or clear) one marker on an ENI's port: `managed` (adoption: enictl
-        manages it from now on) or `protect`; idempotent."""
+        manages it from now on; cleared by `enictl release`) or `protect`; idempotent.
+        The one place a marker becomes a provider call."""
         iface = self.ids.interface(mark.interface)
-        if mark.marker is Marker.MANAGED:
+        if mark.marker is Marker.MANAGED and not mark.value:
+            self._call("clear_managed", None, lambda: self.provider.clear_managed(iface), mark)
+        elif mark.marker is Marker.MANAGED:
             owner = self.owner
             call = lambda: self.provider.set_managed(iface, owner)  # noqa: E731
             self._call("set_managed", None, call, mark)

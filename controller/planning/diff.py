@@ -153,11 +153,12 @@ def diff(
             unchanged.append(NoOp(eni_ref(name), elsewhere(have)))
             continue
         orphans.append(name)
-        if not prune:
-            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
-        elif have.protect:
-            protected_orphans.append(name)
+        if have.protect:
+            if prune:
+                protected_orphans.append(name)
             unchanged.append(NoOp(eni_ref(name), ORPHAN_PROTECTED))
+        elif not prune:
+            unchanged.append(NoOp(eni_ref(name), ORPHAN_KEPT))
         elif prunable is not None and name not in prunable:
             unchanged.append(NoOp(eni_ref(name), ORPHAN_IN_GRACE))
         else:

@@ -153,6 +153,15 @@ def bare_metal_move(
     return violation(Code.BARE_METAL_MOVE, eni_ref(name), source, message, hint)
 
 
+# One hint for every SubnetMismatch, so that a cloud whose ENIs mostly sit outside their
+# servers' primary subnets is told the policy and its remedy once (views group them).
+SUBNET_SCOPE_HINT = (
+    "the default PlacementPolicy (subnetScope: server-subnet) keeps an ENI in its server's "
+    "primary subnet; to allow any subnet of the server's VPC, as Huawei Cloud does, declare "
+    "a PlacementPolicy with subnetScope: vpc (enictl export adds one), or use the primary subnet"
+)
+
+
 def placement(
     name: str, subnet: Subnet, server: Server, policy: PlacementPolicy, source: Where
 ) -> list[Violation]:
@@ -202,8 +211,7 @@ def placement(
                 source,
                 f"{name} is in subnet {subnet.name} but {server.name}'s primary subnet is "
                 f"{server.subnet} (subnetScope: server-subnet)",
-                f"use subnet {server.subnet}, or allow any subnet of {server.vpc} with a "
-                f"PlacementPolicy `subnetScope: vpc`",
+                SUBNET_SCOPE_HINT,
             )
         )
     return out

@@ -109,6 +109,11 @@ class Provider(Protocol):
         """Tag an existing port as managed by enictl for `owner` (adoption); idempotent."""
         ...
 
+    def clear_managed(self, interface_id: str) -> None:
+        """Remove the managed marker from a port (`enictl release`): enictl no longer
+        manages it; idempotent (a port without the marker is fine)."""
+        ...
+
     def set_protected(self, interface_id: str, value: bool) -> None:
         """Set (or clear) a port's protect marker: prune never deletes it; idempotent."""
         ...

@@ -89,6 +89,10 @@ class FencedProvider:
         self.held.confirm()
         self.inner.set_managed(interface_id, owner)
 
+    def clear_managed(self, interface_id: str) -> None:
+        self.held.confirm()
+        self.inner.clear_managed(interface_id)
+
     def set_protected(self, interface_id: str, value: bool) -> None:
         self.held.confirm()
         self.inner.set_protected(interface_id, value)

@@ -112,6 +112,18 @@ def record(
     return target
 
 
+def forget(state_dir: Path) -> bool:
+    """Remove the record (a new cloud in the state dir: nothing was applied to it yet);
+    whether there was one."""
+    target = path(state_dir)
+    _memory.pop(str(target), None)
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def load(state_dir: Path) -> LastApplied | None:
     """The last applied state, or None when none was recorded (or it cannot be read)."""
     target = path(state_dir)

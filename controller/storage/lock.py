@@ -228,6 +228,29 @@ def acquire(
         sleep(min(_RETRY_INTERVAL, remaining))
 
 
+def wait_unlocked(
+    state_dir: Path,
+    *,
+    timeout: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return once no apply (or watch reconcile) holds the lock, waiting up to `timeout`
+    seconds; then LockHeld naming the holder. For readers (`enictl plan`) that must not
+    plan from a half-applied cloud yet need not hold the lock themselves."""
+    deadline = clock() + max(timeout, 0.0)
+    while is_locked(state_dir):
+        remaining = deadline - clock()
+        if remaining <= 0:
+            holder = read_holder(state_dir)
+            what = (holder.command if holder is not None else "") or "an apply"
+            raise LockHeld(
+                f"{what} is in progress: a plan now would show a half-applied cloud; "
+                + _held_message(state_dir, holder, timeout)
+            )
+        sleep(min(_RETRY_INTERVAL, remaining))
+
+
 def is_locked(state_dir: Path) -> bool:
     """True when some process holds the lock right now (a probe; takes it for an instant)."""
     path = state_dir / LOCK_FILE

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.plan import Action, Change, Plan, Step
+from controller.plan import Action, Change, Code, Plan, Severity, Step, Violation
 from controller.planning import diff
 
 # How each action reads in the summary line, singular and plural.
@@ -43,6 +43,29 @@ ORIGIN_TITLES: tuple[tuple[str, str], ...] = (
     ("drift", "Drift: the cloud changed outside enictl"),
     ("", "Changes"),
 )
+
+
+SHOWN_PER_GROUP = 10  # violations of one group listed before "... and N more"
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationGroup:
+    """Violations of one code, severity and hint: the hint is said once for them all."""
+
+    code: Code
+    severity: Severity
+    hint: str
+    items: tuple[Violation, ...]
+
+
+def violation_groups(violations: Sequence[Violation]) -> list[ViolationGroup]:
+    """Violations grouped by (severity, code, hint), errors first, each group in the
+    order its first member comes; 200 SubnetMismatch errors are one group, one hint."""
+    found: dict[tuple[Severity, Code, str], list[Violation]] = {}
+    for v in violations:
+        found.setdefault((v.severity, v.code, v.hint), []).append(v)
+    groups = [ViolationGroup(c, s, h, tuple(items)) for (s, c, h), items in found.items()]
+    return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)
 
 
 def plural(n: int, word: str) -> str:
@@ -104,6 +127,21 @@ def step_detail(step: Step) -> str:
     if step.action is Action.DETACH:
         return f"from {step.server}"
     return ""
+
+
+def step_brief(step: Step) -> str:
+    """`#3 detach svc-eni from app-1`: a step named where another one depends on it, so
+    a reader of a grouped plan never hunts for it."""
+    detail = step_detail(step) if step.action in (Action.ATTACH, Action.DETACH) else ""
+    return " ".join(p for p in (f"#{step.id}", step.action.value, step.interface, detail) if p)
+
+
+def dependency_text(step: Step, by_id: Mapping[int, Step]) -> str:
+    """`after #3 detach svc-eni from app-1, #5 ...` for a step's dependencies, or ""."""
+    if not step.depends_on:
+        return ""
+    named = [step_brief(by_id[d]) if d in by_id else f"#{d}" for d in step.depends_on]
+    return "after " + ", ".join(named)
 
 
 def step_groups(plan: Plan) -> list[tuple[str, list[Step]]]:
@@ -241,10 +279,23 @@ def moves(plan: Plan) -> list[tuple[str, str, str]]:
     )
 
 
+ORPHAN_KEPT = "kept; --prune would delete it"
+ORPHAN_PROTECTED = "kept: protected, --prune keeps it too"
+
+
 def orphan_notes(plan: Plan) -> list[tuple[str, str]]:
-    """(orphan, what happens to it) for each orphan, in plan order."""
+    """(orphan, what happens to it) for each orphan, in plan order: deleted by a step,
+    kept until `--prune`, or kept for good because it is protected."""
     deletes = {s.interface: s.id for s in plan.steps if s.action is Action.DELETE}
-    return [
-        (o, f"deleted by step #{deletes[o]}" if o in deletes else "kept; --prune would delete it")
-        for o in plan.orphans
-    ]
+    protected = {
+        noop.resource.partition("/")[2]
+        for noop in plan.unchanged
+        if noop.reason == diff.ORPHAN_PROTECTED
+    }
+    notes = []
+    for orphan in plan.orphans:
+        if orphan in deletes:
+            notes.append((orphan, f"deleted by step #{deletes[orphan]}"))
+        else:
+            notes.append((orphan, ORPHAN_PROTECTED if orphan in protected else ORPHAN_KEPT))
+    return notes

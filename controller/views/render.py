@@ -1,8 +1,8 @@
 """Plans for people and for machines: text, markdown, JSON and YAML.
 
 Pure functions from a `Plan` to a string. `text` is what a terminal shows (ANSI colour
-only when asked), `markdown` is a pull-request comment (summary, step table,
-violations with hints, a mermaid flowchart of the ENIs that move between servers),
+only when asked), `markdown` is a pull-request comment (`controller.views.comment`: summary first,
+long sections folded, always within GitHub's comment size limit),
 `json_text` / `yaml_text` are the SPEC section 5 format, byte-identical for the same
 plan. What the two human formats show (the summary line, step and change groups, moves,
 orphan notes) is `controller.views.planview`.
@@ -11,12 +11,12 @@ orphan notes) is `controller.views.planview`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 
 import yaml
 
-from controller.plan import Action, Change, Plan, Severity, Step, Violation
-from controller.views import planview
+from controller.plan import Action, Plan, Severity, Step
+from controller.views import comment, planview
 
 _ANSI = {
     "bold": "1",
@@ -52,8 +52,9 @@ class _Painter:
         return f"\x1b[{codes}m{text}\x1b[0m"
 
 
-def text(plan: Plan, *, color: bool) -> str:
-    """The human view: summary, steps by server, changes by origin, orphans, violations."""
+def text(plan: Plan, *, color: bool, verbose: bool = False) -> str:
+    """The human view: summary, steps by server, changes by origin, orphans, violations;
+    `verbose` lists the unchanged resources, each with why it needs no step."""
     paint = _Painter(color)
     lines: list[str] = []
     head_style = "green" if plan.applyable else "red"
@@ -67,10 +68,11 @@ def text(plan: Plan, *, color: bool) -> str:
             max(len(s.action.value) for s in plan.steps),
             max(len(s.interface) for s in plan.steps),
         )
+        by_id = {s.id: s for s in plan.steps}
         for title, steps in groups:
             lines.append(f"  {paint(title, 'cyan')}")
             for step in steps:
-                lines.append("    " + _text_step(step, paint, widths))
+                lines.append("    " + _text_step(step, paint, widths, by_id))
 
     if plan.adopt:
         lines.append("")
@@ -94,19 +96,25 @@ def text(plan: Plan, *, color: bool) -> str:
             lines.append(f"  {orphan}  {paint('(' + note + ')', 'dim')}")
 
     if plan.unchanged:
-        lines += [
-            "",
-            paint(f"Unchanged: {planview.plural(len(plan.unchanged), 'resource')}.", "dim"),
-        ]
+        count = planview.plural(len(plan.unchanged), "resource")
+        lines += ["", paint(f"Unchanged: {count}{':' if verbose else '.'}", "dim")]
+        if verbose:
+            width = max(len(noop.resource) for noop in plan.unchanged)
+            lines += [
+                f"  {noop.resource.ljust(width)}  {paint(noop.reason, 'dim')}"
+                for noop in plan.unchanged
+            ]
 
     if plan.violations:
         lines += ["", paint("Violations", "bold")]
-        for violation in plan.violations:
-            lines += _text_violation(violation, paint)
+        for group in planview.violation_groups(plan.violations):
+            lines += _text_violations(group, paint)
     return "\n".join(lines) + "\n"
 
 
-def _text_step(step: Step, paint: _Painter, widths: tuple[int, int, int]) -> str:
+def _text_step(
+    step: Step, paint: _Painter, widths: tuple[int, int, int], by_id: Mapping[int, Step]
+) -> str:
     ident = f"#{step.id}".ljust(widths[0])
     action = paint(step.action.value.ljust(widths[1]), _ACTION_STYLE[step.action])
     parts = [f"{ident}  {action}  {step.interface.ljust(widths[2])}"]
@@ -114,7 +122,7 @@ def _text_step(step: Step, paint: _Painter, widths: tuple[int, int, int]) -> str
     if detail:
         parts.append(detail)
     if step.depends_on:
-        parts.append(paint("after " + ", ".join(f"#{d}" for d in step.depends_on), "dim"))
+        parts.append(paint(planview.dependency_text(step, by_id), "dim"))
     line = "  ".join(parts)
     if step.reason:
         line += paint(f"  ({step.reason})", "dim")
@@ -134,121 +142,29 @@ def _text_change(row: planview.ChangeRow, paint: _Painter) -> str:
     return f"{line}  {paint(f'({row.detail})', 'dim')}" if row.detail else line
 
 
-def _text_violation(violation: Violation, paint: _Painter) -> list[str]:
-    style = "red" if violation.severity is Severity.ERROR else "yellow"
-    where = f"  {violation.source}" if violation.source else ""
-    out = [
-        f"  {paint(violation.severity.value, 'bold', style)}  {paint(violation.code.value, style)}"
-        f"  {violation.resource}{where}",
-        f"    {violation.message}",
-    ]
-    if violation.hint:
-        out.append(f"    {paint('hint:', 'cyan')} {violation.hint}")
-    return out
+def _text_violations(group: planview.ViolationGroup, paint: _Painter) -> list[str]:
+    """One violation as a header, its message and hint; several of one code and hint as
+    one header, a line each (at most `SHOWN_PER_GROUP`) and the hint once."""
+    style = "red" if group.severity is Severity.ERROR else "yellow"
+    head = f"  {paint(group.severity.value, 'bold', style)}  {paint(group.code.value, style)}"
+    hint = [f"    {paint('hint:', 'cyan')} {group.hint}"] if group.hint else []
+    if len(group.items) == 1:
+        (v,) = group.items
+        where = f"  {v.source}" if v.source else ""
+        return [f"{head}  {v.resource}{where}", f"    {v.message}", *hint]
+    out = [f"{head}  ({len(group.items)} resources)"]
+    for v in group.items[: planview.SHOWN_PER_GROUP]:
+        where = f" {v.source}:" if v.source else ":"
+        out.append(f"    {v.resource}{where} {v.message}")
+    more = len(group.items) - planview.SHOWN_PER_GROUP
+    if more > 0:
+        out.append(f"    ... and {more} more like them (-o json lists every one)")
+    return [*out, *hint]
 
 
-# -- markdown -----------------------------------------------------------------------
+# -- markdown: controller.views.comment ----------------------------------------------
 
-
-def _cell(value: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return value.replace("|", "\\|").replace("\n", " ")
-
-
-def _code(value: str) -> str:
-    return f"`{value}`" if value else ""
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def markdown(plan: Plan) -> str:
-    """A pull-request comment: summary, step table, changes, violations, a move diagram."""
-    icon = "✅" if plan.applyable else "❌"
-    lines = ["### enictl plan", "", f"{icon} **{planview.summary_line(plan)}**"]
-
-    if plan.steps:
-        lines += ["", "#### Steps", "", *_markdown_steps(plan)]
-    if plan.adopt:
-        lines += ["", "#### Adopt", ""]
-        lines += [f"- `{name}`: {planview.ADOPT_NOTE}" for name in plan.adopt]
-    if plan.protect:
-        lines += ["", "#### Protect", ""]
-        lines += [f"- `{name}`: {note}" for name, note in planview.protect_notes(plan)]
-    for title, changes in planview.change_groups(plan.changes, plan.adopt):
-        lines += ["", f"#### {title}", "", *_markdown_changes(changes)]
-
-    if plan.orphans:
-        lines += ["", "#### Orphans", ""]
-        lines += [f"- `{o}`: {note}" for o, note in planview.orphan_notes(plan)]
-
-    if plan.violations:
-        lines += ["", "#### Violations", ""]
-        for v in plan.violations:
-            where = f" at `{v.source}`" if v.source else ""
-            lines.append(
-                f"- **{v.severity.value}** `{v.code.value}` `{v.resource}`{where}: {v.message}"
-            )
-            if v.hint:
-                lines.append(f"  - hint: {v.hint}")
-
-    moved = planview.moves(plan)
-    if moved:
-        lines += ["", "#### Moves", "", *mermaid_moves(moved)]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown_steps(plan: Plan) -> list[str]:
-    header = ("#", "action", "interface", "server", "after", "detail", "reason")
-    rows = [
-        (
-            str(s.id),
-            s.action.value,
-            _code(s.interface),
-            _code(s.server or ""),
-            ", ".join(str(d) for d in s.depends_on),
-            planview.step_detail(s) if s.action not in (Action.ATTACH, Action.DETACH) else "",
-            s.reason,
-        )
-        for s in sorted(plan.steps, key=lambda s: s.id)
-    ]
-    return _table(header, rows)
-
-
-def _markdown_changes(changes: Sequence[Change]) -> list[str]:
-    """The change table; a "what changed" column only when a row has a detail."""
-    found = planview.change_rows(changes)
-    header: tuple[str, ...] = ("resource", "field", "before", "after")
-    rows: list[tuple[str, ...]] = []
-    for row in found:
-        if row.mark == "+":
-            rows.append((_code(row.resource), "*new*", "", row.after))
-        elif row.mark == "-":
-            rows.append((_code(row.resource), "*deleted*", "", ""))
-        else:
-            rows.append((_code(row.resource), row.field, _code(row.before), _code(row.after)))
-    if any(row.detail for row in found):
-        header += ("what changed",)
-        rows = [(*cells, row.detail) for cells, row in zip(rows, found, strict=True)]
-    return _table(header, rows)
-
-
-def mermaid_moves(moved: Sequence[tuple[str, str, str]]) -> list[str]:
-    """A fenced mermaid flowchart: one node per server, one labelled edge per moved ENI."""
-    servers = sorted({s for _, a, b in moved for s in (a, b)})
-    node = {name: f"s{i}" for i, name in enumerate(servers)}
-    out = ["```mermaid", "flowchart LR"]
-    out += [f'  {node[name]}["{_mermaid_text(name)}"]' for name in servers]
-    out += [f'  {node[src]} -->|"{_mermaid_text(eni)}"| {node[dst]}' for eni, src, dst in moved]
-    out.append("```")
-    return out
-
-
-def _mermaid_text(value: str) -> str:
-    return value.replace('"', "#quot;")
+markdown = comment.markdown
 
 
 # -- machine formats ----------------------------------------------------------------
@@ -269,10 +185,10 @@ def yaml_text(plan: Plan) -> str:
 FORMATS = ("text", "json", "yaml", "markdown")
 
 
-def render(plan: Plan, output: str, *, color: bool = False) -> str:
-    """Dispatch on the `-o` value."""
+def render(plan: Plan, output: str, *, color: bool = False, verbose: bool = False) -> str:
+    """Dispatch on the `-o` value (`verbose`: text lists the unchanged resources)."""
     if output == "text":
-        return text(plan, color=color)
+        return text(plan, color=color, verbose=verbose)
     if output == "json":
         return json_text(plan)
     if output == "yaml":

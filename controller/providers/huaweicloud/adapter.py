@@ -10,7 +10,8 @@ Mutations are the API's own: a port is created in VPC v1 and then tagged
 `enictl-managed=<owner>` through VPC v3 (the managed marker, `true` for the default
 owner, `controller.owners`; the tag call is retried,
 and if it still fails the fresh port is deleted so no unmarked twin is left behind;
-`set_managed` tags an existing port the same way when enictl adopts it; `set_protected`
+`set_managed` tags an existing port the same way when enictl adopts it (`clear_managed`
+removes the tag when `enictl release` lets it go); `set_protected`
 sets the protect marker, the port tag `enictl-protect=true`, or `false` to clear it);
 attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_id`,
 polled with ShowJob; on a BMS, BMS AddServerNics (by subnet, address and groups: it
@@ -156,6 +157,17 @@ class HuaweiCloud:
         executor retries it."""
         request = self._tag_request(interface_id, MANAGED_TAG_KEY, owners.tag_value(owner))
         self._json(self._c.vpc3.create_port_tag, request)
+
+    def clear_managed(self, interface_id: str) -> None:
+        """Remove the port tag `enictl-managed` (`enictl release`): one VPC v3
+        BatchDeletePortTags call, which is idempotent (a tag that is not there is no
+        error; the single-tag DELETE answers 404 then); the key alone names the tag."""
+        models = self._c.vpc3_models
+        body = models.BatchDeletePortTagsRequestBody(
+            tags=[models.DeleteResourceTagRequestBody(key=MANAGED_TAG_KEY)]
+        )
+        request = models.BatchDeletePortTagsRequest(port_id=interface_id, body=body)
+        self._json(self._c.vpc3.batch_delete_port_tags, request)
 
     def set_protected(self, interface_id: str, value: bool) -> None:
         """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3

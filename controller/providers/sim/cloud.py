@@ -291,6 +291,16 @@ class SimCloud:
 
         self._run("set_managed", act, target=interface_id)
 
+    def clear_managed(self, interface_id: str) -> None:
+        """Remove the managed marker (`enictl release`); idempotent."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = prt.name
+            call.conn.execute("UPDATE ports SET managed = 0, owner = '' WHERE id = ?", (prt.id,))
+
+        self._run("clear_managed", act, target=interface_id)
+
     def set_protected(self, interface_id: str, value: bool) -> None:
         """Set (or clear) a port's protect marker: the VPC v3 tag `enictl-protect=true`."""
 

@@ -56,6 +56,17 @@ class Faults:
         """Whether calls need dice (and so advance the shared call counter)."""
         return self.error_rate > 0.0 or self.job_fail_rate > 0.0
 
+    def as_json(self) -> dict[str, int | float]:
+        """`sim faults -o json`: camelCase, as every JSON enictl prints (the option
+        `--job-ms` is `jobMs`)."""
+        return {
+            "jobMs": self.latency_ms,
+            "errorRate": self.error_rate,
+            "jobFailRate": self.job_fail_rate,
+            "seed": self.seed,
+            "rateLimit": self.rate_limit,
+        }
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

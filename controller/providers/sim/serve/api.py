@@ -366,6 +366,24 @@ class HuaweiApi:
         req.cloud.set_managed(req.params["port_id"], owners.from_tag_value(tag.get("value")))
         return Reply(204)
 
+    def untag_port(self, req: Request) -> Reply:
+        """BatchDeletePortTags: idempotent, a tag that is not there is no error (as the
+        VPC reference says); enictl's markers are cleared, other keys were never kept."""
+        tags = req.body.get("tags")
+        if not isinstance(tags, list) or not tags:
+            raise ApiError(400, UNSUPPORTED, "tags must be a non-empty list of {key}")
+        keys = [t.get("key") if isinstance(t, dict) else None for t in tags]
+        if not all(isinstance(k, str) and k for k in keys):
+            raise ApiError(400, UNSUPPORTED, "every tag needs a non-empty key")
+        port_id = req.params["port_id"]
+        if MANAGED_TAG_KEY in keys:
+            req.cloud.clear_managed(port_id)
+        if PROTECT_TAG_KEY in keys:
+            req.cloud.set_protected(port_id, False)
+        if not {MANAGED_TAG_KEY, PROTECT_TAG_KEY} & set(keys):
+            self._port_text(req, "ports")  # still a 404 for a port that is not there
+        return Reply(204)
+
     def _port_v1(self, cloud: ServedCloud, port_id: str, spec: NewInterface | None) -> JsonDict:
         """The port as it is now; if observing fails (an injected fault), what is known,
         so that the mutation that already happened is still reported as done."""

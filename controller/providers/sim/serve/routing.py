@@ -10,6 +10,7 @@ the parsed request, and the error bodies each service answers with.
 | VPC v1 | GET `vpcs`, `subnets`, `security-groups`, `ports` (limit, marker) |
 | VPC v1 | POST `ports`, GET / PUT / DELETE `ports/{id}` |
 | VPC v3 | GET `ports` (limit, marker, `page_info`), GET `ports/{id}`, GET/POST `.../tags` |
+| VPC v3 | POST `ports/{id}/tags/delete` (BatchDeletePortTags: `enictl release`) |
 | EIP v1 | GET `publicips` (limit, marker), PUT `publicips/{id}` (bind / unbind) |
 | BMS | GET `baremetalservers/detail` (limit, offset: a page number), GET `.../flavors` |
 | BMS | POST `baremetalservers/{id}/nics` (one NIC by `subnet_id`), POST `.../{id}/nics/delete` |
@@ -68,6 +69,7 @@ class ServedCloud(Provider, Protocol):
 
     def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
     def set_managed(self, interface_id: str, owner: str | None = ...) -> None: ...
+    def clear_managed(self, interface_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("POST", f"{_BMS}/nics/delete", "bms", "bms_detach"),
         ("GET", f"{_BMS}/os-interface", "bms", "bms_interfaces"),
         ("PUT", f"{_BMS}/os-interface/(?P<port_id>{_ID})", "bms", "bms_update_interface"),
+        ("POST", f"/v3/{_P}/ports/(?P<port_id>{_ID})/tags/delete", "vpc3", "untag_port"),
         ("GET", f"/v1/{_P}/publicips", "eip", "list_publicips"),
         ("PUT", f"/v1/{_P}/publicips/(?P<publicip_id>{_ID})", "eip", "update_publicip"),
     ]
