@@ -75,7 +75,10 @@ def test_an_unreadable_subfolder_fails_validate_and_prune_deletes_nothing(demo: 
         more.chmod(0o755)
     for ran in (checked, pruned):
         assert ran.returncode == 1
-        assert "manifests/demo/more: ReadError: cannot read this folder: Permission denied" in ran.stderr
+        assert (
+            "manifests/demo/more: ReadError: cannot read this folder: Permission denied"
+            in ran.stderr
+        )
         assert "Traceback" not in ran.stderr
     assert "extra-eni" in _interfaces(demo)
 
@@ -117,7 +120,10 @@ def test_a_broken_symlink_fails_the_load(demo: Path, name: str) -> None:
     (demo / "manifests" / "demo" / name).symlink_to(demo / "nowhere")
     ran = enictl("validate", "manifests/demo", cwd=demo)
     assert ran.returncode == 1
-    assert f"manifests/demo/{name}: ReadError: broken symlink: it points to {demo}/nowhere" in ran.stderr
+    assert (
+        f"manifests/demo/{name}: ReadError: broken symlink: it points to {demo}/nowhere"
+        in ran.stderr
+    )
 
 
 def test_a_symlink_loop_is_an_error(tmp_path: Path) -> None:
