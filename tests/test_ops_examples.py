@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,42 @@ KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")  # the oldest and newest the schemas 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # read by libpq or the SDK rather than by enictl's own code
 OTHERS_READ = frozenset({"PGPASSWORD"})
+
+
+# every file of the deployment examples, and what checks it here
+CHECKED = {
+    "kubernetes/Containerfile": "test_the_containerfile_copies_what_the_package_build_needs",
+    "kubernetes/enictl-watch.yaml": "kubernetes-validate, and the probes, env and manifests",
+    "prometheus/enictl-alerts.test.yml": "promtool test rules",
+    "prometheus/enictl-alerts.yml": "promtool check rules, and the metrics it names",
+    "prometheus/prometheus.yml": "promtool check config",
+    "systemd/enictl-watch.service": "systemd-analyze verify, and its settings",
+    "systemd/enictl.env": "the variables it sets",
+}
+
+
+def test_every_deployment_example_is_checked() -> None:
+    """No file in the examples' systemd, kubernetes and prometheus folders goes unchecked."""
+    found = {
+        str(p.relative_to(EXAMPLES))
+        for folder in ("kubernetes", "prometheus", "systemd")
+        for p in (EXAMPLES / folder).rglob("*")
+        if p.is_file()
+    }
+    assert found == set(CHECKED)
+
+
+def test_the_containerfile_copies_what_the_package_build_needs() -> None:
+    """Every COPY source of the Containerfile exists in the checkout, and together they
+    hold what pyproject.toml builds the package from (readme, package, schemas)."""
+    lines = (EXAMPLES / "kubernetes" / "Containerfile").read_text().splitlines()
+    copied = [part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]]
+    assert copied and all((ROOT / part).exists() for part in copied), copied
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    needed = {"pyproject.toml", project["project"]["readme"], *wheel["packages"]}
+    needed |= set(wheel.get("force-include", {}))
+    assert needed <= set(copied)
 
 
 def _read_by_enictl(name: str) -> bool:
