@@ -278,8 +278,10 @@ def planned(
     prunable: frozenset[str] | None = None,
     owner: str = DEFAULT_OWNER,
     backend: StateBackend | None = None,
+    now: float | None = None,
 ) -> Prepared:
-    """Plan `desired` against `observed` for `owner`; with `backend`, its changes are
+    """Plan `desired` against `observed` for `owner` at `now` (epoch seconds, default
+    the wall clock: the failover policy's hold-downs); with `backend`, its changes are
     labelled as edited manifests or drift (`planning.drift`) from the last-applied
     record there. With `prunable`, --prune deletes only those orphans (watch's
     --prune-grace)."""
@@ -293,6 +295,7 @@ def planned(
         prunable=prunable,
         owner=owner,
         manifests_digest=desired.digest,
+        now=time.time() if now is None else now,
     )
     if backend is not None and plan.changes:
         plan = drift.label_plan(plan, desired.topology, backend.last_applied())
@@ -432,6 +435,7 @@ def verify(provider: Provider, prepared: Prepared, waits: Waits | None = None) -
         prunable=prepared.prunable,
         owner=prepared.owner,
         manifests_digest=prepared.manifests_digest,
+        now=time.time(),
     )
 
 

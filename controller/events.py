@@ -27,6 +27,7 @@ class Kind(enum.StrEnum):
     PROTECT_FAILED = "protect-failed"  # interface, code, message
     STEP_STARTED = "step-started"  # step, action, interface, server
     JOB_SUBMITTED = "job-submitted"  # step, job, server
+    ATTACHED = "attached"  # step, interface, server: a failover ENI's attach job succeeded
     RETRY = "retry"  # step | adopt, call, attempt, code, delay
     WAITING_SERVER = "waiting-server"  # step, server, status
     STEP_DONE = "step-done"  # step, action, interface, server, seconds
@@ -45,6 +46,7 @@ class Kind(enum.StrEnum):
     WATCH_STARTED = "watch-started"
     WATCH_STOPPED = "watch-stopped"  # reconciles
     RECONCILE = "reconcile"  # the ReconcileResult's JSON
+    FAILOVER = "failover"  # interface, from, to, reason, seconds (detection to attached)
 
 
 @dataclass(frozen=True, slots=True)

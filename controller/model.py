@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 READY_STATUSES = frozenset({"ACTIVE", "SHUTOFF"})
 DEFAULT_OWNER = "default"  # `--owner`'s default (`controller.owners`)
+HEALTHY_STATUS = "ACTIVE"  # the one status in which a server may take a failover ENI
+DOWN_STATUSES = frozenset({"SHUTOFF", "ERROR"})  # a holder in these has failed (SPEC 4a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,22 @@ class ServerKind(enum.StrEnum):
 
     ECS = "ecs"
     BMS = "bms"
+
+
+class Fence(enum.StrEnum):
+    """What enictl may do to a failed server in ERROR to free a failover ENI (SPEC 4a)."""
+
+    NONE = "none"  # nothing: the ENI stays and a FailoverBlocked warning says why
+    STOP = "stop"  # hard-stop it (a `stop-server` step), then move the ENI
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverPolicy:
+    """How a failover ENI (one with standbys) follows its service (`spec.failover`)."""
+
+    failback: bool = False  # return to `server` once it has been healthy for the hold-down
+    hold_down_seconds: float = 60.0  # after a move, no other policy move for this long
+    fence: Fence = Fence.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +130,9 @@ class Server:
     meaningful in observed state. `nic_limit` is the server's own NIC limit (primary
     included) as the cloud reports it where the flavor does not say (Huawei Cloud:
     the attached NICs plus `attachableQuantity.free_nic`); None when unknown. `kind`
-    is observed (ECS or BMS); a manifest never states it.
+    is observed (ECS or BMS); a manifest never states it. `status_since` (observed) is
+    when the server's status last changed, in epoch seconds, at the latest (Huawei
+    Cloud: its `updated` time); None when unknown (then the status counts as long held).
     """
 
     name: str
@@ -127,6 +147,9 @@ class Server:
     source: Source | None = None
     nic_limit: int | None = None
     kind: ServerKind = ServerKind.ECS
+    # not compared: providers tell it with different precision (the sim exactly, Huawei
+    # Cloud by the server's last update), and it never decides what the cloud *is*
+    status_since: float | None = field(default=None, compare=False)
 
     @property
     def ready(self) -> bool:
@@ -135,6 +158,17 @@ class Server:
     @property
     def bare_metal(self) -> bool:
         return self.kind is ServerKind.BMS
+
+    @property
+    def healthy(self) -> bool:
+        """ACTIVE: it may take a failover ENI."""
+        return self.status == HEALTHY_STATUS
+
+    @property
+    def down(self) -> bool:
+        """SHUTOFF or ERROR: a failover ENI on it must go (another status, BUILD or
+        REBOOT, is healthy enough to keep one)."""
+        return self.status in DOWN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +179,10 @@ class NetworkInterface:
     (enictl's tag on the port), `owner` (the manifest set whose tag it is, SPEC section
     4; "" reads as `DEFAULT_OWNER`) and `delete_on_termination` (a property of the
     current attachment) are observed facts; `protect` is desired-only.
+
+    A failover ENI has `standbys` (desired: failover candidates after `server`, in
+    order) and its `failover` policy; `failover_at` (observed, a port tag) is when the
+    policy last moved it, in epoch seconds, None when it never did.
     """
 
     name: str
@@ -161,11 +199,20 @@ class NetworkInterface:
     id: str = ""
     source: Source | None = None
     owner: str = ""
+    standbys: tuple[str, ...] = ()
+    failover: FailoverPolicy | None = None
+    failover_at: float | None = None
 
     @property
     def managed_by(self) -> str | None:
         """The owner that manages this ENI; None when no enictl manages it."""
         return (self.owner or DEFAULT_OWNER) if self.managed else None
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """A failover ENI's servers in order of preference: `server`, then the standbys."""
+        first = () if self.server is None else (self.server,)
+        return tuple(dict.fromkeys((*first, *self.standbys)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,12 @@ class Action(enum.StrEnum):
     DETACH = "detach"
     ATTACH = "attach"
     DELETE = "delete"
+    STOP_SERVER = "stop-server"  # only to fence a failover ENI's server in ERROR (SPEC 4a)
 
 
 ACTIONS: tuple[Action, ...] = tuple(Action)
+# the summary always counts these; `stop-server` only when a plan has one
+SUMMARY_ACTIONS: tuple[Action, ...] = tuple(a for a in Action if a is not Action.STOP_SERVER)
 
 
 class Severity(enum.StrEnum):
@@ -58,6 +61,8 @@ class Code(enum.StrEnum):
     PROTECTED_INTERFACE = "ProtectedInterface"
     PRUNE_LIMIT_EXCEEDED = "PruneLimitExceeded"
     OWNED_ELSEWHERE = "OwnedElsewhere"
+    FAILOVER_UNREADY = "FailoverUnready"
+    FAILOVER_BLOCKED = "FailoverBlocked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class Step:
     - attach that creates the port (a new ENI on a BMS: the BMS API creates the port as
       it attaches it): server, subnet, private_ip, security_groups (`creates_port`)
     - delete: nothing more
+    - stop-server: server (the one to hard-stop); `interface` is the failover ENI it frees
     """
 
     id: int
@@ -221,6 +227,63 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
+class Standby:
+    """Whether one of a failover ENI's servers could take it right now, and if not, why."""
+
+    server: str
+    ready: bool
+    reason: str = ""  # why not: "SHUTOFF", "no free NIC slot (3 of 3)", ...
+
+    def as_json(self) -> dict[str, Any]:
+        return {"server": self.server, "ready": self.ready, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    """Where the failover policy puts one failover ENI in a plan, and why (SPEC 4a).
+
+    `server` is where the plan leaves it (None: detached), `current` where the cloud has
+    it now; `moves` when this plan moves it by the policy (apply then keeps the time in
+    the cloud); `since` is the last such move's time as the cloud keeps it (epoch
+    seconds); `standbys` are its other servers, each ready to take it now or not."""
+
+    interface: str
+    server: str | None
+    current: str | None
+    reason: str
+    since: float | None = None
+    moves: bool = False
+    standbys: tuple[Standby, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "interface": self.interface,
+            "server": self.server,
+            "from": self.current,
+            "reason": self.reason,
+            "since": self.since,
+            "moves": self.moves,
+            "standbys": [s.as_json() for s in self.standbys],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failover:
+        since = data.get("since")
+        return cls(
+            interface=data["interface"],
+            server=data.get("server"),
+            current=data.get("from"),
+            reason=data.get("reason", ""),
+            since=None if since is None else float(since),
+            moves=bool(data.get("moves", False)),
+            standbys=tuple(
+                Standby(s["server"], bool(s["ready"]), s.get("reason", ""))
+                for s in data.get("standbys", ())
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     manifests_digest: str
     observed_fingerprint: str
@@ -234,6 +297,11 @@ class Plan:
     # (adoption, SPEC section 4), then `protect` where the cloud's marker differs from the
     # manifest (a created ENI's right after its create); `has_changes` counts them
     marks: tuple[Mark, ...] = ()
+    # where the failover policy puts each failover ENI, by name (SPEC 4a)
+    failover: tuple[Failover, ...] = ()
+    # when a time-based decision of the policy may change (a hold-down ends): planning
+    # again then may give another plan from the same inputs; not part of the JSON
+    recheck_at: float | None = None
 
     @property
     def errors(self) -> tuple[Violation, ...]:
@@ -272,13 +340,15 @@ class Plan:
         return counts
 
     def summary(self) -> dict[str, int]:
-        counts = {a.value: 0 for a in ACTIONS}
+        """Steps per action: the seven of SPEC section 5 always, `stop-server` when any."""
+        counts = {a.value: 0 for a in SUMMARY_ACTIONS}
         for step in self.steps:
-            counts[step.action.value] += 1
+            counts[step.action.value] = counts.get(step.action.value, 0) + 1
         return counts
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        """SPEC section 5's JSON; `failover` only in plans with failover ENIs."""
+        out = {
             "formatVersion": self.format_version,
             "manifestsDigest": self.manifests_digest,
             "observedFingerprint": self.observed_fingerprint,
@@ -291,6 +361,9 @@ class Plan:
             "adopt": list(self.adopt),
             "protect": [m.as_json() for m in self.protect],
         }
+        if self.failover:
+            out["failover"] = [f.as_json() for f in self.failover]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -312,4 +385,5 @@ class Plan:
                     for m in data.get("protect", ())
                 ),
             ),
+            failover=tuple(Failover.from_json(f) for f in data.get("failover", ())),
         )

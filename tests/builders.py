@@ -14,6 +14,7 @@ from dataclasses import replace
 from controller.model import (
     Catalog,
     Eip,
+    FailoverPolicy,
     Flavor,
     NetworkInterface,
     PlacementPolicy,
@@ -89,6 +90,7 @@ class Cloud:
         status: str = "ACTIVE",
         sgs: tuple[str, ...] = (),
         az: str = "",
+        status_since: float | None = None,
     ) -> Cloud:
         """A server in `subnet`'s AZ (for a subnet pinned to none: `az`, else az1)."""
         sn = self.subnets[subnet]
@@ -96,8 +98,9 @@ class Cloud:
         found = self.flavors.get(flavor)
         kind = ServerKind.BMS if found is not None and found.bare_metal else ServerKind.ECS
         self.servers[name] = Server(
-            name, flavor, zone, sn.vpc, subnet, sgs, status, id=f"id-{name}", kind=kind
-        )
+            name, flavor, zone, sn.vpc, subnet, sgs, status, id=f"id-{name}", kind=kind,
+            status_since=status_since,
+        )  # fmt: skip
         primary = f"{name}-primary"
         self.interfaces[primary] = NetworkInterface(
             primary,
@@ -123,6 +126,7 @@ class Cloud:
         eip: str | None = None,
         managed: bool = True,
         protect: bool = False,
+        failover_at: float | None = None,
     ) -> Cloud:
         self.interfaces[name] = NetworkInterface(
             name,
@@ -134,6 +138,7 @@ class Cloud:
             protect=protect,
             managed=managed,
             id=f"id-{name}",
+            failover_at=failover_at,
         )
         return self
 
@@ -166,9 +171,16 @@ def eni(
     sgs: tuple[str, ...] = (),
     eip: str | None = None,
     protect: bool = False,
+    standbys: tuple[str, ...] = (),
+    failover: FailoverPolicy | None = None,
 ) -> NetworkInterface:
-    """A NetworkInterface manifest."""
-    return NetworkInterface(name, subnet, ip, sgs, eip, server, protect=protect, source=src())
+    """A NetworkInterface manifest; with `standbys` a failover ENI (default policy unless
+    `failover` is given)."""
+    policy = failover or (FailoverPolicy() if standbys else None)
+    return NetworkInterface(
+        name, subnet, ip, sgs, eip, server, protect=protect, source=src(), standbys=standbys,
+        failover=policy,
+    )  # fmt: skip
 
 
 def declared(observed: Topology, name: str, **changes: object) -> Server:

@@ -23,20 +23,26 @@ def test_names_keep_only_those_and_an_unknown_one_is_an_error(cli: Cli) -> None:
 
 
 def test_wide_adds_zone_vpc_and_the_protect_marker(cli: Cli) -> None:
-    """-o wide has the table's columns, then AZ, VPC and PROTECTED."""
+    """-o wide has the table's columns, then AZ, VPC, PROTECTED and the failover ones."""
     cli.init(INVENTORY)
     assert cli("apply", str(DEMO), "--yes").code == 0
     lines = cli("get", "interfaces", "svc-eni", "legacy-monitor", "-o", "wide").out.splitlines()
     assert lines[0].split() == [
         "NAME", "SERVER", "SUBNET", "PRIVATE-IP", "EIP", "SECURITY-GROUPS", "PRIMARY", "MANAGED",
-        "AZ", "VPC", "PROTECTED",
+        "AZ", "VPC", "PROTECTED", "FAILOVER", "STANDBYS",
     ]  # fmt: skip
-    assert lines[1].split()[0] == "legacy-monitor" and lines[1].split()[-3:] == [
+    assert lines[1].split()[0] == "legacy-monitor" and lines[1].split()[-5:] == [
         "az1",
         "vpc-demo",
         "no",
+        "<none>",
+        "<none>",
     ]
-    assert lines[2].split()[0] == "svc-eni" and lines[2].split()[-1] == "yes"
+    assert (
+        lines[2].split()[0] == "svc-eni"
+        and "vpc-demo  yes        on app-1: app-1 ACTIVE" in lines[2]
+    )
+    assert lines[2].endswith("app-2 ready")
 
 
 def test_selector_filters_by_labels(cli: Cli) -> None:

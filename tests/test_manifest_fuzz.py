@@ -155,6 +155,11 @@ def oracle(docs: list[Any]) -> bool:
                 valid = False
             if isinstance(server, str) and server not in servers:
                 valid = False
+            standbys = spec.get("standbys")
+            if isinstance(standbys, list) and any(
+                isinstance(s, str) and s not in servers for s in standbys
+            ):
+                valid = False
     return valid and policies <= 1
 
 

@@ -11,7 +11,15 @@ import yaml
 
 from controller.errors import ManifestError, Problem
 from controller.manifests import loader, yamlsource
-from controller.model import NetworkInterface, PlacementPolicy, Server, Source, SubnetScope
+from controller.model import (
+    FailoverPolicy,
+    Fence,
+    NetworkInterface,
+    PlacementPolicy,
+    Server,
+    Source,
+    SubnetScope,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_INVENTORY = "manifests/inventory/demo-cloud.yaml"
@@ -67,6 +75,8 @@ def test_demo_topology() -> None:
         protect=True,
         labels={"role": "service", "story": "migration"},
         source=Source("manifests/demo/migration.yaml", 37, 3),
+        standbys=("app-2",),
+        failover=FailoverPolicy(failback=False, hold_down_seconds=60.0, fence=Fence.NONE),
     )
     mgmt = topo.interfaces["gw-1-mgmt"]
     assert (mgmt.private_ip, mgmt.eip, mgmt.protect) == (None, None, True)

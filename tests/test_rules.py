@@ -94,6 +94,20 @@ def _bare_metal_move() -> tuple[Topology, Topology]:
     return obs, desired(obs, ["web-1", "bm-1"], [eni("eni-a", server="bm-1")])
 
 
+def _unready() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1").server("web-2", status="SHUTOFF")
+    return obs.eni("eni-a", server="web-1").build(), desired(
+        obs.build(), ["web-1", "web-2"], [eni("eni-a", server="web-1", standbys=("web-2",))]
+    )
+
+
+def _blocked() -> tuple[Topology, Topology]:
+    obs = standard().server("web-1", status="SHUTOFF").server("web-2", status="ERROR")
+    return obs.eni("eni-a", server="web-1").build(), desired(
+        obs.build(), ["web-1", "web-2"], [eni("eni-a", server="web-1", standbys=("web-2",))]
+    )
+
+
 def _protected() -> tuple[Topology, Topology]:
     obs = standard().server("web-1").eni("old", server="web-1", protect=True).build()
     return obs, desired(obs, ["web-1"])
@@ -138,8 +152,15 @@ CASES: dict[Code, tuple[Case, str]] = {
     Code.PROTECTED_INTERFACE: (_protected, "NetworkInterface/old"),
     Code.PRUNE_LIMIT_EXCEEDED: (_many_orphans, "Plan/prune"),
     Code.OWNED_ELSEWHERE: (_owned_elsewhere, "NetworkInterface/eni-a"),
+    Code.FAILOVER_UNREADY: (_unready, "NetworkInterface/eni-a"),
+    Code.FAILOVER_BLOCKED: (_blocked, "NetworkInterface/eni-a"),
 }
-WARNINGS = {Code.SERVER_NOT_READY, Code.PROTECTED_INTERFACE}
+WARNINGS = {
+    Code.SERVER_NOT_READY,
+    Code.PROTECTED_INTERFACE,
+    Code.FAILOVER_UNREADY,
+    Code.FAILOVER_BLOCKED,
+}
 
 
 def test_every_code_has_a_case() -> None:

@@ -119,8 +119,9 @@ def test_sim_faults_shows_sets_and_clears(
     assert "latency-ms     0" in capsys.readouterr().out
     assert run(tmp_path, "sim", "faults", "--latency-ms", "40", "--seed", "7") == 0
     assert run(tmp_path, "sim", "faults", "--error-rate", "0.25", "--job-fail-rate", "0.5") == 0
+    assert run(tmp_path, "sim", "faults", "--call-ms", "3") == 0
     capsys.readouterr()
-    assert open_cloud(tmp_path).faults() == Faults(40, 0.25, 0.5, 7)
+    assert open_cloud(tmp_path).faults() == Faults(40, 0.25, 0.5, 7, call_ms=3)
     assert run(tmp_path, "sim", "faults", "-o", "json") == 0
     assert json.loads(capsys.readouterr().out) == {  # camelCase, as every JSON output
         "jobMs": 40,
@@ -128,6 +129,7 @@ def test_sim_faults_shows_sets_and_clears(
         "jobFailRate": 0.5,
         "seed": 7,
         "rateLimit": 0,
+        "callMs": 3,
     }
     assert run(tmp_path, "sim", "faults", "--off") == 0
     assert open_cloud(tmp_path).faults() == Faults()

@@ -318,3 +318,38 @@ def test_watch_files_reports_a_rename_over_save(tmp_path: Path) -> None:
         for thread in threads:
             thread.join(10)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_health_change_reconciles_at_once_between_intervals() -> None:
+    """The probe runs every health interval between reconciles; when it reports a change
+    the loop reconciles at once (trigger health), not at the next interval."""
+    clock = FakeClock()
+    rec = FakeReconcile(clock)
+    probes: list[float] = []
+
+    def probe() -> bool:
+        probes.append(clock.now)
+        return clock.now == 7.0  # the server failed between the probes at 6 and 7
+
+    settings = LoopSettings(interval=60, health_interval=1)
+    loop.run(rec, ScriptedWakeups(clock, [], stop_at=9.5), lambda r: None, settings=settings,
+             clock=clock, probe=probe)  # fmt: skip
+    assert rec.triggers() == [Trigger.START, Trigger.HEALTH]
+    assert rec.times() == [0, 7]
+    assert probes == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_no_health_probe_while_the_manifests_are_invalid() -> None:
+    """With invalid manifests only a file change can help: the probe is not polled."""
+    clock = FakeClock()
+    rec = FakeReconcile(clock, outcomes=[Outcome.INVALID])
+    probes: list[float] = []
+
+    def probe() -> bool:
+        probes.append(clock.now)
+        return True
+
+    settings = LoopSettings(interval=60, health_interval=1)
+    loop.run(rec, ScriptedWakeups(clock, [], stop_at=5), lambda r: None, settings=settings,
+             clock=clock, probe=probe)  # fmt: skip
+    assert rec.triggers() == [Trigger.START] and probes == []

@@ -10,11 +10,15 @@ provider. JSON and YAML print a list of objects with names, not ids, for referen
 (`interfaces` is exactly the shape of SPEC section 6); the table is plain aligned
 columns, `<none>` marking an absent value, sorted by name; `wide` adds the columns of
 `_WIDE` (a list per kind: add one there), `name` prints `kind/name` lines.
+For interfaces, `wide` also shows each failover ENI's place and why, and its other
+servers with whether each could take it now (from the manifests last applied in the
+state backend, placed by the failover policy against the cloud as it is now).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +30,7 @@ from controller.cli import options
 from controller.cli.context import AppContext
 from controller.errors import UsageError
 from controller.model import NetworkInterface, Server, Topology
-from controller.planning import invariants
+from controller.planning import drift, failover, invariants, placement
 
 KINDS = {
     "interfaces": "interfaces",
@@ -126,7 +130,13 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 # `-o wide`: the table's columns, then these (keys of the row, or of `add_wide`'s extras)
 _WIDE: dict[str, list[tuple[str, str]]] = {
-    "interfaces": [("AZ", "availabilityZone"), ("VPC", "vpc"), ("PROTECTED", "protected")],
+    "interfaces": [
+        ("AZ", "availabilityZone"),
+        ("VPC", "vpc"),
+        ("PROTECTED", "protected"),
+        ("FAILOVER", "failover"),
+        ("STANDBYS", "standbys"),
+    ],
     "servers": [("ID", "id")],
     "flavors": [("ID", "id")],
 }
@@ -148,6 +158,17 @@ def add_wide(kind: str, rows: list[dict[str, Any]], topology: Topology) -> None:
     if kind == "interfaces":
         for row in rows:
             row["protected"] = topology.interfaces[row["name"]].protect
+
+
+def add_failover(rows: list[dict[str, Any]], topology: Topology, declared: Topology) -> None:
+    """Each failover ENI's place and why (`failover`) and its other servers' readiness
+    (`standbys`), by the policy against `topology` now; None for the other ENIs."""
+    found = placement.place(declared, topology, now=time.time()).failovers
+    by_name = {f.interface: f for f in found}
+    for row in rows:
+        entry = by_name.get(row["name"])
+        row["failover"] = failover.describe(entry) if entry else None
+        row["standbys"] = failover.readiness(entry) if entry else None
 
 
 def cell(value: Any) -> str:
@@ -204,8 +225,8 @@ def render(kind: str, rows: list[dict[str, Any]], output: str) -> str:
 @options.output(
     ["table", "wide", "name", "json", "yaml"],
     default="table",
-    help="table for people (wide: more columns); name: kind/name lines; json/yaml list "
-    "objects with names, not ids.",
+    help="table for people (wide: more columns, failover ENIs' standbys and readiness); "
+    "name: kind/name lines; json/yaml list objects with names, not ids.",
 )
 @click.pass_obj
 def get(app: AppContext, kind: str, names: tuple[str, ...], selector: str, output: str) -> None:
@@ -235,6 +256,8 @@ def get(app: AppContext, kind: str, names: tuple[str, ...], selector: str, outpu
         rows = [row for row in rows if wanted.matches(labels_of(kind, topology, row["name"]))]
     if output == "wide":
         add_wide(kind, rows, topology)
+        if kind == "interfaces":
+            add_failover(rows, topology, drift.declared(app.backend().last_applied() or {}))
     if rows or output not in ("table", "wide"):
         click.echo(render(kind, rows, output))
     elif not missing:

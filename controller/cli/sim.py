@@ -1,4 +1,5 @@
-"""`enictl sim ...`: create the simulated cloud, inject faults, read its call log.
+"""`enictl sim ...`: create the simulated cloud, inject faults, read its call log, and
+change it as someone at its console would (`sim console ...`).
 
 These commands always act on the simulated cloud in the state dir, whatever
 `--provider` says. `sim serve` lives in its own module (`controller.cli.simserve`),
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,13 +29,15 @@ from controller.storage import lastapplied
 
 @click.group("sim", cls=LazyGroup, lazy={"serve": "controller.cli.simserve"})
 def sim() -> None:
-    """The simulated cloud in the state dir: create it, inject faults, read its log.
+    """The simulated cloud in the state dir: create it, inject faults, read its log,
+    change it from its console.
 
     \b
     Example:
       enictl sim init manifests/inventory/demo-cloud.yaml
       enictl sim faults --job-ms 200 --error-rate 0.05 --seed 7
       enictl sim log --tail 20
+      enictl sim console set-status app-1 SHUTOFF        # app-1 fails
     """
 
 
@@ -84,7 +88,12 @@ def init(app: AppContext, inventory: Path, force: bool) -> None:
     "--latency-ms",
     "latency_ms",
     type=click.IntRange(min=0),
-    help="Time each attach/detach job takes (--latency-ms is the older name).",
+    help="Time each attach/detach/stop job takes (--latency-ms is the older name).",
+)
+@click.option(
+    "--call-ms",
+    type=click.IntRange(min=0),
+    help="Time each API call takes to answer (console changes excepted).",
 )
 @click.option(
     "--error-rate",
@@ -113,6 +122,7 @@ def faults(
     error_rate: float | None,
     job_fail_rate: float | None,
     rate_limit: int | None,
+    call_ms: int | None,
     seed: int | None,
     off: bool,
     output: str,
@@ -122,6 +132,7 @@ def faults(
     \b
     Example:
       enictl sim faults --job-ms 500                      # every attach/detach takes 0.5 s
+      enictl sim faults --call-ms 100 --job-ms 2000       # a distant cloud (bench_failover)
       enictl sim faults --error-rate 0.1 --seed 42        # reproducible transient errors
       enictl sim faults --rate-limit 20                   # a quota: 20 calls/s per service
       enictl sim faults --off
@@ -132,6 +143,7 @@ def faults(
         "job_fail_rate": job_fail_rate,
         "seed": seed,
         "rate_limit": rate_limit,
+        "call_ms": call_ms,
     }
     given = {key: value for key, value in changes.items() if value is not None}
     if off and given:
@@ -187,6 +199,118 @@ def log(app: AppContext, output: str, tail: int | None) -> None:
         for e in entries
     ]
     click.echo(format_table(["TIME", "OPERATION", "TARGET", "RESULT", "CODE", "MESSAGE"], rows))
+
+
+# ECS server statuses (Huawei Cloud's ECS API reference, "ECS statuses")
+SERVER_STATUSES = (
+    "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "REBOOT", "REBUILD",
+    "RESIZE", "REVERT_RESIZE", "SHELVED", "SHELVED_OFFLOADED", "SHUTOFF", "UNKNOWN",
+    "VERIFY_RESIZE",
+)  # fmt: skip
+
+
+@sim.group("console")
+def console() -> None:
+    """Change the simulated cloud as someone at its console would, outside enictl.
+
+    Each change is immediate (no job), never faulted, and logged as `console.*` in
+    `sim log`. enictl's rules do not apply, the cloud's own do (a NIC limit, a primary
+    NIC, another VPC are refused with the cloud's error). Use it to try failover (a
+    server fails) and drift detection (an ENI moved or regrouped by hand).
+
+    \b
+    Example:
+      enictl sim console set-status app-1 SHUTOFF     # app-1 fails: its failover ENIs move
+      enictl sim console delete-server app-1          # ports with deleteOnTermination go too
+      enictl sim console detach svc-eni               # drift: the ENI is off its server
+      enictl sim console attach svc-eni app-2
+      enictl sim console set-security-groups svc-eni sg-web sg-admin
+    """
+
+
+def _at_console(app: AppContext, change: Callable[[simcloud.SimCloud], None], done: str) -> None:
+    cloud = simcloud.open_cloud(app.state_dir)
+    try:
+        change(cloud)
+    finally:
+        cloud.close()
+    click.echo(done)
+
+
+@console.command("set-status")
+@click.argument("server")
+@click.argument("status", type=click.Choice(SERVER_STATUSES), metavar="STATUS")
+@click.pass_obj
+def set_status(app: AppContext, server: str, status: str) -> None:
+    """Set SERVER's status (ACTIVE, SHUTOFF, ERROR, BUILD, ...): a failure or a repair.
+
+    \b
+    Example:
+      enictl sim console set-status app-1 ERROR
+    """
+    _at_console(app, lambda c: c.force_set_status(server, status), f"{server} is {status}")
+
+
+@console.command("delete-server")
+@click.argument("server")
+@click.pass_obj
+def delete_server(app: AppContext, server: str) -> None:
+    """Delete SERVER: its primary NIC and its ports attached with deleteOnTermination
+    true go with it; its other ports stay, detached.
+
+    \b
+    Example:
+      enictl sim console delete-server app-1
+    """
+    _at_console(app, lambda c: c.force_delete_server(server), f"{server} deleted")
+
+
+@console.command("detach")
+@click.argument("interface")
+@click.pass_obj
+def detach(app: AppContext, interface: str) -> None:
+    """Detach INTERFACE from its server at once (the port stays).
+
+    \b
+    Example:
+      enictl sim console detach svc-eni
+    """
+    _at_console(app, lambda c: c.force_detach(interface), f"{interface} detached")
+
+
+@console.command("attach")
+@click.argument("interface")
+@click.argument("server")
+@click.pass_obj
+def attach(app: AppContext, interface: str, server: str) -> None:
+    """Attach INTERFACE (detached) to SERVER at once.
+
+    \b
+    Example:
+      enictl sim console attach svc-eni app-2
+    """
+    _at_console(
+        app, lambda c: c.force_attach(interface, server), f"{interface} attached to {server}"
+    )
+
+
+@console.command("set-security-groups")
+@click.argument("interface")
+@click.argument("groups", nargs=-1, metavar="SG...")
+@click.pass_obj
+def set_security_groups(app: AppContext, interface: str, groups: tuple[str, ...]) -> None:
+    """Replace INTERFACE's security groups with SG... (none given: no group).
+
+    \b
+    Example:
+      enictl sim console set-security-groups svc-eni sg-web sg-admin
+    """
+    shown = ", ".join(groups) or "none"
+    _at_console(
+        app,
+        lambda c: c.force_set_security_groups(interface, groups),
+        f"{interface} security groups: {shown}",
+    )
 
 
 COMMANDS = [sim]

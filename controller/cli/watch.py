@@ -44,6 +44,7 @@ _STATUS_KEYS = (
     "inSync",
     "drifted",
     "drift",
+    "failovers",
     "changes",
     "applied",
     "violations",
@@ -73,6 +74,11 @@ def status_line(result: ReconcileResult, *, detect_only: bool) -> str:
     if result.in_grace:
         shown = ", ".join(result.in_grace[:3]) + (" ..." if len(result.in_grace) > 3 else "")
         notes.append(f"orphans kept until --prune-grace: {shown}")
+    for moved in result.failovers:
+        notes.append(
+            f"failover: {moved['interface']} {moved['from'] or 'detached'} -> {moved['to']} "
+            f"in {moved['seconds']:.1f}s ({moved['reason']})"
+        )
     if result.outcome is Outcome.DRIFT and detect_only:
         notes.append("detect-only: not applied")
     if result.outcome in (Outcome.FAILED, Outcome.INTERRUPTED) and result.changes:
@@ -124,6 +130,15 @@ def _echo_json(event: Event) -> None:
     help="Seconds between drift checks (reconciles when no file changed).",
 )
 @click.option(
+    "--health-interval",
+    type=click.FloatRange(min=0.01),
+    default=5.0,
+    show_default=True,
+    help="Seconds between checks of the servers' status (one listing call): a change "
+    "reconciles at once, so a failover ENI leaves a failed server without waiting for "
+    "--interval.",
+)
+@click.option(
     "--detect-only",
     is_flag=True,
     help="Report drift and manifest changes; never change the cloud.",
@@ -158,6 +173,7 @@ def watch_command(
     app: AppContext,
     paths: tuple[str, ...],
     interval: float,
+    health_interval: float,
     detect_only: bool,
     prune: bool,
     prune_grace: float,
@@ -171,7 +187,10 @@ def watch_command(
     """Keep the cloud matching the manifests in PATH..., until SIGINT or SIGTERM.
 
     Reconciles at start, whenever a manifest changes (a burst of saves gives one
-    reconcile) and every --interval seconds to catch drift made outside enictl.
+    reconcile), every --interval seconds to catch drift made outside enictl, and at
+    once when a server's status changes (checked every --health-interval seconds):
+    failover ENIs follow their service to a standby (docs/failover.md), each move
+    reported as a `failover` event.
     Invalid manifests are reported and nothing is reconciled until they are fixed;
     failures are retried after 1 s, 2 s, 4 s ... up to 60 s. With --prune, an orphan
     is deleted only once it has stayed an orphan for --prune-grace seconds, and a
@@ -195,6 +214,7 @@ def watch_command(
     \b
     Examples:
       enictl watch manifests/demo --interval 60
+      enictl watch manifests/demo --health-interval 1 --json  # failovers within seconds
       enictl watch manifests/demo --detect-only --json        # report drift, change nothing
       enictl watch manifests/ --status-file /run/enictl/status.json
       enictl watch manifests/ --listen 127.0.0.1:9100         # health, metrics, status page
@@ -279,6 +299,7 @@ def watch_command(
                 Kind.WATCH_STARTED,
                 paths=list(paths),
                 interval=interval,
+                healthInterval=health_interval,
                 detectOnly=detect_only,
                 prune=prune,
                 pruneGrace=prune_grace,
@@ -294,7 +315,10 @@ def watch_command(
     with stop_on_signals(stop):
         threads = loop.watch_files([Path(p) for p in paths], inbox)
         try:
-            count = loop.run(reconciler, inbox, on_result, settings=LoopSettings(interval=interval))
+            settings = LoopSettings(interval=interval, health_interval=health_interval)
+            count = loop.run(
+                reconciler, inbox, on_result, settings=settings, probe=reconciler.health_changed
+            )
         finally:
             stop()
             reconciler.close()

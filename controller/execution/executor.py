@@ -1,8 +1,8 @@
 """Run a plan's steps against a provider: in dependency order, concurrently, safely.
 
 - A step starts once every step it depends on is done. Up to `parallelism` steps run
-  at once, and at most one NIC operation (attach / detach) per server: the cloud
-  serialises them anyway, and the plan's capacity reasoning assumes it.
+  at once, and at most one server job (attach / detach / stop-server) per server: the
+  cloud serialises them anyway, and the plan's capacity reasoning assumes it.
 - Among ready steps the one heading the longest remaining chain goes first, so the
   makespan stays close to the plan's critical path.
 - A failed step (its code and message are the cloud's) stops the steps that depend on
@@ -27,7 +27,7 @@ import heapq
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,7 +42,7 @@ from controller.execution.retry import (
     RetryPolicy,
     Sleep,
 )
-from controller.execution.steps import NIC_ACTIONS, StepRunner
+from controller.execution.steps import SERVER_JOBS, StepRunner
 from controller.model import DEFAULT_OWNER, Topology
 from controller.plan import Action, Mark, Marker, Plan, Step
 from controller.providers.base import Provider
@@ -62,7 +62,7 @@ def priorities(steps: tuple[Step, ...]) -> dict[int, float]:
     level: dict[int, float] = {}
     order = _topological(steps)
     for sid in reversed(order):
-        weight = 1.0 if by_id[sid].action in NIC_ACTIONS else 0.1
+        weight = 1.0 if by_id[sid].action in SERVER_JOBS else 0.1
         level[sid] = weight + max((level[d] for d in dependents[sid]), default=0.0)
     return level
 
@@ -105,6 +105,7 @@ class _Execution:
         server_ready_timeout: float,
         stop: threading.Event | None = None,
         owner: str = DEFAULT_OWNER,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.plan = plan
         self.stop = stop
@@ -129,6 +130,8 @@ class _Execution:
             emit=self.emit,
             server_ready_timeout=server_ready_timeout,
             owner=owner,
+            failover={f.interface: f for f in plan.failover},
+            wall=wall,
         )
 
     # -- events and calls -------------------------------------------------------
@@ -188,7 +191,7 @@ class _Execution:
                         sid, ok = finished.pop()
                         in_flight -= 1
                         server = self.steps[sid].server or ""
-                        if self.steps[sid].action in NIC_ACTIONS:
+                        if self.steps[sid].action in SERVER_JOBS:
                             busy.discard(server)
                             for entry in parked.pop(server, []):
                                 heapq.heappush(ready, entry)
@@ -205,7 +208,7 @@ class _Execution:
                         step = self.steps[entry[1]]
                         if step.id in self.results:
                             continue
-                        if step.action in NIC_ACTIONS:
+                        if step.action in SERVER_JOBS:
                             key = step.server or ""
                             if key in busy:
                                 parked.setdefault(key, []).append(entry)
@@ -355,6 +358,7 @@ def execute(
     estimator: DurationEstimator | None = None,
     stop: threading.Event | None = None,
     owner: str = DEFAULT_OWNER,
+    wall: Callable[[], float] = time.time,
 ) -> ApplyResult:
     """Run `plan` (computed against `observed`) on `provider`; never raises for a step.
     The ENIs it creates or adopts are marked managed by `owner`.
@@ -380,5 +384,6 @@ def execute(
         server_ready_timeout=server_ready_timeout,
         stop=stop,
         owner=owner,
+        wall=wall,
     )
     return run.run()

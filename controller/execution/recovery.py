@@ -40,7 +40,10 @@ from controller.storage.journal import (
 __all__ = ["Recovery", "UnfinishedRun", "recover", "settle_timeout", "visible"]
 from controller.execution.retry import Patience
 from controller.model import Topology
+from controller.plan import Action
 from controller.providers.base import Provider
+
+STOP = Action.STOP_SERVER.value  # the journal's op for a fence
 
 DEFAULT_SETTLE = 60.0  # seconds to wait for a dangling call when no job duration is known
 MAX_SETTLE = 300.0
@@ -76,9 +79,13 @@ def settle_timeout(run: UnfinishedRun) -> float:
 
 def visible(observed: Topology, intent: DanglingIntent) -> bool:
     """Whether the cloud shows the effect the intended call would have had (a BMS
-    attach: the NIC it creates, `baremetal.created_port`)."""
+    attach: the NIC it creates, `baremetal.created_port`; a stop: the server SHUTOFF, or
+    gone)."""
     if intent.new_port is not None:
         return baremetal.created_port(observed, intent.server_id, intent.new_port) is not None
+    if intent.op == STOP:
+        found = next((s for s in observed.servers.values() if s.id == intent.server_id), None)
+        return found is None or found.status == "SHUTOFF"
     iface = next((i for i in observed.interfaces.values() if i.id == intent.interface_id), None)
     server = observed.servers.get(iface.server) if iface and iface.server else None
     on_target = server is not None and server.id == intent.server_id

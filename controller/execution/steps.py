@@ -17,6 +17,14 @@ be done. The executor decides when each step runs; this module decides how.
   second one.
 - A server that is not ACTIVE/SHUTOFF (observed, or the cloud's `Ecs.0100`) is waited
   for by re-observing, bounded; then the step fails with `ServerNotReady`.
+- stop-server (the fence of a failover, SPEC 4a): a hard-stop job, journalled like a
+  NIC job and polled, then the server is re-observed until it is SHUTOFF (bounded):
+  the detaches that wait for the step find it ready.
+- A failover ENI (one the plan's `failover` lists) is kept attached with
+  deleteOnTermination false, set right after its attach, so deleting its server does
+  not delete it; after a failover move the time of the move goes into the cloud (the
+  port's failover tag) for the hold-down. The attach job's success is reported at once
+  (`attached`), before those two calls.
 
 `StepRunner.adopt(name)` tags an adopted ENI (an existing unmanaged one a manifest
 names) as managed: one idempotent call, retried like the others; not a plan step.
@@ -26,6 +34,7 @@ names) as managed: one idempotent call, retried like the others; not a plan step
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -41,11 +50,12 @@ from controller.events import Kind
 from controller.execution import baremetal
 from controller.execution.retry import Patience
 from controller.model import DEFAULT_OWNER, READY_STATUSES, Topology
-from controller.plan import Action, Code, Mark, Marker, Step
-from controller.providers.base import JobStatus, NewInterface, Provider
+from controller.plan import Action, Code, Failover, Mark, Marker, Step
+from controller.providers.base import Job, JobStatus, NewInterface, Provider
 from controller.storage.journal import NewPort, RunJournal
 
 NIC_ACTIONS = frozenset({Action.ATTACH, Action.DETACH})
+SERVER_JOBS = NIC_ACTIONS | {Action.STOP_SERVER}  # one at a time per server, as ECS runs them
 # the cloud's "server status does not allow it": ECS, and the BMS API (unconfirmed code)
 NOT_READY_CODES = frozenset({"Ecs.0100", "BMS.0100"})
 FOUND = "\x00found"  # a BMS attach's submit found its NIC made already (a lost answer)
@@ -112,9 +122,13 @@ class StepRunner:
         emit: Emit,
         server_ready_timeout: float,
         owner: str = DEFAULT_OWNER,
+        failover: Mapping[str, Failover] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.provider = provider
         self.owner = owner  # whose managed marker the ENIs it creates or adopts get
+        self.failover = failover or {}
+        self.wall = wall
         self.observed = observed
         self.patience = patience
         self.journal = journal
@@ -191,12 +205,58 @@ class StepRunner:
         elif action is Action.DELETE:
             self._call("delete_interface", step, lambda: self.provider.delete_interface(iface))
         elif action in NIC_ACTIONS:
-            return self._nic_operation(step, iface)
+            job_id = self._nic_operation(step, iface)
+            if action is Action.ATTACH and step.interface in self.failover:
+                self._failover_attached(step, iface)
+            return job_id
+        elif action is Action.STOP_SERVER:
+            return self._stop(step)
         return ""
 
     def _bare_metal(self, server: str) -> bool:
         found = self.observed.servers.get(server)
         return found is not None and found.bare_metal
+
+    def _failover_attached(self, step: Step, iface: str) -> None:
+        """A failover ENI just attached: deleteOnTermination false, and after a move by
+        the policy its time, in the cloud."""
+        self.emit(Kind.ATTACHED, step=step.id, interface=step.interface, server=step.server)
+        server_id = self.ids.server(step.server)
+        self._call(
+            "set_delete_on_termination",
+            step,
+            lambda: self.provider.set_delete_on_termination(server_id, iface, False),
+        )
+        if self.failover[step.interface].moves:
+            at = self.wall()
+            self._call(
+                "set_failover_time", step, lambda: self.provider.set_failover_time(iface, at)
+            )
+
+    def _stop(self, step: Step) -> str:
+        """Hard-stop a server in ERROR (a fence) and return once it is SHUTOFF."""
+        server = step.server or ""
+        server_id = self.ids.server(server)
+        op = step.action.value
+        if self.journal is not None:
+            self.journal.job_intent(step.id, op, server_id, "")
+        submitted_at = self.patience.clock()
+        try:
+            job_id = str(
+                self._call("stop_server", step, lambda: self.provider.stop_server(server_id))
+            )
+        except ProviderError as exc:
+            if self.journal is not None:
+                self.journal.job_unsent(step.id, exc.code)
+            raise
+        if self.journal is not None:
+            self.journal.job_submitted(step.id, op, server_id, "", job_id)
+        self.emit(Kind.JOB_SUBMITTED, step=step.id, job=job_id, server=server)
+        self._finish_job(step, op, job_id, submitted_at)
+        with self._lock:
+            self.status[server] = "STOPPING"
+        self._wait_status(step, server, frozenset({"SHUTOFF"}))
+        return job_id
 
     def mark(self, mark: Mark) -> None:
         """Set (or clear) one marker on an ENI's port: `managed` (adoption: enictl
@@ -307,6 +367,16 @@ class StepRunner:
         if self.journal is not None:
             self.journal.job_submitted(step.id, op, server_id, iface, job_id, new_port)
         self.emit(Kind.JOB_SUBMITTED, step=step.id, job=job_id, server=server)
+        job = self._finish_job(step, op, job_id, submitted_at)
+        if new_port is not None:
+            self._claim(step, server_id, new_port, job.interface_id)
+        if step.action is Action.ATTACH:
+            with self._lock:
+                self.attached_here.add(step.interface)
+        return job_id
+
+    def _finish_job(self, step: Step, op: str, job_id: str, submitted_at: float) -> Job:
+        """Poll a job to its end, journalled; raise unless it succeeded."""
 
         def polled() -> None:
             with self._lock:
@@ -336,12 +406,7 @@ class StepRunner:
             raise PermanentProviderError(
                 job.error_code or "JobFailed", job.error_message or f"job {job_id} failed"
             )
-        if new_port is not None:
-            self._claim(step, server_id, new_port, job.interface_id)
-        if step.action is Action.ATTACH:
-            with self._lock:
-                self.attached_here.add(step.interface)
-        return job_id
+        return job
 
     def _new_port(
         self, step: Step, server: str, server_id: str
@@ -402,9 +467,14 @@ class StepRunner:
 
     def _wait_ready(self, step: Step, server: str) -> None:
         """Return once `server` is ACTIVE/SHUTOFF; re-observe (bounded), else fail the step."""
+        self._wait_status(step, server, READY_STATUSES)
+
+    def _wait_status(self, step: Step, server: str, wanted: frozenset[str]) -> None:
+        """Return once `server`'s status is one of `wanted`; re-observe (bounded), else
+        fail the step with ServerNotReady."""
         with self._lock:
             status = self.status.get(server, "ACTIVE")
-        if status in READY_STATUSES:
+        if status in wanted:
             return
         deadline = self.patience.clock() + self.server_ready_timeout
         looks = 0
@@ -415,13 +485,13 @@ class StepRunner:
             status = found.status if found is not None else "MISSING"
             with self._lock:
                 self.status[server] = status
-            if status in READY_STATUSES:
+            if status in wanted:
                 return
             now = self.patience.clock()
             if now >= deadline:
                 raise StepFailed(
                     Code.SERVER_NOT_READY.value,
-                    f"server {server} is {status}, not ACTIVE or SHUTOFF, "
+                    f"server {server} is {status}, not {' or '.join(sorted(wanted))}, "
                     f"after waiting {self.server_ready_timeout:g}s",
                 )
             self.patience.sleep(min(SERVER_LOOKS.delay(looks), deadline - now))

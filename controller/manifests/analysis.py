@@ -28,6 +28,8 @@ from controller.manifests import schema, yamlsource
 from controller.manifests.schema import SchemaIssue
 from controller.manifests.yamlsource import RawDocument, SourceFile
 from controller.model import (
+    FailoverPolicy,
+    Fence,
     NetworkInterface,
     PlacementPolicy,
     Server,
@@ -89,7 +91,8 @@ class FileResult:
     problems: list[Ranked] = field(default_factory=list)
     located: list[Located] = field(default_factory=list)
     declared: list[Doc] = field(default_factory=list)  # documents with a kind and a name
-    references: list[tuple[Doc, str]] = field(default_factory=list)  # interface -> server
+    # interface -> server: (document, path of the field that names it, server name)
+    references: list[tuple[Doc, tuple[str | int, ...], str]] = field(default_factory=list)
     policy_documents: list[Doc] = field(default_factory=list)
     servers: dict[str, Server] = field(default_factory=dict)
     interfaces: dict[str, NetworkInterface] = field(default_factory=dict)
@@ -129,7 +132,7 @@ def analyse(file: SourceFile, data: bytes, allowed: tuple[str, ...]) -> FileResu
     for doc in reversed(result.declared):
         result.names[doc.raw.kind or "", doc.raw.name or ""] = doc
     result.server_names.update(d.raw.name or "" for d in result.declared if d.raw.kind == "Server")
-    result.referenced.update(server for _, server in result.references)
+    result.referenced.update(server for _, _, server in result.references)
     return result
 
 
@@ -245,7 +248,12 @@ def _interface_references(
             pending.append((doc, issue))
     server = spec.get("server")
     if isinstance(server, str):
-        out.references.append((doc, server))
+        out.references.append((doc, ("spec", "server"), server))
+    standbys = spec.get("standbys")
+    if isinstance(standbys, list):
+        for index, standby in enumerate(standbys):
+            if isinstance(standby, str):
+                out.references.append((doc, ("spec", "standbys", index), standby))
 
 
 def _interface(out: FileResult, doc: Doc, data: dict[str, Any]) -> None:
@@ -260,8 +268,24 @@ def _interface(out: FileResult, doc: Doc, data: dict[str, Any]) -> None:
         protect=spec.get("protect", False),
         labels=meta.get("labels") or {},
         source=doc.source,
+        standbys=tuple(spec.get("standbys", ())),
+        failover=_failover(spec),
     )
     out.interfaces.setdefault(iface.name, iface)
+
+
+def _failover(spec: dict[str, Any]) -> FailoverPolicy | None:
+    """A failover ENI's policy (the defaults for what `spec.failover` leaves out); None
+    for an ENI without standbys."""
+    if not spec.get("standbys"):
+        return None
+    given = spec.get("failover") or {}
+    defaults = FailoverPolicy()
+    return FailoverPolicy(
+        failback=given.get("failback", defaults.failback),
+        hold_down_seconds=float(given.get("holdDownSeconds", defaults.hold_down_seconds)),
+        fence=Fence(given.get("fence", defaults.fence.value)),
+    )
 
 
 def locate(pending: list[tuple[Doc, SchemaIssue]], locator: yamlsource.Locator) -> list[Located]:

@@ -272,15 +272,13 @@ class _Analysis:
         locator = yamlsource.Locator()
         for order, result in results:
             pending: list[tuple[Doc, SchemaIssue]] = []
-            for doc, server in result.references:
+            for doc, path, server in result.references:
                 if server in declared:
                     continue
                 message = f"server '{shorten(server)}' is not declared in the manifests"
                 close = difflib.get_close_matches(server, servers, n=1)
                 message += f" (did you mean '{close[0]}'?)" if close else ""
-                pending.append(
-                    (doc, SchemaIssue(("spec", "server"), message, "value", "UnknownServer"))
-                )
+                pending.append((doc, SchemaIssue(path, message, "value", "UnknownServer")))
             for line, col, problem in analysis.locate(pending, locator):
                 self._add(order, line, col, 3, _FIRST, problem)
 

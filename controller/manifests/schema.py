@@ -146,7 +146,7 @@ def explain(kind: str, document: Any) -> list[SchemaIssue]:
     issues: list[SchemaIssue] = []
     words = _pattern_words(kind)
     for error in _rich(kind).iter_errors(document):
-        issues.extend(_issues(error, words))
+        issues.extend(_issues(error, words, _inlined(kind)))
     if not issues:  # the two validators disagree: never let a failure go unexplained
         try:
             _fast(kind)(document)
@@ -281,15 +281,16 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _issues(error: Any, words: dict[str, str]) -> list[SchemaIssue]:
+def _issues(error: Any, words: dict[str, str], root: Any = None) -> list[SchemaIssue]:
     path = tuple(error.absolute_path)
     keyword = error.validator
     value = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
     if keyword == "required":
         missing = [name for name in error.validator_value if name not in value]
+        because = _required_by(root, list(error.schema_path))
         return [
-            SchemaIssue((*path, name), f"missing required field '{name}'", "parent")
+            SchemaIssue((*path, name), f"missing required field '{name}'{because}", "parent")
             for name in missing
         ]
     if keyword == "additionalProperties" and isinstance(value, dict):
@@ -314,6 +315,19 @@ def _issues(error: Any, words: dict[str, str]) -> list[SchemaIssue]:
             if item in value[:i]:
                 return [SchemaIssue((*path, i), f"duplicate item {_short(repr(item), 60)}")]
     return [SchemaIssue(path, _message(keyword, error, value, words))]
+
+
+def _required_by(root: Any, schema_path: list[Any]) -> str:
+    """For a field required by an `if: {required: [a]}, then: {required: [b]}` pair:
+    ` (needed with a)`; "" otherwise."""
+    if root is None or len(schema_path) < 2 or schema_path[-2] != "then":
+        return ""
+    node = root
+    for part in schema_path[:-2]:
+        node = node[part] if isinstance(node, dict | list) else None
+    condition = node.get("if", {}) if isinstance(node, dict) else {}
+    given = condition.get("required", []) if isinstance(condition, dict) else []
+    return f" (needed with {', '.join(given)})" if given else ""
 
 
 def _alternatives(

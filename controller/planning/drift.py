@@ -10,8 +10,11 @@ A difference between desired and observed has one of two causes:
 
 The last applied desired state is a `Snapshot`: a plain JSON-able mapping from
 resource ("Server/web-1", "NetworkInterface/eni-a") to its declared fields, made
-by `snapshot(topology)`. `controller.storage.lastapplied` stores it in the state dir after
-each successful apply; this module only compares values.
+by `snapshot(topology)` (a failover ENI's standbys and policy too, and a placement
+policy other than the default); `declared(snapshot)` turns one back into the desired
+topology it was made of (what `get interfaces -o wide` knows of failover ENIs).
+`controller.storage.lastapplied` stores it in the state dir after each successful
+apply; this module only compares values.
 
 `label_plan` sets each change's origin; `drifted` picks the drift ones, which a
 `watch --detect-only` reconcile reports field by field (what a changed list gained
@@ -25,7 +28,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from controller.model import NetworkInterface, Server, Topology
+from controller.model import (
+    FailoverPolicy,
+    Fence,
+    NetworkInterface,
+    PlacementPolicy,
+    Server,
+    SubnetScope,
+    Topology,
+)
 from controller.plan import Change, Plan
 
 Snapshot = Mapping[str, Mapping[str, Any]]
@@ -61,7 +72,7 @@ def server_record(server: Server) -> dict[str, Any]:
 
 
 def interface_record(iface: NetworkInterface) -> dict[str, Any]:
-    return {
+    out = {
         "subnet": iface.subnet,
         "privateIp": iface.private_ip,
         "securityGroups": _json_value(iface.security_groups),
@@ -69,11 +80,25 @@ def interface_record(iface: NetworkInterface) -> dict[str, Any]:
         "server": iface.server,
         "protect": iface.protect,
     }
+    if iface.standbys:
+        policy = iface.failover or FailoverPolicy()
+        out["standbys"] = list(iface.standbys)
+        out["failover"] = {
+            "failback": policy.failback,
+            "holdDownSeconds": policy.hold_down_seconds,
+            "fence": policy.fence.value,
+        }
+    return out
+
+
+_POLICY = "PlacementPolicy/"
 
 
 def snapshot(desired: Topology) -> dict[str, dict[str, Any]]:
     """The declared fields of every resource of a desired topology, keyed by resource."""
     out: dict[str, dict[str, Any]] = {}
+    if desired.policy.subnet_scope is not SubnetScope.SERVER_SUBNET:
+        out[_POLICY + desired.policy.name] = {"subnetScope": desired.policy.subnet_scope.value}
     for name in sorted(desired.servers):
         out[f"Server/{name}"] = server_record(desired.servers[name])
     for name in sorted(desired.interfaces):
@@ -81,6 +106,57 @@ def snapshot(desired: Topology) -> dict[str, dict[str, Any]]:
         if not iface.primary:
             out[f"NetworkInterface/{name}"] = interface_record(iface)
     return out
+
+
+def declared(snap: Snapshot) -> Topology:
+    """The desired topology a snapshot was made of (sources and labels aside); records
+    that do not read as one are left out (the record is advisory)."""
+    servers: dict[str, Server] = {}
+    interfaces: dict[str, NetworkInterface] = {}
+    policy = PlacementPolicy()
+    for resource, record in snap.items():
+        kind, _, name = resource.partition("/")
+        try:
+            if kind == "Server":
+                groups = record.get("securityGroups")
+                servers[name] = Server(
+                    name,
+                    str(record["flavor"]),
+                    str(record["availabilityZone"]),
+                    str(record["vpc"]),
+                    str(record["subnet"]),
+                    None if groups is None else tuple(groups),
+                )
+            elif kind == "NetworkInterface":
+                interfaces[name] = _interface(name, record)
+            elif kind == _POLICY[:-1]:
+                policy = PlacementPolicy(SubnetScope(record["subnetScope"]), name)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return Topology(servers=servers, interfaces=interfaces, policy=policy)
+
+
+def _interface(name: str, record: Mapping[str, Any]) -> NetworkInterface:
+    given = record.get("failover") or {}
+    standbys = tuple(str(s) for s in record.get("standbys") or ())
+    policy = None
+    if standbys:
+        policy = FailoverPolicy(
+            bool(given.get("failback", False)),
+            float(given.get("holdDownSeconds", FailoverPolicy().hold_down_seconds)),
+            Fence(given.get("fence", Fence.NONE.value)),
+        )
+    return NetworkInterface(
+        name,
+        str(record["subnet"]),
+        record.get("privateIp"),
+        tuple(record.get("securityGroups") or ()),
+        record.get("eip"),
+        record.get("server"),
+        bool(record.get("protect", False)),
+        standbys=standbys,
+        failover=policy,
+    )
 
 
 def _camel(field: str) -> str:
@@ -121,10 +197,14 @@ def origin(change: Change, desired: Snapshot, last_applied: Snapshot) -> str:
 def label_changes(
     changes: Iterable[Change], desired: Snapshot, last_applied: Snapshot | None
 ) -> tuple[Change, ...]:
-    """Each change with its origin set; unchanged when nothing was ever applied."""
+    """Each change with its origin set (one the planner gave it, `failover`, is kept);
+    unchanged when nothing was ever applied."""
     if last_applied is None:
         return tuple(changes)
-    return tuple(dataclasses.replace(c, origin=origin(c, desired, last_applied)) for c in changes)
+    return tuple(
+        c if c.origin else dataclasses.replace(c, origin=origin(c, desired, last_applied))
+        for c in changes
+    )
 
 
 def drifted(changes: Iterable[Change]) -> tuple[Change, ...]:

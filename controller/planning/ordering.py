@@ -46,6 +46,7 @@ _CATEGORY = {
     Action.ATTACH: 0,
     Action.BIND_EIP: 0,
     Action.DELETE: 0,
+    Action.STOP_SERVER: 0,  # a fence: the moves off that server wait for it
     Action.CREATE: 1,
     Action.UPDATE: 2,
     Action.UNBIND_EIP: 3,

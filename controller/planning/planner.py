@@ -1,6 +1,9 @@
 """The planner: desired + observed topology -> a Plan whose steps are proven safe.
 
-`plan()` runs the pure pipeline: `diff` (what changes, ownership), `rules` (every
+`plan()` runs the pure pipeline: `placement` (where the failover policy puts each
+failover ENI, SPEC 4a: the manifests' `server` of those becomes the policy's choice,
+and a server in ERROR to fence gets a `stop-server` step that its detaches wait for),
+`diff` (what changes, ownership), `rules` (every
 violation of the target state), then, for a valid target only, draft steps per
 changed interface, capacity slots and numbering (`ordering`), and a self-check by the
 plan simulator (`simulator`): the steps must keep every rule true after every step and
@@ -35,7 +38,16 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from controller.gcpause import gc_paused
 from controller.model import DEFAULT_OWNER, NetworkInterface, Topology
 from controller.plan import DEFAULT_PRUNE_LIMIT, Action, Plan, Severity, Step
-from controller.planning import diff, invariants, ordering, rules, scope, simulator
+from controller.planning import (
+    diff,
+    failover,
+    invariants,
+    ordering,
+    placement,
+    rules,
+    scope,
+    simulator,
+)
 from controller.planning.ordering import Draft, Key
 
 
@@ -48,14 +60,16 @@ def plan(
     prunable: Collection[str] | None = None,
     owner: str = DEFAULT_OWNER,
     manifests_digest: str = "",
+    now: float | None = None,
 ) -> Plan:
-    """Diff, check and order; see the module docstring. A plan that would delete more
-    than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`, --prune
-    deletes only those orphans (`diff.diff`); `owner` is the manifest set's (an ENI
-    another owner manages is left alone, and rejects the plan when declared:
-    OwnedElsewhere)."""
+    """Place, diff, check and order; see the module docstring. A plan that would delete
+    more than `prune_limit` ENIs is rejected (PruneLimitExceeded); with `prunable`,
+    --prune deletes only those orphans (`diff.diff`); `owner` is the manifest set's (an
+    ENI another owner manages is left alone, and rejects the plan when declared:
+    OwnedElsewhere). `now` (epoch seconds) is when the failover policy's hold-downs are
+    judged; None: every one is over."""
     with gc_paused():  # ~100,000 small acyclic values at scale
-        return _plan(desired, observed, prune, prune_limit, prunable, owner, manifests_digest)
+        return _plan(desired, observed, prune, prune_limit, prunable, owner, manifests_digest, now)
 
 
 def _plan(
@@ -66,12 +80,18 @@ def _plan(
     prunable: Collection[str] | None,
     owner: str,
     manifests_digest: str,
+    now: float | None,
 ) -> Plan:
+    placed = placement.place(desired, observed, now=now, prune=prune)
+    desired = placed.desired
     d = diff.diff(desired, observed, prune=prune, prunable=prunable, owner=owner)
-    violations = rules.check(desired, observed, d, prune_limit=prune_limit, owner=owner)
+    checked = rules.check(
+        desired, observed, d, prune_limit=prune_limit, owner=owner, gone=placed.gone
+    )
+    violations = failover.violations(checked, placed)
     steps: tuple[Step, ...] = ()
     if not any(v.severity is Severity.ERROR for v in violations):
-        steps = order(d, observed)
+        steps = failover.reasons(order(d, observed, placed.stops), placed)
         prove(observed, steps, d)
     part = scope.of(desired, observed, orphans=d.orphans, prune=prune, owner=owner)
     return Plan(
@@ -81,10 +101,12 @@ def _plan(
         ),
         steps=steps,
         violations=tuple(violations),
-        changes=d.changes,
+        changes=failover.origins(d.changes, placed),
         unchanged=d.unchanged,
         orphans=d.orphans,
         marks=d.marks,
+        failover=placed.failovers,
+        recheck_at=placed.recheck_at,
     )
 
 
@@ -102,9 +124,13 @@ def part_of_cloud(
     return scope.of(desired, observed, orphans=plan.orphans, prune=prune, owner=owner, also=also)
 
 
-def order(d: diff.Diff, observed: Topology) -> tuple[Step, ...]:
-    """The numbered steps that take `observed` to `d.target` (which must be valid)."""
+def order(
+    d: diff.Diff, observed: Topology, stops: Sequence[tuple[str, str]] = ()
+) -> tuple[Step, ...]:
+    """The numbered steps that take `observed` to `d.target` (which must be valid);
+    `stops` are the (server, failover ENI) hard stops that fence servers in ERROR."""
     drafts = _drafts(d, observed)
+    failover.add_stops(drafts, stops)
     ordering.add_slots(drafts, observed, d.observed_counts)
     return ordering.number(drafts)
 
@@ -126,10 +152,11 @@ def observed_fingerprint(observed: Topology) -> str:
     interfaces (ids, subnets, ips, groups, EIPs, attachments, ownership). Stable across
     runs: sorted by name, no hash randomisation.
 
-    Not an attachment's deleteOnTermination: no step depends on it (the executor reads
-    it afresh before every detach), and the huaweicloud provider cannot see it while
-    observing (it reports "may be true"), so a plan saved through one provider stays
-    fresh through the other for the same cloud."""
+    Not a server's `status_since` (providers tell it with different precision; the
+    status itself is in). Not an attachment's deleteOnTermination: no step depends on
+    it (the executor reads it afresh before every detach), and the huaweicloud provider
+    cannot see it while observing (it reports "may be true"), so a plan saved through
+    one provider stays fresh through the other for the same cloud."""
     cat = observed.catalog
     lines: list[str] = []
     add = lines.append
@@ -163,6 +190,8 @@ def observed_fingerprint(observed: Topology) -> str:
             "\x00" if i.server is None else i.server, "1" if i.primary else "0",
             "1" if i.managed else "0", "1" if i.protect else "0",
         )))  # fmt: skip
+        if i.failover_at is not None:  # the failover time tag: hold-downs depend on it
+            add(repr(("failover_at", name, int(i.failover_at))))
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 

@@ -78,13 +78,16 @@ def check(
     *,
     prune_limit: int = DEFAULT_PRUNE_LIMIT,
     owner: str = DEFAULT_OWNER,
+    gone: frozenset[str] = frozenset(),
 ) -> list[Violation]:
     """Every rule over the diff's target state (the desired state applied to the
-    observed one), and the plan-time warnings; errors first, in a stable order."""
+    observed one), and the plan-time warnings; errors first, in a stable order. `gone`
+    are declared servers the cloud no longer has that only failover ENIs name: for
+    them a server that is gone is down, so it is a warning (SPEC 4a)."""
     out = pruning_brake(diff, prune_limit)
     out += owned_elsewhere(desired, observed, owner)
     out += _names(desired)
-    out += _servers(desired, observed)
+    out += _servers(desired, observed, gone)
     askers: list[str] = []
     unusable: set[str] = set()
     out += _interfaces(desired, observed, askers, unusable)
@@ -148,7 +151,7 @@ def _names(desired: Topology) -> list[Violation]:
     return duplicate_names((k, v.name, source_of(v)) for k, v in zip(kinds, values, strict=True))
 
 
-def _servers(desired: Topology, observed: Topology) -> list[Violation]:
+def _servers(desired: Topology, observed: Topology, gone: frozenset[str]) -> list[Violation]:
     cat = observed.catalog
     out: list[Violation] = []
     for name, want in desired.servers.items():
@@ -181,6 +184,20 @@ def _servers(desired: Topology, observed: Topology) -> list[Violation]:
             vpc = want.vpc if have is None else have.vpc
             owner = f"{name}'s primary ENI"
             out.extend(groups(ref, src, owner, want.security_groups, vpc, cat))
+        if have is None and name in gone:
+            out.append(
+                violation(
+                    Code.UNKNOWN_SERVER,
+                    ref,
+                    src,
+                    f"server {name} is declared but does not exist in the cloud: its failover "
+                    f"ENIs count it as down",
+                    f"restore {name}, or remove it from the manifests (and from spec.server "
+                    f"and spec.standbys) once its ENIs have moved",
+                    warning=True,
+                )
+            )
+            continue
         if have is None:
             out.append(
                 violation(

@@ -61,7 +61,7 @@ _NEVER = frozenset({"name", "labels", "source"})  # identity and manifest-only f
 # afresh before a detach) and the huaweicloud provider cannot observe it
 _INTERFACE_SKIP = _NEVER | {"delete_on_termination"}
 _ORPHAN_SKIP = _INTERFACE_SKIP | {"security_groups"}  # a deleted ENI's groups do not matter
-_SERVER_SKIP = _NEVER | {"security_groups"}  # unless the manifest declares the primary's
+_SERVER_SKIP = _NEVER | {"security_groups", "status_since"}  # groups: unless declared
 
 
 def of(

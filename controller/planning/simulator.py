@@ -76,6 +76,7 @@ def simulate(
     `protected` names the interfaces that must never be deleted (besides those whose
     observed `protect` is set)."""
     sim = _Sim(observed, policy or observed.policy, protected)
+    sim.stopping = {s.server or "" for s in steps if s.action is Action.STOP_SERVER}
     for index, step in enumerate(steps):
         sim.apply(index, step)
     sim.step_id = 0
@@ -140,6 +141,8 @@ class _Sim:
         self.problems: list[SimProblem] = []
         self.cloud_picked: set[str] = set()  # subnets where the cloud has picked so far
         self.step_id = 0
+        self.stopping: set[str] = set()  # servers a stop-server step fences
+        self.stopped: set[str] = set()  # those whose stop has run
 
     @property
     def address_of(self) -> dict[tuple[str, str], str]:
@@ -271,6 +274,15 @@ class _Sim:
         self.eip_of[eip] = iface.name
         self.ifaces[iface.name] = _edit(iface, iface.server, eip, iface.security_groups)
 
+    def _stop_server(self, step: Step, iface: NetworkInterface) -> None:
+        """A fence: the server is hard-stopped (SHUTOFF) before its ENIs are detached."""
+        server = step.server or ""
+        if server not in self.observed.servers:
+            self.fail(INVALID_STEP, f"stop-server: server {server} is unknown")
+            return
+        self.touch(("server", server), True)
+        self.stopped.add(server)
+
     def _detach(self, step: Step, iface: NetworkInterface) -> None:
         if iface.primary:
             self.fail(Code.PRIMARY_INTERFACE_IMMUTABLE, f"detach of primary ENI {iface.name}")
@@ -278,6 +290,10 @@ class _Sim:
         if iface.server is None or iface.server != step.server:
             self.fail(INVALID_STEP, f"detach: {iface.name} is not attached to {step.server}")
             return
+        if iface.server in self.stopping:
+            if iface.server not in self.stopped:
+                self.fail(INVALID_STEP, f"detach: {iface.server} is not stopped yet")
+            self.touch(("server", iface.server), False)
         self.touch(("attachment", iface.name), True)
         self.counts[iface.server] -= 1
         self.ifaces[iface.name] = _edit(iface, None, iface.eip, iface.security_groups)

@@ -3,14 +3,16 @@
 Every implementation (the embedded simulator, Huawei Cloud) maps its failures onto
 `TransientProviderError` (retry later) or `PermanentProviderError` (the step fails),
 once, here at the edge. Attach and detach are asynchronous jobs, as in ECS: they
-return a job id that the caller polls with `job()`. A BMS (bare-metal server) has its
-own verbs, as it has its own API: its attach creates the port it attaches. The other
-verbs are synchronous, as the VPC API's port and EIP calls are.
+return a job id that the caller polls with `job()`; so is `stop_server` (the fence of
+a failover, SPEC 4a). A BMS (bare-metal server) has its own verbs, as it has its own
+API: its attach creates the port it attaches. The other verbs are synchronous, as the
+VPC API's port and EIP calls are.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -83,6 +85,21 @@ class Provider(Protocol):
 
     def detach(self, server_id: str, interface_id: str) -> str:
         """Start detaching a port from a server; returns a job id."""
+        ...
+
+    def stop_server(self, server_id: str) -> str:
+        """Start a hard stop of a server (ECS batch stop, type HARD); returns a job id.
+        Only to fence a failed server in ERROR (a `stop-server` step)."""
+        ...
+
+    def server_statuses(self) -> Mapping[str, str]:
+        """Every server's status by name, in one listing (pages, never one call per
+        server): what `watch --health-interval` polls."""
+        ...
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        """Keep on the port when the failover policy last moved it (epoch seconds, whole
+        ones); observed as `NetworkInterface.failover_at`; idempotent."""
         ...
 
     def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:

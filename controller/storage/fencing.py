@@ -3,8 +3,8 @@
 `converge` wraps its provider in `FencedProvider(provider, held)` for the time it
 holds the lock. Every read (observe, job) is preceded by `held.check()`, which costs
 no I/O; every call that changes the cloud (create, update, bind, unbind, the
-deleteOnTermination flag, attach, detach, the BMS verbs, a rename, markers, delete) by
-`held.confirm()`, which
+deleteOnTermination flag, attach, detach, a stop, the BMS verbs, a rename, markers,
+delete) by `held.confirm()`, which
 on a lease also asks the database that the epoch is still this holder's. A holder
 that lost its lease therefore makes no further cloud call: the call raises
 `LeaseLost` before it is sent. The state dir's lock passes both checks.
@@ -15,6 +15,8 @@ covers it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from controller.model import DEFAULT_OWNER, Topology
 from controller.providers.base import Job, NewInterface, Provider
@@ -66,6 +68,18 @@ class FencedProvider:
     def detach(self, server_id: str, interface_id: str) -> str:
         self.held.confirm()
         return self.inner.detach(server_id, interface_id)
+
+    def server_statuses(self) -> Mapping[str, str]:
+        self.held.check()
+        return self.inner.server_statuses()
+
+    def stop_server(self, server_id: str) -> str:
+        self.held.confirm()
+        return self.inner.stop_server(server_id)
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        self.held.confirm()
+        self.inner.set_failover_time(interface_id, at)
 
     def attach_bare_metal(self, server_id: str, spec: NewInterface) -> str:
         self.held.confirm()

@@ -112,6 +112,17 @@ def _sections(plan: Plan) -> list[Section]:
         for s in sorted(plan.steps, key=lambda s: s.id)
     )
     sections.append(Section("Steps", rows, table_header(header)))
+    failovers = tuple(
+        table_row((code(name), where, others))
+        for name, where, others in planview.failover_rows(plan)
+    )
+    sections.append(
+        Section(
+            planview.FAILOVER_TITLE,
+            failovers,
+            table_header(("interface", "where and why", "other servers")),
+        )
+    )
     sections.append(
         Section("Adopt", tuple(f"- `{name}`: {planview.ADOPT_NOTE}" for name in plan.adopt))
     )

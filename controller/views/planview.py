@@ -2,8 +2,9 @@
 
 Pure functions from a `Plan` to small values: the summary line, steps grouped by server
 with each action's own arguments, changes grouped by `origin` (the manifests changed,
-or the cloud drifted: see `controller.planning.drift`) and folded into review rows, the ENIs
-that move between servers, and what happens to each orphan. A changed list or mapping
+or the cloud drifted: see `controller.planning.drift`, or the failover policy moved an
+ENI) and folded into review rows, the ENIs that move between servers, what happens to
+each orphan, and where each failover ENI is and why. A changed list or mapping
 field also says what was added, removed or changed in it (`detail_texts`, from
 `controller.planning.diff.details`: one deepdiff call for the shown changes only).
 Adoptions (existing unmanaged ENIs a manifest names, which apply tags as managed) are
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.plan import Action, Change, Code, Plan, Severity, Step, Violation
-from controller.planning import diff
+from controller.planning import diff, failover
 
 # How each action reads in the summary line, singular and plural.
 _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
@@ -29,6 +30,7 @@ _SUMMARY_WORDS: dict[Action, tuple[str, str]] = {
     Action.DETACH: ("to detach", "to detach"),
     Action.ATTACH: ("to attach", "to attach"),
     Action.DELETE: ("to delete", "to delete"),
+    Action.STOP_SERVER: ("server to stop (fence)", "servers to stop (fence)"),
 }
 
 NO_CHANGES = "No changes. The cloud matches the manifests."
@@ -41,6 +43,7 @@ INTERFACES_GROUP = "Interfaces (create, update, EIP, delete)"
 ORIGIN_TITLES: tuple[tuple[str, str], ...] = (
     ("manifest", "Changes from the manifests"),
     ("drift", "Drift: the cloud changed outside enictl"),
+    (failover.ORIGIN, "Failover: the policy moves ENIs off failed servers"),
     ("", "Changes"),
 )
 
@@ -66,6 +69,16 @@ def violation_groups(violations: Sequence[Violation]) -> list[ViolationGroup]:
         found.setdefault((v.severity, v.code, v.hint), []).append(v)
     groups = [ViolationGroup(c, s, h, tuple(items)) for (s, c, h), items in found.items()]
     return sorted(groups, key=lambda g: g.severity is not Severity.ERROR)
+
+
+_ORIGINS = frozenset(o for o, _ in ORIGIN_TITLES if o)
+FAILOVER_TITLE = "Failover (ENIs with standbys: where each is, why, and its other servers)"
+
+
+def failover_rows(plan: Plan) -> list[tuple[str, str, str]]:
+    """(ENI, where it is or goes and why, whether its other servers could take it now),
+    by ENI: `("svc-eni", "on app-2 since 10:42:07: app-1 SHUTOFF", "app-3 ready")`."""
+    return [(f.interface, failover.describe(f), failover.readiness(f)) for f in plan.failover]
 
 
 def plural(n: int, word: str) -> str:
@@ -126,6 +139,8 @@ def step_detail(step: Step) -> str:
         return f"to {step.server}"
     if step.action is Action.DETACH:
         return f"from {step.server}"
+    if step.action is Action.STOP_SERVER:
+        return f"hard stop {step.server}"
     return ""
 
 
@@ -173,7 +188,7 @@ def change_groups(
     for change in changes:
         if change.field == "managed" and change.resource in adopted:
             continue
-        origin = change.origin if change.origin in ("manifest", "drift") else ""
+        origin = change.origin if change.origin in _ORIGINS else ""
         by_origin.setdefault(origin, []).append(change)
     return [(title, by_origin[o]) for o, title in ORIGIN_TITLES if o in by_origin]
 

@@ -35,6 +35,7 @@ _ACTION_STYLE: dict[Action, str] = {
     Action.UNBIND_EIP: "yellow",
     Action.DETACH: "yellow",
     Action.DELETE: "red",
+    Action.STOP_SERVER: "red",
 }
 
 
@@ -73,6 +74,12 @@ def text(plan: Plan, *, color: bool, verbose: bool = False) -> str:
             lines.append(f"  {paint(title, 'cyan')}")
             for step in steps:
                 lines.append("    " + _text_step(step, paint, widths, by_id))
+
+    if plan.failover:
+        lines += ["", paint(planview.FAILOVER_TITLE, "bold")]
+        width = max(len(f.interface) for f in plan.failover)
+        for name, where, others in planview.failover_rows(plan):
+            lines.append(f"  {name.ljust(width)}  {where}  {paint(f'(others: {others})', 'dim')}")
 
     if plan.adopt:
         lines.append("")

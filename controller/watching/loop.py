@@ -7,6 +7,9 @@ and decides, from the `ReconcileResult` it gets back, when to call it again:
 - when the manifests change (file notices from `watch_files`, debounced here so an
   editor's save burst or a `git pull` gives one reconcile);
 - every `interval` seconds, to catch drift made outside enictl;
+- at once when the health `probe` (polled every `health_interval` seconds between
+  reconciles, one cheap listing of server statuses) says a server's status changed or
+  a failover hold-down ended: a failover does not wait for the next interval;
 - after a failure (provider error, lock held), after an exponential backoff that
   resets on the next success;
 - never on a timer while the manifests are invalid: only a file change can fix them;
@@ -47,6 +50,7 @@ class Trigger(enum.StrEnum):
     FILES = "files"
     INTERVAL = "interval"
     RETRY = "retry"
+    HEALTH = "health"  # a server's status changed (or a failover hold-down ended)
 
 
 class Outcome(enum.StrEnum):
@@ -92,6 +96,8 @@ class ReconcileResult:
     epoch: int = 0  # the lease's epoch (0 on the state dir, which has none)
     leader: str = ""  # who leads, when this replica stands by
     in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
+    # the failover moves this reconcile made: the `failover` events' fields
+    failovers: tuple[dict[str, Any], ...] = ()
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -125,6 +131,7 @@ class ReconcileResult:
                 "drifted": list(self.drifted),
                 "drift": [c.as_json() for c in self.drift],
                 "orphansInGrace": list(self.in_grace),
+                "failovers": [dict(f) for f in self.failovers],
                 "violations": [v.as_json() for v in self.violations],
                 "problems": list(self.problems),
                 "durationSeconds": round(self.duration, 4),
@@ -139,6 +146,10 @@ class ReconcileResult:
 
 Reconcile = Callable[[Trigger, frozenset[str]], ReconcileResult]
 """One reconcile: the trigger and the manifest paths that changed since the last one."""
+
+Probe = Callable[[], bool]
+"""A health check between reconciles: True when the cloud changed in a way that needs a
+reconcile now (a server's status)."""
 
 
 class Backoff(backoff.Streak):
@@ -193,6 +204,7 @@ class LoopSettings:
     interval: float = 30.0  # seconds between drift checks
     debounce: float = 0.1  # quiet time that ends a burst of file changes
     max_debounce: float = 2.0  # a burst never delays a reconcile longer than this
+    health_interval: float = 5.0  # seconds between health probes (when there is a probe)
 
 
 def run(
@@ -203,6 +215,7 @@ def run(
     settings: LoopSettings = LoopSettings(),
     backoff: Backoff | None = None,
     clock: Callable[[], float] = time.monotonic,
+    probe: Probe | None = None,
 ) -> int:
     """Reconcile until `wakeups.stopped` is set; returns how many reconciles ran."""
     backoff = backoff if backoff is not None else Backoff()
@@ -212,39 +225,57 @@ def run(
         result = reconcile(trigger, changed)
         count += 1
         on_result(result)
+        health = probe
         if result.outcome is Outcome.FAILED:
             delay: float | None = backoff.next()
             timer = Trigger.RETRY
         elif result.outcome is Outcome.INVALID:
             delay, timer = None, Trigger.INTERVAL  # only a file change can help
+            health = None
         elif result.outcome is Outcome.STANDBY:
             backoff.reset()
             delay, timer = 0.0, Trigger.INTERVAL  # the reconcile waited for the lease
+            health = None  # a standby replica makes no cloud call
         else:
             backoff.reset()
             delay, timer = settings.interval, Trigger.INTERVAL
-        woke = _wait(wakeups, delay, settings, clock)
+        woke = _wait(wakeups, delay, settings, clock, health)
         if woke is None:
             break
-        trigger, changed = (Trigger.FILES, woke) if woke else (timer, frozenset())
+        trigger, changed = woke
+        if trigger is Trigger.INTERVAL:
+            trigger = timer
     return count
 
 
 def _wait(
-    wakeups: Wakeups, delay: float | None, settings: LoopSettings, clock: Callable[[], float]
-) -> frozenset[str] | None:
-    """Wait for the timer or a file change: the changed paths (empty when the timer
-    fired), or None when asked to stop."""
+    wakeups: Wakeups,
+    delay: float | None,
+    settings: LoopSettings,
+    clock: Callable[[], float],
+    probe: Probe | None = None,
+) -> tuple[Trigger, frozenset[str]] | None:
+    """Wait for the timer (INTERVAL), a file change (FILES, the changed paths) or the
+    probe (HEALTH); None when asked to stop."""
     deadline = None if delay is None else clock() + delay
+    next_probe = None if probe is None else clock() + settings.health_interval
     while not wakeups.stopped.is_set():
-        timeout = None if deadline is None else deadline - clock()
-        if timeout is not None and timeout <= 0:
-            return frozenset()
-        paths = wakeups.get(timeout)
+        now = clock()
+        if deadline is not None and deadline <= now:
+            return Trigger.INTERVAL, frozenset()
+        if next_probe is not None and next_probe <= now:
+            assert probe is not None
+            if probe():
+                return Trigger.HEALTH, frozenset()
+            next_probe = clock() + settings.health_interval
+            continue
+        ends = [t for t in (deadline, next_probe) if t is not None]
+        paths = wakeups.get(min(ends) - now if ends else None)
         if wakeups.stopped.is_set():
             return None
         if paths:
-            return _settle(wakeups, paths, settings, clock)
+            settled = _settle(wakeups, paths, settings, clock)
+            return None if settled is None else (Trigger.FILES, settled)
     return None
 
 

@@ -29,6 +29,12 @@ a `ReconcileResult`.
 - The last applied state (`controller.storage.lastapplied`, for drift labels) is written
   after a reconcile that ends in sync, once per manifests digest, never in
   detect-only mode. The journal is checked for a crashed run only when it changed.
+- Failover (SPEC 4a): `health_changed()` is the loop's probe between reconciles: one
+  listing of server statuses, compared with those the last reconcile planned from;
+  a change (or the end of a failover hold-down) is the moment of detection. Each
+  failover move a reconcile makes is reported as a `failover` event (interface, from,
+  to, reason, seconds from detection to the ENI attached on its new server), also in
+  the result (`failovers`).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any, Protocol
 from controller import apply
 from controller.apply import Desired
 from controller.errors import EnictlError, LeaseLost, ManifestError
-from controller.events import OnEvent
+from controller.events import Event, Kind, OnEvent
 from controller.execution import executor
 from controller.execution.retry import Waits
 from controller.model import DEFAULT_OWNER, Topology
@@ -103,6 +109,9 @@ class Reconciler:
     backend: StateBackend | None = None  # default: the state dir's files
     _journal_seen: object = None
     _grace: grace.PruneGrace | None = None
+    _health: dict[str, str] | None = None  # server statuses the last plan was made from
+    _recheck_at: float | None = None  # wall time a failover hold-down of that plan ends
+    _detected: float | None = None  # when the probe saw the change (self.clock)
     leadership: Leadership = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +126,7 @@ class Reconciler:
 
     def __call__(self, trigger: Trigger, changed: frozenset[str]) -> ReconcileResult:
         began, t0 = self.wall(), self.clock()
+        self._health = None  # no probe until this reconcile has planned (as the leader)
 
         seat = Seat(Role.STANDBY)
 
@@ -169,6 +179,26 @@ class Reconciler:
         finally:
             self.leadership.resign()
 
+    def health_changed(self) -> bool:
+        """The loop's probe: whether a server's status differs from the statuses the last
+        plan was made from (one listing call), or a failover hold-down has ended. A
+        failing listing says no: the next reconcile meets the failure. A replica that
+        does not lead makes no call."""
+        if self._health is None or (self.store.shared and not self.leadership.leading):
+            return False
+        if self._recheck_at is not None and self.wall() >= self._recheck_at:
+            self._detected = self.clock()
+            return True
+        try:
+            statuses = dict(self._open().server_statuses())
+        except EnictlError:
+            self._drop_provider()
+            return False
+        if statuses != self._health:
+            self._detected = self.clock()
+            return True
+        return False
+
     def _converge(
         self, desired: Desired, seat: Seat, result: Callable[..., ReconcileResult]
     ) -> ReconcileResult:
@@ -179,6 +209,16 @@ class Reconciler:
             confirm=lambda prepared: not self.options.detect_only,
             should_recover=self._journal_changed,
         )
+        detected = self._detected if self._detected is not None else self.clock()
+        self._detected = None
+        attached: dict[str, float] = {}  # interface -> when its attach job succeeded
+
+        def on_event(found: Event) -> None:
+            if found.kind is Kind.ATTACHED:
+                attached[str(found.get("interface"))] = self.clock()
+            if self.on_event is not None:
+                self.on_event(found)
+
         settings = apply.Settings(
             command="enictl watch",
             kind="watch",
@@ -192,13 +232,16 @@ class Reconciler:
             self._open,
             hooks,
             settings=settings,
-            on_event=self.on_event,
+            on_event=on_event,
             stop=self.stop,
             held=seat.held,
         )
         self._journal_seen = self.store.journal_mark()
         plan = outcome.prepared.plan
         after = outcome.remaining
+        self._health = {n: s.status for n, s in outcome.prepared.observed.servers.items()}
+        self._recheck_at = (after or plan).recheck_at
+        failovers = self._failovers(plan, attached, detected)
         base: dict[str, Any] = {
             "manifests_digest": desired.digest,
             "observed_fingerprint": (after or plan).observed_fingerprint,
@@ -207,6 +250,7 @@ class Reconciler:
             "violations": plan.violations,
             "drift": drift.drifted(plan.changes),
             "in_sync": outcome.in_sync,
+            "failovers": failovers,
         }
         if outcome.result is not None:
             base["applied"] = len(outcome.result.done)
@@ -225,6 +269,26 @@ class Reconciler:
             return result(Outcome.FAILED, error=message, **base)
         return result(OUTCOMES[status], **base)
 
+    def _failovers(
+        self, plan: Plan, attached: dict[str, float], detected: float
+    ) -> tuple[dict[str, Any], ...]:
+        """A `failover` event for each failover move whose ENI got attached."""
+        out = []
+        for found in plan.failover:
+            if not found.moves or found.interface not in attached:
+                continue
+            fields = {
+                "interface": found.interface,
+                "from": found.current,
+                "to": found.server,
+                "reason": found.reason,
+                "seconds": round(attached[found.interface] - detected, 3),
+            }
+            out.append(fields)
+            if self.on_event is not None:
+                self.on_event(Event(Kind.FAILOVER, fields))
+        return tuple(out)
+
     def _journal_changed(self) -> bool:
         """Whether a crashed run may need finishing: skipped while the journal is unchanged."""
         seen = self.store.journal_mark()
@@ -233,13 +297,19 @@ class Reconciler:
     def _plan(self, desired: Desired, observed: Topology) -> apply.Prepared:
         """Plan, or reuse the last plan when the manifests, the cloud and the orphans
         past their --prune-grace are those it was made from (the planner is
-        deterministic). With --prune, the orphans the plan saw start (or keep) their
+        deterministic) and no hold-down of the failover policy has ended since
+        (`Plan.recheck_at`). With --prune, the orphans the plan saw start (or keep) their
         grace period (`watching.grace`)."""
         prune = self.options.prune
         prunable = self._orphans().prunable(observed) if prune else None
         key = (desired.digest, planner.observed_fingerprint(observed), prunable)
-        if self._last_plan is not None and self._last_plan[0] == key:
-            prepared = replace(self._last_plan[1], observed=observed)
+        last = self._last_plan
+        if (
+            last is not None
+            and last[0] == key
+            and (last[1].plan.recheck_at is None or self.wall() < last[1].plan.recheck_at)
+        ):
+            prepared = replace(last[1], observed=observed)
         else:
             prepared = apply.planned(
                 desired,
@@ -249,6 +319,7 @@ class Reconciler:
                 prunable=prunable,
                 owner=self.options.owner,
                 backend=self.store,
+                now=self.wall(),
             )
             self._last_plan = (key, prepared)
         if prune:

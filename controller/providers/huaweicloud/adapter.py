@@ -17,9 +17,11 @@ attach/detach are ECS BatchAddServerNics / BatchDeleteServerNics jobs by `port_i
 polled with ShowJob; on a BMS, BMS AddServerNics (by subnet, address and groups: it
 creates the port) / DeleteServerNics jobs polled with ShowJobInfos, the new port's id in
 its sub-job's `nic_id`, and UpdateBaremetalServerInterfaceAttachments for
-`delete_on_termination`; an ECS's `delete_on_termination` is set with
-UpdateServerInterface; names and security groups with VPC UpdatePort; EIPs with
-UpdatePublicip (`port_id` empty to unbind). Mutations are not retried here: the executor does it.
+`delete_on_termination`; a failover fence is an ECS BatchStopServers job (`os-stop`,
+type HARD); the failover time is the port tag `enictl-failover-at=<epoch seconds>`; an
+ECS's `delete_on_termination` is set with UpdateServerInterface; names and security
+groups with VPC UpdatePort; EIPs with UpdatePublicip (`port_id` empty to unbind).
+Mutations are not retried here: the executor does it.
 
 Assumptions (unconfirmed, see docs/huaweicloud.md): the v3 port listing carries
 `tags`; an EIP is unbound with `"port_id": ""`; BatchAddServerNics accepts a NIC given
@@ -57,6 +59,7 @@ from controller.providers.huaweicloud.settings import (
     Settings,
 )
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -135,6 +138,10 @@ class HuaweiCloud:
         with gc_paused():
             return topology.topology(self._reader.listings())
 
+    def server_statuses(self) -> dict[str, str]:
+        """Every server's status by name: the ECS servers listing alone (its pages)."""
+        return topology.server_statuses(self._reader.servers())
+
     # -- mutations -------------------------------------------------------------------
 
     def create_interface(self, spec: NewInterface) -> str:
@@ -173,6 +180,12 @@ class HuaweiCloud:
         """Set the port tag `enictl-protect` to "true" (or "false": cleared): one VPC v3
         call, which overwrites the tag; the executor retries it."""
         request = self._tag_request(interface_id, PROTECT_TAG_KEY, str(value).lower())
+        self._json(self._c.vpc3.create_port_tag, request)
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        """Set the port tag `enictl-failover-at` to the epoch seconds `at`: one VPC v3
+        call, which overwrites the tag; the executor retries it."""
+        request = self._tag_request(interface_id, FAILOVER_TAG_KEY, str(int(at)))
         self._json(self._c.vpc3.create_port_tag, request)
 
     def _tag_request(self, port_id: str, key: str, value: str) -> Any:
@@ -292,6 +305,13 @@ class HuaweiCloud:
         vpc = self._c.vpc_models
         body = vpc.UpdatePortRequestBody(port=vpc.UpdatePortOption(name=name))
         self._json(self._c.vpc.update_port, vpc.UpdatePortRequest(port_id=interface_id, body=body))
+
+    def stop_server(self, server_id: str) -> str:
+        """BatchStopServers with type HARD for one server (the fence of a failover)."""
+        ecs = self._c.ecs_models
+        option = ecs.BatchStopServersOption(servers=[ecs.ServerId(id=server_id)], type="HARD")
+        request = ecs.BatchStopServersRequest(body=ecs.BatchStopServersRequestBody(os_stop=option))
+        return self._job_id(self._json(self._c.ecs.batch_stop_servers, request))
 
     @staticmethod
     def _job_id(body: JsonDict) -> str:

@@ -169,6 +169,13 @@ class Reader:
             nic_limits=self._nic_limits(topology.servers_without_limit(servers, flavors)),
         )
 
+    def servers(self) -> list[JsonDict]:
+        """The ECS servers listing alone (what a health poll reads)."""
+        ecs = self._c.ecs_models
+        return self._pages(
+            "servers", self._c.ecs.list_servers_details, ecs.ListServersDetailsRequest
+        )
+
     def _v3_ports(self, stop: threading.Event) -> list[JsonDict]:
         """VPC v3 ports, tags included."""
         models = self._c.vpc3_models

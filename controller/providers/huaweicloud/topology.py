@@ -30,7 +30,10 @@ with pages, never with servers. What a real account returns is read as it is mea
 - a port is managed when it carries the tag `enictl-managed` (VPC v3 tags, which the
   v3 port listing includes), by the owner its value names (`true`: the owner
   `default`; `controller.owners`); protected (`protect`, never deleted by prune) when it
-  carries `enictl-protect=true`;
+  carries `enictl-protect=true`; its `failover_at` is the tag
+  `enictl-failover-at=<epoch seconds>` (when the failover policy last moved it);
+- a server's `status_since` is its `updated` time: the last change of the server, so
+  at the latest when its status changed;
 - a flavor's NIC limit (primary included) is `quota:vif_max_num`, else
   `instance_vnic:max_count`, else `baremetal:net_num` among its extra specs (strings);
   a flavor that states none has `max_interfaces=None`, and a server of it gets
@@ -56,6 +59,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from controller import owners
@@ -80,6 +84,7 @@ _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 MANAGED_TAG_KEY = "enictl-managed"
 MANAGED_TAG_VALUE = "true"
 PROTECT_TAG_KEY = "enictl-protect"  # value "true": prune never deletes the port
+FAILOVER_TAG_KEY = "enictl-failover-at"  # value: epoch seconds of the last failover move
 VIF_MAX_SPEC = "quota:vif_max_num"
 VNIC_MAX_SPEC = "instance_vnic:max_count"
 BAREMETAL_NICS_SPEC = "baremetal:net_num"
@@ -180,6 +185,32 @@ def is_protected(port: JsonDict) -> bool:
     )
 
 
+def server_statuses(servers: Iterable[JsonDict]) -> dict[str, str]:
+    """Each server's status by its name (the names `topology()` gives them)."""
+    named = unique_names(servers, _name, _id)
+    return {name: str(server.get("status") or "") for name, server in named.items()}
+
+
+def failover_time(port: JsonDict) -> float | None:
+    """The `enictl-failover-at` tag's epoch seconds; None without it (or unreadable)."""
+    for tag in port.get("tags") or ():
+        if tag.get("key") == FAILOVER_TAG_KEY:
+            value = str(tag.get("value") or "")
+            return float(value) if value.isdigit() else None
+    return None
+
+
+def epoch(text: object) -> float | None:
+    """ECS's `2026-12-04T10:42:07Z` (or with an offset) as epoch seconds; None if not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
 def _id(item: JsonDict) -> str:
     return str(item.get("id") or "")
 
@@ -248,6 +279,7 @@ def topology(listings: Listings) -> Topology:
             id=_id(server),
             nic_limit=own_limit,
             kind=ServerKind.BMS if _id(server) in bare_metal else ServerKind.ECS,
+            status_since=epoch(server.get("updated")),
         )
 
     catalog = Catalog(
@@ -331,6 +363,7 @@ def _ports(
             protect=is_protected(port),
             delete_on_termination=attached_to is not None,
             id=port_id,
+            failover_at=failover_time(port),
         )
     others.sort(key=lambda p: (p.subnet, _address_key(p.private_ip), p.id))
     return interfaces, tuple(others)

@@ -10,9 +10,10 @@ Jobs finish lazily: at the start of every call, jobs whose latency has elapsed (
 the injectable clock, `time.time` by default) have their effect applied atomically,
 so with zero latency a job is done at the first poll.
 
-A server runs one NIC job at a time, as ECS does: an `attach()` or `detach()` while
-another is running on the same server is refused with the transient Ecs.0603
-("other operations running, retry later"); console changes have no job and are exempt.
+A server runs one job at a time, as ECS does: an `attach()`, `detach()` or
+`stop_server()` while another is running on the same server is refused with the
+transient Ecs.0603 ("other operations running, retry later"); console changes have no
+job and are exempt.
 
 A BMS (a server of a `bareMetal` flavor) is invisible to the ECS verbs and has its own
 (`attach_bare_metal`, `detach_bare_metal`, `set_bare_metal_delete_on_termination`),
@@ -110,9 +111,12 @@ class SimCloud:
 
     name = "sim"
 
-    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, path: Path, *, clock: Clock = time.time, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.path = path
         self._clock = clock
+        self._sleep = sleep
         self._conn = store.connect(path)
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -257,6 +261,26 @@ class SimCloud:
 
         return self._run("detach_bare_metal", act, target=f"{interface_id} <- {server_id}")
 
+    def stop_server(self, server_id: str) -> str:
+        """Start a hard stop (ECS batch stop, type HARD); the job leaves it SHUTOFF."""
+
+        def act(call: Call) -> str:
+            srv = rules.server(call.conn, server_id)
+            call.target = srv.name
+            rules.require_no_nic_job(call.conn, srv, "stop it")
+            return transaction.submit(call, "stop", srv.id, "")
+
+        return self._run("stop_server", act, target=server_id)
+
+    def server_statuses(self) -> dict[str, str]:
+        """Every server's status, by name: one listing call."""
+
+        def act(call: Call) -> dict[str, str]:
+            rows = call.conn.execute("SELECT name, status FROM servers ORDER BY name")
+            return dict(rows.fetchall())
+
+        return self._run("list_servers", act, target="servers")
+
     def job(self, job_id: str) -> Job:
         def act(call: Call) -> Job:
             row = call.conn.execute(
@@ -326,6 +350,17 @@ class SimCloud:
             call.conn.execute("UPDATE ports SET name = ? WHERE id = ?", (name, prt.id))
 
         self._run("rename_interface", act, target=interface_id)
+
+    def set_failover_time(self, interface_id: str, at: float) -> None:
+        """Keep when the failover policy last moved a port: the VPC v3 tag
+        `enictl-failover-at=<epoch seconds>`, whole seconds as a tag holds them."""
+
+        def act(call: Call) -> None:
+            prt = rules.port(call.conn, interface_id)
+            call.target = f"{prt.name} = {int(at)}"
+            call.conn.execute("UPDATE ports SET failover_at = ? WHERE id = ?", (int(at), prt.id))
+
+        self._run("set_failover_time", act, target=interface_id)
 
     def close(self) -> None:
         with self._lock:
@@ -416,9 +451,18 @@ class SimCloud:
     def force_set_status(self, server_name: str, status: str) -> None:
         def act(call: Call) -> None:
             srv = rules.server(call.conn, server_name, key="name")
-            call.conn.execute("UPDATE servers SET status = ? WHERE id = ?", (status, srv.id))
+            rules.set_status(call.conn, srv.id, status, call.now)
 
         self._console("set_status", f"{server_name} = {status}", act)
+
+    def force_delete_server(self, server_name: str) -> None:
+        """Delete a server: its primary NIC and the ports attached with
+        deleteOnTermination true go with it; every other port stays, detached."""
+
+        def act(call: Call) -> None:
+            rules.delete_server(call.conn, rules.server(call.conn, server_name, key="name"))
+
+        self._console("delete_server", server_name, act)
 
     def force_create_interface(
         self,
@@ -475,11 +519,24 @@ class SimCloud:
     def _run(
         self, operation: str, action: Callable[[Call], T], *, target: str = "", inject: bool = True
     ) -> T:
-        """One call, one transaction (`transaction.run`); one thread of this process at a time."""
-        with self._lock:
-            return transaction.run(
-                self._db(), self._clock, operation, action, target=target, inject=inject
-            )
+        """One call, one transaction (`transaction.run`); one thread of this process at a
+        time. An API call then answers `Faults.call_ms` later (waited outside the lock, so
+        calls of several threads overlap as they would over a network)."""
+        pause = 0.0
+
+        def timed(call: Call) -> T:
+            nonlocal pause
+            pause = call.faults.call_ms / 1000.0 if inject else 0.0
+            return action(call)
+
+        try:
+            with self._lock:
+                return transaction.run(
+                    self._db(), self._clock, operation, timed, target=target, inject=inject
+                )
+        finally:
+            if pause:
+                self._sleep(pause)
 
 
 def _id_of(conn: sqlite3.Connection, table: str, name: str) -> str:

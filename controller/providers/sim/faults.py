@@ -6,15 +6,16 @@ call after `sim faults --seed S` always gets the same dice, whichever process ma
 it. Each draw is a pure function of (seed, call number).
 
 Four kinds of fault:
-- job duration (`sim faults --job-ms`, also spelled `--latency-ms`): every
-  attach/detach job stays RUNNING for `latency_ms` before its effect;
+- latency: every attach/detach job stays RUNNING for `latency_ms` before its effect
+  (`sim faults --job-ms`, also spelled `--latency-ms`); every API call (not a console
+  change) answers `call_ms` after it took effect, as a distant cloud would (`--call-ms`);
 - transient errors: any call fails, before any effect, with `Ecs.0603` (HTTP 501,
   other operations running) or `APIGW.0308` (HTTP 429, throttled), half each, at
   `error_rate`;
 - failed jobs: an accepted attach/detach job ends FAIL (`Ecs.0217` / `Ecs.0507`),
   with no effect, at `job_fail_rate`;
 - a request quota: at most `rate_limit` calls per second per service (ECS: attach,
-  detach, job, delete_on_termination; VPC: ports, security groups, tags; EIP: bind,
+  detach, job, delete_on_termination, stop; VPC: ports, security groups, tags; EIP: bind,
   unbind), as a token bucket of that many tokens refilled at that rate; a call
   beyond it is refused, before any effect, with HTTP 429 `APIGW.0308` (transient),
   as API Gateway refuses calls over a quota. Observations (listing pages in `sim
@@ -41,12 +42,15 @@ class Faults:
     job_fail_rate: float = 0.0
     seed: int = 0
     rate_limit: int = 0  # calls per second per service; 0: no quota
+    call_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise UsageError(f"latency must be >= 0 ms, got {self.latency_ms}")
         if self.rate_limit < 0:
             raise UsageError(f"rate limit must be >= 0 calls per second, got {self.rate_limit}")
+        if self.call_ms < 0:
+            raise UsageError(f"call latency must be >= 0 ms, got {self.call_ms}")
         for label, rate in (("error rate", self.error_rate), ("job fail rate", self.job_fail_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise UsageError(f"{label} must be between 0 and 1, got {rate}")
@@ -65,6 +69,7 @@ class Faults:
             "jobFailRate": self.job_fail_rate,
             "seed": self.seed,
             "rateLimit": self.rate_limit,
+            "callMs": self.call_ms,
         }
 
     def to_json(self) -> str:
@@ -79,6 +84,7 @@ class Faults:
             job_fail_rate=float(data.get("job_fail_rate", 0.0)),
             seed=int(data.get("seed", 0)),
             rate_limit=int(data.get("rate_limit", 0)),
+            call_ms=int(data.get("call_ms", 0)),
         )
 
     def describe(self) -> list[tuple[str, str]]:
@@ -89,6 +95,7 @@ class Faults:
             ("job-fail-rate", _number(self.job_fail_rate)),
             ("seed", str(self.seed)),
             ("rate-limit", str(self.rate_limit)),
+            ("call-ms", str(self.call_ms)),
         ]
 
 
@@ -125,7 +132,7 @@ def roll(faults: Faults, call_number: int, operation: str) -> Dice:
 SERVICE_OF = {
     operation: service
     for service, operations in (
-        ("ECS", ("attach", "detach", "job", "set_delete_on_termination")),
+        ("ECS", ("attach", "detach", "job", "set_delete_on_termination", "stop_server")),
         (
             "VPC",
             (
@@ -135,6 +142,7 @@ SERVICE_OF = {
                 "set_managed",
                 "set_protected",
                 "rename_interface",
+                "set_failover_time",
             ),
         ),
         ("EIP", ("bind_eip", "unbind_eip")),

@@ -95,7 +95,8 @@ def _insert(conn: sqlite3.Connection, cloud: Topology) -> None:
         ],
     )
     conn.executemany(
-        "INSERT INTO servers VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO servers(id, name, flavor_id, availability_zone, vpc_id, status)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
         [
             (
                 server_ids[s.name],

@@ -40,10 +40,12 @@ T = TypeVar("T")
 
 # Plain scans, no joins: the joins happen in Python on small dicts (id -> name), which
 # is several times faster than SQLite joining on text UUID keys row by row.
-_SERVERS = "SELECT id, name, flavor_id, availability_zone, vpc_id, status FROM servers"
+_SERVERS = (
+    "SELECT id, name, flavor_id, availability_zone, vpc_id, status, status_since FROM servers"
+)
 _PORTS = """
 SELECT id, name, subnet_id, ip, is_primary, managed, delete_on_termination, server_id,
-       security_groups, protected, owner
+       security_groups, protected, owner, failover_at
 FROM ports
 """
 _EIPS = "SELECT port_id, name FROM eips WHERE port_id IS NOT NULL"
@@ -131,6 +133,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
         groups,
         prot,
         owner,
+        moved,
     ) in port_rows:
         port_groups = group_tuples.get(groups)
         if port_groups is None:
@@ -152,10 +155,11 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             bool(dot) and server_id is not None,
             bool(prot),
             owner or (DEFAULT_OWNER if managed else ""),  # '': managed before owners existed
+            moved,
         )
     server_rows.sort(key=_by_name)
     servers: dict[str, Server] = {}
-    for id_, name, flavor_id, az, vpc_id, status in server_rows:
+    for id_, name, flavor_id, az, vpc_id, status, since in server_rows:
         subnet, primary_groups = primaries.get(id_, ("", ()))
         servers[name] = Server(
             name=name,
@@ -167,6 +171,7 @@ def _topology(conn: sqlite3.Connection) -> Topology:
             status=status,
             id=id_,
             kind=ServerKind.BMS if flavor_id in bare_metal else ServerKind.ECS,
+            status_since=since,
         )
     return Topology(servers=servers, interfaces=interfaces, catalog=cat)
 
@@ -224,5 +229,6 @@ _interface = _maker(
         "delete_on_termination",
         "protect",
         "owner",
+        "failover_at",
     ),
 )

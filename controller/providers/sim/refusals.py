@@ -48,7 +48,8 @@ mirror the ECS numbers of the same refusal and are the simulator's choice
 (unconfirmed). The ECS API answers a BMS's id with Ecs.0114 (its listing shows none).
 
 Late failures end a job FAIL with Ecs.0217 (attach NIC failed) or Ecs.0507 (delete
-NIC failed), both from the ECS table. VPC calls (ports, security groups, EIPs) answer
+NIC failed), both from the ECS table, or (a stop job) Sim.0005: the ECS table we read
+names no code for a failed stop. VPC calls (ports, security groups, EIPs) answer
 VPC codes only, ECS calls (NICs of servers, jobs) ECS codes.
 """
 
@@ -87,6 +88,7 @@ BMS_NIC_NOT_ON_SERVER = "BMS.0085"
 BMS_BUSY = "BMS.0603"
 ATTACH_FAILED = "Ecs.0217"
 DETACH_FAILED = "Ecs.0507"
+STOP_FAILED = "Sim.0005"
 
 _STATUS = {
     BAD_PARAMETER: 400,

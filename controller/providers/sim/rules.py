@@ -13,6 +13,10 @@ creates the port when it finishes; `bms_detach`), which refuses with its own cod
 Counting for the NIC limit: a server carries its attached ports plus the ports whose
 attach job is still running (a pending attach occupies its slot from submission); a
 pending detach frees its slot only when the job finishes.
+
+A `stop` job (ECS batch stop, type HARD) is a server job like the NIC ones: one job
+per server at a time; when it finishes the server is SHUTOFF. Whether the real ECS
+stops a server in ERROR is assumed (the premise of fencing), not confirmed.
 """
 
 from __future__ import annotations
@@ -154,15 +158,16 @@ def bms_spec(spec: NewInterface) -> str:
 
 
 def require_no_nic_job(conn: sqlite3.Connection, srv: ServerRow, verb: str) -> None:
-    """One NIC job at a time per server, as ECS: while an attach or detach is running on
-    `srv`, another one is refused with the transient Ecs.0603 (retry later)."""
+    """One job at a time per server, as ECS: while an attach, detach or stop is running
+    on `srv`, another one is refused with the transient Ecs.0603 (retry later)."""
     row = conn.execute(
         "SELECT kind FROM jobs WHERE status = 'RUNNING' AND server_id = ? LIMIT 1", (srv.id,)
     ).fetchone()
     if row is not None:
+        what = "stop" if row[0] == "stop" else f"NIC {row[0]}"
         raise refuse(
             refusals.BUSY,
-            f"cannot {verb} a NIC while {srv.name} runs a NIC {row[0]} job: other operations "
+            f"cannot {verb} while {srv.name} runs a {what} job: other operations "
             "are running, retry later",
         )
 
@@ -292,16 +297,64 @@ def delete_port(conn: sqlite3.Connection, port_id: str) -> None:
     conn.execute("DELETE FROM ports WHERE id = ?", (port_id,))
 
 
+_JOB_FAILED = {
+    "attach": refusals.ATTACH_FAILED,
+    "bms_attach": refusals.ATTACH_FAILED,
+    "stop": refusals.STOP_FAILED,
+}
+
+
+def set_status(conn: sqlite3.Connection, server_id: str, status: str, now: float) -> None:
+    """A server's new status, and since when it has it (only when it changes)."""
+    conn.execute(
+        "UPDATE servers SET status = ?, status_since = ? WHERE id = ? AND status != ?",
+        (status, now, server_id, status),
+    )
+
+
+def delete_server(conn: sqlite3.Connection, srv: ServerRow) -> None:
+    """A server deleted: its primary NIC and the ports attached with deleteOnTermination
+    go with it, the other ports stay, detached; its running jobs fail."""
+    conn.execute(
+        "UPDATE jobs SET status = 'FAIL', error_code = ?, fail_reason = 'the server was deleted'"
+        " WHERE status = 'RUNNING' AND server_id = ?",
+        (refusals.SERVER_NOT_FOUND, srv.id),
+    )
+    rows = conn.execute(
+        "SELECT id, is_primary, delete_on_termination FROM ports WHERE server_id = ?", (srv.id,)
+    ).fetchall()
+    for port_id, primary, dot in rows:
+        if primary or dot:
+            delete_port(conn, port_id)
+        else:
+            conn.execute(
+                "UPDATE ports SET server_id = NULL, delete_on_termination = 0 WHERE id = ?",
+                (port_id,),
+            )
+    conn.execute("DELETE FROM servers WHERE id = ?", (srv.id,))
+
+
 def finish_job(
-    conn: sqlite3.Connection, job_id: str, kind: str, server_id: str, port_id: str, fails: bool
+    conn: sqlite3.Connection,
+    job_id: str,
+    kind: str,
+    server_id: str,
+    port_id: str,
+    fails: bool,
+    due: float = 0.0,
 ) -> tuple[str, str]:
     """Apply a due job's effect (or its failure); returns (error code, reason), empty if ok.
     A BMS attach creates its port now (named by its id: the BMS API sets no name)."""
     status = conn.execute("SELECT status FROM servers WHERE id = ?", (server_id,)).fetchone()
     code, reason = "", ""
     if fails:
-        code = refusals.ATTACH_FAILED if kind.endswith("attach") else refusals.DETACH_FAILED
+        code = _JOB_FAILED.get(kind, refusals.DETACH_FAILED)
         reason = f"injected fault: the {kind} job failed"
+    elif kind == "stop":
+        if status is None:
+            code, reason = refusals.SERVER_NOT_FOUND, "the server is gone"
+        else:
+            set_status(conn, server_id, "SHUTOFF", due)
     elif status is None or status[0] not in READY_STATUSES:
         code, reason = refusals.SERVER_STATUS, f"the server is {status[0] if status else 'gone'}"
     elif kind == "bms_attach":
@@ -441,10 +494,12 @@ def settle(conn: sqlite3.Connection, now: float) -> None:
         (now,),
     ).fetchall()
     for job_id, kind, server_id, port_id, fails, due_at, port_name, server_name in due:
-        code, reason = finish_job(conn, job_id, kind, server_id, port_id, bool(fails))
+        code, reason = finish_job(conn, job_id, kind, server_id, port_id, bool(fails), due_at)
         arrow = "->" if kind.endswith("attach") else "<-"
         if port_name is None and kind == "bms_attach":
             port_name = "a new port"
         error = refuse(code, reason) if code else None
         target = f"{port_name} {arrow} {server_name} ({job_id})"
+        if kind == "stop":
+            target = f"{server_name} ({job_id})"
         store.record(conn, due_at, f"job.{kind}", target, error)

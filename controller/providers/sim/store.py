@@ -40,7 +40,7 @@ CREATE TABLE security_groups (
 CREATE TABLE servers (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, flavor_id TEXT NOT NULL REFERENCES flavors(id),
     availability_zone TEXT NOT NULL, vpc_id TEXT NOT NULL REFERENCES vpcs(id),
-    status TEXT NOT NULL);
+    status TEXT NOT NULL, status_since REAL);
 CREATE TABLE ports (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     subnet_id TEXT NOT NULL REFERENCES subnets(id),
@@ -49,6 +49,7 @@ CREATE TABLE ports (
     protected INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',
     server_id TEXT REFERENCES servers(id), delete_on_termination INTEGER NOT NULL,
     security_groups TEXT NOT NULL DEFAULT '',
+    failover_at REAL,
     UNIQUE (subnet_id, ip_int));
 CREATE INDEX ports_by_server ON ports(server_id);
 CREATE TABLE other_ports (
@@ -104,34 +105,38 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring a cloud made by an older enictl up to the schema: `ports.protected` (the
-    protect marker), `ports.owner` (the managed marker's owner), `other_ports`,
-    `flavors.bare_metal` and `jobs.spec` (a BMS attach's port) came later; an old port
-    has no protect marker and, when managed, the default owner (''); an old cloud no
-    other ports and no BMS.
-    Another process may add them first, which is fine. (Its groups and subnets, all
-    pinned then, stay pinned.)"""
+    protect marker), `ports.owner` (the managed marker's owner), `ports.failover_at`
+    (the failover time tag), `servers.status_since`, `other_ports`, `flavors.bare_metal`
+    and `jobs.spec` (a BMS attach's port) came later; an old port has no protect marker
+    and, when managed, the default owner (''); an old server no known status change; an
+    old cloud no other ports and no BMS. Another process may add them first, which is
+    fine. (Its groups and subnets, all pinned then, stay pinned.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(ports)")}
     if not columns:
         return
-    added = (
-        ("ports", "protected", "INTEGER NOT NULL DEFAULT 0", columns),
-        ("ports", "owner", "TEXT NOT NULL DEFAULT ''", columns),
-        ("flavors", "bare_metal", "INTEGER NOT NULL DEFAULT 0", None),
-        ("jobs", "spec", "TEXT NOT NULL DEFAULT ''", None),
-    )
-    for table, column, kind, known_columns in added:
-        if known_columns is None:
-            known_columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column in known_columns:
-            continue
-        try:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
+    _add_column(conn, columns, "ports", "protected INTEGER NOT NULL DEFAULT 0")
+    _add_column(conn, columns, "ports", "owner TEXT NOT NULL DEFAULT ''")
+    _add_column(conn, columns, "ports", "failover_at REAL")
+    for table, column in (
+        ("servers", "status_since REAL"),
+        ("flavors", "bare_metal INTEGER NOT NULL DEFAULT 0"),
+        ("jobs", "spec TEXT NOT NULL DEFAULT ''"),
+    ):
+        known = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        _add_column(conn, known, table, column)
     known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'other_ports'").fetchone()
     if known is None:
         conn.execute(_OTHER_PORTS.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
+def _add_column(conn: sqlite3.Connection, columns: set[str], table: str, column: str) -> None:
+    if column.split()[0] in columns:
+        return
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def create(path: Path) -> sqlite3.Connection:

@@ -15,8 +15,9 @@ the real APIs do (`PAGE_SIZES`).
 
 Answers have the real shapes (`compute`, `network`) and statuses: CreatePort is a 201,
 UpdateServerInterface answers with no body, UpdatePublicip with the whole public IP,
-UpdatePort honours a rename. The BMS API (`baremetal`) pages its servers by page number,
-lists its flavors at once, and adds NICs by subnet only.
+UpdatePort honours a rename, BatchStopServers (`os-stop`, one server per call) names
+its job. The BMS API (`baremetal`) pages its servers by page number, lists its flavors
+at once, and adds NICs by subnet only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from controller.errors import ProviderError
 from controller.gcpause import gc_paused
 from controller.providers.base import NewInterface
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -158,6 +160,25 @@ class HuaweiApi:
             )
         setter(req.params["server_id"], req.params["port_id"], value)
         return Reply(200)
+
+    def server_action(self, req: Request) -> Reply:
+        """BatchStopServers: `{"os-stop": {"type": "HARD", "servers": [{"id": ...}]}}` (one
+        server per call here); the answer names the job. Other actions are not served."""
+        stop = req.body.get("os-stop")
+        if not isinstance(stop, dict):
+            raise ApiError(400, UNSUPPORTED, "the simulated cloud serves only the os-stop action")
+        kind = stop.get("type", "SOFT")
+        if kind not in ("SOFT", "HARD"):
+            raise ApiError(400, "", f"os-stop.type must be SOFT or HARD, got {kind!r}")
+        servers = stop.get("servers")
+        if not isinstance(servers, list) or len(servers) != 1 or not isinstance(servers[0], dict):
+            raise ApiError(400, "", "os-stop.servers must hold exactly one server here")
+        server_id = str(servers[0].get("id") or "")
+        if not server_id:
+            raise ApiError(400, "", "os-stop.servers[0].id is required")
+        job_id = req.cloud.stop_server(server_id)
+        self._remember(job_id, "stop", server_id, "")
+        return Reply(200, {"job_id": job_id})
 
     def show_job(self, req: Request) -> Reply:
         """ShowJob, or ShowJobInfos for a job of the BMS API (one path, two hosts)."""
@@ -353,6 +374,13 @@ class HuaweiApi:
 
     def tag_port(self, req: Request) -> Reply:
         tag = req.object("tag")
+        if tag.get("key") == FAILOVER_TAG_KEY:
+            seconds = str(tag.get("value"))
+            if not seconds.isdigit():
+                message = f"{FAILOVER_TAG_KEY} must be epoch seconds, got {seconds!r}"
+                raise ApiError(400, "", message)
+            req.cloud.set_failover_time(req.params["port_id"], float(seconds))
+            return Reply(204)
         if tag.get("key") == PROTECT_TAG_KEY:
             protect = str(tag.get("value")) == MANAGED_TAG_VALUE
             req.cloud.set_protected(req.params["port_id"], protect)
@@ -361,7 +389,8 @@ class HuaweiApi:
             raise ApiError(
                 400,
                 UNSUPPORTED,
-                f"the simulated cloud keeps only the {MANAGED_TAG_KEY} and {PROTECT_TAG_KEY} tags",
+                f"the simulated cloud keeps only the {MANAGED_TAG_KEY}, {PROTECT_TAG_KEY} and "
+                f"{FAILOVER_TAG_KEY} tags",
             )
         req.cloud.set_managed(req.params["port_id"], owners.from_tag_value(tag.get("value")))
         return Reply(204)

@@ -24,6 +24,7 @@ The servers listing grows with the cloud, so a server is written as JSON text di
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.model import NetworkInterface, Server
@@ -70,7 +71,11 @@ TASK_STATES = {
     "REBUILD": "rebuilding",
 }
 POWER_RUNNING, POWER_NOSTATE, POWER_SHUTDOWN = 1, 0, 4
-JOB_TYPES = {"attach": ("batchAddNics", "addNic"), "detach": ("batchDeleteNics", "deleteNic")}
+JOB_TYPES = {  # the stop one (unconfirmed): the ECS job types we read name no stop
+    "attach": ("batchAddNics", "addNic"),
+    "detach": ("batchDeleteNics", "deleteNic"),
+    "stop": ("batchStopServers", "stopServer"),
+}
 JOB_TIME = "2026-01-01T00:00:00.000Z"
 
 
@@ -82,6 +87,11 @@ def flavor_size(name: str) -> tuple[int, int]:
     times, size, ratio = found.groups()
     vcpus = FLAVOR_SIZES[size] * (int(times) if times else 1)
     return vcpus, vcpus * int(ratio) * 1024
+
+
+def iso_time(epoch: float) -> str:
+    """`2026-12-04T10:42:07Z`, as ECS writes `created` / `updated` (whole seconds)."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def power_state(status: str) -> int:
@@ -109,6 +119,7 @@ def server_json(index: Index, srv: Server) -> str:
     project, image = q(index.project_id), q(derived_id("image", srv.flavor))
     host = derived_id("host", srv.availability_zone).replace("-", "")
     instance = f"instance-{srv.id.replace('-', '')[:8]}"
+    updated = CREATED if srv.status_since is None else iso_time(srv.status_since)
     return (
         f'{{"id":{q(srv.id)},"name":{q(srv.name)},"status":{q(srv.status)},'
         f'"flavor":{{"id":{flavor},"name":{flavor},"vcpus":"{vcpus}","ram":"{ram}",'
@@ -130,7 +141,7 @@ def server_json(index: Index, srv: Server) -> str:
         f'"metering.resourcespeccode":{q(srv.flavor + ".linux")},"os_bit":"64",'
         f'"os_type":"Linux"}},"security_groups":{security_groups},"tenant_id":{project},'
         f'"user_id":"{derived_id("user", index.project_id)}","key_name":"","locked":false,'
-        f'"created":"{CREATED}","updated":"{CREATED}","hostId":"{host}","host_status":"UP",'
+        f'"created":"{CREATED}","updated":"{updated}","hostId":"{host}","host_status":"UP",'
         f'"image":{{"id":{image}}},"config_drive":"","progress":0,"description":"",'
         f'"tags":[],"sys_tags":[{{"key":"_sys_enterprise_project_id",'
         f'"value":"{ENTERPRISE_PROJECT}"}}],"enterprise_project_id":"{ENTERPRISE_PROJECT}",'
@@ -235,11 +246,11 @@ def flavor_body(
 
 
 def job(found: Job, kind: str, server_id: str, port_id: str) -> JsonDict:
-    """ShowJob: the job and its single sub-job (one NIC per batch here)."""
+    """ShowJob: the job and its single sub-job (one NIC, or one server, per batch here)."""
     job_type, sub_type = JOB_TYPES.get(kind, JOB_TYPES["attach"])
     end = JOB_TIME if found.status.finished else ""
     error_code, reason = found.error_code or None, found.error_message or None
-    entities: JsonDict = {"server_id": server_id, "nic_id": port_id}
+    entities: JsonDict = {"server_id": server_id, **({"nic_id": port_id} if port_id else {})}
     if reason:
         entities["errorcode_message"] = reason
     sub: JsonDict = {

@@ -160,7 +160,8 @@ def _port_made_of(index: Index, port: AnyPort) -> Hashable:
     if not isinstance(port, NetworkInterface):
         return port
     return (port.id, port.name, port.subnet, port.private_ip, port.security_groups,
-            port.server, port.primary, port.managed, port.owner, port.protect)  # fmt: skip
+            port.server, port.primary, port.managed, port.owner, port.protect,
+            port.failover_at)  # fmt: skip
 
 
 def _port_v3(index: Index, port: AnyPort) -> str:
@@ -181,8 +182,8 @@ def _server_made_of(index: Index, server: Server) -> Hashable:
         (i.id, i.name, i.private_ip, i.primary, eips[i.id].address if i.id in eips else None)
         for i in index.interfaces_on(server.name)
     )
-    return (server.id, server.name, server.status, server.flavor, server.availability_zone,
-            server.vpc, server.security_groups, nics)  # fmt: skip
+    return (server.id, server.name, server.status, server.status_since, server.flavor,
+            server.availability_zone, server.vpc, server.security_groups, nics)  # fmt: skip
 
 
 def _catalog(

@@ -31,6 +31,7 @@ from typing import Any
 from controller import owners
 from controller.model import NetworkInterface, Port
 from controller.providers.huaweicloud.topology import (
+    FAILOVER_TAG_KEY,
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
     PROTECT_TAG_KEY,
@@ -196,16 +197,21 @@ def _device_id(port: Port, subnet_id: str) -> str:
 
 def tags(iface: NetworkInterface) -> list[JsonDict]:
     """An ENI's port tags: enictl's markers, as the simulated cloud keeps them."""
-    result: list[JsonDict] = json.loads(_tags_json(iface.managed_by, iface.protect))
+    result: list[JsonDict] = json.loads(
+        _tags_json(iface.managed_by, iface.protect, iface.failover_at)
+    )
     return result
 
 
 @functools.cache
-def _tags_json(owner: str | None, protect: bool) -> str:
-    """`enictl-managed=<owner>` (`true` for the default owner), `enictl-protect=true`."""
+def _tags_json(owner: str | None, protect: bool, failover_at: float | None = None) -> str:
+    """`enictl-managed=<owner>` (`true` for the default owner), `enictl-protect=true`,
+    `enictl-failover-at=<epoch seconds>` (when the failover policy last moved it)."""
     marks = [] if owner is None else [(MANAGED_TAG_KEY, owners.tag_value(owner))]
     if protect:
         marks.append((PROTECT_TAG_KEY, MANAGED_TAG_VALUE))
+    if failover_at is not None:
+        marks.append((FAILOVER_TAG_KEY, str(int(failover_at))))
     return "[" + ",".join(f'{{"key":"{k}","value":"{v}"}}' for k, v in marks) + "]"
 
 
@@ -234,7 +240,7 @@ def port_v3_json(index: Index, iface: NetworkInterface) -> str:
         f'"status":"{status}","device_id":{device},"device_owner":{owner},'
         f'"zone_id":{zone},"ecs_flavor":{flavor},"binding:vif_details":{details},'
         f'"binding:vif_type":"{vif_type}","binding:host_id":"{host}",'
-        f'"tags":{_tags_json(iface.managed_by, iface.protect)}',
+        f'"tags":{_tags_json(iface.managed_by, iface.protect, iface.failover_at)}',
     )
 
 

@@ -6,6 +6,7 @@ the parsed request, and the error bodies each service answers with.
 | ECS | GET `cloudservers/detail` (limit; marker, or offset: a page number), GET `flavors` |
 | ECS | POST `cloudservers/{id}/nics` (one NIC by `port_id`), POST `cloudservers/{id}/nics/delete` |
 | ECS | GET `cloudservers/{id}/os-interface`, PUT `cloudservers/{id}/os-interface/{port}` |
+| ECS | POST `cloudservers/action` (`os-stop`, one server: the fence of a failover) |
 | ECS | GET `jobs/{job_id}` |
 | VPC v1 | GET `vpcs`, `subnets`, `security-groups`, `ports` (limit, marker) |
 | VPC v1 | POST `ports`, GET / PUT / DELETE `ports/{id}` |
@@ -147,6 +148,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("POST", f"{_SERVER}/nics/delete", "ecs", "detach"),
         ("GET", f"{_SERVER}/os-interface", "ecs", "list_interfaces"),
         ("PUT", f"{_SERVER}/os-interface/(?P<port_id>{_ID})", "ecs", "update_interface"),
+        ("POST", f"/v1/{_P}/cloudservers/action", "ecs", "server_action"),
         ("GET", f"/v1/{_P}/jobs/(?P<job_id>{_ID})", "job", "show_job"),
         ("GET", f"/v1/{_P}/vpcs", "vpc", "list_vpcs"),
         ("GET", f"/v1/{_P}/subnets", "vpc", "list_subnets"),
