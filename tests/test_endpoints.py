@@ -12,8 +12,9 @@ from dataclasses import replace
 import pytest
 
 from controller.errors import UsageError
+from controller.events import Kind, event
 from controller.model import Topology
-from controller.plan import Change, Code, Severity, Violation
+from controller.plan import Change, Code, Failover, Severity, Standby, Violation
 from controller.providers.sim.cloud import SimCloud
 from controller.watching import endpoints
 from controller.watching.endpoints import Address, Endpoints
@@ -177,6 +178,46 @@ def test_the_page_lists_only_its_owners_orphans_and_their_grace(
     shown = '<tr id="interface-spare-2">' in page
     assert shown is (owner == "default")
     assert ("--prune deletes it once --prune-grace passed" in page) is shown
+
+
+def test_the_page_shows_failover_enis_their_standbys_and_the_latest_moves(
+    served: Endpoints, board: Board
+) -> None:
+    """Each failover ENI with where it is, where the policy puts it, why, and each
+    standby's readiness; the latest failover moves with their seconds."""
+    placed = Failover(
+        "eni-svc",
+        server="standby-1",
+        current="standby-1",
+        reason="web-1 SHUTOFF",
+        since=1_800_000_000.0,
+        standbys=(Standby("web-1", False, "SHUTOFF"), Standby("standby-2", True)),
+    )
+    move = {"interface": "eni-svc", "from": "web-1", "to": "standby-1",
+            "reason": "web-1 SHUTOFF", "seconds": 2.345}  # fmt: skip
+    board.record(
+        _result(Outcome.APPLIED, in_sync=True, placements=(placed,), failovers=(move,)), None
+    )
+    board.record(_result(Outcome.FAILED, error="Ecs.0603"), None)  # planned nothing
+    page = get(f"{served.url}/").body
+    row = page.split('<tr id="failover-eni-svc">', 1)[1].split("</tr>", 1)[0]
+    assert "<td>standby-1</td><td>standby-1</td><td>web-1 SHUTOFF</td>" in row
+    assert "web-1 not ready (SHUTOFF)" in row and "standby-2 ready" in row
+    assert "eni-svc web-1 -&gt; standby-1 in 2.35 s (web-1 SHUTOFF)" in page
+
+
+def test_the_page_follows_an_apply_in_flight(
+    served: Endpoints, board: Board, metrics: Metrics
+) -> None:
+    """Between a reconcile's apply-started and its result, the page says how many steps
+    are done and the last one; the result ends it."""
+    board.event(event(Kind.APPLY_STARTED, steps=2, adopt=0, parallelism=10))
+    assert "applying since" in get(f"{served.url}/").body
+    board.event(event(Kind.STEP_DONE, step=1, action="detach", interface="eni-svc", server="web-1"))
+    page = get(f"{served.url}/").body
+    assert "1 of 2 steps done; last: detach eni-svc web-1: done" in page
+    board.record(_result(Outcome.APPLIED, in_sync=True), None)
+    assert 'id="applying"' not in get(f"{served.url}/").body
 
 
 def test_the_page_escapes_what_it_shows_and_forbids_scripts_and_outside_assets(

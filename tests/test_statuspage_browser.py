@@ -20,7 +20,7 @@ import pytest
 from controller.cli import main
 from tests.watchprocess import Watch
 
-DATA = Path(__file__).resolve().parent / "data" / "watch"
+DATA = Path(__file__).resolve().parent / "data" / "failover"
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -77,9 +77,12 @@ def artifacts(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
+    """The failover cloud and manifests (eni-svc on web-1, standbys standby-1 and
+    standby-2); NIC jobs take 0.5 s, so a failover lasts a second."""
     shutil.copytree(DATA / "manifests", tmp_path / "manifests")
     state = str(tmp_path / "state")
     assert main(["--state-dir", state, "sim", "init", str(DATA / "inventory.yaml")]) == 0
+    assert main(["--state-dir", state, "sim", "faults", "--job-ms", "500"]) == 0
     return tmp_path
 
 
@@ -90,33 +93,50 @@ def _cell(browser: Any, row: str, column: int) -> str:
     return str(found.text)
 
 
-def test_the_page_shows_the_eni_on_its_new_server(
+def _text(browser: Any, ident: str) -> str:
+    return str(browser.find_element("id", ident).text)
+
+
+def test_the_page_shows_a_failover_and_the_eni_on_its_new_server(
     workdir: Path, watches: list[Watch], browser: Any, artifacts: Path
 ) -> None:
-    """Chromium loads / before and after eni-a moves from web-1 to web-2: the rendered
-    page shows it on web-2, both servers' NIC use, the leader and readiness; no script
-    error or blocked resource is logged; screenshots are kept."""
-    w = Watch(workdir, "--listen", "127.0.0.1:0", "--interval", "3600")
+    """Chromium loads / before, during and after web-1 fails: before, eni-svc is on
+    web-1 with both standbys ready; during, the page says the apply's progress and that
+    a failover is pending; after, it shows eni-svc in place on standby-1, web-1 not
+    ready (SHUTOFF), the move and its seconds.
+    No script error or blocked resource is logged; a screenshot of each is kept."""
+    w = Watch(workdir, "--listen", "127.0.0.1:0", "--interval", "3600", "--health-interval", "0.2")
     watches.append(w)
     url = w.wait_for(lambda e: e["event"] == "watch-started", "watch-started")["listen"]
     w.reconciled("the start reconcile", outcome="in-sync")
     browser.get(f"{url}/")
-    assert _cell(browser, "interface-eni-a", 2) == "web-1"
-    assert _cell(browser, "server-web-1", 6).startswith("2 / 3")
-    browser.save_screenshot(str(artifacts / "status-before-move.png"))
+    assert _cell(browser, "interface-eni-svc", 2) == "web-1"
+    assert _cell(browser, "failover-eni-svc", 6) == "standby-1 ready; standby-2 ready"
+    browser.save_screenshot(str(artifacts / "status-before-failover.png"))
 
-    path = workdir / "manifests" / "interfaces.yaml"
-    path.write_text(path.read_text().replace("server: web-1}", "server: web-2}"))
-    w.reconciled("the move", outcome="applied")
+    assert main(["--state-dir", str(workdir / "state"), "sim", "console", "set-status",
+                 "web-1", "SHUTOFF"]) == 0  # fmt: skip
+    w.wait_for(lambda e: e["event"] == "step-done" and e["action"] == "detach", "the detach")
+    browser.get(f"{url}/")
+    assert "steps done; last: detach eni-svc web-1: done" in _text(browser, "applying")
+    assert _cell(browser, "interface-eni-svc", 8) == "failover pending: web-1 SHUTOFF"
+    browser.save_screenshot(str(artifacts / "status-during-failover.png"))
+
+    moved = w.wait_for(lambda e: e["event"] == "failover", "the failover")
+    w.reconciled("the failover reconcile", trigger="health", outcome="applied")
     browser.get(f"{url}/")
     assert browser.title == "enictl watch: ready"
-    assert _cell(browser, "interface-eni-a", 2) == "web-2"
-    assert _cell(browser, "interface-eni-a", 8) == "in place"
-    assert _cell(browser, "server-web-2", 6).startswith("2 / 3")
-    assert _cell(browser, "server-web-1", 6).startswith("1 / 3")
-    text = browser.find_element("id", "readiness").text
-    assert text == "ready: leader; last reconcile applied"
-    shot = artifacts / "status-after-move.png"
+    assert _text(browser, "readiness") == "ready: leader; last reconcile applied"
+    assert _cell(browser, "interface-eni-svc", 2) == "standby-1"
+    assert _cell(browser, "interface-eni-svc", 3) == "web-1 (failover: standby-1)"
+    assert _cell(browser, "interface-eni-svc", 8) == "in place"  # a failover is not drift
+    assert _cell(browser, "failover-eni-svc", 2) == "standby-1"
+    assert _cell(browser, "failover-eni-svc", 4) == "web-1 SHUTOFF"
+    assert "web-1 not ready (SHUTOFF)" in _cell(browser, "failover-eni-svc", 6)
+    assert _cell(browser, "server-standby-1", 6).startswith("2 / 3")
+    latest = f"eni-svc web-1 -> standby-1 in {moved['seconds']:.2f} s (web-1 SHUTOFF)"
+    assert latest in _text(browser, "failover")
+    shot = artifacts / "status-after-failover.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     problems = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]

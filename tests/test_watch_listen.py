@@ -165,6 +165,31 @@ def test_stuck_clients_do_not_delay_a_reconcile(workdir: Path, watches: list[Wat
     assert "<td>eni-a</td><td>web-2</td>" in get(f"{url}/").body
 
 
+def test_a_failover_is_counted_with_its_seconds_and_the_standbys_readiness(
+    tmp_path: Path, watches: list[Watch]
+) -> None:
+    """web-1 SHUTOFF under a watch with --listen: after the failover, the move of
+    eni-svc is counted with the event's seconds, one of its two other servers is ready
+    (web-1 is down), the health listings are cloud calls, and the replica stays ready."""
+    failover = DATA.parent / "failover"
+    shutil.copytree(failover / "manifests", tmp_path / "manifests")
+    _sim(tmp_path, "init", str(failover / "inventory.yaml"))
+    w, url = _started(tmp_path, watches, "--interval", "3600", "--health-interval", "0.2")
+    assert scrape(url, "enictl_failover_standbys_ready", interface="eni-svc") == 2
+    assert scrape(url, "enictl_failover_interfaces") == 1
+    _sim(tmp_path, "console", "set-status", "web-1", "SHUTOFF")
+    moved = w.wait_for(lambda e: e["event"] == "failover", "the failover")
+    w.reconciled("the failover reconcile", trigger="health", outcome="applied")
+    text = get(f"{url}/metrics").body
+    assert value(text, "enictl_failovers_total", interface="eni-svc") == 1
+    assert value(text, "enictl_failover_duration_seconds_count") == 1
+    assert value(text, "enictl_failover_duration_seconds_sum") == moved["seconds"]
+    assert value(text, "enictl_failover_standbys_ready", interface="eni-svc") == 1
+    assert value(text, "enictl_cloud_calls_total", call="server_statuses") >= 1
+    assert value(text, "enictl_reconcile_triggers_total", trigger="health") == 1
+    assert get(f"{url}/readyz").status == 200
+
+
 def test_no_answer_carries_a_credential(
     workdir: Path, watches: list[Watch], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from controller.errors import PermanentProviderError, TransientProviderError
+from controller.events import Kind, event
 from controller.execution import executor
 from controller.model import SubnetScope, Topology
-from controller.plan import Code, Severity, Violation
+from controller.plan import Code, Failover, Severity, Standby, Violation
 from controller.planning import planner
 from controller.providers.base import JobStatus
 from controller.providers.sim.cloud import SimCloud
@@ -97,7 +98,9 @@ def _result(outcome: Outcome, **fields: object) -> ReconcileResult:
 def test_reconcile_results_set_outcome_leader_and_the_last_plans_figures() -> None:
     """Outcomes are counted; leader, epoch, violations and drift follow the last result."""
     metrics = _metrics()
-    unready = Violation(Code.SERVER_NOT_READY, Severity.WARNING, "Server/web-1", "", "BUILD")
+    unready = Violation(
+        Code.FAILOVER_UNREADY, Severity.WARNING, "NetworkInterface/eni-svc", "", "full"
+    )
     metrics.result(
         _result(
             Outcome.APPLIED,
@@ -115,7 +118,7 @@ def test_reconcile_results_set_outcome_leader_and_the_last_plans_figures() -> No
     assert value(text, "enictl_leader") == 1 and value(text, "enictl_leader_epoch") == 7
     assert value(text, "enictl_last_success_timestamp_seconds") == 1002.0
     assert value(text, "enictl_last_reconcile_success") == 1
-    code = {"code": "ServerNotReady", "severity": "warning"}
+    code = {"code": "FailoverUnready", "severity": "warning"}
     assert value(text, "enictl_violations", **code) == 1
     assert value(text, "enictl_orphans_in_grace") == 2
     metrics.result(_result(Outcome.FAILED, duration=1.0, error="Ecs.0603"))
@@ -138,3 +141,26 @@ def test_openmetrics_is_served_when_the_scraper_asks_for_it() -> None:
     assert content_type.startswith("application/openmetrics-text")
     assert body.decode().rstrip().endswith("# EOF")
     assert value(_text(metrics), "enictl_build_info", version="test", provider="sim") == 1
+
+
+def test_failovers_are_counted_with_their_seconds_and_standbys_readiness_shown() -> None:
+    """A `failover` event counts a move of its ENI and its seconds; the last plan's
+    placements give each failover ENI's ready standbys; a standby replica shows none."""
+    metrics = _metrics()
+    metrics.event(event(Kind.FAILOVER, interface="eni-svc", seconds=2.5, reason="x"))
+    placed = Failover(
+        "eni-svc", "standby-1", "standby-1", "web-1 SHUTOFF",
+        standbys=(Standby("web-1", False, "SHUTOFF"), Standby("standby-2", True)),
+    )  # fmt: skip
+    metrics.result(_result(Outcome.APPLIED, in_sync=True, placements=(placed,)))
+    text = _text(metrics)
+    assert value(text, "enictl_failovers_total", interface="eni-svc") == 1
+    assert value(text, "enictl_failover_duration_seconds_count") == 1
+    assert value(text, "enictl_failover_duration_seconds_sum") == 2.5
+    assert value(text, "enictl_failover_interfaces") == 1
+    assert value(text, "enictl_failover_standbys_ready", interface="eni-svc") == 1
+    metrics.result(_result(Outcome.STANDBY, role=Role.STANDBY))
+    text = _text(metrics)
+    assert value(text, "enictl_failover_interfaces") == 0
+    ready = ("enictl_failover_standbys_ready", frozenset({("interface", "eni-svc")}))
+    assert ready not in samples(text)

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from controller import backoff
 from controller.events import Event, Kind
-from controller.plan import Change, Violation
+from controller.plan import Change, Failover, Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
@@ -98,6 +98,9 @@ class ReconcileResult:
     in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
     # the failover moves this reconcile made: the `failover` events' fields
     failovers: tuple[dict[str, Any], ...] = ()
+    # where the policy leaves each failover ENI and its standbys' readiness, as of the
+    # cloud after this reconcile (for `watch --listen`; not in the JSON, which tells moves)
+    placements: tuple[Failover, ...] = ()
 
     @property
     def drifted(self) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from controller.events import Event, Kind
-from controller.plan import ACTIONS
+from controller.plan import ACTIONS, Failover
 from controller.watching.loop import Outcome, ReconcileResult, Role, Trigger
 
 PREFIX = "enictl"
@@ -60,6 +60,7 @@ _MARK_EVENTS = {
 _RECONCILE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_FAILOVER_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300)
 
 
 class Metrics:
@@ -138,6 +139,22 @@ class Metrics:
             "call",
             "code",
         )
+        self.failovers = m.counter(
+            "failovers", "Failover moves made (the ENI attached to its new server)", "interface"
+        )
+        self.failover_seconds = m.histogram(
+            "failover_duration_seconds",
+            "From detecting a failed server to the failover ENI attached elsewhere",
+            _FAILOVER_BUCKETS,
+        )
+        self.failover_interfaces = m.gauge(
+            "failover_interfaces", "Failover ENIs (with standbys) in the last plan"
+        )
+        self.standbys_ready = m.gauge(
+            "failover_standbys_ready",
+            "Servers of a failover ENI other than its current one that could take it now",
+            "interface",
+        )
         self.leader = m.gauge(
             "leader", "1 while this replica leads (holds the lock or lease) and reconciles, else 0"
         )
@@ -166,6 +183,10 @@ class Metrics:
             self.steps.labels(*_MARK_EVENTS[kind]).inc()
         elif kind is Kind.RETRY:
             self.retries.labels(str(event.get("call", "")), str(event.get("code", ""))).inc()
+        elif kind is Kind.FAILOVER:
+            self.failovers.labels(str(event.get("interface", ""))).inc()
+            if event.get("seconds") is not None:
+                self.failover_seconds.observe(float(event["seconds"]))
 
     def result(self, result: ReconcileResult) -> None:
         """Count a finished reconcile and show what its plan found."""
@@ -185,6 +206,7 @@ class Metrics:
             self.drifted.set(0)
             self.in_grace.set(0)
             self._set_violations({})
+            self._set_placements(())
             return
         self.ok.set(1 if result.outcome in OK_OUTCOMES else 0)
         if result.in_sync is None:
@@ -197,6 +219,7 @@ class Metrics:
             key = (v.code.value, v.severity.value)
             counts[key] = counts.get(key, 0) + 1
         self._set_violations(counts)
+        self._set_placements(result.placements)
 
     def call(self, verb: str, seconds: float, error_code: str | None) -> None:
         """Count one call to the cloud; `error_code` when it failed (or its job did)."""
@@ -210,6 +233,14 @@ class Metrics:
         OpenMetrics when its Accept header says so), and its content type."""
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
+
+    def _set_placements(self, placements: Sequence[Failover]) -> None:
+        with self._lock:
+            self.failover_interfaces.set(len(placements))
+            self.standbys_ready.clear()
+            for found in placements:
+                ready = sum(1 for s in found.standbys if s.ready)
+                self.standbys_ready.labels(found.interface).set(ready)
 
     def _set_violations(self, counts: Mapping[tuple[str, str], int]) -> None:
         with self._lock:

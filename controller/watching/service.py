@@ -69,6 +69,7 @@ class Service:
 
     def on_event(self, event: Event) -> None:
         self.metrics.event(event)
+        self.board.event(event)
 
     def on_result(self, result: ReconcileResult, desired: Desired | None) -> None:
         self.metrics.result(result)

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
+from controller.events import Event, Kind
 from controller.model import DEFAULT_OWNER, Topology
+from controller.plan import Failover
 from controller.watching.loop import Outcome, ReconcileResult, Role
 from controller.watching.metrics import OK_OUTCOMES
 
@@ -49,6 +52,42 @@ class Readiness:
 
 
 @dataclass(frozen=True, slots=True)
+class Applying:
+    """An apply in progress (from the executor's events): how far it got."""
+
+    started: float  # wall clock
+    steps: int
+    done: int = 0
+    failed: int = 0
+    last: str = ""  # the last step that ended: "detach eni-svc web-1: done"
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverMove:
+    """One failover move a reconcile made (its `failover` event), and when it ended."""
+
+    ended: float  # wall clock of the reconcile's end
+    interface: str
+    source: str | None
+    target: str | None
+    reason: str
+    seconds: float | None  # from detection to attached
+
+    @classmethod
+    def of(cls, ended: float, fields: Mapping[str, Any]) -> FailoverMove:
+        """From a `failover` event's fields (interface, from, to, reason, seconds)."""
+        seconds = fields.get("seconds")
+        return cls(
+            ended=ended,
+            interface=str(fields.get("interface", "")),
+            source=fields.get("from"),
+            target=fields.get("to"),
+            reason=str(fields.get("reason", "")),
+            seconds=None if seconds is None else float(seconds),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One consistent moment of a watch, as its endpoints show it."""
 
@@ -62,6 +101,9 @@ class Snapshot:
     observed: Topology | None = None  # the cloud as the last observation saw it
     observed_at: float = 0.0  # wall clock of that observation
     stopping: bool = False
+    placements: tuple[Failover, ...] = ()  # each failover ENI, as the last plan placed it
+    failovers: tuple[FailoverMove, ...] = ()  # the latest moves, newest last
+    applying: Applying | None = None  # the apply of the reconcile in flight, if any
 
     @property
     def leading(self) -> bool:
@@ -95,6 +137,9 @@ def _why_not(last: ReconcileResult) -> str:
     return f"last reconcile failed: {last.error or 'no reason given'}"
 
 
+KEEP_FAILOVERS = 20  # the status page lists this many of the latest failover moves
+
+
 class Board:
     """The watch's latest `Snapshot`, replaced whole on every change."""
 
@@ -110,6 +155,7 @@ class Board:
     def record(self, result: ReconcileResult, desired: Topology | None) -> None:
         """A reconcile ended; `desired` is the topology of the last manifests that loaded."""
         ok = result.outcome in OK_OUTCOMES
+        moves = tuple(FailoverMove.of(result.time + result.duration, f) for f in result.failovers)
         with self._lock:
             s = self._snapshot
             self._snapshot = replace(
@@ -119,7 +165,35 @@ class Board:
                 last=result,
                 last_success=result if ok else s.last_success,
                 desired=desired if desired is not None else s.desired,
+                # a reconcile that planned nothing (a failure, a standby) leaves them
+                placements=result.placements if result.in_sync is not None else s.placements,
+                failovers=(*s.failovers, *moves)[-KEEP_FAILOVERS:],
+                applying=None,
             )
+
+    def event(self, event: Event) -> None:
+        """Follow the apply in flight (called from the executor's worker threads too)."""
+        kind = event.kind
+        if kind not in (Kind.APPLY_STARTED, Kind.STEP_DONE, Kind.STEP_FAILED):
+            return
+        with self._lock:
+            s = self._snapshot
+            if kind is Kind.APPLY_STARTED:
+                applying: Applying | None = Applying(self._wall(), int(event.get("steps", 0)))
+            elif s.applying is None:
+                return
+            else:
+                ok = kind is Kind.STEP_DONE
+                what = " ".join(
+                    str(event.get(k)) for k in ("action", "interface", "server") if event.get(k)
+                )
+                applying = replace(
+                    s.applying,
+                    done=s.applying.done + ok,
+                    failed=s.applying.failed + (not ok),
+                    last=f"{what}: {'done' if ok else 'failed'}",
+                )
+            self._snapshot = replace(s, serial=s.serial + 1, applying=applying)
 
     def observed(self, topology: Topology) -> None:
         """The reconcile observed the cloud (called by the metered provider)."""

@@ -6,12 +6,16 @@ It tells, from one `Snapshot`:
 
 - the process: readiness and its reason, role (leader and the lease's epoch, or the
   leader it stands by for), provider, state backend, manifests, interval and mode;
+  while an apply runs, how many of its steps are done;
 - the last reconcile: when, why, its outcome, duration, changes applied, the error or
   the manifest problems, and when the last successful one ended;
 - servers: each declared server (and any server holding a declared or managed ENI)
   with its status and NIC use against its limit;
-- interfaces: each declared ENI and each managed one no manifest names, where the
-  cloud has it, where the manifests want it, and what is pending;
+- interfaces: each declared ENI and each of this owner's managed ones no manifest
+  names, where the cloud has it, where the manifests want it, and what is pending;
+- failover ENIs: where each is, where the policy puts it and why, since when, and
+  which of its standbys could take it now (and why not); the latest failover moves
+  and how long each took from detection to attached;
 - drift and the last plan's violations.
 
 Every value is HTML-escaped. Nothing here reads a credential: the snapshot holds
@@ -21,7 +25,7 @@ none (the state backend is described without its password).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from controller.model import NetworkInterface, Topology
@@ -35,10 +39,10 @@ MAX_ROWS = 2000  # per table: a page stays light on a large project
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#1d2733;background:#fff}
-h1{font-size:1.5em;margin:0 0 .3em}h2{font-size:1.15em;margin:1.6em 0 .4em}
+h1{font-size:1.5em;margin:0 0 .3em}h2{font-size:1.15em;margin:1.6em 0 .4em}h3{font-size:1em}
 .verdict{display:inline-block;padding:.25em .7em;border-radius:4px;font-weight:600}
 .ok{background:#dff3e4;color:#135c2a}.bad{background:#fde2e1;color:#8a1c15}
-.warn{color:#8a5a00}.muted{color:#66717d}
+.warn{color:#8a5a00}.verdict.warn{background:#fff3d6}.muted{color:#66717d}
 table{border-collapse:collapse;min-width:40%}th,td{padding:.3em .7em;text-align:left;
 border-bottom:1px solid #dde2e7;vertical-align:top}th{background:#f3f5f7}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1.2em;margin:0}
@@ -60,10 +64,12 @@ def render(snapshot: Snapshot) -> str:
         f"<style>{_STYLE}</style></head><body>",
         "<h1>enictl watch</h1>",
         f'<p id="readiness" class="verdict {css}">{_e(verdict.reason)}</p>',
+        _applying(snapshot),
         _process(snapshot),
         _last_reconcile(snapshot),
         _servers(snapshot),
         _interfaces(snapshot),
+        _failover(snapshot),
         _drift(snapshot.last),
         _violations(snapshot.last),
         f'<p class="muted">cloud last observed: '
@@ -93,6 +99,18 @@ def _process(s: Snapshot) -> str:
         ("process", f"pid {a.pid} on {a.host}, enictl {a.version}"),
     ]
     return _section("process", "This process", _dl(pairs))
+
+
+def _applying(s: Snapshot) -> str:
+    run = s.applying
+    if run is None:
+        return ""
+    text = f"applying since {_when(run.started)}: {run.done} of {run.steps} steps done"
+    if run.failed:
+        text += f", {run.failed} failed"
+    if run.last:
+        text += f"; last: {run.last}"
+    return f'<p id="applying" class="verdict warn">{_e(text)}</p>'
 
 
 def _last_reconcile(s: Snapshot) -> str:
@@ -152,25 +170,70 @@ def _interfaces(s: Snapshot) -> str:
         return _section("interfaces", "Interfaces", "<p>the cloud has not been observed yet</p>")
     desired = s.desired.interfaces if s.desired is not None else {}
     in_grace = frozenset(s.last.in_grace) if s.last is not None else frozenset()
+    placed = {f.interface: f.server for f in s.placements}
     rows = []
     for iface in _shown_interfaces(s.desired, observed, s.about.owner):
         found = observed.interfaces.get(iface.name)
         wanted = desired.get(iface.name)
         where = (found.server or "detached") if found is not None else "not in the cloud"
+        holder = observed.servers.get(found.server) if found and found.server else None
+        failing = ""
+        if holder is not None and holder.down and wanted is not None and wanted.standbys:
+            failing = f"{holder.name} {holder.status}"
+        if wanted is None:
+            state = _orphan(iface.name in in_grace)
+        else:
+            state = _state(found, placed.get(iface.name, wanted.server), failing)
         rows.append(
             [
                 _e(iface.name),
                 _e(where),
-                _e(_wanted(wanted)),
+                _e(_declared(wanted, placed)),
                 _e(iface.subnet),
                 _e((found or iface).private_ip or ""),
                 _e((found or iface).eip or ""),
                 _e(", ".join((found or iface).security_groups)),
-                _state(found, wanted, iface.name in in_grace),
+                state,
             ]
         )
     head = ["Interface", "On server", "Declared", "Subnet", "Private IP", "EIP", "SGs", "State"]
     return _section("interfaces", "Interfaces", _table(head, rows, ids="interface"))
+
+
+def _failover(s: Snapshot) -> str:
+    """Each failover ENI: where it is, where the policy puts it and why, since when, and
+    which of its other servers could take it now; then the latest failover moves."""
+    rows = []
+    for found in s.placements:
+        standbys = "; ".join(_standby(b.server, b.ready, b.reason) for b in found.standbys)
+        rows.append(
+            [
+                _e(found.interface),
+                _e(found.current or "detached"),
+                _e(found.server or "detached"),
+                _e(found.reason),
+                _e(_when(found.since)) if found.since is not None else "",
+                standbys or '<span class="warn">none</span>',
+            ]
+        )
+    head = ["Interface", "On server", "Policy puts it on", "Why", "Last moved", "Standbys"]
+    body = _table(head, rows, ids="failover") if rows else "<p>no failover ENI</p>"
+    moves = [
+        f"{_when(m.ended)}: {m.interface} {m.source or 'detached'} -> {m.target or 'detached'}"
+        + (f" in {m.seconds:.2f} s" if m.seconds is not None else "")
+        + (f" ({m.reason})" if m.reason else "")
+        for m in reversed(s.failovers)
+    ]
+    if moves:
+        body += f"<h3>Latest failovers</h3>{_list(moves)}"
+    return _section("failover", "Failover ENIs", body)
+
+
+def _standby(server: str, ready: bool, reason: str) -> str:
+    if ready:
+        return f'<span class="ok">{_e(server)} ready</span>'
+    why = f" ({reason})" if reason else ""
+    return f'<span class="warn">{_e(server)} not ready{_e(why)}</span>'
 
 
 def _shown_interfaces(
@@ -184,21 +247,31 @@ def _shown_interfaces(
     return [declared[name] for name in sorted(declared)]
 
 
-def _wanted(wanted: NetworkInterface | None) -> str:
+def _declared(wanted: NetworkInterface | None, placed: Mapping[str, str | None]) -> str:
+    """The manifests' server; for a failover ENI the policy moved, where it puts it."""
     if wanted is None:
         return "no manifest"
-    return wanted.server or "detached"
+    declared = wanted.server or "detached"
+    if wanted.name in placed and placed[wanted.name] != wanted.server:
+        return f"{declared} (failover: {placed[wanted.name] or 'detached'})"
+    return declared
 
 
-def _state(found: NetworkInterface | None, wanted: NetworkInterface | None, in_grace: bool) -> str:
-    if wanted is None and in_grace:
+def _orphan(in_grace: bool) -> str:
+    if in_grace:
         return '<span class="warn">orphan: --prune deletes it once --prune-grace passed</span>'
-    if wanted is None:
-        return '<span class="warn">orphan: no manifest names it</span>'
+    return '<span class="warn">orphan: no manifest names it</span>'
+
+
+def _state(found: NetworkInterface | None, target: str | None, failing: str) -> str:
+    """What is pending for a declared ENI: `target` is where it belongs (its server, or
+    where the failover policy puts it); `failing` names its server when that is down."""
     if found is None:
         return '<span class="warn">to create</span>'
-    if found.server != wanted.server:
-        return f'<span class="warn">to move to {_e(wanted.server or "detached")}</span>'
+    if failing:
+        return f'<span class="warn">failover pending: {_e(failing)}</span>'
+    if found.server != target:
+        return f'<span class="warn">to move to {_e(target or "detached")}</span>'
     return '<span class="ok">in place</span>'
 
 
