@@ -1,21 +1,25 @@
-"""Benchmark: does scraping `enictl watch --listen` slow the apply it watches?
+"""Benchmark: does scraping `enictl watch --listen` slow the apply or the failover it watches?
 
-A real `enictl watch --json` process on a simulated cloud of N servers (flavor limit
-2) and N unattached managed ENIs, with manifests that put each ENI on its own server:
-its start reconcile applies N attach steps (default 1,000) with job latency L
-(default 200 ms) and parallelism P (default 50). The makespan is the executor's own
-`elapsed` of that apply (the `apply-done` event). In the same run, alternating, each
-round on a fresh cloud:
+A real `enictl watch --json` process on a fresh simulated cloud for each round, with
+NIC job latency L (default 200 ms) and parallelism P (default 50):
 
-- `off`: watch without --listen (no endpoints, no metering);
-- `idle`: watch with --listen, never asked;
-- `scraped`: watch with --listen while this process GETs /metrics every 10 ms over
-  one kept-alive connection (as Prometheus would, only 1,500 times more often),
-  from the first event to the apply's end; its answer times are reported too.
-- `page` (with --page): the same, GETting the status page (/) instead.
+- **apply makespan**: N servers (limit 3) and N unattached managed ENIs, manifests
+  that put each ENI on its own server: the start reconcile applies N attach steps
+  (default 1,000); the figure is the executor's own `elapsed` (`apply-done`).
+- **failover** (with `--failovers F`): F failover ENIs, each on a holder with a
+  standby of its own; all holders go SHUTOFF at once (the console, in process), and
+  the figure is from that change to the watch's last `failover` event (the health
+  probe every `--health-interval` s, default 0.5, detects it), beside the slowest
+  failover's own seconds (detection to attached).
+
+Each scenario alternates, round by round, the watch without --listen (`off`, the
+baseline), with --listen never asked (`idle`), with --listen while this process GETs
+/metrics every 10 ms over one kept-alive connection (`scraped`: as Prometheus would,
+1,500 times more often; its answer times are reported), and with `--page`, the same
+against the status page `/` (`page`).
 
     .venv/bin/python bench/bench_scrape.py [--steps 1000] [--latency-ms 200]
-        [--parallelism 50] [--rounds 3] [--every-ms 10] [--page]
+        [--parallelism 50] [--rounds 3] [--every-ms 10] [--page] [--failovers 50]
 """
 
 from __future__ import annotations
@@ -36,33 +40,46 @@ from typing import Any
 
 import yaml
 
+from controller.providers.sim.cloud import open_cloud
+
 ENICTL = Path(sys.executable).parent / "enictl"
 
 
-def inventory(n: int) -> dict[str, Any]:
+def inventory(n: int, *, failover: bool = False) -> dict[str, Any]:
+    """N servers and N managed ENIs (unattached; with `failover`, each on its holder
+    h<i> with a standby s<i> of its own: 2N servers)."""
+    servers = [f"s{i:05d}" for i in range(n)] + (
+        [f"h{i:05d}" for i in range(n)] if failover else []
+    )
     return {
         "apiVersion": "enictl/v1",
         "kind": "CloudInventory",
         "metadata": {"name": "scrape"},
         "spec": {
-            "flavors": [{"name": "f2", "maxInterfaces": 2}],
+            "flavors": [{"name": "f3", "maxInterfaces": 3}],
             "vpcs": [{"name": "vpc", "cidr": "10.0.0.0/16"}],
             "subnets": [{"name": "net", "vpc": "vpc", "cidr": "10.0.0.0/16"}],
             "securityGroups": [{"name": "sg"}],
             "eips": [],
             "servers": [
                 {
-                    "name": f"s{i:05d}",
-                    "flavor": "f2",
+                    "name": name,
+                    "flavor": "f3",
                     "availabilityZone": "az1",
                     "vpc": "vpc",
                     "subnet": "net",
-                    "privateIp": _ip(i),
+                    "privateIp": _ip(k),
                 }
-                for i in range(n)
+                for k, name in enumerate(servers)
             ],
             "interfaces": [
-                {"name": f"e{i:05d}", "subnet": "net", "privateIp": _ip(n + i), "managed": True}
+                {
+                    "name": f"e{i:05d}",
+                    "subnet": "net",
+                    "privateIp": _ip(len(servers) + i),
+                    "managed": True,
+                    **({"server": f"h{i:05d}"} if failover else {}),
+                }
                 for i in range(n)
             ],
         },
@@ -73,11 +90,14 @@ def _ip(k: int) -> str:
     return f"10.0.{2 + k // 250}.{2 + k % 250}"
 
 
-def manifests(n: int) -> str:
+def manifests(n: int, *, failover: bool = False) -> str:
+    """Each ENI e<i> on s<i>; with `failover`, on h<i> with the standby s<i>."""
     docs: list[dict[str, Any]] = []
-    for i in range(n):
-        server = f"s{i:05d}"
-        spec = {"flavor": "f2", "availabilityZone": "az1", "vpc": "vpc", "subnet": "net"}
+    spec = {"flavor": "f3", "availabilityZone": "az1", "vpc": "vpc", "subnet": "net"}
+    servers = [f"s{i:05d}" for i in range(n)] + (
+        [f"h{i:05d}" for i in range(n)] if failover else []
+    )
+    for server in servers:
         docs.append(
             {
                 "apiVersion": "enictl/v1",
@@ -86,7 +106,13 @@ def manifests(n: int) -> str:
                 "spec": spec,
             }
         )
-        iface = {"subnet": "net", "privateIp": _ip(n + i), "server": server}
+    for i in range(n):
+        iface: dict[str, Any] = {"subnet": "net", "privateIp": _ip(len(servers) + i)}
+        iface |= (
+            {"server": f"h{i:05d}", "standbys": [f"s{i:05d}"]}
+            if failover
+            else {"server": f"s{i:05d}"}
+        )
         docs.append(
             {
                 "apiVersion": "enictl/v1",
@@ -124,19 +150,23 @@ class Scraper(threading.Thread):
         self.conn.close()
 
 
-def one_round(n: int, latency_ms: int, parallelism: int, mode: str, every: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        (work / "inventory.yaml").write_text(yaml.safe_dump(inventory(n), sort_keys=False))
+class Watch:
+    """A real `enictl watch --json` on a fresh simulated cloud; its events on a queue, and
+    a scraper started at its first event when the mode asks for one."""
+
+    def __init__(self, work: Path, n: int, opts: argparse.Namespace, mode: str, *, failover: bool):
+        (work / "inventory.yaml").write_text(
+            yaml.safe_dump(inventory(n, failover=failover), sort_keys=False)
+        )
         (work / "manifests").mkdir()
-        (work / "manifests" / "all.yaml").write_text(manifests(n))
-        base = [str(ENICTL), "--state-dir", str(work / "state")]
-        subprocess.run(
-            [*base, "sim", "init", str(work / "inventory.yaml")], check=True, capture_output=True
-        )
-        subprocess.run(
-            [*base, "sim", "faults", "--job-ms", str(latency_ms)], check=True, capture_output=True
-        )
+        (work / "manifests" / "all.yaml").write_text(manifests(n, failover=failover))
+        self.state = work / "state"
+        base = [str(ENICTL), "--state-dir", str(self.state)]
+        for args in (
+            ["init", str(work / "inventory.yaml")],
+            ["faults", "--job-ms", str(opts.latency_ms)],
+        ):
+            subprocess.run([*base, "sim", *args], check=True, capture_output=True)
         args = [
             "watch",
             str(work / "manifests"),
@@ -144,52 +174,85 @@ def one_round(n: int, latency_ms: int, parallelism: int, mode: str, every: float
             "--interval",
             "3600",
             "--parallelism",
-            str(parallelism),
+            str(opts.parallelism),
+            "--health-interval",
+            str(opts.health_interval),
         ]
         if mode != "off":
             args += ["--listen", "127.0.0.1:0"]
         env = {**os.environ, "NO_COLOR": "1"}
-        proc = subprocess.Popen([*base, *args], stdout=subprocess.PIPE, text=True, env=env)
-        events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.proc = subprocess.Popen([*base, *args], stdout=subprocess.PIPE, text=True, env=env)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        started = self.next(lambda e: e["event"] == "watch-started")
+        self.scraper: Scraper | None = None
+        if mode in ("scraped", "page"):
+            path = "/metrics" if mode == "scraped" else "/"
+            self.scraper = Scraper(started["listen"], path, opts.every_ms / 1000)
+            self.scraper.start()
 
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                events.put(json.loads(line))
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
 
-        threading.Thread(target=read, daemon=True).start()
-        scraper: Scraper | None = None
+    def next(self, match: Any) -> dict[str, Any]:
+        while True:
+            event = self.events.get(timeout=600)
+            if match(event):
+                return event
+
+    def close(self) -> dict[str, Any]:
+        """Stop the scraper and the watch; the scraper's figures."""
+        row: dict[str, Any] = {}
+        if self.scraper is not None:
+            self.scraper.stop.set()
+            self.scraper.join(timeout=30)
+            ordered = sorted(self.scraper.times)
+            if ordered:
+                row = {
+                    "scrapes": len(ordered),
+                    "p50_ms": 1000 * statistics.median(ordered),
+                    "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+                    "kib": self.scraper.bytes / len(ordered) / 1024,
+                }
+        self.proc.terminate()
+        self.proc.wait(timeout=120)
+        return row
+
+
+def apply_round(opts: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """The start reconcile applies `--steps` attaches: its makespan."""
+    with tempfile.TemporaryDirectory() as tmp:
+        watch = Watch(Path(tmp), opts.steps, opts, mode, failover=False)
         try:
-            while True:
-                event = events.get(timeout=600)
-                if event["event"] == "watch-started" and mode in ("scraped", "page"):
-                    path = "/metrics" if mode == "scraped" else "/"
-                    scraper = Scraper(event["listen"], path, every)
-                    scraper.start()
-                if event["event"] == "apply-done":
-                    done = event
-                    break
-            if scraper is not None:
-                scraper.stop.set()
-                scraper.join(timeout=30)
+            done = watch.next(lambda e: e["event"] == "apply-done")
         finally:
-            proc.terminate()
-            proc.wait(timeout=120)
+            row = watch.close()
     assert done["ok"], done.get("failed", [])[:3]
-    row: dict[str, Any] = {
-        "mode": mode,
-        "makespan": float(done["elapsed"]),
-        "steps": int(done["done"]),
-    }
-    if scraper is not None and scraper.times:
-        ordered = sorted(scraper.times)
-        row |= {
-            "scrapes": len(ordered),
-            "p50_ms": 1000 * statistics.median(ordered),
-            "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
-            "kib": scraper.bytes / len(ordered) / 1024,
-        }
-    return row
+    return {"mode": mode, "figure": float(done["elapsed"]), "steps": int(done["done"]), **row}
+
+
+def failover_round(opts: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """`--failovers` holders fail at once (SHUTOFF at the console): from the console
+    change to the last failover ENI attached to its standby, by the watch's own events."""
+    n = opts.failovers
+    with tempfile.TemporaryDirectory() as tmp:
+        watch = Watch(Path(tmp), n, opts, mode, failover=True)
+        try:
+            watch.next(lambda e: e["event"] == "reconcile")
+            cloud = open_cloud(watch.state)
+            t0 = time.time()
+            for i in range(n):
+                cloud.force_set_status(f"h{i:05d}", "SHUTOFF")
+            cloud.close()
+            seconds = [
+                float(watch.next(lambda e: e["event"] == "failover")["seconds"]) for _ in range(n)
+            ]
+            took = time.time() - t0
+        finally:
+            row = watch.close()
+    return {"mode": mode, "figure": took, "steps": n, "slowest": max(seconds), **row}
 
 
 def main() -> None:
@@ -199,39 +262,41 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--every-ms", type=float, default=10.0)
+    parser.add_argument("--health-interval", type=float, default=0.5)
     parser.add_argument("--page", action="store_true", help="also scrape the status page")
+    parser.add_argument("--failovers", type=int, default=0, help="also N failovers at once")
     opts = parser.parse_args()
     modes = ["off", "idle", "scraped"] + (["page"] if opts.page else [])
-    rows: list[dict[str, Any]] = []
-    for r in range(opts.rounds):
-        for mode in modes:
-            row = one_round(
-                opts.steps, opts.latency_ms, opts.parallelism, mode, opts.every_ms / 1000
-            )
-            rows.append(row)
-            extra = ""
-            if "scrapes" in row:
-                extra = (
-                    f"  {row['scrapes']} scrapes, p50 {row['p50_ms']:.1f} ms, "
-                    f"p99 {row['p99_ms']:.1f} ms, {row['kib']:.1f} KiB each"
-                )
-            print(
-                f"round {r + 1} {mode:<8} makespan {row['makespan']:.3f} s "
-                f"({row['steps']} steps){extra}",
-                flush=True,
-            )
-    print(
-        f"\n{opts.steps} attach steps, L = {opts.latency_ms} ms, P = {opts.parallelism}, "
-        f"scrape every {opts.every_ms:g} ms; load {os.getloadavg()[0]:.1f}"
-    )
-    base = statistics.median(r["makespan"] for r in rows if r["mode"] == "off")
-    for mode in modes:
-        spans = [r["makespan"] for r in rows if r["mode"] == mode]
-        med = statistics.median(spans)
+    scenarios = [("apply makespan", apply_round)]
+    if opts.failovers:
+        scenarios.append(("failover: console to last attached", failover_round))
+    for title, run in scenarios:
+        rows: list[dict[str, Any]] = []
+        for r in range(opts.rounds):
+            for mode in modes:
+                row = run(opts, mode)
+                rows.append(row)
+                extra = f", slowest failover {row['slowest']:.3f} s" if "slowest" in row else ""
+                if "scrapes" in row:
+                    extra += (
+                        f"  {row['scrapes']} scrapes, p50 {row['p50_ms']:.1f} ms, "
+                        f"p99 {row['p99_ms']:.1f} ms, {row['kib']:.1f} KiB each"
+                    )
+                print(f"round {r + 1} {mode:<8} {title} {row['figure']:.3f} s{extra}", flush=True)
         print(
-            f"{mode:<8} median {med:.3f} s  ({min(spans):.3f}-{max(spans):.3f})  "
-            f"{100 * (med / base - 1):+.1f}% against off"
+            f"\n{title}: {opts.steps if run is apply_round else opts.failovers} ENIs, "
+            f"L = {opts.latency_ms} ms, P = {opts.parallelism}, scrape every {opts.every_ms:g} ms; "
+            f"load {os.getloadavg()[0]:.1f}"
         )
+        base = statistics.median(r["figure"] for r in rows if r["mode"] == "off")
+        for mode in modes:
+            spans = [r["figure"] for r in rows if r["mode"] == mode]
+            med = statistics.median(spans)
+            print(
+                f"{mode:<8} median {med:.3f} s  ({min(spans):.3f}-{max(spans):.3f})  "
+                f"{100 * (med / base - 1):+.1f}% against off"
+            )
+        print()
 
 
 if __name__ == "__main__":
