@@ -118,7 +118,7 @@ class Routes:
     def __init__(self, board: Board, metrics: Metrics) -> None:
         self.board = board
         self.metrics = metrics
-        self._page: tuple[int, bytes] = (-1, b"")
+        self._page: tuple[int, str] = (-1, "")  # the page's body, by the board's serial
         self.paths: dict[str, Callable[[dict[str, str]], Response]] = {
             "/healthz": self.healthz,
             "/readyz": self.readyz,
@@ -142,10 +142,11 @@ class Routes:
         snapshot = self.board.snapshot
         serial, body = self._page
         if serial != snapshot.serial:
-            body = statuspage.render(snapshot).encode()
+            body = statuspage.render_body(snapshot)
             self._page = (snapshot.serial, body)
+        page = statuspage.render(snapshot, body).encode()
         policy = {"Content-Security-Policy": _PAGE_POLICY, "X-Frame-Options": "DENY"}
-        return Response(200, "text/html; charset=utf-8", body, policy)
+        return Response(200, "text/html; charset=utf-8", page, policy)
 
     def answer(self, path: str, headers: dict[str, str]) -> Response:
         route = self.paths.get(path.split("?", 1)[0])

@@ -111,6 +111,12 @@ class ReconcileResult:
     def failed(self) -> bool:
         return self.outcome is Outcome.FAILED
 
+    @property
+    def succeeded(self) -> bool:
+        """The cloud was seen and matches, was made to match, or (detect-only) its
+        differences were reported: what `watch --listen` counts as a success."""
+        return self.outcome in (Outcome.IN_SYNC, Outcome.APPLIED, Outcome.DRIFT)
+
     def iso_time(self) -> str:
         return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")
 

@@ -38,9 +38,6 @@ from controller.plan import ACTIONS, Failover
 from controller.watching.loop import Outcome, ReconcileResult, Role, Trigger
 
 PREFIX = "enictl"
-OK_OUTCOMES = frozenset({Outcome.IN_SYNC, Outcome.APPLIED, Outcome.DRIFT})
-"""A reconcile that ended so is a success: the cloud was seen and matches, or was made
-to match, or (detect-only) its differences were reported."""
 
 STEP_OUTCOMES = ("done", "failed", "skipped")
 MARK_ACTIONS = ("adopt", "protect")  # markers set on ENIs: counted as steps of that name
@@ -58,8 +55,9 @@ _MARK_EVENTS = {
 }
 
 _RECONCILE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-_STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-_CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# few buckets where there are many label values: a scrape stays small (about 10 KiB)
+_STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 120)
+_CALL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 _FAILOVER_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300)
 
 
@@ -198,7 +196,7 @@ class Metrics:
         leading = result.role is Role.LEADER and result.outcome is not Outcome.STANDBY
         self.leader.set(1 if leading else 0)
         self.epoch.set(result.epoch if leading else 0)
-        if result.outcome in OK_OUTCOMES:
+        if result.succeeded:
             self.last_success.set(ended)
         if result.outcome is Outcome.STANDBY:
             # nothing planned here: what the plan finds is the leader's to tell
@@ -208,7 +206,7 @@ class Metrics:
             self._set_violations({})
             self._set_placements(())
             return
-        self.ok.set(1 if result.outcome in OK_OUTCOMES else 0)
+        self.ok.set(1 if result.succeeded else 0)
         if result.in_sync is None:
             return  # no plan (invalid manifests, a failure before planning): figures stand
         self.changes.set(result.changes)

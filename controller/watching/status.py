@@ -1,10 +1,12 @@
 """What a running `enictl watch` knows about itself, for its endpoints to tell.
 
-The loop writes, the HTTP threads read. A `Board` holds one frozen `Snapshot`
-(the last reconcile, the last successful one, the desired topology it reconciled to,
-the cloud as the last observation saw it, whether the process is stopping) and
+The loop writes, the HTTP threads read. A `Board` holds one frozen `Snapshot` (the
+last reconcile and the last successful one, the desired topology it reconciled to, the
+cloud as the last observation saw it, where the last plan placed each failover ENI and
+the latest failover moves, the apply in flight, whether the process is stopping) and
 replaces it whole on every change, so a reader takes `board.snapshot` once and sees
-one consistent moment without a lock; writers take a short lock among themselves.
+one consistent moment without a lock; writers (the loop, the executor's workers)
+take a short lock among themselves.
 
 Readiness is decided here, once: a replica is ready when it leads and its last
 reconcile succeeded (the cloud was seen and matches, was made to match, or, in
@@ -25,7 +27,6 @@ from controller.events import Event, Kind
 from controller.model import DEFAULT_OWNER, Topology
 from controller.plan import Failover
 from controller.watching.loop import Outcome, ReconcileResult, Role
-from controller.watching.metrics import OK_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class Snapshot:
 
     about: About
     started: float  # wall clock
-    serial: int = 0  # grows with every change: a renderer may cache by it
+    serial: int = 0  # grows with every change but an apply's progress: a renderer caches by it
     reconciles: int = 0
     last: ReconcileResult | None = None
     last_success: ReconcileResult | None = None
@@ -121,7 +122,7 @@ class Snapshot:
             return Readiness(False, f"standby: {last.leader or 'another replica'} leads")
         if last.role is Role.STANDBY:
             return Readiness(False, f"standby: the lease was lost: {last.error}")
-        if last.outcome in OK_OUTCOMES:
+        if last.succeeded:
             lead = f"leader, epoch {last.epoch}" if last.epoch else "leader"
             return Readiness(True, f"ready: {lead}; last reconcile {last.outcome.value}")
         return Readiness(False, _why_not(last))
@@ -154,7 +155,6 @@ class Board:
 
     def record(self, result: ReconcileResult, desired: Topology | None) -> None:
         """A reconcile ended; `desired` is the topology of the last manifests that loaded."""
-        ok = result.outcome in OK_OUTCOMES
         moves = tuple(FailoverMove.of(result.time + result.duration, f) for f in result.failovers)
         with self._lock:
             s = self._snapshot
@@ -163,7 +163,7 @@ class Board:
                 serial=s.serial + 1,
                 reconciles=s.reconciles + 1,
                 last=result,
-                last_success=result if ok else s.last_success,
+                last_success=result if result.succeeded else s.last_success,
                 desired=desired if desired is not None else s.desired,
                 # a reconcile that planned nothing (a failure, a standby) leaves them
                 placements=result.placements if result.in_sync is not None else s.placements,
@@ -193,7 +193,7 @@ class Board:
                     failed=s.applying.failed + (not ok),
                     last=f"{what}: {'done' if ok else 'failed'}",
                 )
-            self._snapshot = replace(s, serial=s.serial + 1, applying=applying)
+            self._snapshot = replace(s, applying=applying)  # the serial stays: see Snapshot
 
     def observed(self, topology: Topology) -> None:
         """The reconcile observed the cloud (called by the metered provider)."""

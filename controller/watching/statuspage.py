@@ -51,11 +51,12 @@ code{font:13px ui-monospace,monospace}
 """
 
 
-def render(snapshot: Snapshot) -> str:
-    """The whole page for `snapshot` (the same snapshot gives the same bytes)."""
+def render(snapshot: Snapshot, body: str | None = None) -> str:
+    """The whole page for `snapshot`; `body` is `render_body(snapshot)` when the caller
+    kept it (it changes only with `snapshot.serial`, not with an apply's progress)."""
     verdict = snapshot.readiness()
     css = "ok" if verdict.ready else "bad"
-    parts = [
+    head = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -65,6 +66,13 @@ def render(snapshot: Snapshot) -> str:
         "<h1>enictl watch</h1>",
         f'<p id="readiness" class="verdict {css}">{_e(verdict.reason)}</p>',
         _applying(snapshot),
+    ]
+    return "\n".join([*head, render_body(snapshot) if body is None else body])
+
+
+def render_body(snapshot: Snapshot) -> str:
+    """Everything below the banners: the same for every snapshot of one serial."""
+    parts = [
         _process(snapshot),
         _last_reconcile(snapshot),
         _servers(snapshot),
