@@ -206,7 +206,6 @@ def watch_command(
     leader stops cleanly) and first finishes what it left in flight. The status line,
     --json events and --status-file say `leader` or `standby` and the lease's epoch.
 
-    \b
     With --listen, /healthz answers 200 while the process works, /readyz 200 when it
     leads and its last reconcile succeeded (else 503 and the reason), /metrics the
     Prometheus metrics and / a read-only status page (docs/operations.md).
