@@ -32,7 +32,7 @@ class Kind(enum.StrEnum):
     WAITING_SERVER = "waiting-server"  # step, server, status
     STEP_DONE = "step-done"  # step, action, interface, server, seconds
     STEP_FAILED = "step-failed"  # step, ..., code, message
-    STEP_SKIPPED = "step-skipped"  # step, because
+    STEP_SKIPPED = "step-skipped"  # step, action, interface, server, because
     INTERRUPTED = "interrupted"  # remaining
     APPLY_DONE = "apply-done"  # ok and the ApplyResult's JSON
     # finishing a crashed run (the recovery)

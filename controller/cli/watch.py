@@ -25,12 +25,15 @@ from controller.errors import UsageError
 from controller.events import Event, Kind, event
 from controller.manifests.cache import CachedManifests
 from controller.providers import open_provider
+from controller.providers.base import Provider
 from controller.storage import atomicfile
 from controller.storage.backend import LeaseTimings
 from controller.views import planview
 from controller.watching import grace, loop
+from controller.watching.endpoints import parse_address
 from controller.watching.loop import Inbox, LoopSettings, Outcome, ReconcileResult
 from controller.watching.reconciler import ReconcileOptions, Reconciler
+from controller.watching.service import Service
 
 _STATUS_KEYS = (
     "time",
@@ -159,6 +162,12 @@ def _echo_json(event: Event) -> None:
     help="After every reconcile, replace FILE (atomically) with its result, for health checks.",
 )
 @options.parallelism("Steps run at once when applying.")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve /healthz, /readyz, Prometheus /metrics and a status page at / on HOST:PORT "
+    "(PORT alone: 127.0.0.1; 0.0.0.0:PORT for every interface, e.g. in a pod).",
+)
 @click.pass_obj
 def watch_command(
     app: AppContext,
@@ -173,6 +182,7 @@ def watch_command(
     as_json: bool,
     status_file: str | None,
     parallelism: int,
+    listen: str | None,
 ) -> int:
     """Keep the cloud matching the manifests in PATH..., until SIGINT or SIGTERM.
 
@@ -196,20 +206,54 @@ def watch_command(
     leader stops cleanly) and first finishes what it left in flight. The status line,
     --json events and --status-file say `leader` or `standby` and the lease's epoch.
 
+    With --listen, /healthz answers 200 while the process works, /readyz 200 when it
+    leads and its last reconcile succeeded (else 503 and the reason), /metrics the
+    Prometheus metrics and / a read-only status page (docs/operations.md).
+
     \b
     Examples:
       enictl watch manifests/demo --interval 60
       enictl watch manifests/demo --health-interval 1 --json  # failovers within seconds
       enictl watch manifests/demo --detect-only --json        # report drift, change nothing
       enictl watch manifests/ --status-file /run/enictl/status.json
+      enictl watch manifests/ --listen 127.0.0.1:9100         # health, metrics, status page
     """
     inbox = Inbox()
     desired = CachedManifests([Path(p) for p in paths])
     backend = app.backend()
+    address = parse_address(listen) if listen is not None else None
+    service = None
+    if address is not None:
+        service = Service(
+            address,
+            provider=app.provider_name,
+            backend=backend.describe(),
+            paths=paths,
+            interval=interval,
+            detect_only=detect_only,
+            prune=prune,
+            owner=owner,
+        )
+
+    def provider() -> Provider:
+        opened = open_provider(app.provider_name, app.state_dir)
+        return service.provider(opened) if service is not None else opened
+
+    def on_event(event: Event) -> None:
+        if service is not None:
+            service.on_event(event)
+        if as_json:
+            _echo_json(event)
+
+    def stop() -> None:
+        if service is not None:
+            service.stopping()
+        inbox.stop()
+
     reconciler = Reconciler(
         state_dir=app.state_dir,
         desired=desired,
-        open_provider=lambda: open_provider(app.provider_name, app.state_dir),
+        open_provider=provider,
         options=ReconcileOptions(
             detect_only=detect_only,
             prune=prune,
@@ -222,13 +266,15 @@ def watch_command(
             standby_wait=LeaseTimings.from_env().renew_every,
         ),
         stop=inbox.stopped,
-        on_event=_echo_json if as_json else None,
+        on_event=on_event if as_json or service is not None else None,
         backend=backend,
     )
     status_path = Path(status_file) if status_file else None
     said: list[tuple[str, str]] = []  # the last standby seen: (leader, error)
 
     def on_result(result: ReconcileResult) -> None:
+        if service is not None:
+            service.on_result(result, reconciler.last_good)
         if status_path is not None:
             try:
                 write_status(status_path, result)
@@ -258,11 +304,14 @@ def watch_command(
                 pruneGrace=prune_grace,
                 pid=os.getpid(),
                 stateBackend=backend.describe(),
+                listen=service.url if service is not None else None,
             )
         )
     else:
         click.echo(f"watching {' '.join(paths)} every {interval:g}s ({mode}); Ctrl-C to stop")
-    with stop_on_signals(inbox.stop):
+        if service is not None:
+            click.echo(f"serving {service.url} (/healthz /readyz /metrics /)")
+    with stop_on_signals(stop):
         threads = loop.watch_files([Path(p) for p in paths], inbox)
         try:
             settings = LoopSettings(interval=interval, health_interval=health_interval)
@@ -270,10 +319,12 @@ def watch_command(
                 reconciler, inbox, on_result, settings=settings, probe=reconciler.health_changed
             )
         finally:
-            inbox.stop()
+            stop()
             reconciler.close()
             for thread in threads:
                 thread.join(timeout=5)
+            if service is not None:
+                service.close()
     if as_json:
         _echo_json(event(Kind.WATCH_STOPPED, reconciles=count))
     else:

@@ -171,7 +171,7 @@ class _Execution:
             except Exception as exc:  # a bug must fail one step, never hang the run
                 message = f"{type(exc).__name__}: {exc}"
                 self._record(StepResult(step, "failed", "InternalError", message))
-                self.emit(Kind.STEP_FAILED, step=step.id, code="InternalError", message=message)
+                self.emit(Kind.STEP_FAILED, **_about(step), code="InternalError", message=message)
                 ok = False
             with cond:
                 finished.append((step.id, ok))
@@ -270,7 +270,7 @@ class _Execution:
                 continue
             reason = f"depends on step {because}, which did not complete"
             self._record(StepResult(self.steps[sid], "not-started", "", reason))
-            self.emit(Kind.STEP_SKIPPED, step=sid, because=because)
+            self.emit(Kind.STEP_SKIPPED, **_about(self.steps[sid]), because=because)
             stack.extend((d, sid) for d in dependents[sid])
 
     def _record(self, result: StepResult) -> None:

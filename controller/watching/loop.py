@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from controller import backoff
 from controller.events import Event, Kind
-from controller.plan import Change, Violation
+from controller.plan import Change, Failover, Violation
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _READY_PROBE_MS = 100  # the file watcher wakes this often when idle (to report readiness)
@@ -98,6 +98,9 @@ class ReconcileResult:
     in_grace: tuple[str, ...] = ()  # orphans --prune keeps until --prune-grace has passed
     # the failover moves this reconcile made: the `failover` events' fields
     failovers: tuple[dict[str, Any], ...] = ()
+    # where the policy leaves each failover ENI and its standbys' readiness, as of the
+    # cloud after this reconcile (for `watch --listen`; not in the JSON, which tells moves)
+    placements: tuple[Failover, ...] = ()
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -107,6 +110,12 @@ class ReconcileResult:
     @property
     def failed(self) -> bool:
         return self.outcome is Outcome.FAILED
+
+    @property
+    def succeeded(self) -> bool:
+        """The cloud was seen and matches, was made to match, or (detect-only) its
+        differences were reported: what `watch --listen` counts as a success."""
+        return self.outcome in (Outcome.IN_SYNC, Outcome.APPLIED, Outcome.DRIFT)
 
     def iso_time(self) -> str:
         return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds")

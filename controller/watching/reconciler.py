@@ -251,6 +251,7 @@ class Reconciler:
             "drift": drift.drifted(plan.changes),
             "in_sync": outcome.in_sync,
             "failovers": failovers,
+            "placements": (after or plan).failover,
         }
         if outcome.result is not None:
             base["applied"] = len(outcome.result.done)
