@@ -42,7 +42,7 @@ def board() -> Board:
 
 @pytest.fixture
 def metrics() -> Metrics:
-    return Metrics(version="test", provider="sim", process=False)
+    return Metrics(version="test", provider="sim", process=False, reuse=0.0)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.sim_support import Ids
 
 
 def _metrics() -> Metrics:
-    return Metrics(version="test", provider="sim", process=False)
+    return Metrics(version="test", provider="sim", process=False, reuse=0.0)
 
 
 def _text(metrics: Metrics) -> str:
@@ -164,3 +164,17 @@ def test_failovers_are_counted_with_their_seconds_and_standbys_readiness_shown()
     assert value(text, "enictl_failover_interfaces") == 0
     ready = ("enictl_failover_standbys_ready", frozenset({("interface", "eni-svc")}))
     assert ready not in samples(text)
+
+
+def test_scrapes_close_together_share_one_rendering(clock: FakeClock) -> None:
+    """A scrape within `reuse` seconds of the last rendering gets its bytes (a counter
+    that moved in between shows at the next rendering), per format."""
+    metrics = Metrics(version="t", provider="sim", process=False, reuse=0.05, clock=clock)
+    first, _ = metrics.exposition()
+    metrics.call("observe", 0.1, None)
+    assert metrics.exposition()[0] == first
+    openmetrics = metrics.exposition("application/openmetrics-text; version=1.0.0")[0].decode()
+    assert "enictl_cloud_calls_total" in openmetrics  # another format: rendered anew
+    assert 'enictl_cloud_calls_total{call="observe"} 1.0' in openmetrics
+    clock.advance(0.05)
+    assert value(metrics.exposition()[0].decode(), "enictl_cloud_calls_total", call="observe") == 1

@@ -20,7 +20,8 @@ thread that serves it, so the reconcile loop never waits for a scrape.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -54,6 +55,7 @@ _MARK_EVENTS = {
     Kind.PROTECT_FAILED: ("protect", "failed"),
 }
 
+REUSE_SECONDS = 0.05  # a scrape this soon after the last rendering gets the same bytes
 _RECONCILE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 # few buckets where there are many label values: a scrape stays small (about 10 KiB)
 _STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 120)
@@ -64,7 +66,15 @@ _FAILOVER_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300)
 class Metrics:
     """The watch's metrics, in their own registry."""
 
-    def __init__(self, *, version: str, provider: str, process: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        version: str,
+        provider: str,
+        process: bool = True,
+        reuse: float = REUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         # the `_created` series double a scrape and no alert needs them (process-wide)
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -168,6 +178,9 @@ class Metrics:
             for state in STEP_OUTCOMES:
                 self.steps.labels(action, state)
         self._lock = threading.Lock()  # the violations gauge is replaced whole per result
+        self._reuse, self._clock = reuse, clock
+        self._rendering = threading.Lock()
+        self._rendered: dict[str, tuple[float, bytes]] = {}  # content type -> (when, bytes)
 
     def event(self, event: Event) -> None:
         """Count what an event says (called from the executor's worker threads too)."""
@@ -228,9 +241,18 @@ class Metrics:
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The registry in the format the scraper asked for (Prometheus text by default,
-        OpenMetrics when its Accept header says so), and its content type."""
+        OpenMetrics when its Accept header says so), and its content type. A scrape
+        within `reuse` seconds of the last rendering gets the same bytes: scrapers
+        asking many times a second cost the loop one rendering per `reuse`."""
         encode, content_type = choose_encoder(accept)
-        return encode(self.registry), content_type
+        with self._rendering:  # one rendering at a time; a scrape right after reuses it
+            now = self._clock()
+            kept = self._rendered.get(content_type)
+            if kept is not None and now - kept[0] < self._reuse:
+                return kept[1], content_type
+            body = encode(self.registry)
+            self._rendered[content_type] = (now, body)
+        return body, content_type
 
     def _set_placements(self, placements: Sequence[Failover]) -> None:
         with self._lock:
