@@ -105,7 +105,7 @@ def test_observe_after_changes_shows_the_cloud_as_it_is_now(
     cloud.force_bind_eip("eip-2", "spare-2")
     cloud.force_detach("legacy-1", delete=True)
     port_id = cloud.force_create_interface("eni-new", "subnet-web", managed=True)
-    cloud.set_managed(Ids(cloud).port("spare-2"), None)
+    cloud.clear_managed(Ids(cloud).port("spare-2"))
     seen = hw.observe()
     assert seen == through_the_api(cloud.snapshot())
     assert seen.interfaces["eni-new"].id == port_id and "legacy-1" not in seen.interfaces

@@ -301,16 +301,15 @@ class SimCloud:
 
         self._run("delete_interface", act, target=interface_id)
 
-    def set_managed(self, interface_id: str, owner: str | None = DEFAULT_OWNER) -> None:
-        """Tag a port as managed by `owner` (None: untag it): the VPC v3 port tag
-        `enictl-managed=<owner>`, as `sim serve` receives it."""
+    def set_managed(self, interface_id: str, owner: str = DEFAULT_OWNER) -> None:
+        """Tag a port as managed by `owner`: the VPC v3 port tag `enictl-managed=<owner>`,
+        as `sim serve` receives it (`clear_managed` removes it)."""
 
         def act(call: Call) -> None:
             prt = rules.port(call.conn, interface_id)
-            call.target = f"{prt.name} = {owner or 'false'}"
+            call.target = f"{prt.name} = {owner}"
             call.conn.execute(
-                "UPDATE ports SET managed = ?, owner = ? WHERE id = ?",
-                (int(owner is not None), owner or "", prt.id),
+                "UPDATE ports SET managed = 1, owner = ? WHERE id = ?", (owner, prt.id)
             )
 
         self._run("set_managed", act, target=interface_id)

@@ -392,7 +392,11 @@ class HuaweiApi:
                 f"the simulated cloud keeps only the {MANAGED_TAG_KEY}, {PROTECT_TAG_KEY} and "
                 f"{FAILOVER_TAG_KEY} tags",
             )
-        req.cloud.set_managed(req.params["port_id"], owners.from_tag_value(tag.get("value")))
+        owner = owners.from_tag_value(tag.get("value"))
+        if owner is None:  # enictl-managed=false: not managed
+            req.cloud.clear_managed(req.params["port_id"])
+        else:
+            req.cloud.set_managed(req.params["port_id"], owner)
         return Reply(204)
 
     def untag_port(self, req: Request) -> Reply:

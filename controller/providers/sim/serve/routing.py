@@ -66,11 +66,9 @@ SERVED = {
 
 class ServedCloud(Provider, Protocol):
     """What the API needs of the simulated cloud (SimCloud has all of it): the Provider
-    verbs, a cached observe and clearing the managed tag."""
+    verbs and a cached observe."""
 
     def observe_unless(self, version: str | None) -> tuple[str, Topology | None]: ...
-    def set_managed(self, interface_id: str, owner: str | None = ...) -> None: ...
-    def clear_managed(self, interface_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
